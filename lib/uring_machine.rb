@@ -1,0 +1,18 @@
+# frozen_string_literal: true
+
+# The compiled extension lives in one of three places: lib/uring_machine/ after `rake compile`
+# or a newer RubyGems install, lib/ after RubyGems 3.3's Cargo builder (Debian's Ruby 3.1).
+module UringMachine
+  EXTENSION_CANDIDATES = %w[uring_machine/uring_machine.so uring_machine.so].freeze
+
+  def self.load_extension
+    EXTENSION_CANDIDATES.each do |relative|
+      path = File.expand_path(relative, __dir__)
+      return require(path) if File.exist?(path)
+    end
+    require "uring_machine/uring_machine" # installed elsewhere on $LOAD_PATH (extension dirs)
+  end
+  private_class_method :load_extension
+
+  load_extension
+end
