@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative "uring_machine/version"
+
 # The compiled extension lives in one of three places: lib/uring_machine/ after `rake compile`
 # or a newer RubyGems install, lib/ after RubyGems 3.3's Cargo builder (Debian's Ruby 3.1).
 module UringMachine
