@@ -50,7 +50,7 @@ module UringMachineGem
 
   def sh_quiet(*cmd, **opts)
     env = cmd.first.is_a?(Hash) ? cmd.first : {}
-    puts [*env.map { |k, v| "#{k}=#{v}" if v }.compact, *cmd.grep(String)].shelljoin
+    puts [*env.map { |k, v| "#{k}=#{Shellwords.escape(v)}" if v }.compact, cmd.grep(String).shelljoin].join(" ")
     system(*cmd, **opts) or abort "command failed (#{$?.exitstatus}): #{cmd.shelljoin}"
   end
 end
