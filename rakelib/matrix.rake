@@ -28,23 +28,34 @@ module UringMachineMatrix
     list.empty? ? %w[test] : list
   end
 
-  # Run a command; on Ctrl-C / SIGTERM forward the signal and wait, so that the chroot side
-  # has unmounted everything before rake exits.
+  # Run a command; on Ctrl-C / SIGTERM forward the signal and wait (up to 30 s, whatever other
+  # signals arrive: timeout(1) signals both its child and the process group), so that the chroot
+  # side has unmounted everything before rake exits.
   def run(*cmd)
     pid = Process.spawn(*cmd)
     begin
       Process.wait(pid)
     rescue Interrupt, SignalException => e
-      signal = e.is_a?(Interrupt) ? "INT" : e.signo
       begin
-        Process.kill(signal, pid)
-        Process.wait(pid)
-      rescue Errno::ESRCH, Errno::ECHILD
+        Process.kill(e.is_a?(Interrupt) ? "INT" : e.signo, pid)
+      rescue Errno::ESRCH
         nil
       end
+      wait_a_little(pid, 30)
       raise
     end
     $?.success?
+  end
+
+  def wait_a_little(pid, seconds)
+    deadline = clock + seconds
+    begin
+      sleep 0.05 until Process.wait(pid, Process::WNOHANG) || clock > deadline
+    rescue Interrupt, SignalException
+      retry
+    rescue Errno::ECHILD
+      nil
+    end
   end
 
   def banner(text)
