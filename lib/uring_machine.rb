@@ -18,3 +18,5 @@ module UringMachine
 
   load_extension
 end
+
+require_relative "uring_machine/machine"

@@ -1,0 +1,218 @@
+//! The memory an op reads into or writes from: a String (grown as needed, binary) or an
+//! IO::Buffer. While the ring owns it, it is locked (String#locktmp / IO::Buffer#lock) so Ruby
+//! cannot resize or free it; the op slot's mark keeps the object pinned against GC.compact.
+use magnus::{rb_sys::protect, Error};
+use rb_sys::VALUE;
+
+use crate::rb::{self, NIL};
+
+fn io_buffer_class() -> VALUE {
+    unsafe { rb_sys::rb_cIOBuffer }
+}
+
+fn is_io_buffer(v: VALUE) -> bool {
+    !rb::is_special(v) && rb::is_kind_of(v, io_buffer_class())
+}
+
+/// Where a read lands.
+pub struct ReadTarget {
+    obj: VALUE,
+    is_string: bool,
+    offset: usize,
+    pub ptr: *mut u8,
+    locked: bool,
+}
+
+impl ReadTarget {
+    /// `buffer_offset` < 0 counts from the end of a String (-1 appends).
+    pub fn prepare(obj: VALUE, maxlen: usize, buffer_offset: i64) -> Result<ReadTarget, Error> {
+        if rb::is_string(obj) {
+            if rb::is_frozen(obj) {
+                return Err(rb::frozen_error("can't read into a frozen String"));
+            }
+            let len = unsafe { rb_sys::RSTRING_LEN(obj) } as i64;
+            let offset = if buffer_offset < 0 {
+                len + 1 + buffer_offset
+            } else {
+                buffer_offset
+            };
+            if offset < 0 || offset > len {
+                return Err(rb::arg_error(format!(
+                    "buffer offset {buffer_offset} outside the String (length {len})"
+                )));
+            }
+            let needed = offset as usize + maxlen;
+            let grow = needed.saturating_sub(len as usize) as libc::c_long;
+            protect(|| unsafe {
+                rb_sys::rb_str_modify_expand(obj, grow);
+                NIL
+            })?;
+            let ptr = unsafe { (rb_sys::RSTRING_PTR(obj) as *mut u8).add(offset as usize) };
+            return Ok(ReadTarget {
+                obj,
+                is_string: true,
+                offset: offset as usize,
+                ptr,
+                locked: false,
+            });
+        }
+        if is_io_buffer(obj) {
+            let mut base: *mut libc::c_void = std::ptr::null_mut();
+            let mut size: usize = 0;
+            protect(|| unsafe {
+                rb_sys::rb_io_buffer_get_bytes_for_writing(
+                    obj,
+                    &mut base,
+                    &mut size as *mut usize as *mut _,
+                );
+                NIL
+            })
+            .map_err(|e| rb::arg_error(format!("IO::Buffer cannot be read into: {e}")))?;
+            if buffer_offset < 0 || buffer_offset as usize + maxlen > size {
+                return Err(rb::arg_error(format!(
+                    "{maxlen} bytes at offset {buffer_offset} do not fit the IO::Buffer (size {size})"
+                )));
+            }
+            let ptr = unsafe { (base as *mut u8).add(buffer_offset as usize) };
+            return Ok(ReadTarget {
+                obj,
+                is_string: false,
+                offset: buffer_offset as usize,
+                ptr,
+                locked: false,
+            });
+        }
+        Err(rb::type_error("buffer must be a String or an IO::Buffer"))
+    }
+
+    pub fn object(&self) -> VALUE {
+        self.obj
+    }
+
+    /// Called before the ring gets the pointer.
+    pub fn lock(&mut self) -> Result<(), Error> {
+        lock(self.obj, self.is_string)?;
+        self.locked = true;
+        Ok(())
+    }
+
+    /// Records `n` bytes read: a String ends right after them and becomes binary.
+    pub fn finish(mut self, n: usize) {
+        self.unlock();
+        if self.is_string {
+            unsafe {
+                rb_sys::rb_str_set_len(self.obj, (self.offset + n) as _);
+                rb_sys::rb_enc_associate_index(self.obj, rb_sys::rb_ascii8bit_encindex());
+            }
+        }
+    }
+
+    fn unlock(&mut self) {
+        if std::mem::take(&mut self.locked) {
+            unlock(self.obj, self.is_string);
+        }
+    }
+}
+
+impl Drop for ReadTarget {
+    fn drop(&mut self) {
+        self.unlock();
+    }
+}
+
+/// What a write sends.
+pub struct WriteSource {
+    obj: VALUE,
+    is_string: bool,
+    pub ptr: *const u8,
+    pub len: usize,
+    locked: bool,
+}
+
+impl WriteSource {
+    pub fn prepare(obj: VALUE, length: Option<usize>) -> Result<WriteSource, Error> {
+        let (ptr, size, is_string) = if rb::is_string(obj) {
+            unsafe {
+                (
+                    rb_sys::RSTRING_PTR(obj) as *const u8,
+                    rb_sys::RSTRING_LEN(obj) as usize,
+                    true,
+                )
+            }
+        } else if is_io_buffer(obj) {
+            let mut base: *const libc::c_void = std::ptr::null();
+            let mut size: usize = 0;
+            protect(|| unsafe {
+                rb_sys::rb_io_buffer_get_bytes_for_reading(
+                    obj,
+                    &mut base,
+                    &mut size as *mut usize as *mut _,
+                );
+                NIL
+            })
+            .map_err(|e| rb::arg_error(format!("IO::Buffer cannot be written from: {e}")))?;
+            (base as *const u8, size, false)
+        } else {
+            return Err(rb::type_error("buffer must be a String or an IO::Buffer"));
+        };
+        let len = match length {
+            Some(l) if l > size => {
+                return Err(rb::arg_error(format!(
+                    "length {l} is larger than the buffer ({size} bytes)"
+                )));
+            }
+            Some(l) => l,
+            None => size,
+        };
+        Ok(WriteSource {
+            obj,
+            is_string,
+            ptr,
+            len,
+            locked: false,
+        })
+    }
+
+    pub fn object(&self) -> VALUE {
+        self.obj
+    }
+
+    /// Frozen Strings cannot change under the kernel, so only mutable ones are locked.
+    pub fn lock(&mut self) -> Result<(), Error> {
+        if self.locked || (self.is_string && rb::is_frozen(self.obj)) {
+            return Ok(());
+        }
+        lock(self.obj, self.is_string)?;
+        self.locked = true;
+        Ok(())
+    }
+}
+
+impl Drop for WriteSource {
+    fn drop(&mut self) {
+        if std::mem::take(&mut self.locked) {
+            unlock(self.obj, self.is_string);
+        }
+    }
+}
+
+fn lock(obj: VALUE, is_string: bool) -> Result<(), Error> {
+    protect(|| unsafe {
+        if is_string {
+            rb_sys::rb_str_locktmp(obj)
+        } else {
+            rb_sys::rb_io_buffer_lock(obj)
+        }
+    })
+    .map(|_| ())
+}
+
+fn unlock(obj: VALUE, is_string: bool) {
+    let _ = protect(|| unsafe {
+        if is_string {
+            rb_sys::rb_str_unlocktmp(obj)
+        } else {
+            rb_sys::rb_io_buffer_unlock(obj)
+        }
+    });
+}

@@ -1,0 +1,309 @@
+//! The fiber half of Machine's Ruby API: schedule, snooze, suspend, join, sleep, timeout, and
+//! the body every spun fiber runs in.
+use std::sync::OnceLock;
+
+use io_uring::{opcode, types};
+use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, Error, RArray, Value};
+use rb_sys::{ID, VALUE};
+
+use crate::machine::{error_value, exception_error, terminated, Machine};
+use crate::op::{Kind, Owned};
+use crate::rb::{self, fiber_current, raw, NIL, TRUE};
+use crate::wakeup::Remote;
+
+struct Ids {
+    done: ID,
+    value: ID,
+    error: ID,
+    joiners: ID,
+}
+
+static IDS: OnceLock<Ids> = OnceLock::new();
+
+/// Hidden (non-@) ivars on each spun fiber: invisible to Ruby, gone with the fiber.
+fn ids() -> &'static Ids {
+    IDS.get_or_init(|| Ids {
+        done: rb::intern("__uring_machine_done__"),
+        value: rb::intern("__uring_machine_value__"),
+        error: rb::intern("__uring_machine_error__"),
+        joiners: rb::intern("__uring_machine_joiners__"),
+    })
+}
+
+fn fiber_class() -> VALUE {
+    static FIBER: OnceLock<VALUE> = OnceLock::new();
+    *FIBER.get_or_init(|| rb::class_named("Fiber"))
+}
+
+fn check_fiber(v: VALUE) -> Result<(), Error> {
+    if !rb::is_special(v) && rb::is_kind_of(v, fiber_class()) {
+        Ok(())
+    } else {
+        Err(rb::type_error("expected a Fiber"))
+    }
+}
+
+fn opt(args: &[Value], i: usize) -> VALUE {
+    args.get(i).map_or(NIL, |v| raw(*v))
+}
+
+impl Machine {
+    /// schedule(fiber, value = nil): resume `fiber` with `value` at the next switch; an
+    /// Exception is raised in it instead, interrupting whatever it waits on. Thread-safe.
+    pub fn rb_schedule(rb_self: Obj<Machine>, args: &[Value]) -> Result<Obj<Machine>, Error> {
+        if args.is_empty() || args.len() > 2 {
+            return Err(rb::arg_error(format!(
+                "wrong number of arguments (given {}, expected 1..2)",
+                args.len()
+            )));
+        }
+        let fiber = raw(args[0]);
+        check_fiber(fiber)?;
+        let value = opt(args, 1);
+        let is_exception = rb::is_exception(value);
+        if rb_self.is_owner_thread() {
+            rb_self.with(|s| s.schedule(fiber, value, is_exception));
+        } else {
+            rb_self.wakeup().push(Remote {
+                fiber,
+                value,
+                is_exception,
+            });
+        }
+        Ok(rb_self)
+    }
+
+    pub fn rb_snooze(&self) -> Result<Value, Error> {
+        self.check_owner()?;
+        self.snooze()?;
+        Ok(rb::value(NIL))
+    }
+
+    pub fn rb_suspend(&self) -> Result<Value, Error> {
+        self.check_owner()?;
+        self.suspend_current().map(rb::value)
+    }
+
+    /// Thread-safe: makes this machine's ring wait return.
+    pub fn rb_wakeup(&self) -> Value {
+        self.wakeup().signal();
+        rb::value(NIL)
+    }
+
+    pub fn rb_sleep(&self, seconds: Value) -> Result<Value, Error> {
+        self.check_owner()?;
+        let (secs, ts) = rb::seconds_arg(raw(seconds), "sleep duration")?;
+        let res = self.run_op(
+            |slot| {
+                let spec = Box::new(
+                    types::Timespec::new()
+                        .sec(ts.tv_sec as u64)
+                        .nsec(ts.tv_nsec as u32),
+                );
+                let sqe = opcode::Timeout::new(&*spec as *const _).build();
+                slot.owned = Owned::Timespec(spec);
+                sqe
+            },
+            opcode::Timeout::CODE,
+            NIL,
+        )?;
+        if res < 0 && res != -libc::ETIME {
+            return Err(rb::errno_error(-res, "sleep"));
+        }
+        Ok(rb::value(unsafe { rb_sys::rb_float_new(secs) }))
+    }
+
+    /// timeout(seconds, exception = UringMachine::TimeoutError) { }: raises the exception in
+    /// this fiber if the block has not finished in time, cancelling the op it waits on.
+    pub fn rb_timeout(&self, args: &[Value]) -> Result<Value, Error> {
+        self.check_owner()?;
+        if args.is_empty() || args.len() > 2 {
+            return Err(rb::arg_error(format!(
+                "wrong number of arguments (given {}, expected 1..2)",
+                args.len()
+            )));
+        }
+        if unsafe { rb_sys::rb_block_given_p() } == 0 {
+            return Err(rb::arg_error("timeout needs a block"));
+        }
+        let seconds = raw(args[0]);
+        if seconds == NIL {
+            return yield_block();
+        }
+        let (_, ts) = rb::seconds_arg(seconds, "timeout")?;
+        let exception = timeout_exception(opt(args, 1))?;
+        let current = fiber_current();
+        let id = self.with(|s| {
+            let id = s.ops.alloc(Kind::Timeout, current);
+            let slot = s.ops.get_mut(id).expect("fresh slot");
+            slot.exception = exception;
+            let spec = Box::new(
+                types::Timespec::new()
+                    .sec(ts.tv_sec as u64)
+                    .nsec(ts.tv_nsec as u32),
+            );
+            let sqe = opcode::Timeout::new(&*spec as *const _)
+                .build()
+                .user_data(id.user_data());
+            slot.owned = Owned::Timespec(spec);
+            s.submit(&sqe, opcode::Timeout::CODE);
+            id
+        });
+        let result = yield_block();
+        self.with(|s| {
+            if let Some(slot) = s.ops.get_mut(id) {
+                slot.kind = Kind::Detached;
+                slot.fiber = NIL;
+                slot.exception = NIL;
+                s.cancel(id);
+            }
+            // A timeout that fired but was not delivered must not escape its block.
+            if s.pending.get(&current) == Some(&exception) {
+                s.pending.remove(&current);
+            }
+        });
+        result
+    }
+
+    /// The body of every fiber `spin` creates: runs the block, records its outcome for
+    /// `join`, wakes the joiners, reports an unjoined failure, then hands back the sentinel
+    /// that tells the fiber control returns to that this one has finished.
+    pub fn rb_run_fiber(rb_self: Obj<Machine>, block: Value, args: RArray) -> Result<Value, Error> {
+        let this = &*rb_self;
+        let current = fiber_current();
+        let outcome = match this.with(|s| s.take_pending(current)) {
+            Some(exc) => Err(exception_error(exc)),
+            None => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
+        };
+        let ids = ids();
+        let (value, error) = match &outcome {
+            Ok(v) => (*v, NIL),
+            Err(e) => (NIL, error_value(e)),
+        };
+        rb::ivar_set(current, ids.value, value);
+        rb::ivar_set(current, ids.error, error);
+        rb::ivar_set(current, ids.done, TRUE);
+        let joiners = rb::ivar_get(current, ids.joiners);
+        let joined = joiners != NIL && unsafe { rb_sys::RARRAY_LEN(joiners) } > 0;
+        if joined {
+            let count = unsafe { rb_sys::RARRAY_LEN(joiners) };
+            let list: Vec<VALUE> = (0..count)
+                .map(|i| unsafe { rb_sys::rb_ary_entry(joiners, i) })
+                .collect();
+            this.with(|s| list.iter().for_each(|j| s.schedule(*j, NIL, false)));
+        }
+        if let Err(e) = outcome {
+            if e.value().is_none() {
+                return Err(e); // throw / kill: let it unwind to where it belongs
+            }
+            if !joined && this.with(|s| s.report_on_exception) {
+                let _: Result<Value, Error> =
+                    rb_self.funcall("report_fiber_error", (rb::value(current), rb::value(error)));
+            }
+        }
+        Ok(rb::value(terminated()))
+    }
+
+    /// join(*fibers): waits for each fiber spun on this machine to finish; returns its value
+    /// (an Array of values for several fibers) and re-raises the first failure.
+    pub fn rb_join(&self, fibers: &[Value]) -> Result<Value, Error> {
+        self.check_owner()?;
+        let ids = ids();
+        let current = fiber_current();
+        for f in fibers {
+            let fiber = raw(*f);
+            check_fiber(fiber)?;
+            if fiber == current {
+                return Err(rb::arg_error("a fiber cannot join itself"));
+            }
+        }
+        for f in fibers {
+            let fiber = raw(*f);
+            while rb::ivar_get(fiber, ids.done) != TRUE && rb::fiber_alive(fiber) {
+                let mut joiners = rb::ivar_get(fiber, ids.joiners);
+                if joiners == NIL {
+                    joiners = unsafe { rb_sys::rb_ary_new() };
+                    rb::ivar_set(fiber, ids.joiners, joiners);
+                }
+                unsafe { rb_sys::rb_ary_push(joiners, current) };
+                let waited = self.suspend_current();
+                unsafe { rb_sys::rb_ary_delete(joiners, current) };
+                waited?;
+            }
+        }
+        let mut values = Vec::with_capacity(fibers.len());
+        for f in fibers {
+            let fiber = raw(*f);
+            let error = rb::ivar_get(fiber, ids.error);
+            if error != NIL {
+                return Err(exception_error(error));
+            }
+            values.push(rb::ivar_get(fiber, ids.value));
+        }
+        if values.len() == 1 {
+            return Ok(rb::value(values[0]));
+        }
+        let ary = rb::ruby().ary_new_capa(values.len());
+        for v in values {
+            ary.push(rb::value(v))?;
+        }
+        Ok(ary.as_value())
+    }
+
+    pub fn rb_set_report_on_exception(&self, flag: bool) -> bool {
+        self.with(|s| s.report_on_exception = flag);
+        flag
+    }
+
+    pub fn rb_report_on_exception(&self) -> bool {
+        self.with(|s| s.report_on_exception)
+    }
+
+    pub fn rb_metrics(&self) -> Result<magnus::RHash, Error> {
+        let ruby = rb::ruby();
+        let (metrics, in_flight, runqueue) = self.with(|s| {
+            let m = crate::metrics::Metrics {
+                ops: s.metrics.ops,
+                direct: s.metrics.direct,
+                submits: s.metrics.submits,
+                waits: s.metrics.waits,
+                switches: s.metrics.switches,
+            };
+            (m, s.ops.in_flight(), s.runqueue.len())
+        });
+        metrics.to_hash(&ruby, in_flight, runqueue)
+    }
+
+    pub fn rb_setup_flags(&self) -> &'static str {
+        self.with(|s| s.ring.setup_flags)
+    }
+}
+
+fn yield_block() -> Result<Value, Error> {
+    protect(|| unsafe { rb_sys::rb_yield(NIL) }).map(rb::value)
+}
+
+/// The exception a timeout raises: a class is instantiated now (message "execution expired"),
+/// an instance is used as is.
+fn timeout_exception(arg: VALUE) -> Result<VALUE, Error> {
+    let ruby = rb::ruby();
+    let arg = if arg == NIL {
+        raw(ruby.get_inner(&crate::TIMEOUT_ERROR_CLASS))
+    } else {
+        arg
+    };
+    if rb::is_exception(arg) {
+        return Ok(arg);
+    }
+    let is_class = rb::type_of(arg) == rb_sys::ruby_value_type::RUBY_T_CLASS;
+    if is_class && unsafe { rb_sys::rb_class_inherited_p(arg, rb_sys::rb_eException) } == TRUE {
+        let msg = "execution expired";
+        return protect(|| unsafe {
+            let s = rb_sys::rb_str_new(msg.as_ptr() as *const _, msg.len() as _);
+            rb_sys::rb_class_new_instance(1, &s, arg)
+        });
+    }
+    Err(rb::type_error(
+        "timeout exception must be an Exception class or instance",
+    ))
+}

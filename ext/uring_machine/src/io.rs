@@ -1,0 +1,375 @@
+//! Byte-moving operations. read/write/recv/send first try the syscall without blocking (no
+//! ring round trip, no fiber switch, GVL held); only what would block goes to the ring, where
+//! it waits inside the kernel.
+use io_uring::{opcode, types};
+use magnus::{Error, Value};
+
+use crate::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
+use crate::buffer::{ReadTarget, WriteSource};
+use crate::fd::fd_arg;
+use crate::machine::Machine;
+use crate::rb::{self, int, last_errno, NIL};
+
+fn would_block(res: i64) -> bool {
+    res == -(libc::EAGAIN as i64) || res == -(libc::EOPNOTSUPP as i64)
+}
+
+fn preadv2_nowait(fd: i32, ptr: *mut u8, len: usize, offset: i64) -> i64 {
+    let iov = libc::iovec {
+        iov_base: ptr as *mut libc::c_void,
+        iov_len: len,
+    };
+    let res = unsafe { libc::preadv2(fd, &iov, 1, offset, libc::RWF_NOWAIT) };
+    if res < 0 {
+        last_errno()
+    } else {
+        res as i64
+    }
+}
+
+fn pwritev2_nowait(fd: i32, iov: &[libc::iovec], offset: i64) -> i64 {
+    let res =
+        unsafe { libc::pwritev2(fd, iov.as_ptr(), iov.len() as i32, offset, libc::RWF_NOWAIT) };
+    if res < 0 {
+        last_errno()
+    } else {
+        res as i64
+    }
+}
+
+impl Machine {
+    fn count_direct(&self, code: u8) {
+        self.with(|s| s.metrics.direct[code as usize] += 1);
+    }
+
+    /// read(io, buffer, maxlen, buffer_offset = 0, file_offset = -1) → bytes read, 0 at EOF.
+    pub fn rb_read(&self, args: &[Value]) -> Result<Value, Error> {
+        arity(args, 3, 5)?;
+        self.check_owner()?;
+        let fd = fd_arg(arg(args, 0))?;
+        let maxlen = len_arg(arg(args, 2), "maxlen")?;
+        let buffer_offset = int_or(arg(args, 3), 0, "buffer_offset", i64::MIN, i64::MAX)?;
+        let file_offset = file_offset_arg(arg(args, 4))?;
+        let mut target = ReadTarget::prepare(arg(args, 1), maxlen, buffer_offset)?;
+        let n = self.read_into(fd, &mut target, maxlen, file_offset)?;
+        target.finish(n);
+        Ok(rb::value(int(n as i64)))
+    }
+
+    pub fn read_into(
+        &self,
+        fd: i32,
+        target: &mut ReadTarget,
+        maxlen: usize,
+        file_offset: i64,
+    ) -> Result<usize, Error> {
+        let mut res = preadv2_nowait(fd, target.ptr, maxlen, file_offset);
+        if would_block(res) {
+            target.lock()?;
+            let ptr = target.ptr;
+            let off = file_offset as u64;
+            res = self.run_op(
+                |_| {
+                    opcode::Read::new(types::Fd(fd), ptr, maxlen as u32)
+                        .offset(off)
+                        .build()
+                },
+                opcode::Read::CODE,
+                target.object(),
+            )? as i64;
+        } else {
+            self.count_direct(opcode::Read::CODE);
+        }
+        rb::check(res, "read").map(|n| n as usize)
+    }
+
+    /// write(io, buffer, length = nil, file_offset = -1) → bytes written: all of them (short
+    /// writes are continued), or an Errno.
+    pub fn rb_write(&self, args: &[Value]) -> Result<Value, Error> {
+        arity(args, 2, 4)?;
+        self.check_owner()?;
+        let fd = fd_arg(arg(args, 0))?;
+        let length = opt_len_arg(arg(args, 2), "length")?;
+        let file_offset = file_offset_arg(arg(args, 3))?;
+        let mut source = WriteSource::prepare(arg(args, 1), length)?;
+        let mut iov = [libc::iovec {
+            iov_base: source.ptr as *mut libc::c_void,
+            iov_len: source.len,
+        }];
+        let written = self.write_all(fd, &mut iov, file_offset, &mut source)?;
+        Ok(rb::value(int(written as i64)))
+    }
+
+    /// writev(io, *buffers) → total bytes written.
+    pub fn rb_writev(&self, args: &[Value]) -> Result<Value, Error> {
+        arity(args, 1, usize::MAX)?;
+        self.check_owner()?;
+        let fd = fd_arg(arg(args, 0))?;
+        let mut sources = args[1..]
+            .iter()
+            .map(|b| WriteSource::prepare(rb::raw(*b), None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut iov: Vec<libc::iovec> = sources
+            .iter()
+            .map(|s| libc::iovec {
+                iov_base: s.ptr as *mut libc::c_void,
+                iov_len: s.len,
+            })
+            .collect();
+        let mut written = 0;
+        let mut rest: &mut [libc::iovec] = &mut iov;
+        while !rest.is_empty() {
+            // Each pass writes what it can; the loop advances past fully written vectors.
+            let n = self.write_vectors(fd, rest, -1, &mut sources)?;
+            written += n;
+            rest = advance(rest, n);
+        }
+        Ok(rb::value(int(written as i64)))
+    }
+
+    fn write_all(
+        &self,
+        fd: i32,
+        iov: &mut [libc::iovec],
+        file_offset: i64,
+        source: &mut WriteSource,
+    ) -> Result<usize, Error> {
+        let mut written = 0;
+        let mut rest: &mut [libc::iovec] = iov;
+        while !rest.is_empty() {
+            let offset = if file_offset < 0 {
+                -1
+            } else {
+                file_offset + written as i64
+            };
+            let n = self.write_vectors(fd, rest, offset, std::slice::from_mut(source))?;
+            written += n;
+            rest = advance(rest, n);
+        }
+        Ok(written)
+    }
+
+    /// One write attempt of `iov`: direct first, else through the ring (WRITE or WRITEV).
+    fn write_vectors(
+        &self,
+        fd: i32,
+        iov: &mut [libc::iovec],
+        offset: i64,
+        sources: &mut [WriteSource],
+    ) -> Result<usize, Error> {
+        let mut res = pwritev2_nowait(fd, iov, offset);
+        if would_block(res) {
+            for s in sources.iter_mut() {
+                s.lock()?;
+            }
+            let pins: Vec<_> = sources.iter().map(|s| s.object()).collect();
+            let off = offset as u64;
+            if iov.len() == 1 {
+                let (ptr, len) = (iov[0].iov_base as *const u8, iov[0].iov_len as u32);
+                res = self.run_op(
+                    |slot| {
+                        slot.pinned.extend(pins);
+                        opcode::Write::new(types::Fd(fd), ptr, len)
+                            .offset(off)
+                            .build()
+                    },
+                    opcode::Write::CODE,
+                    NIL,
+                )? as i64;
+            } else {
+                let vecs = iov.to_vec();
+                res = self.run_op(
+                    |slot| {
+                        slot.pinned.extend(pins);
+                        slot.owned = crate::op::Owned::Iovecs(vecs);
+                        let crate::op::Owned::Iovecs(v) = &slot.owned else {
+                            unreachable!()
+                        };
+                        opcode::Writev::new(types::Fd(fd), v.as_ptr(), v.len() as u32)
+                            .offset(off)
+                            .build()
+                    },
+                    opcode::Writev::CODE,
+                    NIL,
+                )? as i64;
+            }
+        } else {
+            self.count_direct(opcode::Write::CODE);
+        }
+        let n = rb::check(res, "write")? as usize;
+        if n == 0 && iov.iter().any(|v| v.iov_len > 0) {
+            return Err(rb::errno_error(libc::EIO, "write made no progress"));
+        }
+        Ok(n)
+    }
+
+    /// recv(io, buffer, maxlen, flags = 0) → bytes received, 0 when the peer closed.
+    pub fn rb_recv(&self, args: &[Value]) -> Result<Value, Error> {
+        arity(args, 3, 4)?;
+        self.check_owner()?;
+        let fd = fd_arg(arg(args, 0))?;
+        let maxlen = len_arg(arg(args, 2), "maxlen")?;
+        let flags = int_or(arg(args, 3), 0, "flags", 0, i32::MAX as i64)? as i32;
+        let mut target = ReadTarget::prepare(arg(args, 1), maxlen, 0)?;
+        let direct = unsafe {
+            libc::recv(
+                fd,
+                target.ptr as *mut libc::c_void,
+                maxlen,
+                flags | libc::MSG_DONTWAIT,
+            )
+        };
+        let mut res = if direct < 0 {
+            last_errno()
+        } else {
+            direct as i64
+        };
+        if would_block(res) && flags & libc::MSG_DONTWAIT == 0 {
+            target.lock()?;
+            let ptr = target.ptr;
+            res = self.run_op(
+                |_| {
+                    opcode::Recv::new(types::Fd(fd), ptr, maxlen as u32)
+                        .flags(flags)
+                        .build()
+                },
+                opcode::Recv::CODE,
+                target.object(),
+            )? as i64;
+        } else {
+            self.count_direct(opcode::Recv::CODE);
+        }
+        let n = rb::check(res, "recv")? as usize;
+        target.finish(n);
+        Ok(rb::value(int(n as i64)))
+    }
+
+    /// send(io, buffer, length = nil, flags = 0) → bytes sent (all of them on a stream socket).
+    pub fn rb_send(&self, args: &[Value]) -> Result<Value, Error> {
+        arity(args, 2, 4)?;
+        self.check_owner()?;
+        let fd = fd_arg(arg(args, 0))?;
+        let length = opt_len_arg(arg(args, 2), "length")?;
+        let flags =
+            int_or(arg(args, 3), 0, "flags", 0, i32::MAX as i64)? as i32 | libc::MSG_NOSIGNAL;
+        let mut source = WriteSource::prepare(arg(args, 1), length)?;
+        let mut sent = 0;
+        loop {
+            let (ptr, len) = (unsafe { source.ptr.add(sent) }, source.len - sent);
+            let direct = unsafe {
+                libc::send(
+                    fd,
+                    ptr as *const libc::c_void,
+                    len,
+                    flags | libc::MSG_DONTWAIT,
+                )
+            };
+            let mut res = if direct < 0 {
+                last_errno()
+            } else {
+                direct as i64
+            };
+            if would_block(res) {
+                source.lock()?;
+                res = self.run_op(
+                    |_| {
+                        opcode::Send::new(types::Fd(fd), ptr, len as u32)
+                            .flags(flags)
+                            .build()
+                    },
+                    opcode::Send::CODE,
+                    source.object(),
+                )? as i64;
+            } else {
+                self.count_direct(opcode::Send::CODE);
+            }
+            sent += rb::check(res, "send")? as usize;
+            if sent >= source.len || res == 0 {
+                return Ok(rb::value(int(sent as i64)));
+            }
+        }
+    }
+
+    /// splice(src, dst, length) → bytes moved (one side must be a pipe); 0 at EOF.
+    pub fn rb_splice(&self, src: Value, dst: Value, length: Value) -> Result<Value, Error> {
+        self.check_owner()?;
+        let (fd_in, fd_out) = (fd_arg(rb::raw(src))?, fd_arg(rb::raw(dst))?);
+        let len = len_arg(rb::raw(length), "length")? as u32;
+        let res = self.run_op(
+            |_| opcode::Splice::new(types::Fd(fd_in), -1, types::Fd(fd_out), -1, len).build(),
+            opcode::Splice::CODE,
+            NIL,
+        )?;
+        rb::check(res as i64, "splice").map(|n| rb::value(int(n)))
+    }
+
+    /// tee(src, dst, length) → bytes duplicated from one pipe to another.
+    pub fn rb_tee(&self, src: Value, dst: Value, length: Value) -> Result<Value, Error> {
+        self.check_owner()?;
+        let (fd_in, fd_out) = (fd_arg(rb::raw(src))?, fd_arg(rb::raw(dst))?);
+        let len = len_arg(rb::raw(length), "length")? as u32;
+        let res = self.run_op(
+            |_| opcode::Tee::new(types::Fd(fd_in), types::Fd(fd_out), len).build(),
+            opcode::Tee::CODE,
+            NIL,
+        )?;
+        rb::check(res as i64, "tee").map(|n| rb::value(int(n)))
+    }
+
+    /// poll(io, events) → the ready events mask (POLLIN, POLLOUT, ...).
+    pub fn rb_poll(&self, io: Value, events: Value) -> Result<Value, Error> {
+        self.check_owner()?;
+        let fd = fd_arg(rb::raw(io))?;
+        let mask = rb::int_arg(rb::raw(events), "events", 1, 0xffff)? as u32;
+        let res = self.run_op(
+            |_| opcode::PollAdd::new(types::Fd(fd), mask).build(),
+            opcode::PollAdd::CODE,
+            NIL,
+        )?;
+        rb::check(res as i64, "poll").map(|n| rb::value(int(n)))
+    }
+
+    /// fsync(io) → 0.
+    pub fn rb_fsync(&self, io: Value) -> Result<Value, Error> {
+        self.check_owner()?;
+        let fd = fd_arg(rb::raw(io))?;
+        let res = self.run_op(
+            |_| opcode::Fsync::new(types::Fd(fd)).build(),
+            opcode::Fsync::CODE,
+            NIL,
+        )?;
+        rb::check(res as i64, "fsync").map(|n| rb::value(int(n)))
+    }
+
+    /// close(io): an Integer fd is closed through the ring; an IO through IO#close, so Ruby
+    /// forgets the descriptor too.
+    pub fn rb_close(&self, io: Value) -> Result<Value, Error> {
+        self.check_owner()?;
+        let v = rb::raw(io);
+        if !rb::is_fixnum(v) {
+            fd_arg(v)?;
+            return magnus::value::ReprValue::funcall::<_, _, Value>(io, "close", ());
+        }
+        let fd = fd_arg(v)?;
+        let res = self.run_op(
+            |_| opcode::Close::new(types::Fd(fd)).build(),
+            opcode::Close::CODE,
+            NIL,
+        )?;
+        rb::check(res as i64, "close").map(|_| rb::value(int(fd as i64)))
+    }
+}
+
+/// Drops the first `n` written bytes from a vector list.
+fn advance(mut iov: &mut [libc::iovec], mut n: usize) -> &mut [libc::iovec] {
+    while let Some(first) = iov.first_mut() {
+        if n < first.iov_len {
+            first.iov_base = unsafe { (first.iov_base as *mut u8).add(n) } as *mut libc::c_void;
+            first.iov_len -= n;
+            break;
+        }
+        n -= first.iov_len;
+        iov = &mut iov[1..];
+    }
+    iov
+}

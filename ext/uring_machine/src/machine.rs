@@ -1,0 +1,559 @@
+//! UringMachine::Machine: one ring per thread, the run queue, and the loop that hands control
+//! straight from a fiber that must wait to the next runnable one. A fiber with nothing else to
+//! run waits on the ring itself, with the GVL released.
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use io_uring::{opcode, squeue, types};
+use magnus::{gc::Marker, rb_sys::protect, DataTypeFunctions, Error, Exception, TypedData};
+use rb_sys::VALUE;
+
+use crate::metrics::Metrics;
+use crate::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
+use crate::rb::{self, fiber_current, mark, NIL};
+use crate::ring::{has_more, Completion, Ring};
+use crate::wakeup::{unblock_ring_wait, Wakeup};
+
+/// How many run-queue pops may pass before completions are collected without waiting.
+const POLL_INTERVAL: u32 = 32;
+
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+static TERMINATED: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Called once at load: the sentinel a finished fiber hands back, and the fork counter.
+pub fn init_globals() {
+    unsafe {
+        let sentinel = rb_sys::rb_obj_alloc(rb_sys::rb_cObject);
+        rb_sys::rb_gc_register_mark_object(sentinel);
+        TERMINATED.store(sentinel, Ordering::Relaxed);
+        libc::pthread_atfork(None, None, Some(after_fork_in_child));
+    }
+}
+
+/// What the fiber that ran last returns: control came back because a fiber finished.
+pub fn terminated() -> VALUE {
+    TERMINATED.load(Ordering::Relaxed)
+}
+
+/// Fibers are pinned (marked) while they are keys, so their VALUE is a stable identity.
+#[derive(Default)]
+pub struct ValueHasher(u64);
+
+impl Hasher for ValueHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ *b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub type FiberMap<V> = HashMap<VALUE, V, BuildHasherDefault<ValueHasher>>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    Op(OpId),
+    Suspended,
+}
+
+pub struct State {
+    pub ring: Ring,
+    pub ops: OpTable,
+    pub runqueue: VecDeque<(VALUE, VALUE)>,
+    pub waiting: FiberMap<Wait>,
+    /// Exceptions to raise in a fiber at its next resumption (timeouts, schedule(f, exc)).
+    pub pending: FiberMap<VALUE>,
+    pub metrics: Metrics,
+    pub report_on_exception: bool,
+    pub buffers: Option<crate::multishot::BufferRing>,
+    wakeup: Arc<Wakeup>,
+    ticks: u32,
+    completions: Vec<Completion>,
+}
+
+#[derive(TypedData)]
+#[magnus(class = "UringMachine::Machine", free_immediately, size, mark)]
+pub struct Machine {
+    state: RefCell<State>,
+    wakeup: Arc<Wakeup>,
+    owner_thread: VALUE,
+    fork_generation: u64,
+}
+
+impl DataTypeFunctions for Machine {
+    fn mark(&self, _marker: &Marker) {
+        mark(self.owner_thread);
+        self.wakeup.mark();
+        // GC runs at allocation points, and no borrow is held across one, but never panic here.
+        let guard = self.state.try_borrow();
+        let state: &State = match &guard {
+            Ok(s) => s,
+            Err(_) => unsafe { &*self.state.as_ptr() },
+        };
+        state.ops.mark();
+        for (f, v) in state.runqueue.iter() {
+            mark(*f);
+            mark(*v);
+        }
+        state.waiting.keys().for_each(|f| mark(*f));
+        for (f, e) in state.pending.iter() {
+            mark(*f);
+            mark(*e);
+        }
+    }
+}
+
+impl Machine {
+    pub fn new(entries: u32) -> Result<Machine, Error> {
+        let single_issuer = std::env::var("RUBY_MN_THREADS").map_or(true, |v| v != "1");
+        let ring = Ring::new(entries, single_issuer).map_err(ring_setup_error)?;
+        let wakeup = Arc::new(
+            Wakeup::new()
+                .map_err(|e| rb::errno_error(e.raw_os_error().unwrap_or(libc::EIO), "eventfd"))?,
+        );
+        let mut state = State {
+            ring,
+            ops: OpTable::default(),
+            runqueue: VecDeque::new(),
+            waiting: FiberMap::default(),
+            pending: FiberMap::default(),
+            metrics: Metrics::default(),
+            report_on_exception: true,
+            buffers: None,
+            wakeup: wakeup.clone(),
+            ticks: 0,
+            completions: Vec::with_capacity(256),
+        };
+        state.arm_wakeup();
+        Ok(Machine {
+            state: RefCell::new(state),
+            wakeup,
+            owner_thread: unsafe { rb_sys::rb_thread_current() },
+            fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Runs `f` on the state. `f` must not call into Ruby: no allocation, no raise, no switch.
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.state.borrow_mut())
+    }
+
+    pub fn is_owner_thread(&self) -> bool {
+        unsafe { rb_sys::rb_thread_current() == self.owner_thread }
+    }
+
+    /// Ring operations only from the thread and the process that created the ring.
+    pub fn check_owner(&self) -> Result<(), Error> {
+        if self.fork_generation != FORK_GENERATION.load(Ordering::Relaxed) {
+            return Err(rb::exception(
+                rb::ruby().exception_runtime_error(),
+                "this UringMachine::Machine belongs to the parent process; create a new one after fork",
+            ));
+        }
+        if !self.is_owner_thread() {
+            return Err(rb::exception(
+                rb::ruby().exception_runtime_error(),
+                "this UringMachine::Machine belongs to another thread; use UringMachine.machine",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn wakeup(&self) -> &Wakeup {
+        &self.wakeup
+    }
+
+    /// Switches to the next runnable fiber and returns the value this fiber is resumed with,
+    /// or the exception raised into it while it was away.
+    pub fn switch(&self) -> Result<VALUE, Error> {
+        let current = fiber_current();
+        loop {
+            let (fiber, value) = self.next_runnable()?;
+            if fiber == current {
+                return Ok(value);
+            }
+            if !rb::fiber_alive(fiber) {
+                continue;
+            }
+            self.with(|s| s.metrics.switches += 1);
+            let resumed_with = rb::transfer(fiber, value)?;
+            // A finished fiber returns control to the root fiber: keep scheduling.
+            if resumed_with != terminated() {
+                return Ok(resumed_with);
+            }
+        }
+    }
+
+    fn next_runnable(&self) -> Result<(VALUE, VALUE), Error> {
+        loop {
+            if let Some(entry) = self.with(State::pop_runnable) {
+                return Ok(entry);
+            }
+            self.wait_for_completions()?;
+        }
+    }
+
+    /// Submits what is queued and waits for at least one completion without the GVL, so other
+    /// threads run; Thread#raise, signals and `wakeup` from another thread interrupt it.
+    fn wait_for_completions(&self) -> Result<(), Error> {
+        let mut args = self.with(|s| s.ring.enter_args(1));
+        let data = &mut args as *mut _ as *mut libc::c_void;
+        let wakeup = Arc::as_ptr(&self.wakeup) as *mut libc::c_void;
+        let waited = protect(|| unsafe {
+            rb_sys::rb_thread_call_without_gvl(
+                Some(enter_without_gvl),
+                data,
+                Some(unblock_ring_wait),
+                wakeup,
+            );
+            NIL
+        });
+        self.with(|s| {
+            s.metrics.waits += 1;
+            if args.to_submit > 0 {
+                s.metrics.submits += 1;
+            }
+            s.reap();
+        });
+        waited?;
+        let res = args.result;
+        if res < 0
+            && ![-libc::EINTR, -libc::EAGAIN, -libc::EBUSY, -libc::ETIME].contains(&(res as i32))
+        {
+            return Err(rb::errno_error(-res as i32, "io_uring_enter"));
+        }
+        protect(|| unsafe {
+            rb_sys::rb_thread_check_ints();
+            NIL
+        })?;
+        Ok(())
+    }
+
+    /// Parks the current fiber until op `id` has completed. An exception raised into the fiber
+    /// meanwhile cancels the op, and is re-raised only once its CQE has arrived: the kernel is
+    /// done with every buffer by the time this returns.
+    pub fn await_op(&self, id: OpId) -> Result<(i32, u32), Error> {
+        let current = fiber_current();
+        self.with(|s| {
+            s.waiting.insert(current, Wait::Op(id));
+            if let Some(slot) = s.ops.get_mut(id) {
+                slot.fiber = current;
+                slot.parked = true;
+            }
+        });
+        let mut raised: Option<Error> = None;
+        loop {
+            if let Err(e) = self.switch() {
+                if raised.is_none() {
+                    self.with(|s| s.cancel(id));
+                    raised = Some(e);
+                }
+            }
+            if self.with(|s| s.ops.is_done(id)) {
+                break;
+            }
+        }
+        let (result, flags, pending) = self.with(|s| {
+            s.waiting.remove(&current);
+            let (r, f) = s.ops.release(id);
+            (r, f, s.take_pending(current))
+        });
+        if let Some(e) = raised {
+            return Err(e);
+        }
+        if let Some(exc) = pending {
+            return Err(exception_error(exc));
+        }
+        Ok((result, flags))
+    }
+
+    /// Pushes one SQE for a new op awaited by the current fiber and waits for its result.
+    pub fn run_op(
+        &self,
+        build: impl FnOnce(&mut crate::op::Slot) -> squeue::Entry,
+        code: u8,
+        pin: VALUE,
+    ) -> Result<i32, Error> {
+        let id = self.with(|s| {
+            let id = s.ops.alloc(Kind::Await, NIL);
+            let slot = s.ops.get_mut(id).expect("fresh slot");
+            if pin != NIL {
+                slot.pinned.push(pin);
+            }
+            let sqe = build(slot).user_data(id.user_data());
+            s.submit(&sqe, code);
+            id
+        });
+        self.await_op(id).map(|(r, _)| r)
+    }
+
+    /// Parks the current fiber until something schedules it; returns the value it was given.
+    pub fn suspend_current(&self) -> Result<VALUE, Error> {
+        let current = fiber_current();
+        self.with(|s| s.waiting.insert(current, Wait::Suspended));
+        let resumed = self.switch();
+        let pending = self.with(|s| {
+            if s.waiting.get(&current) == Some(&Wait::Suspended) {
+                s.waiting.remove(&current);
+            }
+            s.take_pending(current)
+        });
+        let value = resumed?;
+        match pending {
+            Some(exc) => Err(exception_error(exc)),
+            None => Ok(value),
+        }
+    }
+
+    /// Lets every other runnable fiber run once, then continues.
+    pub fn snooze(&self) -> Result<(), Error> {
+        let current = fiber_current();
+        self.with(|s| s.runqueue.push_back((current, NIL)));
+        self.switch()?;
+        match self.with(|s| s.take_pending(current)) {
+            Some(exc) => Err(exception_error(exc)),
+            None => Ok(()),
+        }
+    }
+}
+
+unsafe extern "C" fn enter_without_gvl(data: *mut libc::c_void) -> *mut libc::c_void {
+    (*(data as *mut crate::ring::EnterArgs)).enter();
+    std::ptr::null_mut()
+}
+
+impl State {
+    pub fn submit(&mut self, sqe: &squeue::Entry, code: u8) {
+        while !self.ring.try_push(sqe) {
+            self.enter_nowait();
+        }
+        self.metrics.ops[code as usize & 63] += 1;
+    }
+
+    fn arm_wakeup(&mut self) {
+        let sqe = opcode::PollAdd::new(types::Fd(self.wakeup.fd), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(TAG_WAKEUP);
+        self.submit(&sqe, opcode::PollAdd::CODE);
+    }
+
+    /// Submits what is queued and collects completions, without waiting.
+    pub fn enter_nowait(&mut self) {
+        let mut args = self.ring.enter_args(0);
+        args.enter();
+        if args.to_submit > 0 {
+            self.metrics.submits += 1;
+        }
+        self.reap();
+    }
+
+    fn pop_runnable(&mut self) -> Option<(VALUE, VALUE)> {
+        let entry = self.runqueue.pop_front()?;
+        self.ticks += 1;
+        if self.ticks >= POLL_INTERVAL {
+            self.ticks = 0;
+            if self.ops.in_flight() > 0 {
+                self.enter_nowait();
+            }
+        }
+        Some(entry)
+    }
+
+    pub fn reap(&mut self) {
+        let mut batch = std::mem::take(&mut self.completions);
+        self.ring.drain_completions(&mut batch);
+        for c in batch.drain(..) {
+            self.complete(c);
+        }
+        self.completions = batch;
+    }
+
+    fn complete(&mut self, c: Completion) {
+        match c.user_data {
+            TAG_IGNORE => {}
+            TAG_WAKEUP => {
+                self.wakeup.drain_signal();
+                for remote in self.wakeup.take() {
+                    self.schedule(remote.fiber, remote.value, remote.is_exception);
+                }
+                if !has_more(c.flags) {
+                    self.arm_wakeup();
+                }
+            }
+            ud => {
+                let Some((id, slot)) = self.ops.lookup(ud) else {
+                    return;
+                };
+                match slot.kind {
+                    Kind::Await => {
+                        slot.result = c.result;
+                        slot.flags = c.flags;
+                        slot.state = OpState::Done;
+                        if std::mem::take(&mut slot.parked) {
+                            let fiber = slot.fiber;
+                            self.runqueue.push_back((fiber, NIL));
+                        }
+                    }
+                    Kind::Multishot => {
+                        slot.completions.push_back((c.result, c.flags));
+                        if !has_more(c.flags) {
+                            slot.state = OpState::Done;
+                        }
+                        if std::mem::take(&mut slot.parked) {
+                            let fiber = slot.fiber;
+                            self.runqueue.push_back((fiber, NIL));
+                        }
+                    }
+                    Kind::Timeout => {
+                        let (fiber, exception) = (slot.fiber, slot.exception);
+                        self.ops.release(id);
+                        if c.result == -libc::ETIME {
+                            self.interrupt(fiber, exception);
+                        }
+                    }
+                    Kind::Detached => {
+                        if !has_more(c.flags) {
+                            self.ops.release(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks the kernel to cancel op `id`; its own CQE still follows.
+    pub fn cancel(&mut self, id: OpId) {
+        let Some(slot) = self.ops.get_mut(id) else {
+            return;
+        };
+        if slot.state != OpState::InFlight || slot.cancel_requested {
+            return;
+        }
+        slot.cancel_requested = true;
+        let sqe = opcode::AsyncCancel::new(id.user_data())
+            .build()
+            .user_data(TAG_IGNORE);
+        self.submit(&sqe, opcode::AsyncCancel::CODE);
+    }
+
+    /// Raises `exception` in `fiber` at its next resumption, waking it if it is parked.
+    pub fn interrupt(&mut self, fiber: VALUE, exception: VALUE) {
+        self.pending.entry(fiber).or_insert(exception);
+        match self.waiting.get(&fiber).copied() {
+            Some(Wait::Op(id)) => self.cancel(id),
+            Some(Wait::Suspended) => {
+                self.waiting.remove(&fiber);
+                self.runqueue.push_back((fiber, NIL));
+            }
+            None => {}
+        }
+    }
+
+    /// `Machine#schedule` semantics: a value resumes a suspended fiber (or a fiber not parked
+    /// anywhere, such as a new one); an exception interrupts whatever it waits on.
+    pub fn schedule(&mut self, fiber: VALUE, value: VALUE, is_exception: bool) {
+        match self.waiting.get(&fiber).copied() {
+            Some(_) if is_exception => self.interrupt(fiber, value),
+            Some(Wait::Suspended) => {
+                self.waiting.remove(&fiber);
+                self.runqueue.push_back((fiber, value));
+            }
+            // Parked in an op: only the op's completion (or an exception) may resume it.
+            Some(Wait::Op(_)) => {}
+            None if is_exception => {
+                self.pending.entry(fiber).or_insert(value);
+                self.runqueue.push_back((fiber, NIL));
+            }
+            None => self.runqueue.push_back((fiber, value)),
+        }
+    }
+
+    pub fn take_pending(&mut self, fiber: VALUE) -> Option<VALUE> {
+        if self.pending.is_empty() {
+            None
+        } else {
+            self.pending.remove(&fiber)
+        }
+    }
+}
+
+impl Drop for Machine {
+    /// Cancels whatever is still in flight and waits (bounded) for the kernel to let go of it
+    /// before the ring and the op table's buffers are freed.
+    fn drop(&mut self) {
+        if self.fork_generation != FORK_GENERATION.load(Ordering::Relaxed) {
+            return;
+        }
+        let state = self.state.get_mut();
+        let ids: Vec<OpId> = state.ops.ids().collect();
+        ids.into_iter().for_each(|id| state.cancel(id));
+        let tick = types::Timespec::new().nsec(10_000_000);
+        for _ in 0..100 {
+            if state.ops.in_flight() == 0 {
+                break;
+            }
+            let sqe = opcode::Timeout::new(&tick).build().user_data(TAG_IGNORE);
+            state.submit(&sqe, opcode::Timeout::CODE);
+            let mut args = state.ring.enter_args(1);
+            args.enter();
+            let mut batch = Vec::new();
+            state.ring.drain_completions(&mut batch);
+            for c in batch {
+                if let Some((id, _)) = state.ops.lookup(c.user_data) {
+                    if !has_more(c.flags) {
+                        state.ops.release(id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn exception_error(exc: VALUE) -> Error {
+    match Exception::from_value(rb::value(exc)) {
+        Some(e) => Error::from(e),
+        None => rb::type_error("not an exception"),
+    }
+}
+
+/// The exception object inside an error, made up for non-local jumps (throw, break).
+pub fn error_value(e: &Error) -> VALUE {
+    match e.value() {
+        Some(v) => rb::raw(v),
+        None => {
+            let msg = "fiber terminated by a non-local jump";
+            unsafe {
+                rb_sys::rb_exc_new(
+                    rb_sys::rb_eRuntimeError,
+                    msg.as_ptr() as *const _,
+                    msg.len() as _,
+                )
+            }
+        }
+    }
+}
+
+fn ring_setup_error(e: std::io::Error) -> Error {
+    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+    let why = match errno {
+        libc::ENOSYS => "io_uring is not available: the kernel lacks it or a seccomp filter (e.g. a container's default profile) blocks io_uring_setup",
+        libc::EPERM => "io_uring is disabled: set the sysctl kernel.io_uring_disabled to 0, or run with the group it names in kernel.io_uring_group",
+        libc::ENOMEM => "io_uring ring could not be allocated even at 64 entries: raise RLIMIT_MEMLOCK (ulimit -l, LimitMEMLOCK= in systemd) or grant CAP_IPC_LOCK",
+        libc::EMFILE | libc::ENFILE => "io_uring_setup: too many open files",
+        _ => "io_uring_setup failed",
+    };
+    rb::errno_error(errno, why)
+}

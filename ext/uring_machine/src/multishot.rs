@@ -1,0 +1,259 @@
+//! Multishot operations: one SQE, a stream of CQEs. accept_each yields each accepted fd;
+//! read_each reads into a ring of kernel-provided buffers and yields each chunk as a String.
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::{opcode, squeue, types};
+use magnus::{rb_sys::protect, Error, Value};
+
+use crate::fd::fd_arg;
+use crate::machine::{exception_error, Machine, Wait};
+use crate::op::Kind;
+use crate::rb::{self, fiber_current, int, raw, NIL};
+use crate::ring::buffer_id;
+
+const BUFFER_GROUP: u16 = 0;
+const BUFFER_COUNT: u16 = 64;
+const BUFFER_SIZE: usize = 16 * 1024;
+
+/// Kernel-provided buffers (IORING_REGISTER_PBUF_RING): the kernel picks one per read.
+pub struct BufferRing {
+    ring: *mut libc::c_void,
+    ring_bytes: usize,
+    memory: Vec<u8>,
+    tail: u16,
+}
+
+impl BufferRing {
+    fn new(submitter: &io_uring::Submitter<'_>) -> std::io::Result<BufferRing> {
+        let ring_bytes = BUFFER_COUNT as usize * 16;
+        let ring = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                ring_bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ring == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut buffers = BufferRing {
+            ring,
+            ring_bytes,
+            memory: vec![0; BUFFER_COUNT as usize * BUFFER_SIZE],
+            tail: 0,
+        };
+        unsafe {
+            submitter.register_buf_ring_with_flags(ring as u64, BUFFER_COUNT, BUFFER_GROUP, 0)?
+        };
+        (0..BUFFER_COUNT).for_each(|bid| buffers.recycle(bid));
+        Ok(buffers)
+    }
+
+    pub fn bytes(&self, bid: u16, len: usize) -> &[u8] {
+        let start = bid as usize * BUFFER_SIZE;
+        &self.memory[start..start + len.min(BUFFER_SIZE)]
+    }
+
+    /// Hands buffer `bid` back to the kernel.
+    pub fn recycle(&mut self, bid: u16) {
+        let slot = (self.tail & (BUFFER_COUNT - 1)) as usize;
+        let entry = unsafe { (self.ring as *mut u8).add(slot * 16) };
+        let addr = self.memory.as_ptr() as u64 + bid as u64 * BUFFER_SIZE as u64;
+        unsafe {
+            std::ptr::write(entry as *mut u64, addr);
+            std::ptr::write(entry.add(8) as *mut u32, BUFFER_SIZE as u32);
+            std::ptr::write(entry.add(12) as *mut u16, bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+        // The tail shares entry 0's reserved field; the kernel reads it with acquire semantics.
+        let tail = unsafe { &*((self.ring as *mut u8).add(14) as *const AtomicU16) };
+        tail.store(self.tail, Ordering::Release);
+    }
+}
+
+// The mapping is owned by the machine and touched only by its thread.
+unsafe impl Send for BufferRing {}
+
+impl Drop for BufferRing {
+    fn drop(&mut self) {
+        unsafe { libc::munmap(self.ring, self.ring_bytes) };
+    }
+}
+
+enum Flow {
+    Continue,
+    /// The stream ended without F_MORE for a reason we can resume from: submit it again.
+    Rearm,
+}
+
+impl Machine {
+    /// Runs a multishot op, calling `each` for every CQE and `discard` for those that arrive
+    /// after a failure (an exception from the block, or a break), until the op is over and
+    /// drained.
+    fn multishot(
+        &self,
+        sqe: squeue::Entry,
+        code: u8,
+        mut each: impl FnMut(&Self, i32, u32) -> Result<Flow, Error>,
+        mut discard: impl FnMut(&Self, i32, u32),
+    ) -> Result<(), Error> {
+        let current = fiber_current();
+        let start = |m: &Self| {
+            m.with(|s| {
+                let id = s.ops.alloc(Kind::Multishot, current);
+                s.submit(&sqe.clone().user_data(id.user_data()), code);
+                id
+            })
+        };
+        let mut id = start(self);
+        let mut failure: Option<Error> = None;
+        let mut rearm = false;
+        loop {
+            let next = self.with(|s| {
+                s.ops
+                    .get_mut(id)
+                    .and_then(|slot| slot.completions.pop_front())
+            });
+            if let Some((res, flags)) = next {
+                if failure.is_some() {
+                    discard(self, res, flags);
+                    continue;
+                }
+                match each(self, res, flags) {
+                    Ok(Flow::Continue) => {}
+                    Ok(Flow::Rearm) => rearm = true,
+                    Err(e) => {
+                        self.with(|s| s.cancel(id));
+                        failure = Some(e);
+                    }
+                }
+                continue;
+            }
+            if self.with(|s| s.ops.is_done(id)) {
+                self.with(|s| s.ops.release(id));
+                if std::mem::take(&mut rearm) && failure.is_none() {
+                    id = start(self);
+                    continue;
+                }
+                break;
+            }
+            self.with(|s| {
+                s.waiting.insert(current, Wait::Op(id));
+                if let Some(slot) = s.ops.get_mut(id) {
+                    slot.parked = true;
+                }
+            });
+            let resumed = self.switch();
+            self.with(|s| s.waiting.remove(&current));
+            if let Err(e) = resumed {
+                if failure.is_none() {
+                    self.with(|s| s.cancel(id));
+                    failure = Some(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        match self.with(|s| s.take_pending(current)) {
+            Some(exc) => Err(exception_error(exc)),
+            None => Ok(()),
+        }
+    }
+
+    /// accept_each(io) { |fd| }: accepts connections until the block breaks or raises.
+    pub fn rb_accept_each(&self, io: Value) -> Result<Value, Error> {
+        self.check_owner()?;
+        let fd = fd_arg(raw(io))?;
+        let sqe = opcode::AcceptMulti::new(types::Fd(fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build();
+        self.multishot(
+            sqe,
+            opcode::AcceptMulti::CODE,
+            |_, res, _| {
+                let conn = rb::check(res as i64, "accept")?;
+                protect(|| unsafe { rb_sys::rb_yield(int(conn)) })?;
+                Ok(Flow::Continue)
+            },
+            |_, res, _| {
+                if res >= 0 {
+                    unsafe { libc::close(res) };
+                }
+            },
+        )?;
+        Ok(rb::value(NIL))
+    }
+
+    /// read_each(io) { |chunk| }: yields binary Strings as data arrives, until EOF.
+    pub fn rb_read_each(&self, io: Value) -> Result<Value, Error> {
+        self.check_owner()?;
+        let fd = fd_arg(raw(io))?;
+        if !self.with(|s| s.ring.supports(opcode::ReadMulti::CODE)) {
+            return self.read_each_fallback(fd);
+        }
+        self.with(|s| -> Result<(), Error> {
+            if s.buffers.is_none() {
+                let ring = BufferRing::new(&s.ring.submitter()).map_err(|e| {
+                    rb::errno_error(
+                        e.raw_os_error().unwrap_or(libc::EIO),
+                        "registering read buffers",
+                    )
+                })?;
+                s.buffers = Some(ring);
+            }
+            Ok(())
+        })?;
+        let sqe = opcode::ReadMulti::new(types::Fd(fd), 0, BUFFER_GROUP).build();
+        self.multishot(
+            sqe,
+            opcode::ReadMulti::CODE,
+            |m, res, flags| {
+                if res == -libc::ENOBUFS {
+                    return Ok(Flow::Rearm);
+                }
+                let len = rb::check(res as i64, "read")? as usize;
+                let Some(bid) = buffer_id(flags) else {
+                    return Ok(Flow::Continue);
+                };
+                let chunk = m.with(|s| {
+                    let bytes = s
+                        .buffers
+                        .as_ref()
+                        .expect("buffer ring")
+                        .bytes(bid, len)
+                        .to_vec();
+                    s.buffers.as_mut().expect("buffer ring").recycle(bid);
+                    bytes
+                });
+                if len > 0 {
+                    let s = rb::ruby().str_from_slice(&chunk);
+                    protect(|| unsafe { rb_sys::rb_yield(raw(s)) })?;
+                }
+                Ok(Flow::Continue)
+            },
+            |m, _, flags| {
+                if let Some(bid) = buffer_id(flags) {
+                    m.with(|s| s.buffers.as_mut().expect("buffer ring").recycle(bid));
+                }
+            },
+        )?;
+        Ok(rb::value(NIL))
+    }
+
+    fn read_each_fallback(&self, fd: i32) -> Result<Value, Error> {
+        loop {
+            let s = rb::ruby().str_buf_new(BUFFER_SIZE);
+            let mut target = crate::buffer::ReadTarget::prepare(raw(s), BUFFER_SIZE, 0)?;
+            let n = self.read_into(fd, &mut target, BUFFER_SIZE, -1)?;
+            target.finish(n);
+            if n == 0 {
+                return Ok(rb::value(NIL));
+            }
+            protect(|| unsafe { rb_sys::rb_yield(raw(s)) })?;
+        }
+    }
+}

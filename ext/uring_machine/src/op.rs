@@ -1,0 +1,193 @@
+//! The in-flight operation table. A slot lives from the SQE push until its last CQE, holds the
+//! fiber that waits on it and every Ruby object and native buffer the kernel may touch, and
+//! keeps them marked (hence pinned) until then, whatever happens to the waiting fiber.
+use std::collections::VecDeque;
+
+use rb_sys::VALUE;
+
+use crate::rb::{mark, NIL};
+
+/// user_data values that are not slots.
+pub const TAG_IGNORE: u64 = u64::MAX;
+pub const TAG_WAKEUP: u64 = u64::MAX - 1;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct OpId {
+    index: u32,
+    generation: u32,
+}
+
+impl OpId {
+    pub fn user_data(self) -> u64 {
+        ((self.generation as u64) << 32) | self.index as u64
+    }
+
+    fn from_user_data(ud: u64) -> OpId {
+        OpId {
+            index: ud as u32,
+            generation: (ud >> 32) as u32,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Free,
+    InFlight,
+    Done,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A fiber waits for the one CQE.
+    Await,
+    /// A fiber consumes a stream of CQEs (accept_each, read_each).
+    Multishot,
+    /// `timeout`: when it fires, `exception` is raised in `fiber`.
+    Timeout,
+    /// Nobody waits any more (cancelled timeout): release on the CQE.
+    Detached,
+}
+
+/// Native memory the kernel reads or writes; boxed so it never moves while the slot exists.
+/// Rust never reads it back: holding it is the point.
+#[allow(dead_code)]
+pub enum Owned {
+    None,
+    Timespec(Box<io_uring::types::Timespec>),
+    SockAddr(Box<(libc::sockaddr_storage, libc::socklen_t)>),
+    Iovecs(Vec<libc::iovec>),
+    Path(std::ffi::CString),
+}
+
+// Raw pointers inside (iovecs) point at memory pinned by the same slot; only the owning
+// thread touches a slot.
+unsafe impl Send for Owned {}
+
+pub struct Slot {
+    generation: u32,
+    pub state: State,
+    pub kind: Kind,
+    pub fiber: VALUE,
+    pub exception: VALUE,
+    pub pinned: Vec<VALUE>,
+    pub owned: Owned,
+    pub result: i32,
+    pub flags: u32,
+    pub cancel_requested: bool,
+    /// The fiber is parked waiting for this slot's next CQE (and not yet queued to run).
+    pub parked: bool,
+    pub completions: VecDeque<(i32, u32)>,
+}
+
+impl Slot {
+    fn new() -> Slot {
+        Slot {
+            generation: 0,
+            state: State::Free,
+            kind: Kind::Await,
+            fiber: NIL,
+            exception: NIL,
+            pinned: Vec::new(),
+            owned: Owned::None,
+            result: 0,
+            flags: 0,
+            cancel_requested: false,
+            parked: false,
+            completions: VecDeque::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct OpTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    in_flight: usize,
+}
+
+impl OpTable {
+    pub fn alloc(&mut self, kind: Kind, fiber: VALUE) -> OpId {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot::new());
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.state = State::InFlight;
+        slot.kind = kind;
+        slot.fiber = fiber;
+        slot.cancel_requested = false;
+        slot.parked = false;
+        self.in_flight += 1;
+        OpId {
+            index,
+            generation: slot.generation,
+        }
+    }
+
+    pub fn get(&self, id: OpId) -> Option<&Slot> {
+        self.slots
+            .get(id.index as usize)
+            .filter(|s| s.generation == id.generation && s.state != State::Free)
+    }
+
+    pub fn get_mut(&mut self, id: OpId) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(id.index as usize)
+            .filter(|s| s.generation == id.generation && s.state != State::Free)
+    }
+
+    /// The live slot a CQE belongs to.
+    pub fn lookup(&mut self, user_data: u64) -> Option<(OpId, &mut Slot)> {
+        let id = OpId::from_user_data(user_data);
+        self.get_mut(id).map(|s| (id, s))
+    }
+
+    pub fn is_done(&self, id: OpId) -> bool {
+        self.get(id).map_or(true, |s| s.state == State::Done)
+    }
+
+    /// Returns the slot to the free list, dropping its pins and native memory.
+    pub fn release(&mut self, id: OpId) -> (i32, u32) {
+        let Some(slot) = self.get_mut(id) else {
+            return (0, 0);
+        };
+        let out = (slot.result, slot.flags);
+        slot.state = State::Free;
+        slot.fiber = NIL;
+        slot.exception = NIL;
+        slot.pinned.clear();
+        slot.owned = Owned::None;
+        slot.completions.clear();
+        self.in_flight -= 1;
+        self.free.push(id.index);
+        out
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = OpId> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.state != State::Free)
+            .map(|(i, s)| OpId {
+                index: i as u32,
+                generation: s.generation,
+            })
+    }
+
+    pub fn mark(&self) {
+        for slot in self.slots.iter().filter(|s| s.state != State::Free) {
+            mark(slot.fiber);
+            mark(slot.exception);
+            slot.pinned.iter().for_each(|v| mark(*v));
+        }
+    }
+}

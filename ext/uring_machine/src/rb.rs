@@ -1,0 +1,169 @@
+//! Raw CRuby calls used on the hot path, each wrapped so that a Ruby exception (a longjmp)
+//! never crosses a Rust frame: it comes back as `Err(magnus::Error)` instead.
+use std::ffi::CString;
+use std::os::raw::c_long;
+
+use magnus::{rb_sys::protect, Error, Exception, ExceptionClass, Ruby};
+use rb_sys::{ruby_value_type, Qnil, Qtrue, ID, VALUE};
+
+pub const NIL: VALUE = Qnil as VALUE;
+pub const TRUE: VALUE = Qtrue as VALUE;
+
+pub fn raw<T: magnus::value::ReprValue>(v: T) -> VALUE {
+    magnus::rb_sys::AsRawValue::as_raw(v)
+}
+
+pub fn value(v: VALUE) -> magnus::Value {
+    unsafe { magnus::rb_sys::FromRawValue::from_raw(v) }
+}
+
+pub fn ruby() -> Ruby {
+    Ruby::get().expect("called from a Ruby thread")
+}
+
+pub fn fiber_current() -> VALUE {
+    unsafe { rb_sys::rb_fiber_current() }
+}
+
+pub fn fiber_alive(fiber: VALUE) -> bool {
+    unsafe { rb_sys::rb_fiber_alive_p(fiber) == TRUE }
+}
+
+/// Transfers control to `fiber`; returns what the next transfer back to us passes, or the
+/// exception raised into us (Fiber#raise, Thread#raise, ...).
+pub fn transfer(fiber: VALUE, value: VALUE) -> Result<VALUE, Error> {
+    protect(|| unsafe { rb_sys::rb_fiber_transfer(fiber, 1, &value) })
+}
+
+pub fn is_kind_of(v: VALUE, class: VALUE) -> bool {
+    unsafe { rb_sys::rb_obj_is_kind_of(v, class) == TRUE }
+}
+
+pub fn is_exception(v: VALUE) -> bool {
+    !is_special(v) && is_kind_of(v, unsafe { rb_sys::rb_eException })
+}
+
+pub fn is_special(v: VALUE) -> bool {
+    rb_sys::SPECIAL_CONST_P(v)
+}
+
+pub fn type_of(v: VALUE) -> ruby_value_type {
+    unsafe { rb_sys::RB_TYPE(v) }
+}
+
+pub fn is_string(v: VALUE) -> bool {
+    !is_special(v) && type_of(v) == ruby_value_type::RUBY_T_STRING
+}
+
+pub fn is_fixnum(v: VALUE) -> bool {
+    rb_sys::FIXNUM_P(v)
+}
+
+pub fn fixnum_value(v: VALUE) -> i64 {
+    unsafe { rb_sys::rb_num2long(v) as i64 }
+}
+
+pub fn int(n: i64) -> VALUE {
+    unsafe { rb_sys::rb_ll2inum(n) }
+}
+
+pub fn intern(name: &str) -> ID {
+    let c = CString::new(name).expect("identifier without NUL");
+    unsafe { rb_sys::rb_intern(c.as_ptr()) }
+}
+
+pub fn ivar_get(obj: VALUE, id: ID) -> VALUE {
+    unsafe { rb_sys::rb_attr_get(obj, id) }
+}
+
+pub fn ivar_set(obj: VALUE, id: ID, v: VALUE) {
+    unsafe {
+        rb_sys::rb_ivar_set(obj, id, v);
+    }
+}
+
+pub fn is_frozen(v: VALUE) -> bool {
+    unsafe { rb_sys::rb_obj_frozen_p(v) == TRUE }
+}
+
+pub fn exception(class: ExceptionClass, msg: impl Into<String>) -> Error {
+    Error::new(class, msg.into())
+}
+
+pub fn type_error(msg: impl Into<String>) -> Error {
+    exception(ruby().exception_type_error(), msg)
+}
+
+pub fn arg_error(msg: impl Into<String>) -> Error {
+    exception(ruby().exception_arg_error(), msg)
+}
+
+pub fn frozen_error(msg: impl Into<String>) -> Error {
+    exception(ruby().exception_frozen_error(), msg)
+}
+
+/// The Errno::* exception for a positive errno, with `context` in its message.
+pub fn errno_error(errno: i32, context: &str) -> Error {
+    let msg = CString::new(context).unwrap_or_default();
+    let exc = unsafe { rb_sys::rb_syserr_new(errno, msg.as_ptr()) };
+    match Exception::from_value(value(exc)) {
+        Some(e) => Error::from(e),
+        None => arg_error(context.to_string()),
+    }
+}
+
+/// Turns an io_uring/syscall result into the non-negative value or an Errno exception.
+pub fn check(res: i64, context: &str) -> Result<i64, Error> {
+    if res < 0 {
+        Err(errno_error(-res as i32, context))
+    } else {
+        Ok(res)
+    }
+}
+
+pub fn last_errno() -> i64 {
+    -(std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO) as i64)
+}
+
+/// An Integer argument that must fit `min..=max`.
+pub fn int_arg(v: VALUE, name: &str, min: i64, max: i64) -> Result<i64, Error> {
+    if !is_fixnum(v) && !is_kind_of(v, unsafe { rb_sys::rb_cInteger }) {
+        return Err(type_error(format!("{name} must be an Integer")));
+    }
+    let n = protect(|| unsafe { rb_sys::rb_num2long(v) as VALUE })? as c_long as i64;
+    if n < min || n > max {
+        return Err(arg_error(format!("{name} out of range: {n}")));
+    }
+    Ok(n)
+}
+
+/// Seconds (Integer or Float) as a timespec; negative or non-numeric input is an error.
+pub fn seconds_arg(v: VALUE, name: &str) -> Result<(f64, libc::timespec), Error> {
+    if !is_kind_of(v, unsafe { rb_sys::rb_cNumeric }) {
+        return Err(type_error(format!("{name} must be Numeric")));
+    }
+    let secs = unsafe { rb_sys::rb_num2dbl(v) };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(arg_error(format!("{name} must be a non-negative number")));
+    }
+    let whole = secs.trunc();
+    let ts = libc::timespec {
+        tv_sec: whole.min(i64::MAX as f64) as libc::time_t,
+        tv_nsec: ((secs - whole) * 1e9) as libc::c_long,
+    };
+    Ok((secs, ts))
+}
+
+/// A core class by name (Fiber, FiberError, ...): classes bound to constants never move.
+pub fn class_named(name: &str) -> VALUE {
+    let c = CString::new(name).expect("class name without NUL");
+    unsafe { rb_sys::rb_path2class(c.as_ptr()) }
+}
+
+pub fn mark(v: VALUE) {
+    if !is_special(v) {
+        unsafe { rb_sys::rb_gc_mark(v) }
+    }
+}

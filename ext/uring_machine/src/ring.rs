@@ -1,0 +1,196 @@
+//! One io_uring instance: set up with the best flags this kernel accepts, an opcode probe,
+//! SQE pushes that report a full queue (the caller flushes), and raw `io_uring_enter` calls
+//! that are safe to make without the GVL.
+use std::io;
+
+use io_uring::{cqueue, squeue, IoUring, Probe};
+
+pub const IORING_ENTER_GETEVENTS: u32 = 1;
+const IORING_ENTER_REGISTERED_RING: u32 = 1 << 4;
+
+pub struct Ring {
+    uring: IoUring,
+    enter_fd: i32,
+    enter_flags: u32,
+    probe: Probe,
+    pub setup_flags: &'static str,
+}
+
+/// A completion copied out of the CQ so that handling it never borrows the ring.
+#[derive(Clone, Copy)]
+pub struct Completion {
+    pub user_data: u64,
+    pub result: i32,
+    pub flags: u32,
+}
+
+type Setup = (&'static str, fn(&mut io_uring::Builder));
+
+fn setups(single_issuer: bool) -> Vec<Setup> {
+    let mut list: Vec<Setup> = Vec::new();
+    if single_issuer {
+        list.push(("single_issuer+defer_taskrun", |b| {
+            b.setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_coop_taskrun()
+                .setup_taskrun_flag();
+        }));
+    }
+    list.push(("coop_taskrun", |b| {
+        b.setup_coop_taskrun().setup_taskrun_flag();
+    }));
+    list.push(("plain", |_| {}));
+    list
+}
+
+impl Ring {
+    /// `single_issuer` must be false when the owning Ruby thread may move between native
+    /// threads (M:N threads), which SINGLE_ISSUER would punish with EEXIST.
+    pub fn new(entries: u32, single_issuer: bool) -> io::Result<Ring> {
+        let mut entries = entries.clamp(8, 32768).next_power_of_two();
+        loop {
+            match Self::try_setups(entries, single_issuer) {
+                Ok(ring) => return Ok(ring),
+                // Locked-memory limits bite big rings first: retry smaller before giving up.
+                Err(e) if e.raw_os_error() == Some(libc::ENOMEM) && entries > 64 => entries /= 4,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn try_setups(entries: u32, single_issuer: bool) -> io::Result<Ring> {
+        let mut last = io::Error::from_raw_os_error(libc::EINVAL);
+        for (name, apply) in setups(single_issuer) {
+            let mut builder = IoUring::builder();
+            apply(&mut builder);
+            builder.setup_cqsize(entries * 2).setup_clamp();
+            match builder.build(entries) {
+                Ok(uring) => return Self::finish(uring, name),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    fn finish(uring: IoUring, setup_flags: &'static str) -> io::Result<Ring> {
+        let mut probe = Probe::new();
+        uring.submitter().register_probe(&mut probe)?;
+        let (enter_fd, enter_flags) = match register_ring_fd(&uring) {
+            Some(index) => (index, IORING_ENTER_REGISTERED_RING),
+            None => (std::os::fd::AsRawFd::as_raw_fd(&uring), 0),
+        };
+        Ok(Ring {
+            uring,
+            enter_fd,
+            enter_flags,
+            probe,
+            setup_flags,
+        })
+    }
+
+    pub fn supports(&self, opcode: u8) -> bool {
+        self.probe.is_supported(opcode)
+    }
+
+    /// Queues one SQE; false when the SQ is full (flush with `enter`, then push again).
+    pub fn try_push(&mut self, sqe: &squeue::Entry) -> bool {
+        unsafe { self.uring.submission().push(sqe).is_ok() }
+    }
+
+    pub fn pending_sqes(&mut self) -> u32 {
+        self.uring.submission().len() as u32
+    }
+
+    /// The arguments for an `io_uring_enter` that submits everything queued and, when
+    /// `min_complete` > 0, waits for that many completions.
+    pub fn enter_args(&mut self, min_complete: u32) -> EnterArgs {
+        EnterArgs {
+            fd: self.enter_fd,
+            to_submit: self.pending_sqes(),
+            min_complete,
+            flags: self.enter_flags | IORING_ENTER_GETEVENTS,
+            result: 0,
+        }
+    }
+
+    /// Copies out every available completion.
+    pub fn drain_completions(&mut self, into: &mut Vec<Completion>) {
+        for cqe in self.uring.completion() {
+            into.push(Completion {
+                user_data: cqe.user_data(),
+                result: cqe.result(),
+                flags: cqe.flags(),
+            });
+        }
+    }
+
+    pub fn submitter(&self) -> io_uring::Submitter<'_> {
+        self.uring.submitter()
+    }
+}
+
+/// Registers the ring's own fd (5.18+) so each enter skips the fd lookup; None where refused.
+fn register_ring_fd(uring: &IoUring) -> Option<i32> {
+    const IORING_REGISTER_RING_FDS: u32 = 20;
+    #[repr(C)]
+    struct RsrcUpdate {
+        offset: u32,
+        resv: u32,
+        data: u64,
+    }
+    let mut update = RsrcUpdate {
+        offset: u32::MAX,
+        resv: 0,
+        data: std::os::fd::AsRawFd::as_raw_fd(uring) as u64,
+    };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            std::os::fd::AsRawFd::as_raw_fd(uring),
+            IORING_REGISTER_RING_FDS,
+            &mut update as *mut RsrcUpdate,
+            1u32,
+        )
+    };
+    (ret == 1).then_some(update.offset as i32)
+}
+
+pub fn has_more(flags: u32) -> bool {
+    cqueue::more(flags)
+}
+
+pub fn buffer_id(flags: u32) -> Option<u16> {
+    cqueue::buffer_select(flags)
+}
+
+/// One raw `io_uring_enter`; plain data, so it can run while the GVL is released.
+#[repr(C)]
+pub struct EnterArgs {
+    pub fd: i32,
+    pub to_submit: u32,
+    pub min_complete: u32,
+    pub flags: u32,
+    pub result: i64,
+}
+
+impl EnterArgs {
+    pub fn enter(&mut self) {
+        self.result = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.fd,
+                self.to_submit,
+                self.min_complete,
+                self.flags,
+                std::ptr::null::<libc::c_void>(),
+                0usize,
+            )
+        };
+        if self.result < 0 {
+            self.result = -(io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO) as i64);
+        }
+    }
+}

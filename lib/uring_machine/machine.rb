@@ -1,0 +1,31 @@
+# frozen_string_literal: true
+
+module UringMachine
+  # Ruby-side sugar over the Rust Machine: fiber creation and failure reporting.
+  class Machine
+    # Creates a non-blocking fiber running the block with +args+ and schedules it to start at
+    # the next switch (snooze, sleep, any I/O that waits). Returns the fiber; +join+ it for its
+    # value.
+    def spin(*args, &block)
+      raise ArgumentError, "spin needs a block" unless block
+
+      fiber = Fiber.new(blocking: false) { __run_fiber__(block, args) }
+      schedule(fiber)
+      fiber
+    end
+
+    private
+
+    # A spun fiber failed and nobody was joining it: say so, like Thread#report_on_exception.
+    def report_fiber_error(fiber, error)
+      $stderr.puts "#{fiber.inspect} terminated with exception (report_on_exception is true):"
+      $stderr.puts error.full_message(highlight: false)
+    end
+  end
+
+  # The current thread's machine, created on first use.
+  def self.machine
+    Thread.current.thread_variable_get(:uring_machine) ||
+      Thread.current.thread_variable_set(:uring_machine, Machine.new)
+  end
+end
