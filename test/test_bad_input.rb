@@ -1,0 +1,91 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+class TestBadInput < MachineTest
+  def setup
+    super
+    @r, @w = IO.pipe
+  end
+
+  def teardown
+    [@r, @w].each { |io| io.close unless io.closed? }
+    super
+  end
+
+  def assert_still_usable
+    @w << "ok"
+    buffer = +""
+    assert_equal 2, machine.read(@r, buffer, 10)
+    assert_equal 0.001, machine.sleep(0.001)
+  end
+
+  def test_closed_io_raises_ioerror
+    io = IO.pipe.first
+    io.close
+    assert_raises(IOError) { machine.read(io, +"", 10) }
+    assert_raises(IOError) { machine.write(io, "x") }
+    assert_still_usable
+  end
+
+  def test_bad_lengths_raise_argument_error
+    assert_raises(ArgumentError) { machine.read(@r, +"", -1) }
+    assert_raises(ArgumentError) { machine.read(@r, +"", 2**40) }
+    assert_raises(ArgumentError) { machine.write(@w, "x", -5) }
+    assert_raises(TypeError) { machine.read(@r, +"", "10") }
+    assert_still_usable
+  end
+
+  def test_frozen_string_as_read_buffer
+    assert_raises(FrozenError) { machine.read(@r, "frozen", 10) }
+    assert_still_usable
+  end
+
+  def test_frozen_string_is_fine_to_write
+    assert_equal 6, machine.write(@w, "frozen")
+    assert_equal "frozen", @r.read_nonblock(10)
+  end
+
+  def test_read_only_io_buffer
+    buffer = IO::Buffer.for("read-only")
+    assert_raises(ArgumentError) { machine.read(@r, buffer, 4) }
+    assert_still_usable
+  end
+
+  def test_wrong_types
+    assert_raises(TypeError) { machine.read("not an io", +"", 1) }
+    assert_raises(TypeError) { machine.read(@r, 42, 1) }
+    assert_raises(TypeError) { machine.write(@w, :symbol) }
+    assert_raises(ArgumentError) { machine.read(-3, +"", 1) }
+    assert_raises(ArgumentError) { machine.read(@r) }
+    assert_still_usable
+  end
+
+  def test_bad_fd_raises_errno
+    assert_raises(Errno::EBADF) { machine.read(999_999, +"", 1) }
+    assert_still_usable
+  end
+
+  def test_accept_on_a_non_socket
+    assert_raises(Errno::ENOTSOCK) { machine.accept(@r) }
+    assert_still_usable
+  end
+
+  def test_string_locked_while_the_ring_reads_into_it
+    buffer = +""
+    reader = machine.spin { machine.read(@r, buffer, 10) }
+    machine.snooze
+    assert_raises(RuntimeError) { buffer << "meddling" }
+    @w << "safe"
+    assert_equal 4, machine.join(reader)
+    buffer << "!"
+    assert_equal "safe!", buffer
+  end
+
+  def test_machine_of_another_thread
+    thread = Thread.new { machine.sleep(0.001) }
+    thread.report_on_exception = false
+    assert_raises(RuntimeError) { thread.join }
+    assert_still_usable
+  end
+end
