@@ -148,7 +148,7 @@ impl OpTable {
     }
 
     pub fn is_done(&self, id: OpId) -> bool {
-        self.get(id).map_or(true, |s| s.state == State::Done)
+        self.get(id).is_none_or(|s| s.state == State::Done)
     }
 
     /// Returns the slot to the free list, dropping its pins and native memory.
