@@ -93,6 +93,17 @@ class TestFibers < MachineTest
     refute_same UringMachine.machine, other
   end
 
+  def test_more_waiting_ops_than_ring_entries
+    small = UringMachine::Machine.new(entries: 8)
+    pipes = Array.new(100) { IO.pipe }
+    readers = pipes.map { |r, _| small.spin { buffer = +""; small.read(r, buffer, 10); buffer } }
+    small.snooze
+    pipes.each_with_index { |(_, w), i| w << i.to_s }
+    assert_equal Array.new(100, &:to_s), small.join(*readers)
+  ensure
+    pipes&.flatten&.each(&:close)
+  end
+
   def test_entries_option
     assert_kind_of UringMachine::Machine, UringMachine::Machine.new(entries: 64)
     assert_raises(ArgumentError) { UringMachine::Machine.new(entries: 0) }

@@ -254,15 +254,13 @@ impl Machine {
             }
         });
         let mut raised: Option<Error> = None;
-        loop {
+        // A full SQ flushes on push, so the CQE may already be here: check before parking.
+        while !self.with(|s| s.ops.is_done(id)) {
             if let Err(e) = self.switch() {
                 if raised.is_none() {
                     self.with(|s| s.cancel(id));
                     raised = Some(e);
                 }
-            }
-            if self.with(|s| s.ops.is_done(id)) {
-                break;
             }
         }
         let (result, flags, pending) = self.with(|s| {
