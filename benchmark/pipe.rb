@@ -1,0 +1,115 @@
+# frozen_string_literal: true
+
+# 48 pipe pairs, a writer and a reader per pair, 10,000 writes of 1 KiB per pair (480 MiB),
+# moved three ways:
+#   machine   one UringMachine::Machine, a writer fiber and a reader fiber per pair
+#   threads   two Ruby threads per pair, IO#write / IO#readpartial
+#   blocking  no concurrency: one thread, each pair in turn, write 1 KiB then read it back
+# One op = one 1 KiB write or one 1 KiB read (nominal: 2 x 480,000), as in DESIGN.md.
+# Readers reuse one buffer in every mode (readpartial's outbuf too): a stricter baseline,
+# ~15% faster than allocating a String per read.
+require "uring_machine"
+require_relative "harness"
+
+module PipeBench
+  PAIRS = 48
+  WRITES = Bench.scaled(10_000)
+  CHUNK = ("x" * 1024).freeze
+  EXPECTED = WRITES * CHUNK.bytesize
+  OPS = 2 * PAIRS * WRITES
+  READ_MAX = 65_536
+
+  module_function
+
+  def check(total)
+    raise "reader got #{total} bytes, expected #{EXPECTED}" unless total == EXPECTED
+
+    total
+  end
+
+  def machine(pairs)
+    m = UringMachine.machine
+    before = m.metrics
+    fibers = pairs.flat_map do |r, w|
+      writer = m.spin do
+        WRITES.times { m.write(w, CHUNK) }
+        w.close
+      end
+      reader = m.spin do
+        buf = +""
+        total = 0
+        while total < EXPECTED
+          n = m.read(r, buf, READ_MAX)
+          break if n.zero?
+
+          total += n
+        end
+        total
+      end
+      [writer, reader]
+    end
+    m.join(*fibers).each_slice(2) { |_, total| check(total) }
+    metrics_delta(before, m.metrics)
+  end
+
+  def threads(pairs)
+    threads = pairs.flat_map do |r, w|
+      writer = Thread.new do
+        WRITES.times { w.write(CHUNK) }
+        w.close
+      end
+      reader = Thread.new do
+        buf = +""
+        total = 0
+        begin
+          total += r.readpartial(READ_MAX, buf).bytesize while total < EXPECTED
+        rescue EOFError
+          # the writer closed early: check() reports the shortfall
+        end
+        total
+      end
+      [writer, reader]
+    end
+    threads.map(&:value).each_slice(2) { |_, total| check(total) }
+    nil
+  end
+
+  def blocking(pairs)
+    buf = +""
+    pairs.each do |r, w|
+      total = 0
+      WRITES.times do
+        w.write(CHUNK)
+        total += r.readpartial(CHUNK.bytesize, buf).bytesize
+      end
+      check(total)
+    end
+    nil
+  end
+
+  def metrics_delta(before, after)
+    %i[ops direct].to_h { |k| [k, after[k].to_h { |op, n| [op, n - before[k].fetch(op, 0)] }.reject { |_, n| n.zero? }] }
+      .merge(%i[submits waits switches].to_h { |k| [k, after[k] - before[k]] })
+  end
+
+  def report_metrics(delta)
+    ring = delta[:ops].values.sum
+    direct = delta[:direct].values.sum
+    puts "machine metrics (best run): ring ops #{ring} #{delta[:ops]}, direct #{direct} #{delta[:direct]}"
+    puts format("  ring share %.1f%%, submits %d, waits %d, switches %d (%.3f per op, %.3f per call)",
+                100.0 * ring / [ring + direct, 1].max, delta[:submits], delta[:waits],
+                delta[:switches], delta[:switches].fdiv(OPS), delta[:switches].fdiv([ring + direct, 1].max))
+  end
+
+  def run
+    puts "pipe: #{PAIRS} pairs x #{WRITES} writes of #{CHUNK.bytesize} B " \
+         "(#{PAIRS * EXPECTED / 1024} KiB, #{OPS} ops), best of #{Bench::RUNS}, ruby #{RUBY_VERSION}"
+    results = Bench.run({ "machine" => method(:machine), "threads" => method(:threads), "blocking" => method(:blocking) },
+                        setup: -> { Array.new(PAIRS) { IO.pipe } },
+                        teardown: ->(pairs) { pairs.flatten.each { |io| io.close unless io.closed? } })
+    Bench.report(results, baseline: "blocking", ops: OPS)
+    report_metrics(results["machine"].value)
+  end
+end
+
+PipeBench.run if $PROGRAM_NAME == __FILE__
