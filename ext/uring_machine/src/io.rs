@@ -295,12 +295,43 @@ impl Machine {
         self.check_owner()?;
         let (fd_in, fd_out) = (fd_arg(rb::raw(src))?, fd_arg(rb::raw(dst))?);
         let len = len_arg(rb::raw(length), "length")? as u32;
-        let res = self.run_op(
-            |_| opcode::Splice::new(types::Fd(fd_in), -1, types::Fd(fd_out), -1, len).build(),
-            opcode::Splice::CODE,
-            NIL,
-        )?;
+        let res = self.pipe_transfer(fd_in, fd_out, || {
+            self.run_op(
+                |_| opcode::Splice::new(types::Fd(fd_in), -1, types::Fd(fd_out), -1, len).build(),
+                opcode::Splice::CODE,
+                NIL,
+            )
+        })?;
         rb::check(res as i64, "splice").map(|n| rb::value(int(n)))
+    }
+
+    /// splice/tee on O_NONBLOCK pipes (Ruby's default) answer EAGAIN instead of waiting: wait
+    /// for the source to have data, then for the destination to have room, and try again.
+    fn pipe_transfer(
+        &self,
+        fd_in: i32,
+        fd_out: i32,
+        mut attempt: impl FnMut() -> Result<i32, Error>,
+    ) -> Result<i32, Error> {
+        let mut wait_for_input = true;
+        loop {
+            let res = attempt()?;
+            if res != -libc::EAGAIN {
+                return Ok(res);
+            }
+            let (fd, events) = if wait_for_input {
+                (fd_in, libc::POLLIN)
+            } else {
+                (fd_out, libc::POLLOUT)
+            };
+            wait_for_input = !wait_for_input;
+            let polled = self.run_op(
+                |_| opcode::PollAdd::new(types::Fd(fd), events as u32).build(),
+                opcode::PollAdd::CODE,
+                NIL,
+            )?;
+            rb::check(polled as i64, "poll")?;
+        }
     }
 
     /// tee(src, dst, length) → bytes duplicated from one pipe to another.
@@ -308,11 +339,13 @@ impl Machine {
         self.check_owner()?;
         let (fd_in, fd_out) = (fd_arg(rb::raw(src))?, fd_arg(rb::raw(dst))?);
         let len = len_arg(rb::raw(length), "length")? as u32;
-        let res = self.run_op(
-            |_| opcode::Tee::new(types::Fd(fd_in), types::Fd(fd_out), len).build(),
-            opcode::Tee::CODE,
-            NIL,
-        )?;
+        let res = self.pipe_transfer(fd_in, fd_out, || {
+            self.run_op(
+                |_| opcode::Tee::new(types::Fd(fd_in), types::Fd(fd_out), len).build(),
+                opcode::Tee::CODE,
+                NIL,
+            )
+        })?;
         rb::check(res as i64, "tee").map(|n| rb::value(int(n)))
     }
 

@@ -118,7 +118,8 @@ impl Machine {
                     .and_then(|slot| slot.completions.pop_front())
             });
             if let Some((res, flags)) = next {
-                if failure.is_some() {
+                // ECANCELED ends a stream we cancelled; the reason (if any) is raised below.
+                if failure.is_some() || res == -libc::ECANCELED {
                     discard(self, res, flags);
                     continue;
                 }
