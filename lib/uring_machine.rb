@@ -20,3 +20,4 @@ module UringMachine
 end
 
 require_relative "uring_machine/machine"
+require_relative "uring_machine/scheduler"

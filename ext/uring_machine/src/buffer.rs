@@ -60,11 +60,7 @@ impl ReadTarget {
             let mut base: *mut libc::c_void = std::ptr::null_mut();
             let mut size: usize = 0;
             protect(|| unsafe {
-                rb_sys::rb_io_buffer_get_bytes_for_writing(
-                    obj,
-                    &mut base,
-                    &mut size as *mut usize as *mut _,
-                );
+                rb_sys::rb_io_buffer_get_bytes_for_writing(obj, &mut base, &mut size as *mut usize as *mut _);
                 NIL
             })
             .map_err(|e| rb::arg_error(format!("IO::Buffer cannot be read into: {e}")))?;
@@ -143,11 +139,7 @@ impl WriteSource {
             let mut base: *const libc::c_void = std::ptr::null();
             let mut size: usize = 0;
             protect(|| unsafe {
-                rb_sys::rb_io_buffer_get_bytes_for_reading(
-                    obj,
-                    &mut base,
-                    &mut size as *mut usize as *mut _,
-                );
+                rb_sys::rb_io_buffer_get_bytes_for_reading(obj, &mut base, &mut size as *mut usize as *mut _);
                 NIL
             })
             .map_err(|e| rb::arg_error(format!("IO::Buffer cannot be written from: {e}")))?;

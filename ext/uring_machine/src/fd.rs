@@ -17,7 +17,5 @@ pub fn fd_arg(v: VALUE) -> Result<i32, Error> {
         let fd = protect(|| unsafe { rb_sys::rb_io_descriptor(v) as VALUE })?;
         return Ok(fd as i32);
     }
-    Err(rb::type_error(
-        "expected an IO or an Integer file descriptor",
-    ))
+    Err(rb::type_error("expected an IO or an Integer file descriptor"))
 }

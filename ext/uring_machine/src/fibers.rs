@@ -2,13 +2,14 @@
 //! the body every spun fiber runs in.
 use std::sync::OnceLock;
 
-use io_uring::{opcode, types};
+use io_uring::opcode;
 use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, Error, RArray, Value};
 use rb_sys::{ID, VALUE};
 
 use crate::machine::{error_value, exception_error, terminated, Machine};
-use crate::op::{Kind, Owned};
+use crate::op::Owned;
 use crate::rb::{self, fiber_current, raw, NIL, TRUE};
+use crate::timers::timespec_box;
 use crate::wakeup::Remote;
 
 struct Ids {
@@ -95,11 +96,7 @@ impl Machine {
         let (secs, ts) = rb::seconds_arg(raw(seconds), "sleep duration")?;
         let res = self.run_op(
             |slot| {
-                let spec = Box::new(
-                    types::Timespec::new()
-                        .sec(ts.tv_sec as u64)
-                        .nsec(ts.tv_nsec as u32),
-                );
+                let spec = timespec_box(ts);
                 let sqe = opcode::Timeout::new(&*spec as *const _).build();
                 slot.owned = Owned::Timespec(spec);
                 sqe
@@ -132,37 +129,7 @@ impl Machine {
         }
         let (_, ts) = rb::seconds_arg(seconds, "timeout")?;
         let exception = timeout_exception(opt(args, 1))?;
-        let current = fiber_current();
-        let id = self.with(|s| {
-            let id = s.ops.alloc(Kind::Timeout, current);
-            let slot = s.ops.get_mut(id).expect("fresh slot");
-            slot.exception = exception;
-            let spec = Box::new(
-                types::Timespec::new()
-                    .sec(ts.tv_sec as u64)
-                    .nsec(ts.tv_nsec as u32),
-            );
-            let sqe = opcode::Timeout::new(&*spec as *const _)
-                .build()
-                .user_data(id.user_data());
-            slot.owned = Owned::Timespec(spec);
-            s.submit(&sqe, opcode::Timeout::CODE);
-            id
-        });
-        let result = yield_block();
-        self.with(|s| {
-            if let Some(slot) = s.ops.get_mut(id) {
-                slot.kind = Kind::Detached;
-                slot.fiber = NIL;
-                slot.exception = NIL;
-                s.cancel(id);
-            }
-            // A timeout that fired but was not delivered must not escape its block.
-            if s.pending.get(&current) == Some(&exception) {
-                s.pending.remove(&current);
-            }
-        });
-        result
+        self.with_timeout(ts, exception, yield_block)
     }
 
     /// The body of every fiber `spin` creates: runs the block, records its outcome for

@@ -24,8 +24,7 @@ impl Machine {
         arity(args, 2, 3)?;
         self.check_owner()?;
         let path = path_arg(args[0])?;
-        let flags =
-            rb::int_arg(arg(args, 1), "flags", 0, i32::MAX as i64)? as i32 | libc::O_CLOEXEC;
+        let flags = rb::int_arg(arg(args, 1), "flags", 0, i32::MAX as i64)? as i32 | libc::O_CLOEXEC;
         let mode = int_or(arg(args, 2), 0o666, "mode", 0, 0o7777)? as u32;
         let res = self.run_op(
             |slot| {

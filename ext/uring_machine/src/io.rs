@@ -3,6 +3,7 @@
 //! it waits inside the kernel.
 use io_uring::{opcode, types};
 use magnus::{Error, Value};
+use rb_sys::VALUE;
 
 use crate::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
 use crate::buffer::{ReadTarget, WriteSource};
@@ -28,8 +29,7 @@ fn preadv2_nowait(fd: i32, ptr: *mut u8, len: usize, offset: i64) -> i64 {
 }
 
 fn pwritev2_nowait(fd: i32, iov: &[libc::iovec], offset: i64) -> i64 {
-    let res =
-        unsafe { libc::pwritev2(fd, iov.as_ptr(), iov.len() as i32, offset, libc::RWF_NOWAIT) };
+    let res = unsafe { libc::pwritev2(fd, iov.as_ptr(), iov.len() as i32, offset, libc::RWF_NOWAIT) };
     if res < 0 {
         last_errno()
     } else {
@@ -56,31 +56,98 @@ impl Machine {
         Ok(rb::value(int(n as i64)))
     }
 
-    pub fn read_into(
+    pub fn read_into(&self, fd: i32, target: &mut ReadTarget, maxlen: usize, file_offset: i64) -> Result<usize, Error> {
+        let (ptr, pin) = (target.ptr, target.object());
+        let res = self.read_once(fd, ptr, maxlen, file_offset, pin, Blocking::Wait(None), || {
+            target.lock()
+        })?;
+        rb::check(res, "read").map(|n| n as usize)
+    }
+
+    /// One read of at most `len` bytes: the count, or -errno. A direct non-blocking attempt
+    /// first; if it would block, `prepare` runs and the ring waits (see `Blocking`). Err
+    /// carries only Ruby exceptions (interrupts, timeouts).
+    #[allow(clippy::too_many_arguments)]
+    pub fn read_once(
         &self,
         fd: i32,
-        target: &mut ReadTarget,
-        maxlen: usize,
+        ptr: *mut u8,
+        len: usize,
         file_offset: i64,
-    ) -> Result<usize, Error> {
-        let mut res = preadv2_nowait(fd, target.ptr, maxlen, file_offset);
-        if would_block(res) {
-            target.lock()?;
-            let ptr = target.ptr;
-            let off = file_offset as u64;
-            res = self.run_op(
-                |_| {
-                    opcode::Read::new(types::Fd(fd), ptr, maxlen as u32)
-                        .offset(off)
-                        .build()
-                },
-                opcode::Read::CODE,
-                target.object(),
-            )? as i64;
-        } else {
+        pin: VALUE,
+        blocking: Blocking,
+        prepare: impl FnOnce() -> Result<(), Error>,
+    ) -> Result<i64, Error> {
+        let res = preadv2_nowait(fd, ptr, len, file_offset);
+        if !would_block(res) {
             self.count_direct(opcode::Read::CODE);
+            return Ok(res);
         }
-        rb::check(res, "read").map(|n| n as usize)
+        let deadline = match blocking {
+            Blocking::AgainIfNonblockCaller(_) if res == -(libc::EAGAIN as i64) && called_from_nonblock() => {
+                return Ok(res)
+            }
+            Blocking::AgainIfNonblockCaller(deadline) => deadline,
+            Blocking::Wait(deadline) => deadline,
+        };
+        prepare()?;
+        let off = file_offset as u64;
+        let op = || {
+            self.run_op(
+                |_| opcode::Read::new(types::Fd(fd), ptr, len as u32).offset(off).build(),
+                opcode::Read::CODE,
+                pin,
+            )
+            .map(|r| r as i64)
+        };
+        match deadline {
+            None => op(),
+            Some(ts) => self.with_timeout(ts, io_timeout_error()?, op),
+        }
+    }
+
+    /// One write of at most `len` bytes, like `read_once`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_once(
+        &self,
+        fd: i32,
+        ptr: *const u8,
+        len: usize,
+        file_offset: i64,
+        pin: VALUE,
+        blocking: Blocking,
+        prepare: impl FnOnce() -> Result<(), Error>,
+    ) -> Result<i64, Error> {
+        let iov = [libc::iovec {
+            iov_base: ptr as *mut libc::c_void,
+            iov_len: len,
+        }];
+        let res = pwritev2_nowait(fd, &iov, file_offset);
+        if !would_block(res) {
+            self.count_direct(opcode::Write::CODE);
+            return Ok(res);
+        }
+        let deadline = match blocking {
+            Blocking::AgainIfNonblockCaller(_) if res == -(libc::EAGAIN as i64) && called_from_nonblock() => {
+                return Ok(res)
+            }
+            Blocking::AgainIfNonblockCaller(deadline) => deadline,
+            Blocking::Wait(deadline) => deadline,
+        };
+        prepare()?;
+        let off = file_offset as u64;
+        let op = || {
+            self.run_op(
+                |_| opcode::Write::new(types::Fd(fd), ptr, len as u32).offset(off).build(),
+                opcode::Write::CODE,
+                pin,
+            )
+            .map(|r| r as i64)
+        };
+        match deadline {
+            None => op(),
+            Some(ts) => self.with_timeout(ts, io_timeout_error()?, op),
+        }
     }
 
     /// write(io, buffer, length = nil, file_offset = -1) → bytes written: all of them (short
@@ -169,9 +236,7 @@ impl Machine {
                 res = self.run_op(
                     |slot| {
                         slot.pinned.extend(pins);
-                        opcode::Write::new(types::Fd(fd), ptr, len)
-                            .offset(off)
-                            .build()
+                        opcode::Write::new(types::Fd(fd), ptr, len).offset(off).build()
                     },
                     opcode::Write::CODE,
                     NIL,
@@ -211,19 +276,8 @@ impl Machine {
         let maxlen = len_arg(arg(args, 2), "maxlen")?;
         let flags = int_or(arg(args, 3), 0, "flags", 0, i32::MAX as i64)? as i32;
         let mut target = ReadTarget::prepare(arg(args, 1), maxlen, 0)?;
-        let direct = unsafe {
-            libc::recv(
-                fd,
-                target.ptr as *mut libc::c_void,
-                maxlen,
-                flags | libc::MSG_DONTWAIT,
-            )
-        };
-        let mut res = if direct < 0 {
-            last_errno()
-        } else {
-            direct as i64
-        };
+        let direct = unsafe { libc::recv(fd, target.ptr as *mut libc::c_void, maxlen, flags | libc::MSG_DONTWAIT) };
+        let mut res = if direct < 0 { last_errno() } else { direct as i64 };
         if would_block(res) && flags & libc::MSG_DONTWAIT == 0 {
             target.lock()?;
             let ptr = target.ptr;
@@ -250,33 +304,17 @@ impl Machine {
         self.check_owner()?;
         let fd = fd_arg(arg(args, 0))?;
         let length = opt_len_arg(arg(args, 2), "length")?;
-        let flags =
-            int_or(arg(args, 3), 0, "flags", 0, i32::MAX as i64)? as i32 | libc::MSG_NOSIGNAL;
+        let flags = int_or(arg(args, 3), 0, "flags", 0, i32::MAX as i64)? as i32 | libc::MSG_NOSIGNAL;
         let mut source = WriteSource::prepare(arg(args, 1), length)?;
         let mut sent = 0;
         loop {
             let (ptr, len) = (unsafe { source.ptr.add(sent) }, source.len - sent);
-            let direct = unsafe {
-                libc::send(
-                    fd,
-                    ptr as *const libc::c_void,
-                    len,
-                    flags | libc::MSG_DONTWAIT,
-                )
-            };
-            let mut res = if direct < 0 {
-                last_errno()
-            } else {
-                direct as i64
-            };
+            let direct = unsafe { libc::send(fd, ptr as *const libc::c_void, len, flags | libc::MSG_DONTWAIT) };
+            let mut res = if direct < 0 { last_errno() } else { direct as i64 };
             if would_block(res) {
                 source.lock()?;
                 res = self.run_op(
-                    |_| {
-                        opcode::Send::new(types::Fd(fd), ptr, len as u32)
-                            .flags(flags)
-                            .build()
-                    },
+                    |_| opcode::Send::new(types::Fd(fd), ptr, len as u32).flags(flags).build(),
                     opcode::Send::CODE,
                     source.object(),
                 )? as i64;
@@ -366,11 +404,7 @@ impl Machine {
     pub fn rb_fsync(&self, io: Value) -> Result<Value, Error> {
         self.check_owner()?;
         let fd = fd_arg(rb::raw(io))?;
-        let res = self.run_op(
-            |_| opcode::Fsync::new(types::Fd(fd)).build(),
-            opcode::Fsync::CODE,
-            NIL,
-        )?;
+        let res = self.run_op(|_| opcode::Fsync::new(types::Fd(fd)).build(), opcode::Fsync::CODE, NIL)?;
         rb::check(res as i64, "fsync").map(|n| rb::value(int(n)))
     }
 
@@ -384,13 +418,50 @@ impl Machine {
             return magnus::value::ReprValue::funcall::<_, _, Value>(io, "close", ());
         }
         let fd = fd_arg(v)?;
-        let res = self.run_op(
-            |_| opcode::Close::new(types::Fd(fd)).build(),
-            opcode::Close::CODE,
-            NIL,
-        )?;
+        let res = self.run_op(|_| opcode::Close::new(types::Fd(fd)).build(), opcode::Close::CODE, NIL)?;
         rb::check(res as i64, "close").map(|_| rb::value(int(fd as i64)))
     }
+}
+
+/// What a read or write that would block does.
+#[derive(Clone, Copy)]
+pub enum Blocking {
+    /// Wait in the ring, up to the deadline (then IO::TimeoutError).
+    Wait(Option<libc::timespec>),
+    /// Answer -EAGAIN when called from a `*_nonblock` method (Ruby passes the same arguments
+    /// for read_nonblock as for sysread, which expects the hook to wait); wait otherwise.
+    AgainIfNonblockCaller(Option<libc::timespec>),
+}
+
+/// Whether the Ruby method that called this hook is a `*_nonblock` one (read_nonblock,
+/// write_nonblock): frame 0 is the hook itself, frame 1 its caller.
+fn called_from_nonblock() -> bool {
+    let mut frames = [NIL; 2];
+    let mut lines = [0i32; 2];
+    let count = unsafe { rb_sys::rb_profile_frames(0, 2, frames.as_mut_ptr(), lines.as_mut_ptr()) };
+    if count < 2 {
+        return false;
+    }
+    let name = unsafe { rb_sys::rb_profile_frame_method_name(frames[1]) };
+    if !rb::is_string(name) {
+        return false;
+    }
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            rb_sys::RSTRING_PTR(name) as *const u8,
+            rb_sys::RSTRING_LEN(name) as usize,
+        )
+    };
+    bytes.ends_with(b"_nonblock")
+}
+
+/// The exception IO#timeout= asks for (Ruby 3.2+).
+fn io_timeout_error() -> Result<VALUE, Error> {
+    let msg = "Blocking operation timed out!";
+    magnus::rb_sys::protect(|| unsafe {
+        let text = rb_sys::rb_str_new(msg.as_ptr() as *const _, msg.len() as _);
+        rb_sys::rb_class_new_instance(1, &text, rb::class_named("IO::TimeoutError"))
+    })
 }
 
 /// Drops the first `n` written bytes from a vector list.

@@ -1,8 +1,6 @@
 //! uring_machine: an io_uring-backed fiber machine for Ruby. This file only defines the Ruby
 //! classes and binds their methods; each concern lives in its own module.
-use magnus::{
-    function, method, prelude::*, value::Lazy, Error, ExceptionClass, RClass, RModule, Ruby,
-};
+use magnus::{function, method, prelude::*, value::Lazy, Error, ExceptionClass, RClass, RModule, Ruby};
 
 mod args;
 mod buffer;
@@ -19,9 +17,13 @@ mod opcodes;
 mod process;
 mod rb;
 mod ring;
+mod scheduler;
+mod scheduler_io;
+mod timers;
 mod wakeup;
 
 use machine::Machine;
+use scheduler::Scheduler;
 
 pub static TIMEOUT_ERROR_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
     let module: RModule = ruby
@@ -35,11 +37,7 @@ pub static TIMEOUT_ERROR_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
 
 fn machine_new(ruby: &Ruby, args: &[magnus::Value]) -> Result<Machine, Error> {
     let args = magnus::scan_args::scan_args::<(), (), (), (), _, ()>(args)?;
-    let kw = magnus::scan_args::get_kwargs::<_, (), (Option<i64>,), ()>(
-        args.keywords,
-        &[],
-        &["entries"],
-    )?;
+    let kw = magnus::scan_args::get_kwargs::<_, (), (Option<i64>,), ()>(args.keywords, &[], &["entries"])?;
     let entries = kw.optional.0.unwrap_or(4096);
     if !(1..=32768).contains(&entries) {
         return Err(Error::new(
@@ -71,14 +69,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("timeout", method!(Machine::rb_timeout, -1))?;
     class.define_method("join", method!(Machine::rb_join, -1))?;
     class.define_private_method("__run_fiber__", method!(Machine::rb_run_fiber, 2))?;
-    class.define_method(
-        "report_on_exception",
-        method!(Machine::rb_report_on_exception, 0),
-    )?;
-    class.define_method(
-        "report_on_exception=",
-        method!(Machine::rb_set_report_on_exception, 1),
-    )?;
+    class.define_method("report_on_exception", method!(Machine::rb_report_on_exception, 0))?;
+    class.define_method("report_on_exception=", method!(Machine::rb_set_report_on_exception, 1))?;
     class.define_method("metrics", method!(Machine::rb_metrics, 0))?;
     class.define_method("setup_flags", method!(Machine::rb_setup_flags, 0))?;
 
@@ -103,5 +95,33 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("open", method!(Machine::rb_open, -1))?;
     class.define_method("statx", method!(Machine::rb_statx, 1))?;
     class.define_method("waitid", method!(Machine::rb_waitid, 1))?;
+    define_scheduler(ruby, module)
+}
+
+fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
+    let class = module.define_class("Scheduler", ruby.class_object())?;
+    class.define_singleton_method("new", function!(Scheduler::rb_new, -1))?;
+    class.define_method("machine", method!(Scheduler::rb_machine, 0))?;
+    class.define_private_method("__start_fiber__", method!(Scheduler::rb_start_fiber, 1))?;
+    class.define_private_method("__run_fiber__", method!(Scheduler::rb_run_fiber, 2))?;
+    class.define_private_method("wait_any", method!(Scheduler::rb_wait_any, 2))?;
+    class.define_method("close", method!(Scheduler::rb_close, 0))?;
+    class.define_method("scheduler_close", method!(Scheduler::rb_close, 0))?;
+    class.define_method("block", method!(Scheduler::rb_block, -1))?;
+    class.define_method("unblock", method!(Scheduler::rb_unblock, 2))?;
+    class.define_method("kernel_sleep", method!(Scheduler::rb_kernel_sleep, -1))?;
+    class.define_method("timeout_after", method!(Scheduler::rb_timeout_after, -1))?;
+    class.define_method("process_wait", method!(Scheduler::rb_process_wait, 2))?;
+    class.define_method("io_wait", method!(Scheduler::rb_io_wait, 3))?;
+    class.define_method("io_read", method!(Scheduler::rb_io_read, -1))?;
+    class.define_method("io_write", method!(Scheduler::rb_io_write, -1))?;
+    class.define_method("io_pread", method!(Scheduler::rb_io_pread, -1))?;
+    class.define_method("io_pwrite", method!(Scheduler::rb_io_pwrite, -1))?;
+    #[cfg(ruby_gte_4_0)]
+    {
+        class.define_method("fiber_interrupt", method!(Scheduler::rb_fiber_interrupt, 2))?;
+        class.define_method("yield", method!(Scheduler::rb_yield, 0))?;
+        class.define_method("io_close", method!(Scheduler::rb_io_close, 1))?;
+    }
     Ok(())
 }

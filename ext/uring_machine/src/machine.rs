@@ -65,6 +65,8 @@ pub type FiberMap<V> = HashMap<VALUE, V, BuildHasherDefault<ValueHasher>>;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
     Op(OpId),
+    /// Waiting for the first of several ops (await_any_poll).
+    Any,
     Suspended,
 }
 
@@ -77,6 +79,8 @@ pub struct State {
     pub pending: FiberMap<VALUE>,
     pub metrics: Metrics,
     pub report_on_exception: bool,
+    /// The fiber this machine last handed control to (see `switch`).
+    pub running: VALUE,
     pub buffers: Option<crate::multishot::BufferRing>,
     wakeup: Arc<Wakeup>,
     ticks: u32,
@@ -108,6 +112,7 @@ impl DataTypeFunctions for Machine {
             mark(*v);
         }
         state.waiting.keys().for_each(|f| mark(*f));
+        mark(state.running);
         for (f, e) in state.pending.iter() {
             mark(*f);
             mark(*e);
@@ -119,10 +124,8 @@ impl Machine {
     pub fn new(entries: u32) -> Result<Machine, Error> {
         let single_issuer = std::env::var("RUBY_MN_THREADS").map_or(true, |v| v != "1");
         let ring = Ring::new(entries, single_issuer).map_err(ring_setup_error)?;
-        let wakeup = Arc::new(
-            Wakeup::new()
-                .map_err(|e| rb::errno_error(e.raw_os_error().unwrap_or(libc::EIO), "eventfd"))?,
-        );
+        let wakeup =
+            Arc::new(Wakeup::new().map_err(|e| rb::errno_error(e.raw_os_error().unwrap_or(libc::EIO), "eventfd"))?);
         let mut state = State {
             ring,
             ops: OpTable::default(),
@@ -131,6 +134,7 @@ impl Machine {
             pending: FiberMap::default(),
             metrics: Metrics::default(),
             report_on_exception: true,
+            running: NIL,
             buffers: None,
             wakeup: wakeup.clone(),
             ticks: 0,
@@ -187,11 +191,23 @@ impl Machine {
             if !rb::fiber_alive(fiber) {
                 continue;
             }
-            self.with(|s| s.metrics.switches += 1);
-            let resumed_with = rb::transfer(fiber, value)?;
+            self.with(|s| {
+                s.metrics.switches += 1;
+                s.running = fiber;
+            });
+            let resumed = rb::transfer(fiber, value);
+            let finished = matches!(resumed, Ok(v) if v == terminated());
+            self.with(|s| {
+                // Whoever ran last gave us control without the scheduler (Fiber#raise is a
+                // transfer): queue it, or it would never run again.
+                let previous = std::mem::replace(&mut s.running, current);
+                if previous != current && previous != NIL && !finished {
+                    s.runqueue.push_back((previous, NIL));
+                }
+            });
             // A finished fiber returns control to the root fiber: keep scheduling.
-            if resumed_with != terminated() {
-                return Ok(resumed_with);
+            if !finished {
+                return resumed;
             }
         }
     }
@@ -212,12 +228,7 @@ impl Machine {
         let data = &mut args as *mut _ as *mut libc::c_void;
         let wakeup = Arc::as_ptr(&self.wakeup) as *mut libc::c_void;
         let waited = protect(|| unsafe {
-            rb_sys::rb_thread_call_without_gvl(
-                Some(enter_without_gvl),
-                data,
-                Some(unblock_ring_wait),
-                wakeup,
-            );
+            rb_sys::rb_thread_call_without_gvl(Some(enter_without_gvl), data, Some(unblock_ring_wait), wakeup);
             NIL
         });
         self.with(|s| {
@@ -229,9 +240,7 @@ impl Machine {
         });
         waited?;
         let res = args.result;
-        if res < 0
-            && ![-libc::EINTR, -libc::EAGAIN, -libc::EBUSY, -libc::ETIME].contains(&(res as i32))
-        {
+        if res < 0 && ![-libc::EINTR, -libc::EAGAIN, -libc::EBUSY, -libc::ETIME].contains(&(res as i32)) {
             return Err(rb::errno_error(-res as i32, "io_uring_enter"));
         }
         protect(|| unsafe {
@@ -422,6 +431,14 @@ impl State {
                             self.interrupt(fiber, exception);
                         }
                     }
+                    Kind::WakeTimer => {
+                        let fiber = slot.fiber;
+                        self.ops.release(id);
+                        if c.result == -libc::ETIME && self.waiting.get(&fiber) == Some(&Wait::Suspended) {
+                            self.waiting.remove(&fiber);
+                            self.runqueue.push_back((fiber, crate::timers::TIMED_OUT));
+                        }
+                    }
                     Kind::Detached => {
                         if !has_more(c.flags) {
                             self.ops.release(id);
@@ -441,9 +458,7 @@ impl State {
             return;
         }
         slot.cancel_requested = true;
-        let sqe = opcode::AsyncCancel::new(id.user_data())
-            .build()
-            .user_data(TAG_IGNORE);
+        let sqe = opcode::AsyncCancel::new(id.user_data()).build().user_data(TAG_IGNORE);
         self.submit(&sqe, opcode::AsyncCancel::CODE);
     }
 
@@ -452,6 +467,7 @@ impl State {
         self.pending.entry(fiber).or_insert(exception);
         match self.waiting.get(&fiber).copied() {
             Some(Wait::Op(id)) => self.cancel(id),
+            Some(Wait::Any) => self.runqueue.push_back((fiber, NIL)),
             Some(Wait::Suspended) => {
                 self.waiting.remove(&fiber);
                 self.runqueue.push_back((fiber, NIL));
@@ -470,7 +486,7 @@ impl State {
                 self.runqueue.push_back((fiber, value));
             }
             // Parked in an op: only the op's completion (or an exception) may resume it.
-            Some(Wait::Op(_)) => {}
+            Some(Wait::Op(_)) | Some(Wait::Any) => {}
             None if is_exception => {
                 self.pending.entry(fiber).or_insert(value);
                 self.runqueue.push_back((fiber, NIL));
@@ -533,13 +549,7 @@ pub fn error_value(e: &Error) -> VALUE {
         Some(v) => rb::raw(v),
         None => {
             let msg = "fiber terminated by a non-local jump";
-            unsafe {
-                rb_sys::rb_exc_new(
-                    rb_sys::rb_eRuntimeError,
-                    msg.as_ptr() as *const _,
-                    msg.len() as _,
-                )
-            }
+            unsafe { rb_sys::rb_exc_new(rb_sys::rb_eRuntimeError, msg.as_ptr() as *const _, msg.len() as _) }
         }
     }
 }

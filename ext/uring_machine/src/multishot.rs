@@ -45,9 +45,7 @@ impl BufferRing {
             memory: vec![0; BUFFER_COUNT as usize * BUFFER_SIZE],
             tail: 0,
         };
-        unsafe {
-            submitter.register_buf_ring_with_flags(ring as u64, BUFFER_COUNT, BUFFER_GROUP, 0)?
-        };
+        unsafe { submitter.register_buf_ring_with_flags(ring as u64, BUFFER_COUNT, BUFFER_GROUP, 0)? };
         (0..BUFFER_COUNT).for_each(|bid| buffers.recycle(bid));
         Ok(buffers)
     }
@@ -112,11 +110,7 @@ impl Machine {
         let mut failure: Option<Error> = None;
         let mut rearm = false;
         loop {
-            let next = self.with(|s| {
-                s.ops
-                    .get_mut(id)
-                    .and_then(|slot| slot.completions.pop_front())
-            });
+            let next = self.with(|s| s.ops.get_mut(id).and_then(|slot| slot.completions.pop_front()));
             if let Some((res, flags)) = next {
                 // ECANCELED ends a stream we cancelled; the reason (if any) is raised below.
                 if failure.is_some() || res == -libc::ECANCELED {
@@ -198,12 +192,8 @@ impl Machine {
         }
         self.with(|s| -> Result<(), Error> {
             if s.buffers.is_none() {
-                let ring = BufferRing::new(&s.ring.submitter()).map_err(|e| {
-                    rb::errno_error(
-                        e.raw_os_error().unwrap_or(libc::EIO),
-                        "registering read buffers",
-                    )
-                })?;
+                let ring = BufferRing::new(&s.ring.submitter())
+                    .map_err(|e| rb::errno_error(e.raw_os_error().unwrap_or(libc::EIO), "registering read buffers"))?;
                 s.buffers = Some(ring);
             }
             Ok(())
@@ -221,12 +211,7 @@ impl Machine {
                     return Ok(Flow::Continue);
                 };
                 let chunk = m.with(|s| {
-                    let bytes = s
-                        .buffers
-                        .as_ref()
-                        .expect("buffer ring")
-                        .bytes(bid, len)
-                        .to_vec();
+                    let bytes = s.buffers.as_ref().expect("buffer ring").bytes(bid, len).to_vec();
                     s.buffers.as_mut().expect("buffer ring").recycle(bid);
                     bytes
                 });

@@ -12,11 +12,7 @@ use crate::op::Owned;
 use crate::rb::{self, int, last_errno, raw, NIL};
 
 /// The address for `host`:`port` in the socket's own address family.
-fn socket_address(
-    fd: i32,
-    host: Value,
-    port: Value,
-) -> Result<(libc::sockaddr_storage, libc::socklen_t), Error> {
+fn socket_address(fd: i32, host: Value, port: Value) -> Result<(libc::sockaddr_storage, libc::socklen_t), Error> {
     let host: String = magnus::TryConvert::try_convert(host)?;
     let port = rb::int_arg(raw(port), "port", 0, 65535)? as u16;
     let mut domain: libc::c_int = 0;
@@ -31,22 +27,14 @@ fn socket_address(
         )
     };
     if ok < 0 {
-        return Err(rb::errno_error(
-            -last_errno() as i32,
-            "getsockopt(SO_DOMAIN)",
-        ));
+        return Err(rb::errno_error(-last_errno() as i32, "getsockopt(SO_DOMAIN)"));
     }
-    let candidates = (host.as_str(), port).to_socket_addrs().map_err(|e| {
-        rb::errno_error(
-            e.raw_os_error().unwrap_or(libc::EINVAL),
-            &format!("resolving {host}"),
-        )
-    })?;
+    let candidates = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| rb::errno_error(e.raw_os_error().unwrap_or(libc::EINVAL), &format!("resolving {host}")))?;
     let addr = candidates
         .into_iter()
-        .find(|a| {
-            (a.is_ipv4() && domain == libc::AF_INET) || (a.is_ipv6() && domain == libc::AF_INET6)
-        })
+        .find(|a| (a.is_ipv4() && domain == libc::AF_INET) || (a.is_ipv6() && domain == libc::AF_INET6))
         .ok_or_else(|| {
             rb::errno_error(
                 libc::EAFNOSUPPORT,
@@ -120,12 +108,8 @@ impl Machine {
         let addr = Box::new(socket_address(fd, host, port)?);
         let res = self.run_op(
             |slot| {
-                let sqe = opcode::Connect::new(
-                    types::Fd(fd),
-                    &addr.0 as *const _ as *const libc::sockaddr,
-                    addr.1,
-                )
-                .build();
+                let sqe =
+                    opcode::Connect::new(types::Fd(fd), &addr.0 as *const _ as *const libc::sockaddr, addr.1).build();
                 slot.owned = Owned::SockAddr(addr);
                 sqe
             },
@@ -159,13 +143,7 @@ impl Machine {
     pub fn rb_listen(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 1, 2)?;
         let fd = fd_arg(arg(args, 0))?;
-        let backlog = int_or(
-            arg(args, 1),
-            libc::SOMAXCONN as i64,
-            "backlog",
-            0,
-            i32::MAX as i64,
-        )? as i32;
+        let backlog = int_or(arg(args, 1), libc::SOMAXCONN as i64, "backlog", 0, i32::MAX as i64)? as i32;
         syscall_result(unsafe { libc::listen(fd, backlog) }, "listen")
     }
 

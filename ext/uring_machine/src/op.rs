@@ -45,6 +45,8 @@ pub enum Kind {
     Multishot,
     /// `timeout`: when it fires, `exception` is raised in `fiber`.
     Timeout,
+    /// A timed suspension: when it fires, `fiber` resumes with false if still suspended.
+    WakeTimer,
     /// Nobody waits any more (cancelled timeout): release on the CQE.
     Detached,
 }

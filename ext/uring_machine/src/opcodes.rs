@@ -31,8 +31,5 @@ pub const NAMES: &[(u8, &str)] = &[
 ];
 
 pub fn opcode_name(code: u8) -> &'static str {
-    NAMES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or("other", |(_, n)| n)
+    NAMES.iter().find(|(c, _)| *c == code).map_or("other", |(_, n)| n)
 }

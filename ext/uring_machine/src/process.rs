@@ -59,23 +59,14 @@ impl Machine {
             opcode::PollAdd::CODE,
             NIL,
         );
-        let res = polled
-            .and_then(|r| rb::check(r as i64, "poll pidfd"))
-            .and_then(|_| {
-                let r = unsafe {
-                    libc::waitid(
-                        libc::P_PID,
-                        pid as libc::id_t,
-                        info,
-                        libc::WEXITED | libc::WNOHANG,
-                    )
-                };
-                if r < 0 {
-                    Err(rb::errno_error(-last_errno() as i32, "waitid"))
-                } else {
-                    Ok(())
-                }
-            });
+        let res = polled.and_then(|r| rb::check(r as i64, "poll pidfd")).and_then(|_| {
+            let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, info, libc::WEXITED | libc::WNOHANG) };
+            if r < 0 {
+                Err(rb::errno_error(-last_errno() as i32, "waitid"))
+            } else {
+                Ok(())
+            }
+        });
         unsafe { libc::close(pidfd) };
         res
     }

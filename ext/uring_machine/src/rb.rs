@@ -4,10 +4,11 @@ use std::ffi::CString;
 use std::os::raw::c_long;
 
 use magnus::{rb_sys::protect, Error, Exception, ExceptionClass, Ruby};
-use rb_sys::{ruby_value_type, Qnil, Qtrue, ID, VALUE};
+use rb_sys::{ruby_value_type, Qfalse, Qnil, Qtrue, ID, VALUE};
 
 pub const NIL: VALUE = Qnil as VALUE;
 pub const TRUE: VALUE = Qtrue as VALUE;
+pub const FALSE: VALUE = Qfalse as VALUE;
 
 pub fn raw<T: magnus::value::ReprValue>(v: T) -> VALUE {
     magnus::rb_sys::AsRawValue::as_raw(v)
@@ -122,9 +123,7 @@ pub fn check(res: i64, context: &str) -> Result<i64, Error> {
 }
 
 pub fn last_errno() -> i64 {
-    -(std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO) as i64)
+    -(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) as i64)
 }
 
 /// An Integer argument that must fit `min..=max`.

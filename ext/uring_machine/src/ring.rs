@@ -188,9 +188,7 @@ impl EnterArgs {
             )
         };
         if self.result < 0 {
-            self.result = -(io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO) as i64);
+            self.result = -(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) as i64);
         }
     }
 }

@@ -44,10 +44,7 @@ impl Wakeup {
     }
 
     pub fn push(&self, remote: Remote) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(remote);
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(remote);
         self.signal();
     }
 

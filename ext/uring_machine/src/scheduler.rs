@@ -1,0 +1,234 @@
+//! UringMachine::Scheduler: the Fiber::Scheduler hooks on top of the thread's Machine. The
+//! I/O hooks live in scheduler_io.rs; Ruby glue (fiber creation, name resolution and
+//! blocking-operation workers) in lib/uring_machine/scheduler.rb.
+use std::cell::Cell;
+
+use magnus::{gc::Marker, prelude::*, rb_sys::protect, typed_data::Obj, DataTypeFunctions, Error, TypedData, Value};
+use rb_sys::VALUE;
+
+use crate::args::{arg, arity};
+use crate::fd::fd_arg;
+use crate::machine::{terminated, Machine};
+use crate::rb::{self, fiber_current, raw, FALSE, NIL, TRUE};
+use crate::wakeup::Remote;
+
+#[derive(TypedData)]
+#[magnus(class = "UringMachine::Scheduler", free_immediately, size, mark)]
+pub struct Scheduler {
+    machine_value: VALUE,
+    machine: *const Machine,
+    /// Fibers started by the `fiber` hook that have not finished.
+    live_fibers: Cell<usize>,
+    /// The fiber waiting in `close` for the last one.
+    closer: Cell<VALUE>,
+}
+
+// The Machine behind the pointer is kept alive (and unmoved: it is heap data) by the mark of
+// machine_value; the scheduler's hooks only run on the machine's thread.
+unsafe impl Send for Scheduler {}
+
+impl DataTypeFunctions for Scheduler {
+    fn mark(&self, _marker: &Marker) {
+        rb::mark(self.machine_value);
+        rb::mark(self.closer.get());
+    }
+}
+
+impl Scheduler {
+    /// Scheduler.new(machine = UringMachine.machine)
+    pub fn rb_new(args: &[Value]) -> Result<Scheduler, Error> {
+        arity(args, 0, 1)?;
+        let machine_value = match args.first() {
+            Some(v) => *v,
+            None => {
+                let module: magnus::RModule = rb::ruby().class_object().const_get("UringMachine")?;
+                module.funcall("machine", ())?
+            }
+        };
+        let machine = Obj::<Machine>::try_convert(machine_value)
+            .map_err(|_| rb::type_error("expected a UringMachine::Machine"))?;
+        machine.check_owner()?;
+        Ok(Scheduler {
+            machine_value: raw(machine_value),
+            machine: &*machine as *const Machine,
+            live_fibers: Cell::new(0),
+            closer: Cell::new(NIL),
+        })
+    }
+
+    pub fn machine(&self) -> &Machine {
+        unsafe { &*self.machine }
+    }
+
+    pub fn rb_machine(&self) -> Value {
+        rb::value(self.machine_value)
+    }
+
+    /// Starts `fiber` right away; the caller resumes when it first waits (or finishes).
+    pub fn rb_start_fiber(&self, fiber: Value) -> Result<Value, Error> {
+        let machine = self.machine();
+        machine.check_owner()?;
+        self.live_fibers.set(self.live_fibers.get() + 1);
+        let current = fiber_current();
+        machine.with(|s| {
+            s.runqueue.push_front((current, NIL));
+            s.metrics.switches += 1;
+            s.running = raw(fiber);
+        });
+        // A fiber that finishes returns control to the root fiber; then our own run-queue
+        // entry is still there, and the next switch takes it.
+        let resumed = rb::transfer(raw(fiber), NIL);
+        machine.with(|s| s.running = current);
+        if resumed? == terminated() {
+            machine.switch()?;
+        }
+        Ok(fiber)
+    }
+
+    /// The body of every fiber the `fiber` hook creates.
+    pub fn rb_run_fiber(rb_self: Obj<Scheduler>, block: Value, args: magnus::RArray) -> Result<Value, Error> {
+        let machine = Obj::<Machine>::try_convert(rb::value(rb_self.machine_value))?;
+        let outcome = Machine::rb_run_fiber(machine, block, args);
+        let left = rb_self.live_fibers.get().saturating_sub(1);
+        rb_self.live_fibers.set(left);
+        if left == 0 {
+            let closer = rb_self.closer.replace(NIL);
+            if closer != NIL {
+                rb_self.machine().with(|s| s.schedule(closer, NIL, false));
+            }
+        }
+        outcome
+    }
+
+    /// close / scheduler_close: runs until every scheduled fiber has finished. Safe to call
+    /// again; Ruby calls it at Fiber.set_scheduler(nil) and at thread exit.
+    pub fn rb_close(&self) -> Result<Value, Error> {
+        let machine = self.machine();
+        machine.check_owner()?;
+        while self.live_fibers.get() > 0 {
+            self.closer.set(fiber_current());
+            let waited = machine.suspend_current();
+            self.closer.set(NIL);
+            waited?;
+        }
+        Ok(rb::value(TRUE))
+    }
+
+    /// block(blocker, timeout = nil) → true when unblocked, false when the timeout passed.
+    pub fn rb_block(&self, args: &[Value]) -> Result<Value, Error> {
+        arity(args, 1, 2)?;
+        let machine = self.machine();
+        machine.check_owner()?;
+        let timeout = arg(args, 1);
+        if timeout == NIL {
+            machine.suspend_current()?;
+            return Ok(rb::value(TRUE));
+        }
+        let (_, ts) = rb::seconds_arg(timeout, "timeout")?;
+        let resumed = machine.suspend_with_timeout(ts)?;
+        Ok(rb::value(if resumed == FALSE { FALSE } else { TRUE }))
+    }
+
+    /// unblock(blocker, fiber): from any thread.
+    pub fn rb_unblock(&self, _blocker: Value, fiber: Value) -> Value {
+        let machine = self.machine();
+        let fiber = raw(fiber);
+        if machine.is_owner_thread() {
+            machine.with(|s| s.schedule(fiber, TRUE, false));
+        } else {
+            machine.wakeup().push(Remote {
+                fiber,
+                value: TRUE,
+                is_exception: false,
+            });
+        }
+        rb::value(TRUE)
+    }
+
+    /// kernel_sleep(duration = nil): without a duration, until something wakes the fiber.
+    pub fn rb_kernel_sleep(&self, args: &[Value]) -> Result<Value, Error> {
+        arity(args, 0, 1)?;
+        let machine = self.machine();
+        machine.check_owner()?;
+        match arg(args, 0) {
+            NIL => machine.suspend_current().map(|_| rb::value(NIL)),
+            duration => machine.rb_sleep(rb::value(duration)),
+        }
+    }
+
+    /// timeout_after(duration, exception_class, *arguments) { }: Timeout.timeout's hook. The
+    /// op the block waits on is cancelled when time is up.
+    pub fn rb_timeout_after(&self, args: &[Value]) -> Result<Value, Error> {
+        arity(args, 2, usize::MAX)?;
+        let machine = self.machine();
+        machine.check_owner()?;
+        let (_, ts) = rb::seconds_arg(arg(args, 0), "timeout")?;
+        let class = arg(args, 1);
+        let rest: Vec<VALUE> = args[2..].iter().map(|v| raw(*v)).collect();
+        let exception = protect(|| unsafe { rb_sys::rb_class_new_instance(rest.len() as _, rest.as_ptr(), class) })?;
+        if !rb::is_exception(exception) {
+            return Err(rb::type_error("exception class expected"));
+        }
+        machine.with_timeout(ts, exception, || {
+            protect(|| unsafe { rb_sys::rb_yield(NIL) }).map(rb::value)
+        })
+    }
+
+    /// process_wait(pid, flags): a specific child without options goes through the ring
+    /// (WAITID, or a pidfd); anything else (pid <= 0, WNOHANG, WUNTRACED) runs Process::Status.wait
+    /// on a worker thread so other fibers keep running.
+    pub fn rb_process_wait(rb_self: Obj<Scheduler>, pid: Value, flags: Value) -> Result<Value, Error> {
+        rb_self.machine().check_owner()?;
+        let pid_n = rb::int_arg(raw(pid), "pid", i32::MIN as i64, i32::MAX as i64)?;
+        let flags_n = rb::int_arg(raw(flags), "flags", 0, i32::MAX as i64)?;
+        if pid_n > 0 && flags_n == 0 {
+            return rb_self.machine().rb_waitid(pid);
+        }
+        rb_self.funcall("process_wait_on_worker", (pid, flags))
+    }
+
+    /// Waits until any of `polls` ([[io, events], ...]) is ready or `timeout` passes: the
+    /// waiting half of io_select (the Ruby half computes the ready sets).
+    pub fn rb_wait_any(&self, polls: magnus::RArray, timeout: Value) -> Result<bool, Error> {
+        let machine = self.machine();
+        machine.check_owner()?;
+        let mut list = Vec::with_capacity(polls.len());
+        for pair in polls.into_iter() {
+            let pair = magnus::RArray::try_convert(pair)?;
+            let fd = fd_arg(raw(pair.entry::<Value>(0)?))?;
+            let events = rb::int_arg(raw(pair.entry::<Value>(1)?), "events", 1, 0xffff)? as u32;
+            list.push((fd, events));
+        }
+        let deadline = match raw(timeout) {
+            NIL => None,
+            t => Some(rb::seconds_arg(t, "timeout")?.1),
+        };
+        machine.await_any_poll(&list, deadline)
+    }
+
+    /// fiber_interrupt(fiber, exception) (Ruby 4.0): cancel what the fiber waits on and raise
+    /// the exception in it.
+    #[cfg(ruby_gte_4_0)]
+    pub fn rb_fiber_interrupt(&self, fiber: Value, exception: Value) -> Result<Value, Error> {
+        let machine = self.machine();
+        machine.check_owner()?;
+        let (fiber, exception) = (raw(fiber), raw(exception));
+        if !rb::is_exception(exception) {
+            return Err(rb::type_error("exception expected"));
+        }
+        machine.with(|s| s.schedule(fiber, exception, true));
+        Ok(rb::value(NIL))
+    }
+
+    /// yield (Ruby 4.0): let the other fibers run once.
+    #[cfg(ruby_gte_4_0)]
+    pub fn rb_yield(&self) -> Result<Value, Error> {
+        self.machine().rb_snooze()
+    }
+
+    /// io_close(fd) (Ruby 4.0): close through the ring; truthy tells Ruby it is done.
+    #[cfg(ruby_gte_4_0)]
+    pub fn rb_io_close(&self, fd: Value) -> Result<Value, Error> {
+        self.machine().rb_close(fd).map(|_| rb::value(TRUE))
+    }
+}

@@ -1,0 +1,252 @@
+//! The Fiber::Scheduler I/O hooks. Buffers are the IO::Buffers Ruby passes; results are byte
+//! counts or -errno, as `rb_fiber_scheduler_io_result` expects. Before Ruby 4.1 `length` is
+//! the minimum to transfer (0: at least one attempt); from 4.1 it is one transfer of at most
+//! `length` (0: no I/O), and the offset comes before the length.
+use io_uring::{opcode, types};
+use magnus::{rb_sys::protect, Error, Value};
+use rb_sys::VALUE;
+
+use crate::args::{arg, arity};
+use crate::fd::fd_arg;
+use crate::io::Blocking;
+use crate::rb::{self, int, raw, NIL};
+use crate::scheduler::Scheduler;
+
+/// The memory of an IO::Buffer; locked for the hook's duration unless someone (Ruby itself,
+/// for its own I/O) already holds the lock, which protects it just as well.
+struct HookBuffer {
+    value: VALUE,
+    base: *mut u8,
+    size: usize,
+    locked_here: bool,
+}
+
+impl HookBuffer {
+    fn new(value: VALUE, writable: bool) -> Result<HookBuffer, Error> {
+        if rb::is_special(value) || !rb::is_kind_of(value, unsafe { rb_sys::rb_cIOBuffer }) {
+            return Err(rb::type_error("buffer must be an IO::Buffer"));
+        }
+        let mut base: *mut libc::c_void = std::ptr::null_mut();
+        let mut size: usize = 0;
+        protect(|| unsafe {
+            let size_ptr = &mut size as *mut usize as *mut _;
+            if writable {
+                rb_sys::rb_io_buffer_get_bytes_for_writing(value, &mut base, size_ptr);
+            } else {
+                let mut cbase: *const libc::c_void = std::ptr::null();
+                rb_sys::rb_io_buffer_get_bytes_for_reading(value, &mut cbase, size_ptr);
+                base = cbase as *mut _;
+            }
+            NIL
+        })?;
+        let locked_here = protect(|| unsafe { rb_sys::rb_io_buffer_lock(value) }).is_ok();
+        Ok(HookBuffer {
+            value,
+            base: base as *mut u8,
+            size,
+            locked_here,
+        })
+    }
+
+    /// The window at `offset`, which must lie inside the buffer.
+    fn window(&self, offset: usize) -> Result<(*mut u8, usize), Error> {
+        if offset > self.size {
+            return Err(rb::arg_error(format!(
+                "offset {offset} is beyond the buffer size {}",
+                self.size
+            )));
+        }
+        Ok((unsafe { self.base.add(offset) }, self.size - offset))
+    }
+}
+
+impl Drop for HookBuffer {
+    fn drop(&mut self) {
+        if self.locked_here {
+            let value = self.value;
+            let _ = protect(|| unsafe { rb_sys::rb_io_buffer_unlock(value) });
+        }
+    }
+}
+
+fn size_arg(v: VALUE, name: &str) -> Result<usize, Error> {
+    rb::int_arg(v, name, 0, i64::MAX).map(|n| n as usize)
+}
+
+/// IO#timeout (Ruby 3.2+), the longest a hook may wait on `io`.
+#[cfg(ruby_gte_3_2)]
+fn io_deadline(io: VALUE) -> Result<Option<libc::timespec>, Error> {
+    if !rb::is_kind_of(io, unsafe { rb_sys::rb_cIO }) {
+        return Ok(None);
+    }
+    match unsafe { rb_sys::rb_io_timeout(io) } {
+        NIL => Ok(None),
+        t => Ok(Some(rb::seconds_arg(t, "IO#timeout")?.1)),
+    }
+}
+
+#[cfg(not(ruby_gte_3_2))]
+fn io_deadline(_io: VALUE) -> Result<Option<libc::timespec>, Error> {
+    Ok(None)
+}
+
+enum Direction {
+    Read,
+    Write,
+}
+
+/// Where a hook's arguments put things, per Ruby version.
+struct Request {
+    io: VALUE,
+    buffer: VALUE,
+    length: usize,
+    buffer_offset: usize,
+    file_offset: i64,
+}
+
+impl Scheduler {
+    /// Moves bytes between `io` and the buffer until `length` is reached (single transfer on
+    /// 4.1), EOF, or an error; returns the count or -errno.
+    fn transfer(&self, req: Request, direction: Direction) -> Result<Value, Error> {
+        let machine = self.machine();
+        machine.check_owner()?;
+        let fd = fd_arg(req.io)?;
+        let buffer = HookBuffer::new(req.buffer, matches!(direction, Direction::Read))?;
+        let (_, available) = buffer.window(req.buffer_offset)?;
+        if req.length > available {
+            return Err(rb::arg_error(format!(
+                "length {} exceeds the buffer space {available}",
+                req.length
+            )));
+        }
+        if cfg!(ruby_gte_4_1) && req.length == 0 {
+            return Ok(rb::value(int(0)));
+        }
+        // read_nonblock/write_nonblock call the hook like any read (length 0): they get
+        // EAGAIN; every other caller waits in the ring, up to IO#timeout.
+        let deadline = io_deadline(req.io)?;
+        let blocking = if req.length == 0 || cfg!(ruby_gte_4_1) {
+            Blocking::AgainIfNonblockCaller(deadline)
+        } else {
+            Blocking::Wait(deadline)
+        };
+        let mut total = 0usize;
+        loop {
+            let (ptr, room) = buffer.window(req.buffer_offset + total)?;
+            let want = if cfg!(ruby_gte_4_1) { req.length } else { room };
+            let file_offset = if req.file_offset < 0 {
+                -1
+            } else {
+                req.file_offset + total as i64
+            };
+            let res = match direction {
+                Direction::Read => machine.read_once(fd, ptr, want, file_offset, req.buffer, blocking, || Ok(()))?,
+                Direction::Write => machine.write_once(fd, ptr, want, file_offset, req.buffer, blocking, || Ok(()))?,
+            };
+            if res < 0 {
+                return Ok(rb::value(int(if total > 0 { total as i64 } else { res })));
+            }
+            total += res as usize;
+            let done = res == 0 || total >= req.length || cfg!(ruby_gte_4_1);
+            if done || total >= available {
+                return Ok(rb::value(int(total as i64)));
+            }
+        }
+    }
+
+    /// io_read(io, buffer, length[, offset]); 4.1: io_read(io, buffer, offset, length)
+    pub fn rb_io_read(&self, args: &[Value]) -> Result<Value, Error> {
+        self.transfer(stream_request(args)?, Direction::Read)
+    }
+
+    pub fn rb_io_write(&self, args: &[Value]) -> Result<Value, Error> {
+        self.transfer(stream_request(args)?, Direction::Write)
+    }
+
+    /// io_pread(io, buffer, from, length, offset); 4.1: (io, buffer, from, offset, length);
+    /// 3.1: (io, buffer, length, from).
+    pub fn rb_io_pread(&self, args: &[Value]) -> Result<Value, Error> {
+        self.transfer(positioned_request(args)?, Direction::Read)
+    }
+
+    pub fn rb_io_pwrite(&self, args: &[Value]) -> Result<Value, Error> {
+        self.transfer(positioned_request(args)?, Direction::Write)
+    }
+
+    /// io_wait(io, events, timeout) → the ready events (a subset of `events`), or false when
+    /// the timeout passed.
+    pub fn rb_io_wait(&self, io: Value, events: Value, timeout: Value) -> Result<Value, Error> {
+        let machine = self.machine();
+        machine.check_owner()?;
+        let fd = fd_arg(raw(io))?;
+        let events = rb::int_arg(raw(events), "events", 1, 7)? as u32;
+        // IO::READABLE, PRIORITY and WRITABLE are POLLIN, POLLPRI and POLLOUT.
+        let ready = match raw(timeout) {
+            NIL => {
+                let res = machine.run_op(
+                    |_| opcode::PollAdd::new(types::Fd(fd), events).build(),
+                    opcode::PollAdd::CODE,
+                    NIL,
+                )?;
+                rb::check(res as i64, "io_wait")? as u32
+            }
+            t => {
+                let (_, ts) = rb::seconds_arg(t, "timeout")?;
+                if !machine.await_any_poll(&[(fd, events)], Some(ts))? {
+                    return Ok(rb::value(rb::FALSE));
+                }
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: events as i16,
+                    revents: 0,
+                };
+                unsafe { libc::poll(&mut pfd, 1, 0) };
+                pfd.revents as u16 as u32
+            }
+        };
+        // Errors and hang-ups make every requested direction "ready": the next call reports it.
+        let mask = if ready & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) as u32 != 0 {
+            events
+        } else {
+            ready & events
+        };
+        Ok(rb::value(int(mask as i64)))
+    }
+}
+
+fn stream_request(args: &[Value]) -> Result<Request, Error> {
+    let (length, offset) = if cfg!(ruby_gte_4_1) {
+        arity(args, 4, 4)?;
+        (arg(args, 3), arg(args, 2))
+    } else {
+        arity(args, 3, 4)?;
+        (arg(args, 2), arg(args, 3))
+    };
+    Ok(Request {
+        io: arg(args, 0),
+        buffer: arg(args, 1),
+        length: size_arg(length, "length")?,
+        buffer_offset: if offset == NIL { 0 } else { size_arg(offset, "offset")? },
+        file_offset: -1,
+    })
+}
+
+fn positioned_request(args: &[Value]) -> Result<Request, Error> {
+    let (from, length, offset) = if cfg!(ruby_gte_4_1) {
+        arity(args, 5, 5)?;
+        (arg(args, 2), arg(args, 4), arg(args, 3))
+    } else if cfg!(ruby_gte_3_2) {
+        arity(args, 5, 5)?;
+        (arg(args, 2), arg(args, 3), arg(args, 4))
+    } else {
+        arity(args, 4, 4)?;
+        (arg(args, 3), arg(args, 2), NIL)
+    };
+    Ok(Request {
+        io: arg(args, 0),
+        buffer: arg(args, 1),
+        length: size_arg(length, "length")?,
+        buffer_offset: if offset == NIL { 0 } else { size_arg(offset, "offset")? },
+        file_offset: rb::int_arg(from, "from", 0, i64::MAX)?,
+    })
+}

@@ -1,0 +1,55 @@
+# frozen_string_literal: true
+
+module UringMachine
+  # A few threads (no scheduler of their own) that run blocking work for fibers. The calling
+  # fiber waits on a Thread::Queue, which parks only that fiber under a scheduler.
+  class BlockingWorkers
+    MAXIMUM = 8
+
+    Job = Struct.new(:work, :result)
+
+    def initialize
+      @jobs = Thread::Queue.new
+      @threads = []
+      @idle = 0
+      @lock = Thread::Mutex.new
+    end
+
+    # Runs +work+ (anything with #call) exactly once on a worker; returns its value or raises
+    # its exception in the caller.
+    def run(work)
+      job = Job.new(work, Thread::Queue.new)
+      spawn_worker_if_needed
+      @jobs << job
+      value, error = job.result.pop
+      raise error if error
+
+      value
+    end
+
+    private
+
+    def spawn_worker_if_needed
+      @lock.synchronize do
+        return if @idle.positive? || @threads.size >= MAXIMUM
+
+        @threads << Thread.new { work_loop }
+        @idle += 1
+      end
+    end
+
+    def work_loop
+      Thread.current.report_on_exception = false
+      while (job = @jobs.pop)
+        @lock.synchronize { @idle -= 1 }
+        begin
+          job.result << [job.work.call, nil]
+        rescue Exception => e # rubocop:disable Lint/RescueException -- handed to the caller
+          job.result << [nil, e]
+        ensure
+          @lock.synchronize { @idle += 1 }
+        end
+      end
+    end
+  end
+end

@@ -1,0 +1,64 @@
+# frozen_string_literal: true
+
+require "socket"
+require_relative "blocking_workers"
+
+module UringMachine
+  # Ruby-side glue of the Fiber::Scheduler (the hooks themselves are in Rust): fiber creation,
+  # and the few hooks that need a worker thread because the kernel offers no ring op for them.
+  class Scheduler
+    # Fiber.schedule(*args, **options) { |*args| }: starts the fiber at once; the caller
+    # continues when it first waits.
+    def fiber(*args, **options, &block)
+      raise ArgumentError, "Fiber.schedule needs a block" unless block
+
+      fiber = Fiber.new(blocking: false, **options) { __run_fiber__(block, args) }
+      __start_fiber__(fiber)
+    end
+
+    # getaddrinfo blocks; a worker thread runs it while other fibers go on.
+    def address_resolve(hostname)
+      host = hostname.delete_prefix("[").delete_suffix("]")
+      workers.run(-> { Addrinfo.getaddrinfo(host, nil, nil, :STREAM).map(&:ip_address).uniq })
+    rescue SocketError
+      []
+    end
+
+    # IO.select: answered at once when something is ready (Ruby's own buffers included),
+    # otherwise after the ring reports readiness on any of the IOs.
+    def io_select(readables, writables, exceptables, timeout)
+      deadline = timeout && Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      polls = select_polls(readables, writables, exceptables)
+      loop do
+        ready = Fiber.blocking { IO.select(readables, writables, exceptables, 0) }
+        return ready if ready
+
+        remaining = deadline && deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        return nil if remaining && remaining <= 0
+        return nil unless wait_any(polls, remaining)
+      end
+    end
+
+    # Ruby 3.4+: work CRuby would otherwise do with the event loop's GVL released.
+    def blocking_operation_wait(work)
+      workers.run(work)
+    end
+
+    private
+
+    def workers
+      @workers ||= BlockingWorkers.new
+    end
+
+    def select_polls(readables, writables, exceptables)
+      [[readables, IO::READABLE], [writables, IO::WRITABLE], [exceptables, IO::PRIORITY]].flat_map do |ios, events|
+        Array(ios).map { |io| [io, events] }
+      end
+    end
+
+    # waitpid with options the ring cannot express (any child, process groups, WNOHANG).
+    def process_wait_on_worker(pid, flags)
+      workers.run(-> { Process::Status.wait(pid, flags) })
+    end
+  end
+end
