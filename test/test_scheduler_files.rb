@@ -1,0 +1,191 @@
+# frozen_string_literal: true
+
+require_relative "scheduler_helper"
+require "tmpdir"
+
+class TestSchedulerFiles < SchedulerTest
+  def setup
+    super
+    @dir = Dir.mktmpdir("um-sched-files")
+  end
+
+  def teardown
+    FileUtils.remove_entry(@dir) if @dir
+    super
+  end
+
+  def path(name = "file")
+    File.join(@dir, name)
+  end
+
+  def test_regular_file_read_through_the_scheduler
+    content = (1..2000).map { |i| "line #{i}\n" }.join
+    File.binwrite(path, content)
+    got = with_scheduler do
+      got = {}
+      schedule_fiber do
+        got[:read] = File.read(path)
+        File.open(path) do |f|
+          got[:head] = f.read(10)
+          got[:gets] = f.gets
+          got[:lines] = f.each_line.count
+        end
+        got[:readlines] = File.readlines(path).size
+      end
+      got
+    end
+    assert_equal content, got[:read]
+    assert_equal "line 1\nlin", got[:head]
+    assert_equal "e 2\n", got[:gets]
+    assert_equal 1998, got[:lines]
+    assert_equal 2000, got[:readlines]
+  end
+
+  def test_write_a_file_and_read_it_back
+    got = with_scheduler do
+      got = nil
+      schedule_fiber do
+        File.open(path, "w") do |f|
+          f.write("hello ")
+          f.puts("world")
+          f.flush
+          f.syswrite("sys\n")
+        end
+        File.write(path, "appended\n", mode: "a")
+        got = File.read(path)
+      end
+      Fiber.set_scheduler(nil)
+      got
+    end
+    assert_equal "hello world\nsys\nappended\n", got
+    assert_equal got, File.read(path)
+  end
+
+  def test_reads_advance_the_file_position
+    File.binwrite(path, (0..255).map(&:chr).join)
+    got = with_scheduler do
+      got = []
+      schedule_fiber do
+        File.open(path, "rb") do |f|
+          got << f.read(10) << f.pos
+          got << f.sysread(5) << f.pos
+          f.seek(250)
+          got << f.read << f.pos << f.read(1)
+        end
+      end
+      got
+    end
+    expected = [(0..9).map(&:chr).join, 10, (10..14).map(&:chr).join, 15, (250..255).map(&:chr).join, 256, nil]
+    assert_equal expected, got
+  end
+
+  def test_pread_and_pwrite
+    File.binwrite(path, "0123456789")
+    got = with_scheduler do
+      got = []
+      schedule_fiber do
+        File.open(path, "r+b") do |f|
+          got << f.pread(4, 3)
+          got << f.pos
+          got << f.pwrite("abc", 5)
+          got << f.pos
+          got << f.pread(100, 0)
+          got << f.pwrite("end", 12) # past the end: a hole of zeros
+          got << assert_raises(EOFError) { f.pread(1, 100) }.class
+        end
+      end
+      got
+    end
+    assert_equal ["3456", 0, 3, 0, "01234abc89", 3, EOFError], got
+    assert_equal "01234abc89\0\0end".b, File.binread(path)
+  end
+
+  def test_concurrent_preads_from_many_fibers
+    data = Random.new(3).bytes(1024 * 1024)
+    File.binwrite(path, data)
+    chunks = with_scheduler do
+      chunks = {}
+      File.open(path, "rb") do |f|
+        64.times do |i|
+          schedule_fiber { chunks[i] = f.pread(16 * 1024, i * 16 * 1024) }
+        end
+        Fiber.set_scheduler(nil)
+      end
+      chunks
+    end
+    assert_equal 64, chunks.size
+    assert_equal data, (0...64).map { |i| chunks.fetch(i) }.join
+  end
+
+  def test_large_file_round_trip
+    expected = Digest::SHA256.new
+    got = with_scheduler do
+      got = nil
+      schedule_fiber do
+        random = Random.new(4)
+        File.open(path, "wb") do |f|
+          64.times do
+            chunk = random.bytes(1024 * 1024)
+            expected << chunk
+            f.write(chunk)
+          end
+        end
+        got = Digest::SHA256.hexdigest(File.binread(path))
+      end
+      Fiber.set_scheduler(nil)
+      got
+    end
+    assert_equal 64 * 1024 * 1024, File.size(path)
+    assert_equal expected.hexdigest, got
+  end
+
+  def test_copy_stream_from_a_file_into_a_pipe_read_by_another_fiber
+    data = Random.new(5).bytes(8 * 1024 * 1024)
+    File.binwrite(path, data)
+    copied, got = with_scheduler do
+      with_pipe do |r, w|
+        copied = got = nil
+        schedule_fiber { got = r.read }
+        schedule_fiber do
+          copied = IO.copy_stream(path, w)
+          w.close
+        end
+        Fiber.set_scheduler(nil)
+        [copied, got]
+      end
+    end
+    assert_equal data.bytesize, copied
+    assert_equal Digest::SHA256.hexdigest(data), Digest::SHA256.hexdigest(got)
+  end
+
+  def test_copy_stream_from_a_pipe_into_a_file
+    data = Random.new(6).bytes(3 * 1024 * 1024 + 17)
+    copied = with_scheduler do
+      with_pipe do |r, w|
+        copied = nil
+        schedule_fiber { copied = IO.copy_stream(r, path) }
+        schedule_fiber do
+          w.write(data)
+          w.close
+        end
+        Fiber.set_scheduler(nil)
+        copied
+      end
+    end
+    assert_equal data.bytesize, copied
+    assert_equal data, File.binread(path)
+  end
+
+  def test_read_from_a_file_opened_write_only_raises
+    File.write(path, "x")
+    error = with_scheduler do
+      error = nil
+      schedule_fiber do
+        File.open(path, "w") { |f| error = assert_raises(IOError) { f.read } }
+      end
+      Fiber.set_scheduler(nil)
+      error
+    end
+    assert_match(/not opened for reading/, error.message)
+  end
+end
