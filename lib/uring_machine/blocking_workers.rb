@@ -27,6 +27,12 @@ module UringMachine
       value
     end
 
+    # Lets the workers finish their jobs and exit.
+    def shutdown
+      @jobs.close
+      @threads.each(&:join)
+    end
+
     private
 
     def spawn_worker_if_needed

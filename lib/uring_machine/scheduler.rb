@@ -16,6 +16,16 @@ module UringMachine
       __start_fiber__(fiber)
     end
 
+    # Runs until every scheduled fiber has finished, then stops the worker threads. Safe to
+    # call again; Ruby calls it at Fiber.set_scheduler(nil) and at thread exit.
+    def close
+      run_until_fibers_finish
+      @workers&.shutdown
+      @workers = nil
+      true
+    end
+    alias scheduler_close close
+
     # getaddrinfo blocks; a worker thread runs it while other fibers go on.
     def address_resolve(hostname)
       host = hostname.delete_prefix("[").delete_suffix("]")

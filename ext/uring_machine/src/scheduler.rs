@@ -100,8 +100,7 @@ impl Scheduler {
         outcome
     }
 
-    /// close / scheduler_close: runs until every scheduled fiber has finished. Safe to call
-    /// again; Ruby calls it at Fiber.set_scheduler(nil) and at thread exit.
+    /// The heart of close / scheduler_close: runs until every scheduled fiber has finished.
     pub fn rb_close(&self) -> Result<Value, Error> {
         let machine = self.machine();
         machine.check_owner()?;
