@@ -10,6 +10,7 @@
 #
 # UM_RUBIES="3.4"            only these Rubies (default: all of `script/ruby-chroot list`)
 # UM_MATRIX_TASKS="test"     rake tasks to run inside each chroot (default: test)
+# UM_MATRIX_TIMEOUT=20       minutes per Ruby; a Ruby that takes longer is stopped and fails (0: no limit)
 # UM_CHROOT_DIR, UM_DEBIAN_MIRROR, UM_CHROOT_PACKAGES, ...: see script/ruby-chroot
 
 module UringMachineMatrix
@@ -28,34 +29,70 @@ module UringMachineMatrix
     list.empty? ? %w[test] : list
   end
 
-  # Run a command; on Ctrl-C / SIGTERM forward the signal and wait (up to 30 s, whatever other
-  # signals arrive: timeout(1) signals both its child and the process group), so that the chroot
-  # side has unmounted everything before rake exits.
-  def run(*cmd)
-    pid = Process.spawn(*cmd)
+  # Run a chroot command in a process group of its own (so that it can be stopped as a whole), with
+  # no stdin, dying with rake (setpriv --pdeathsig). On Ctrl-C / SIGTERM the signal goes to the
+  # whole group and rake waits (up to 30 s, whatever other signals arrive: timeout(1) signals both
+  # its child and its process group) until the chroot side has cleaned up. With a time limit, a
+  # run that exceeds it is stopped and counts as failed. Returns true on success.
+  def run(*cmd, limit: nil)
+    cmd = ["setpriv", "--pdeathsig", "KILL", *cmd] if system("command -v setpriv >/dev/null 2>&1")
+    pid = Process.spawn(*cmd, pgroup: true, in: File::NULL)
     begin
-      Process.wait(pid)
+      return wait_for(pid, limit) || stop(pid, "took longer than #{(limit / 60.0).round(1)} minutes")
     rescue Interrupt, SignalException => e
-      begin
-        Process.kill(e.is_a?(Interrupt) ? "INT" : e.signo, pid)
-      rescue Errno::ESRCH
-        nil
-      end
-      wait_a_little(pid, 30)
+      signal(pid, e.is_a?(Interrupt) ? "INT" : e.signo)
+      wait_a_little(pid, 30) || signal(pid, "KILL")
       raise
+    end
+  end
+
+  def wait_for(pid, limit)
+    unless limit
+      Process.wait(pid)
+      return $?.success?
+    end
+    deadline = clock + limit
+    until Process.wait(pid, Process::WNOHANG)
+      return nil if clock > deadline
+      sleep 0.2
     end
     $?.success?
   end
 
+  def stop(pid, why)
+    $stdout.puts "\n#{'!' * 10} #{why}: stopping it (TERM, then KILL after 30 s)"
+    signal(pid, "TERM")
+    wait_a_little(pid, 30) || (signal(pid, "KILL") && wait_a_little(pid, 10))
+    false
+  end
+
+  def signal(pid, sig)
+    Process.kill(sig, -pid)
+    true
+  rescue Errno::ESRCH
+    false
+  end
+
+  # true once the process is reaped, false after `seconds`
   def wait_a_little(pid, seconds)
     deadline = clock + seconds
     begin
-      sleep 0.05 until Process.wait(pid, Process::WNOHANG) || clock > deadline
+      until Process.wait(pid, Process::WNOHANG)
+        return false if clock > deadline
+        sleep 0.05
+      end
+      true
     rescue Interrupt, SignalException
       retry
     rescue Errno::ECHILD
-      nil
+      true
     end
+  end
+
+  # per-Ruby time limit in seconds (UM_MATRIX_TIMEOUT, minutes; default 20, 0 = none)
+  def limit
+    minutes = Float(ENV.fetch("UM_MATRIX_TIMEOUT", "20"))
+    minutes.positive? ? minutes * 60 : nil
   end
 
   def banner(text)
@@ -82,7 +119,7 @@ namespace :matrix do
   task :shell, [:ruby] do |_, args|
     version = args[:ruby] or abort "usage: rake 'matrix:shell[3.4]'"
     UringMachineMatrix.run(UringMachineMatrix::SCRIPT, "setup", version) or abort "setup failed"
-    UringMachineMatrix.run(UringMachineMatrix::SCRIPT, "shell", version)
+    exec UringMachineMatrix::SCRIPT, "shell", version
   end
 
   desc "Delete the chroots of the Ruby matrix"
@@ -99,7 +136,7 @@ namespace :test do
       where = IO.popen([m::SCRIPT, "describe", version], &:read).strip
       m.banner "Ruby #{version}: rake #{m.tasks.join(' ')} (#{where})"
       started = m.clock
-      ok = m.run(m::SCRIPT, "test", version, *m.tasks)
+      ok = m.run(m::SCRIPT, "test", version, *m.tasks, limit: m.limit)
       [version, ok, m.clock - started]
     end
     m.banner "Ruby matrix summary"
