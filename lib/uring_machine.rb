@@ -21,3 +21,5 @@ end
 
 require_relative "uring_machine/machine"
 require_relative "uring_machine/scheduler"
+require_relative "uring_machine/safe_pwrite"
+require_relative "uring_machine/fork"

@@ -28,7 +28,9 @@ module UringMachine
 
     # getaddrinfo blocks; a worker thread runs it while other fibers go on.
     def address_resolve(hostname)
-      host = hostname.delete_prefix("[").delete_suffix("]")
+      raise TypeError, "hostname must be a String, not #{hostname.class}" unless hostname.respond_to?(:to_str)
+
+      host = hostname.to_str.delete_prefix("[").delete_suffix("]")
       workers.run(-> { Addrinfo.getaddrinfo(host, nil, nil, :STREAM).map(&:ip_address).uniq })
     rescue SocketError
       []

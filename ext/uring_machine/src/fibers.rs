@@ -36,7 +36,7 @@ fn fiber_class() -> VALUE {
     *FIBER.get_or_init(|| rb::class_named("Fiber"))
 }
 
-fn check_fiber(v: VALUE) -> Result<(), Error> {
+pub fn check_fiber(v: VALUE) -> Result<(), Error> {
     if !rb::is_special(v) && rb::is_kind_of(v, fiber_class()) {
         Ok(())
     } else {

@@ -116,6 +116,7 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("io_write", method!(Scheduler::rb_io_write, -1))?;
     class.define_method("io_pread", method!(Scheduler::rb_io_pread, -1))?;
     class.define_method("io_pwrite", method!(Scheduler::rb_io_pwrite, -1))?;
+    class.define_method("pwrite_string", method!(Scheduler::rb_pwrite_string, 3))?;
     #[cfg(ruby_gte_4_0)]
     {
         class.define_method("fiber_interrupt", method!(Scheduler::rb_fiber_interrupt, 2))?;

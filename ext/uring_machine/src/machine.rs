@@ -158,9 +158,14 @@ impl Machine {
         unsafe { rb_sys::rb_thread_current() == self.owner_thread }
     }
 
+    /// True in a child process: the ring belongs to the parent and must not be touched.
+    pub fn is_inherited_by_fork(&self) -> bool {
+        self.fork_generation != FORK_GENERATION.load(Ordering::Relaxed)
+    }
+
     /// Ring operations only from the thread and the process that created the ring.
     pub fn check_owner(&self) -> Result<(), Error> {
-        if self.fork_generation != FORK_GENERATION.load(Ordering::Relaxed) {
+        if self.is_inherited_by_fork() {
             return Err(rb::exception(
                 rb::ruby().exception_runtime_error(),
                 "this UringMachine::Machine belongs to the parent process; create a new one after fork",

@@ -103,6 +103,10 @@ impl Scheduler {
     /// The heart of close / scheduler_close: runs until every scheduled fiber has finished.
     pub fn rb_close(&self) -> Result<Value, Error> {
         let machine = self.machine();
+        // In a forked child the parent's fibers and ring are not ours to run.
+        if machine.is_inherited_by_fork() {
+            return Ok(rb::value(TRUE));
+        }
         machine.check_owner()?;
         while self.live_fibers.get() > 0 {
             self.closer.set(fiber_current());
@@ -129,9 +133,10 @@ impl Scheduler {
     }
 
     /// unblock(blocker, fiber): from any thread.
-    pub fn rb_unblock(&self, _blocker: Value, fiber: Value) -> Value {
+    pub fn rb_unblock(&self, _blocker: Value, fiber: Value) -> Result<Value, Error> {
         let machine = self.machine();
         let fiber = raw(fiber);
+        crate::fibers::check_fiber(fiber)?;
         if machine.is_owner_thread() {
             machine.with(|s| s.schedule(fiber, TRUE, false));
         } else {
@@ -141,7 +146,7 @@ impl Scheduler {
                 is_exception: false,
             });
         }
-        rb::value(TRUE)
+        Ok(rb::value(TRUE))
     }
 
     /// kernel_sleep(duration = nil): without a duration, until something wakes the fiber.

@@ -250,3 +250,20 @@ fn positioned_request(args: &[Value]) -> Result<Request, Error> {
         file_offset: rb::int_arg(from, "from", 0, i64::MAX)?,
     })
 }
+
+impl Scheduler {
+    /// IO#pwrite on Ruby 3.3/3.4, routed here by lib/uring_machine/safe_pwrite.rb: CRuby calls
+    /// the io_pwrite hook from inside a GVL-released region there, so it must not be reached
+    /// that way. One positioned write of `string` at `offset`, like pwrite(2).
+    pub fn rb_pwrite_string(&self, io: Value, string: Value, offset: Value) -> Result<Value, Error> {
+        let machine = self.machine();
+        machine.check_owner()?;
+        let fd = fd_arg(raw(io))?;
+        let offset = rb::int_arg(raw(offset), "offset", 0, i64::MAX)?;
+        let mut source = crate::buffer::WriteSource::prepare(raw(string), None)?;
+        let (ptr, len, pin) = (source.ptr, source.len, source.object());
+        let deadline = io_deadline(raw(io))?;
+        let res = machine.write_once(fd, ptr, len, offset, pin, Blocking::Wait(deadline), || source.lock())?;
+        rb::check(res, "pwrite").map(|n| rb::value(int(n)))
+    }
+}

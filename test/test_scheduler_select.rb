@@ -1,0 +1,143 @@
+# frozen_string_literal: true
+
+require_relative "scheduler_helper"
+
+class TestSchedulerSelect < SchedulerTest
+  def with_ios
+    r, w = IO.pipe
+    a, b = UNIXSocket.pair
+    server = TCPServer.new("127.0.0.1", 0)
+    client = TCPSocket.new("127.0.0.1", server.addr[1])
+    peer = server.accept
+    yield r, w, a, b, client, peer
+  ensure
+    [r, w, a, b, server, client, peer].compact.each(&:close)
+  end
+
+  def test_select_reports_readable_and_writable_pipes_and_sockets
+    got = with_scheduler do
+      with_ios do |r, w, a, b, client, peer|
+        got = {}
+        schedule_fiber do
+          w.write("p")
+          b.write("u")
+          peer.write("t")
+          sleep 0.01 # let the TCP segment arrive
+          readable, writable, = IO.select([r, a, client], [w, b, peer], nil, 5)
+          got[:readable] = readable.map { |io| [r, a, client].index(io) }.sort
+          got[:writable] = writable.map { |io| [w, b, peer].index(io) }.sort
+          got[:data] = [r.read(1), a.read(1), client.read(1)]
+          got[:after_drain] = IO.select([r, a, client], nil, nil, 0)
+        end
+        Fiber.set_scheduler(nil)
+        got
+      end
+    end
+    assert_equal [0, 1, 2], got[:readable]
+    assert_equal [0, 1, 2], got[:writable]
+    assert_equal %w[p u t], got[:data]
+    assert_nil got[:after_drain]
+  end
+
+  def test_select_times_out_with_nil
+    got = with_scheduler do
+      with_ios do |r, _w, a, _b, client, _peer|
+        got = {}
+        schedule_fiber do
+          got[:time] = elapsed { got[:result] = IO.select([r, a, client], nil, nil, 0.05) }
+        end
+        Fiber.set_scheduler(nil)
+        got
+      end
+    end
+    assert_nil got[:result]
+    assert_operator got[:time], :>=, 0.04
+    assert_operator got[:time], :<, 5
+  end
+
+  def test_select_sees_data_buffered_inside_ruby
+    got = with_scheduler do
+      with_pipe do |r, w|
+        got = {}
+        schedule_fiber do
+          w.write("one\ntwo\n")
+          got[:first] = r.gets # the second line now sits in r's buffer, not in the pipe
+          got[:time] = elapsed { got[:select] = IO.select([r], nil, nil, 2) }
+          got[:second] = r.gets
+        end
+        Fiber.set_scheduler(nil)
+        got.merge(r: r)
+      end
+    end
+    assert_equal "one\n", got[:first]
+    assert_equal [[got[:r]], [], []], got[:select]
+    assert_operator got[:time], :<, 1
+    assert_equal "two\n", got[:second]
+  end
+
+  def test_select_waits_while_other_fibers_run
+    skip "IO.select calls no scheduler hook before Ruby 3.2 (io_select)" unless ruby_at_least?("3.2")
+
+    got = with_scheduler do
+      with_ios do |r, w, a, b, _client, _peer|
+        got = {}
+        schedule_fiber do
+          got[:pipe] = IO.select([r, a], nil, nil, 10)&.first
+          got[:socket] = IO.select([a], nil, nil, 10)&.first
+        end
+        schedule_fiber do
+          sleep 0.01
+          w.write("x")
+          sleep 0.01
+          b.write("y")
+        end
+        Fiber.set_scheduler(nil)
+        got.merge(r: r, a: a)
+      end
+    end
+    assert_equal [got[:r]], got[:pipe]
+    assert_equal [got[:a]], got[:socket]
+  end
+
+  def test_select_timeout_lets_other_fibers_run
+    skip "IO.select calls no scheduler hook before Ruby 3.2 (io_select)" unless ruby_at_least?("3.2")
+
+    got = with_scheduler do
+      with_pipe do |r, _w|
+        got = { ticks: 0 }
+        schedule_fiber { got[:result] = IO.select([r], nil, nil, 0.1) }
+        schedule_fiber do
+          3.times do
+            sleep 0.005
+            got[:ticks] += 1
+          end
+          got[:select_still_waiting] = !got.key?(:result)
+        end
+        Fiber.set_scheduler(nil)
+        got
+      end
+    end
+    assert_nil got[:result]
+    assert_equal 3, got[:ticks]
+    assert got[:select_still_waiting]
+  end
+
+  def test_io_select_hook_directly
+    skip "io_select is a Ruby 3.2+ hook" unless ruby_at_least?("3.2")
+
+    got = with_scheduler do |scheduler|
+      with_pipe do |r, w|
+        got = {}
+        schedule_fiber do
+          got[:timeout] = scheduler.io_select([r], nil, nil, 0.01)
+          w.write("z")
+          got[:ready] = scheduler.io_select([r], [w], [], 1)
+        end
+        Fiber.set_scheduler(nil)
+        got.merge(r: r, w: w)
+      end
+    end
+    assert_nil got[:timeout]
+    assert_equal [[got[:r]], [got[:w]], []], got[:ready]
+  end
+end
