@@ -58,18 +58,26 @@ impl Machine {
 
     pub fn read_into(&self, fd: i32, target: &mut ReadTarget, maxlen: usize, file_offset: i64) -> Result<usize, Error> {
         let (ptr, pin) = (target.ptr, target.object());
-        let res = self.read_once(fd, ptr, maxlen, file_offset, pin, Blocking::Wait(None), || {
-            target.lock()
-        })?;
+        let res = self.transfer_once(
+            Direction::Read,
+            fd,
+            ptr,
+            maxlen,
+            file_offset,
+            pin,
+            Blocking::Wait(None),
+            || target.lock(),
+        )?;
         rb::check(res, "read").map(|n| n as usize)
     }
 
-    /// One read of at most `len` bytes: the count, or -errno. A direct non-blocking attempt
-    /// first; if it would block, `prepare` runs and the ring waits (see `Blocking`). Err
-    /// carries only Ruby exceptions (interrupts, timeouts).
+    /// One read or write of at most `len` bytes: the count, or -errno. A direct non-blocking
+    /// attempt first; if it would block, `prepare` runs and the ring waits (see `Blocking`).
+    /// Err carries only Ruby exceptions (interrupts, timeouts).
     #[allow(clippy::too_many_arguments)]
-    pub fn read_once(
+    pub fn transfer_once(
         &self,
+        direction: Direction,
         fd: i32,
         ptr: *mut u8,
         len: usize,
@@ -78,71 +86,34 @@ impl Machine {
         blocking: Blocking,
         prepare: impl FnOnce() -> Result<(), Error>,
     ) -> Result<i64, Error> {
-        let res = preadv2_nowait(fd, ptr, len, file_offset);
+        let (res, code) = match direction {
+            Direction::Read => (preadv2_nowait(fd, ptr, len, file_offset), opcode::Read::CODE),
+            Direction::Write => {
+                let iov = [libc::iovec {
+                    iov_base: ptr as *mut libc::c_void,
+                    iov_len: len,
+                }];
+                (pwritev2_nowait(fd, &iov, file_offset), opcode::Write::CODE)
+            }
+        };
         if !would_block(res) {
-            self.count_direct(opcode::Read::CODE);
+            self.count_direct(code);
             return Ok(res);
         }
         let deadline = match blocking {
             Blocking::AgainIfNonblockCaller(_) if res == -(libc::EAGAIN as i64) && called_from_nonblock() => {
                 return Ok(res)
             }
-            Blocking::AgainIfNonblockCaller(deadline) => deadline,
-            Blocking::Wait(deadline) => deadline,
+            Blocking::AgainIfNonblockCaller(deadline) | Blocking::Wait(deadline) => deadline,
         };
         prepare()?;
-        let off = file_offset as u64;
+        let (fd, off, len) = (types::Fd(fd), file_offset as u64, len as u32);
         let op = || {
-            self.run_op(
-                |_| opcode::Read::new(types::Fd(fd), ptr, len as u32).offset(off).build(),
-                opcode::Read::CODE,
-                pin,
-            )
-            .map(|r| r as i64)
-        };
-        match deadline {
-            None => op(),
-            Some(ts) => self.with_timeout(ts, io_timeout_error()?, op),
-        }
-    }
-
-    /// One write of at most `len` bytes, like `read_once`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn write_once(
-        &self,
-        fd: i32,
-        ptr: *const u8,
-        len: usize,
-        file_offset: i64,
-        pin: VALUE,
-        blocking: Blocking,
-        prepare: impl FnOnce() -> Result<(), Error>,
-    ) -> Result<i64, Error> {
-        let iov = [libc::iovec {
-            iov_base: ptr as *mut libc::c_void,
-            iov_len: len,
-        }];
-        let res = pwritev2_nowait(fd, &iov, file_offset);
-        if !would_block(res) {
-            self.count_direct(opcode::Write::CODE);
-            return Ok(res);
-        }
-        let deadline = match blocking {
-            Blocking::AgainIfNonblockCaller(_) if res == -(libc::EAGAIN as i64) && called_from_nonblock() => {
-                return Ok(res)
-            }
-            Blocking::AgainIfNonblockCaller(deadline) => deadline,
-            Blocking::Wait(deadline) => deadline,
-        };
-        prepare()?;
-        let off = file_offset as u64;
-        let op = || {
-            self.run_op(
-                |_| opcode::Write::new(types::Fd(fd), ptr, len as u32).offset(off).build(),
-                opcode::Write::CODE,
-                pin,
-            )
-            .map(|r| r as i64)
+            let build = |_: &mut crate::op::Slot| match direction {
+                Direction::Read => opcode::Read::new(fd, ptr, len).offset(off).build(),
+                Direction::Write => opcode::Write::new(fd, ptr, len).offset(off).build(),
+            };
+            self.run_op(build, code, pin).map(|r| r as i64)
         };
         match deadline {
             None => op(),
@@ -421,6 +392,12 @@ impl Machine {
         let res = self.run_op(|_| opcode::Close::new(types::Fd(fd)).build(), opcode::Close::CODE, NIL)?;
         rb::check(res as i64, "close").map(|_| rb::value(int(fd as i64)))
     }
+}
+
+#[derive(Clone, Copy)]
+pub enum Direction {
+    Read,
+    Write,
 }
 
 /// What a read or write that would block does.

@@ -8,7 +8,7 @@ use rb_sys::VALUE;
 
 use crate::args::{arg, arity};
 use crate::fd::fd_arg;
-use crate::io::Blocking;
+use crate::io::{Blocking, Direction};
 use crate::rb::{self, int, raw, NIL};
 use crate::scheduler::Scheduler;
 
@@ -90,11 +90,6 @@ fn io_deadline(_io: VALUE) -> Result<Option<libc::timespec>, Error> {
     Ok(None)
 }
 
-enum Direction {
-    Read,
-    Write,
-}
-
 /// Where a hook's arguments put things, per Ruby version.
 struct Request {
     io: VALUE,
@@ -139,10 +134,7 @@ impl Scheduler {
             } else {
                 req.file_offset + total as i64
             };
-            let res = match direction {
-                Direction::Read => machine.read_once(fd, ptr, want, file_offset, req.buffer, blocking, || Ok(()))?,
-                Direction::Write => machine.write_once(fd, ptr, want, file_offset, req.buffer, blocking, || Ok(()))?,
-            };
+            let res = machine.transfer_once(direction, fd, ptr, want, file_offset, req.buffer, blocking, || Ok(()))?;
             if res < 0 {
                 return Ok(rb::value(int(if total > 0 { total as i64 } else { res })));
             }
@@ -263,7 +255,17 @@ impl Scheduler {
         let mut source = crate::buffer::WriteSource::prepare(raw(string), None)?;
         let (ptr, len, pin) = (source.ptr, source.len, source.object());
         let deadline = io_deadline(raw(io))?;
-        let res = machine.write_once(fd, ptr, len, offset, pin, Blocking::Wait(deadline), || source.lock())?;
+        let ptr = ptr as *mut u8; // only read from: this is a write
+        let res = machine.transfer_once(
+            Direction::Write,
+            fd,
+            ptr,
+            len,
+            offset,
+            pin,
+            Blocking::Wait(deadline),
+            || source.lock(),
+        )?;
         rb::check(res, "pwrite").map(|n| rb::value(int(n)))
     }
 }
