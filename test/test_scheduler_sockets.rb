@@ -125,7 +125,9 @@ class TestSchedulerSockets < SchedulerTest
       server.close
       got
     end
-    assert_equal ["ping", "pong", ""], got
+    # BasicSocket#recv reports a closed connection as "" up to Ruby 3.2 and as nil from 3.3.
+    closed = RUBY_VERSION >= "3.3" ? nil : ""
+    assert_equal ["ping", "pong", closed], got
   end
 
   def test_accept_nonblock_and_wait_readable
@@ -185,7 +187,9 @@ class TestSchedulerSockets < SchedulerTest
       got
     end
     assert_equal ["BY TCPSOCKET\n", "BY SOCKET.TCP\n"], got
-    refute_empty resolved, "TCPSocket.new(\"localhost\", ...) did not call address_resolve"
+    # Ruby 3.4's TCPSocket.new and Socket.tcp resolve names in their own Happy Eyeballs
+    # threads without asking the scheduler; before 3.4 both go through address_resolve.
+    refute_empty resolved, "TCPSocket.new(\"localhost\", ...) did not call address_resolve" if RUBY_VERSION < "3.4"
     resolved.each do |host, addresses|
       assert_equal "localhost", host
       assert_includes addresses, "127.0.0.1"

@@ -167,11 +167,18 @@ impl Scheduler {
         let machine = self.machine();
         machine.check_owner()?;
         let (_, ts) = rb::seconds_arg(arg(args, 0), "timeout")?;
-        let class = arg(args, 1);
-        let rest: Vec<VALUE> = args[2..].iter().map(|v| raw(*v)).collect();
-        let exception = protect(|| unsafe { rb_sys::rb_class_new_instance(rest.len() as _, rest.as_ptr(), class) })?;
+        // An exception class (with its arguments), or, from the timeout gem 0.4 on, an instance.
+        let given = arg(args, 1);
+        let exception = if rb::is_exception(given) {
+            given
+        } else if rb::type_of(given) == rb_sys::ruby_value_type::RUBY_T_CLASS {
+            let rest: Vec<VALUE> = args[2..].iter().map(|v| raw(*v)).collect();
+            protect(|| unsafe { rb_sys::rb_class_new_instance(rest.len() as _, rest.as_ptr(), given) })?
+        } else {
+            NIL
+        };
         if !rb::is_exception(exception) {
-            return Err(rb::type_error("exception class expected"));
+            return Err(rb::type_error("timeout_after needs an exception class or instance"));
         }
         machine.with_timeout(ts, exception, || {
             protect(|| unsafe { rb_sys::rb_yield(NIL) }).map(rb::value)
