@@ -38,7 +38,8 @@ module UringMachineMatrix
     cmd = ["setpriv", "--pdeathsig", "KILL", *cmd] if system("command -v setpriv >/dev/null 2>&1")
     pid = Process.spawn(*cmd, pgroup: true, in: File::NULL)
     begin
-      return wait_for(pid, limit) || stop(pid, "took longer than #{(limit / 60.0).round(1)} minutes")
+      result = wait_for(pid, limit)
+      result.nil? ? stop(pid, "took longer than #{(limit / 60.0).round(1)} minutes") : result
     rescue Interrupt, SignalException => e
       signal(pid, e.is_a?(Interrupt) ? "INT" : e.signo)
       wait_a_little(pid, 30) || signal(pid, "KILL")
@@ -46,6 +47,7 @@ module UringMachineMatrix
     end
   end
 
+  # true / false: the command's success; nil: still running after `limit` seconds
   def wait_for(pid, limit)
     unless limit
       Process.wait(pid)

@@ -23,23 +23,24 @@ struct HookBuffer {
 
 impl HookBuffer {
     fn new(value: VALUE, writable: bool) -> Result<HookBuffer, Error> {
+        const LOCKED: u32 = 32;
+        const READONLY: u32 = 128;
         if rb::is_special(value) || !rb::is_kind_of(value, unsafe { rb_sys::rb_cIOBuffer }) {
             return Err(rb::type_error("buffer must be an IO::Buffer"));
         }
         let mut base: *mut libc::c_void = std::ptr::null_mut();
         let mut size: usize = 0;
-        protect(|| unsafe {
-            let size_ptr = &mut size as *mut usize as *mut _;
-            if writable {
-                rb_sys::rb_io_buffer_get_bytes_for_writing(value, &mut base, size_ptr);
-            } else {
-                let mut cbase: *const libc::c_void = std::ptr::null();
-                rb_sys::rb_io_buffer_get_bytes_for_reading(value, &mut cbase, size_ptr);
-                base = cbase as *mut _;
-            }
-            NIL
-        })?;
-        let locked_here = protect(|| unsafe { rb_sys::rb_io_buffer_lock(value) }).is_ok();
+        // Returns the flags and never raises (a freed buffer has no base); Ruby's own buffers
+        // come locked, so only user buffers are locked here.
+        let flags =
+            unsafe { rb_sys::rb_io_buffer_get_bytes(value, &mut base, &mut size as *mut usize as *mut _) } as u32;
+        if base.is_null() && size == 0 && flags == 0 {
+            return Err(rb::arg_error("IO::Buffer has no memory (freed or empty)"));
+        }
+        if writable && flags & READONLY != 0 {
+            return Err(rb::arg_error("cannot read into a read-only IO::Buffer"));
+        }
+        let locked_here = flags & LOCKED == 0 && protect(|| unsafe { rb_sys::rb_io_buffer_lock(value) }).is_ok();
         Ok(HookBuffer {
             value,
             base: base as *mut u8,
