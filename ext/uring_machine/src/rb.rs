@@ -60,8 +60,9 @@ pub fn is_fixnum(v: VALUE) -> bool {
     rb_sys::FIXNUM_P(v)
 }
 
+/// The value of a Fixnum (callers check FIXNUM_P first).
 pub fn fixnum_value(v: VALUE) -> i64 {
-    unsafe { rb_sys::rb_num2long(v) as i64 }
+    (v as i64) >> 1
 }
 
 pub fn int(n: i64) -> VALUE {
@@ -128,10 +129,14 @@ pub fn last_errno() -> i64 {
 
 /// An Integer argument that must fit `min..=max`.
 pub fn int_arg(v: VALUE, name: &str, min: i64, max: i64) -> Result<i64, Error> {
-    if !is_fixnum(v) && !is_kind_of(v, unsafe { rb_sys::rb_cInteger }) {
+    let n = if is_fixnum(v) {
+        fixnum_value(v)
+    } else if is_kind_of(v, unsafe { rb_sys::rb_cInteger }) {
+        // A Bignum: rb_num2long raises RangeError when it does not fit.
+        protect(|| unsafe { rb_sys::rb_num2long(v) as VALUE })? as c_long as i64
+    } else {
         return Err(type_error(format!("{name} must be an Integer")));
-    }
-    let n = protect(|| unsafe { rb_sys::rb_num2long(v) as VALUE })? as c_long as i64;
+    };
     if n < min || n > max {
         return Err(arg_error(format!("{name} out of range: {n}")));
     }
