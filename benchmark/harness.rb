@@ -48,6 +48,65 @@ module Bench
     best
   end
 
+  # The Fiber::Scheduler workloads: +tasks+ (a fixture => array of callables) run concurrently
+  # as fibers on our Scheduler, as Async tasks (when `require "async"` works), as Ruby threads;
+  # +blocking+ (a fixture => anything) moves the same bytes/ops through one thread.
+  # The scheduler mode's value is its Machine metrics delta; every mode checks its own results.
+  def concurrent_modes(tasks, blocking:)
+    modes = { "scheduler" => ->(f) { on_scheduler(tasks.call(f)) } }
+    if async?
+      modes["async"] = ->(f) { on_async(tasks.call(f)) }
+    else
+      puts "async: not installed"
+    end
+    modes.merge("threads" => ->(f) { tasks.call(f).map { |t| Thread.new(&t) }.each(&:join) && nil },
+                "blocking" => blocking)
+  end
+
+  def async?
+    return @async unless @async.nil?
+
+    @async = begin
+      require "async"
+      true
+    rescue LoadError
+      false
+    end
+  end
+
+  # In a thread of its own, so the scheduler (and its Machine) ends with the mode.
+  def on_scheduler(tasks)
+    Thread.new do
+      scheduler = UringMachine::Scheduler.new
+      Fiber.set_scheduler(scheduler)
+      before = scheduler.machine.metrics
+      tasks.each { |t| Fiber.schedule(&t) }
+      Fiber.set_scheduler(nil) # runs every fiber to its end
+      metrics_delta(before, scheduler.machine.metrics)
+    end.value
+  end
+
+  def on_async(tasks)
+    Thread.new { Async { |top| tasks.map { |t| top.async { t.call } }.each(&:wait) }.wait }.join
+    nil
+  end
+
+  def metrics_delta(before, after)
+    counts = %i[ops direct].to_h do |k|
+      [k, after[k].to_h { |op, n| [op, n - before[k].fetch(op, 0)] }.reject { |_, n| n.zero? }]
+    end
+    counts.merge(%i[submits waits switches].to_h { |k| [k, after[k] - before[k]] })
+  end
+
+  # The Machine's work per op in the scheduler mode's best run.
+  def report_metrics(delta, ops:)
+    ring = delta[:ops].values.sum
+    direct = delta[:direct].values.sum
+    puts "scheduler metrics (best run): ring ops #{ring} #{delta[:ops]}, direct #{direct} #{delta[:direct]}"
+    puts format("  per op: ring %.3f, direct %.3f, submits %.3f, waits %.3f, switches %.3f",
+                *[ring, direct, delta[:submits], delta[:waits], delta[:switches]].map { |n| n.fdiv(ops) })
+  end
+
   # The table: one row per mode, with its wall time relative to the +baseline+ mode.
   def report(results, baseline:, ops:)
     base = results.fetch(baseline).wall
