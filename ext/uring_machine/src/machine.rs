@@ -233,7 +233,11 @@ impl Machine {
         let data = &mut args as *mut _ as *mut libc::c_void;
         let wakeup = Arc::as_ptr(&self.wakeup) as *mut libc::c_void;
         let waited = protect(|| unsafe {
-            rb_sys::rb_thread_call_without_gvl(Some(enter_without_gvl), data, Some(unblock_ring_wait), wakeup);
+            // The unblocking function only writes an eventfd: async-signal-safe. Saying so keeps
+            // Ruby 3.1 from starting (and, under a scheduler, fiber-joining) a helper thread when
+            // the main thread is alone.
+            let flags = rb_sys::RB_NOGVL_UBF_ASYNC_SAFE as i32;
+            rb_sys::rb_nogvl(Some(enter_without_gvl), data, Some(unblock_ring_wait), wakeup, flags);
             NIL
         });
         self.with(|s| {
