@@ -140,7 +140,6 @@ class TestSchedulerFiles < SchedulerTest
   end
 
   def test_copy_stream_from_a_file_into_a_pipe_read_by_another_fiber
-    skip "Ruby 3.4 offloads copy_stream to blocking_operation_wait, where a multi-MiB pipe copy stalls (open: the io_splice issue replaces this path)" if RUBY_VERSION >= "3.4"
     data = Random.new(5).bytes(8 * 1024 * 1024)
     File.binwrite(path, data)
     copied, got = with_scheduler do
@@ -160,7 +159,6 @@ class TestSchedulerFiles < SchedulerTest
   end
 
   def test_copy_stream_from_a_pipe_into_a_file
-    skip "Ruby 3.4 offloads copy_stream to blocking_operation_wait, where a multi-MiB pipe copy stalls (open: the io_splice issue replaces this path)" if RUBY_VERSION >= "3.4"
     data = Random.new(6).bytes(3 * 1024 * 1024 + 17)
     copied = with_scheduler do
       with_pipe do |r, w|

@@ -38,7 +38,7 @@ fn pwritev2_nowait(fd: i32, iov: &[libc::iovec], offset: i64) -> i64 {
 }
 
 impl Machine {
-    fn count_direct(&self, code: u8) {
+    pub fn count_direct(&self, code: u8) {
         self.with(|s| s.metrics.direct[code as usize] += 1);
     }
 
@@ -165,7 +165,7 @@ impl Machine {
         Ok(rb::value(int(written as i64)))
     }
 
-    fn write_all(
+    pub fn write_all(
         &self,
         fd: i32,
         iov: &mut [libc::iovec],

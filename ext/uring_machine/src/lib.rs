@@ -19,6 +19,8 @@ mod rb;
 mod ring;
 mod scheduler;
 mod scheduler_io;
+mod scheduler_splice;
+mod splice;
 mod timers;
 mod wakeup;
 
@@ -117,6 +119,11 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("io_pread", method!(Scheduler::rb_io_pread, -1))?;
     class.define_method("io_pwrite", method!(Scheduler::rb_io_pwrite, -1))?;
     class.define_method("pwrite_string", method!(Scheduler::rb_pwrite_string, 3))?;
+    class.define_method("io_splice", method!(Scheduler::rb_io_splice, -1))?;
+    module.define_module_function(
+        "__copy_stream_check__",
+        function!(scheduler_splice::copy_stream_check, 2),
+    )?;
     #[cfg(ruby_gte_4_0)]
     {
         class.define_method("fiber_interrupt", method!(Scheduler::rb_fiber_interrupt, 2))?;

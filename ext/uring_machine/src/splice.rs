@@ -1,0 +1,335 @@
+//! Zero-copy transfers between two descriptors with splice(2): straight through when one end
+//! is a pipe, otherwise through a pipe pair that the thread keeps and reuses. A splice between
+//! ends that cannot block (pipes, non-blocking sockets) is tried directly first; anything that
+//! may wait (a file on disk, a full socket) runs as a SPLICE op in the ring. Ends that splice
+//! cannot serve (O_APPEND files, some devices) are copied through a buffer instead.
+use std::cell::RefCell;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use io_uring::{opcode, types};
+use magnus::Error;
+
+use crate::buffer::{ReadTarget, WriteSource};
+use crate::machine::Machine;
+use crate::rb::{self, last_errno, NIL};
+
+/// The most one splice moves; also the size asked for the pipe pair.
+const CHUNK: usize = 1 << 20;
+/// The buffer of the copy fallback.
+const BOUNCE: usize = 1 << 16;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pipe,
+    Socket,
+    /// Regular files and block devices: they have offsets and may wait on a disk.
+    File,
+    Other,
+}
+
+/// One end of a transfer, as splice sees it.
+#[derive(Clone, Copy)]
+pub struct End {
+    fd: i32,
+    kind: Kind,
+    nonblocking: bool,
+    append: bool,
+}
+
+impl End {
+    pub fn probe(fd: i32) -> Result<End, Error> {
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } < 0 {
+            return Err(rb::errno_error(-last_errno() as i32, "fstat"));
+        }
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFIFO => Kind::Pipe,
+            libc::S_IFSOCK => Kind::Socket,
+            libc::S_IFREG | libc::S_IFBLK => Kind::File,
+            _ => Kind::Other,
+        };
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 {
+            return Err(rb::errno_error(-last_errno() as i32, "fcntl"));
+        }
+        Ok(End {
+            fd,
+            kind,
+            nonblocking: flags & libc::O_NONBLOCK != 0,
+            append: flags & libc::O_APPEND != 0,
+        })
+    }
+
+    fn pipe(fd: i32) -> End {
+        End {
+            fd,
+            kind: Kind::Pipe,
+            nonblocking: false,
+            append: false,
+        }
+    }
+
+    /// SPLICE_F_NONBLOCK covers the pipe side; a socket must be O_NONBLOCK itself.
+    fn never_blocks(&self) -> bool {
+        self.kind == Kind::Pipe || (self.kind == Kind::Socket && self.nonblocking)
+    }
+}
+
+/// A pipe pair for ends that are not pipes; returned to the pool only when empty.
+struct PipePair {
+    read: OwnedFd,
+    write: OwnedFd,
+    capacity: usize,
+}
+
+thread_local! {
+    /// Idle pipe pairs, with the pid that made them: a forked child must not share them.
+    static POOL: RefCell<(libc::pid_t, Vec<PipePair>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+fn take_pipe() -> Result<PipePair, Error> {
+    let pid = unsafe { libc::getpid() };
+    let idle = POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        if pool.0 != pid {
+            *pool = (pid, Vec::new());
+        }
+        pool.1.pop()
+    });
+    if let Some(pair) = idle {
+        return Ok(pair);
+    }
+    let mut fds = [0i32; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(rb::errno_error(-last_errno() as i32, "pipe2 (for splice)"));
+    }
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // A bigger pipe means fewer splices; unprivileged users may be capped below CHUNK.
+    unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, CHUNK as libc::c_int) };
+    let size = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    Ok(PipePair {
+        read,
+        write,
+        capacity: if size > 0 { size as usize } else { 1 << 16 },
+    })
+}
+
+fn give_back(pair: PipePair) {
+    POOL.with(|p| p.borrow_mut().1.push(pair));
+}
+
+/// How much is left to move: `length` None means until EOF.
+fn remaining(length: Option<u64>, total: u64) -> usize {
+    length.map_or(usize::MAX, |l| (l - total).min(usize::MAX as u64) as usize)
+}
+
+fn offset_at(src_offset: Option<i64>, total: u64) -> i64 {
+    src_offset.map_or(-1, |o| o + total as i64)
+}
+
+impl Machine {
+    /// Moves up to `length` bytes (None: until EOF) from `src` to `dst`, reading `src` at
+    /// `src_offset` (None: at and advancing its file position). Returns the count moved.
+    pub fn splice_copy(&self, src: End, dst: End, length: Option<u64>, src_offset: Option<i64>) -> Result<u64, Error> {
+        if dst.append {
+            // splice(2) refuses O_APPEND destinations.
+            return self.copy_through_buffer(src, dst, length, src_offset, 0);
+        }
+        if src.kind == Kind::Pipe || dst.kind == Kind::Pipe {
+            return self.splice_direct(src, dst, length, src_offset);
+        }
+        self.splice_through_pipe(src, dst, length, src_offset)
+    }
+
+    fn splice_direct(&self, src: End, dst: End, length: Option<u64>, src_offset: Option<i64>) -> Result<u64, Error> {
+        let mut total = 0u64;
+        loop {
+            let want = remaining(length, total).min(CHUNK);
+            if want == 0 {
+                return Ok(total);
+            }
+            let res = self.splice_once(src, offset_at(src_offset, total), dst, want)?;
+            if res == -(libc::EINVAL as i64) && total == 0 {
+                return self.copy_through_buffer(src, dst, length, src_offset, 0);
+            }
+            match rb::check(res, "splice")? {
+                0 => return Ok(total),
+                n => total += n as u64,
+            }
+        }
+    }
+
+    fn splice_through_pipe(
+        &self,
+        src: End,
+        dst: End,
+        length: Option<u64>,
+        src_offset: Option<i64>,
+    ) -> Result<u64, Error> {
+        let pair = take_pipe()?;
+        let (pipe_in, pipe_out) = (End::pipe(pair.write.as_raw_fd()), End::pipe(pair.read.as_raw_fd()));
+        let mut total = 0u64;
+        loop {
+            let want = remaining(length, total).min(pair.capacity);
+            if want == 0 {
+                break;
+            }
+            let res = self.splice_once(src, offset_at(src_offset, total), pipe_in, want);
+            let filled = match res {
+                Ok(r) if r == -(libc::EINVAL as i64) && total == 0 => {
+                    give_back(pair);
+                    return self.copy_through_buffer(src, dst, length, src_offset, 0);
+                }
+                Ok(r) if r >= 0 => r as usize,
+                // The splice failed, so the pipe is still empty: it can serve the next transfer.
+                Ok(r) => {
+                    give_back(pair);
+                    return rb::check(r, "splice").map(|_| total);
+                }
+                // Interrupted: the cancelled splice may have filled the pipe, so it is closed.
+                Err(e) => return Err(e),
+            };
+            if filled == 0 {
+                break;
+            }
+            // From here on the pipe holds data; on error it is dropped (closed), not reused.
+            let mut drained = 0;
+            while drained < filled {
+                let res = self.splice_once(pipe_out, -1, dst, filled - drained)?;
+                if res == -(libc::EINVAL as i64) && total == 0 && drained == 0 {
+                    // The destination takes no splices: write out what the pipe holds, then
+                    // copy the rest through a buffer.
+                    self.write_pipe_contents(pair.read.as_raw_fd(), dst, filled)?;
+                    give_back(pair);
+                    let done = filled as u64;
+                    return self.copy_through_buffer(src, dst, length, src_offset, done);
+                }
+                drained += rb::check(res, "splice")? as usize;
+            }
+            total += filled as u64;
+        }
+        give_back(pair);
+        Ok(total)
+    }
+
+    /// One splice of at most `len` bytes: the count, or -errno. EAGAIN (a non-blocking end
+    /// not ready) is waited out in the ring.
+    fn splice_once(&self, src: End, off_in: i64, dst: End, len: usize) -> Result<i64, Error> {
+        let len = len.min(i32::MAX as usize);
+        loop {
+            let res = if src.never_blocks() && dst.never_blocks() {
+                let mut off = off_in;
+                let off_ptr = if off_in < 0 {
+                    std::ptr::null_mut()
+                } else {
+                    &mut off as *mut i64
+                };
+                let flags = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
+                let n = unsafe { libc::splice(src.fd, off_ptr, dst.fd, std::ptr::null_mut(), len, flags) };
+                self.count_direct(opcode::Splice::CODE);
+                if n < 0 {
+                    last_errno()
+                } else {
+                    n as i64
+                }
+            } else {
+                let (fd_in, fd_out) = (types::Fd(src.fd), types::Fd(dst.fd));
+                let res = self.run_op(
+                    |_| opcode::Splice::new(fd_in, off_in, fd_out, -1, len as u32).build(),
+                    opcode::Splice::CODE,
+                    NIL,
+                )?;
+                res as i64
+            };
+            if res != -(libc::EAGAIN as i64) {
+                return Ok(res);
+            }
+            self.wait_until_spliceable(src, dst)?;
+        }
+    }
+
+    /// Waits in the ring for the end that is not ready: input first, then room for output.
+    fn wait_until_spliceable(&self, src: End, dst: End) -> Result<(), Error> {
+        let mut fds = [
+            libc::pollfd {
+                fd: src.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: dst.fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+        ];
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, 0) };
+        let (fd, events) = if fds[0].revents == 0 {
+            (src.fd, libc::POLLIN)
+        } else if fds[1].revents == 0 {
+            (dst.fd, libc::POLLOUT)
+        } else {
+            // Both report ready yet the splice could not proceed (less room than a page):
+            // let the other fibers run, then try again.
+            return self.snooze();
+        };
+        let res = self.run_op(
+            |_| opcode::PollAdd::new(types::Fd(fd), events as u32).build(),
+            opcode::PollAdd::CODE,
+            NIL,
+        )?;
+        rb::check(res as i64, "poll").map(|_| ())
+    }
+
+    /// Empties `len` bytes out of our own pipe into `dst` with plain writes.
+    fn write_pipe_contents(&self, pipe_read: i32, dst: End, len: usize) -> Result<(), Error> {
+        let string = unsafe { rb_sys::rb_str_buf_new(len as _) };
+        let target = ReadTarget::prepare(string, len, 0)?;
+        let mut got = 0;
+        while got < len {
+            // The bytes are already in the pipe: these reads never wait.
+            let n = unsafe { libc::read(pipe_read, target.ptr.add(got) as *mut libc::c_void, len - got) };
+            if n <= 0 {
+                return Err(rb::errno_error(-last_errno() as i32, "read (splice pipe)"));
+            }
+            got += n as usize;
+        }
+        target.finish(len);
+        self.write_string(dst.fd, string, len)
+    }
+
+    fn write_string(&self, fd: i32, string: rb_sys::VALUE, len: usize) -> Result<(), Error> {
+        let mut source = WriteSource::prepare(string, Some(len))?;
+        let mut iov = [libc::iovec {
+            iov_base: source.ptr as *mut libc::c_void,
+            iov_len: len,
+        }];
+        self.write_all(fd, &mut iov, -1, &mut source).map(|_| ())
+    }
+
+    /// The fallback: read into a buffer, write it out, through the same waits as IO#read.
+    fn copy_through_buffer(
+        &self,
+        src: End,
+        dst: End,
+        length: Option<u64>,
+        src_offset: Option<i64>,
+        done: u64,
+    ) -> Result<u64, Error> {
+        let string = unsafe { rb_sys::rb_str_buf_new(BOUNCE as _) };
+        let mut total = done;
+        loop {
+            let want = remaining(length, total).min(BOUNCE);
+            if want == 0 {
+                return Ok(total);
+            }
+            let mut target = ReadTarget::prepare(string, want, 0)?;
+            let n = self.read_into(src.fd, &mut target, want, offset_at(src_offset, total))?;
+            target.finish(n);
+            if n == 0 {
+                return Ok(total);
+            }
+            self.write_string(dst.fd, string, n)?;
+            total += n as u64;
+        }
+    }
+}
