@@ -34,6 +34,8 @@ pub struct End {
     kind: Kind,
     nonblocking: bool,
     append: bool,
+    /// A regular file's size.
+    size: Option<u64>,
 }
 
 impl End {
@@ -42,6 +44,7 @@ impl End {
         if unsafe { libc::fstat(fd, &mut st) } < 0 {
             return Err(rb::errno_error(-last_errno() as i32, "fstat"));
         }
+        let is_regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
         let kind = match st.st_mode & libc::S_IFMT {
             libc::S_IFIFO => Kind::Pipe,
             libc::S_IFSOCK => Kind::Socket,
@@ -57,6 +60,7 @@ impl End {
             kind,
             nonblocking: flags & libc::O_NONBLOCK != 0,
             append: flags & libc::O_APPEND != 0,
+            size: is_regular.then_some(st.st_size as u64),
         })
     }
 
@@ -66,6 +70,19 @@ impl End {
             kind: Kind::Pipe,
             nonblocking: false,
             append: false,
+            size: None,
+        }
+    }
+
+    /// How many bytes a copy from here will move, when that is known in advance.
+    fn expected(&self, length: Option<u64>, src_offset: Option<i64>) -> Option<u64> {
+        let left_in_file = self.size.map(|size| {
+            let start = src_offset.unwrap_or_else(|| unsafe { libc::lseek(self.fd, 0, libc::SEEK_CUR) });
+            size.saturating_sub(start.max(0) as u64)
+        });
+        match (length, left_in_file) {
+            (Some(l), Some(f)) => Some(l.min(f)),
+            (l, f) => l.or(f),
         }
     }
 
@@ -118,6 +135,25 @@ fn give_back(pair: PipePair) {
     POOL.with(|p| p.borrow_mut().1.push(pair));
 }
 
+/// SPLICE_F_MORE into a socket while more data is known to follow, as sendfile(2) does: TCP
+/// then sends full segments instead of pushing at every splice. Never on the last piece, which
+/// would otherwise sit corked.
+#[derive(Clone, Copy)]
+struct Hint {
+    expected: Option<u64>,
+    to_socket: bool,
+}
+
+impl Hint {
+    /// The flags for a splice that ends the copy's first `upto` bytes.
+    fn flags(&self, upto: u64) -> u32 {
+        match self.expected {
+            Some(expected) if self.to_socket && upto < expected => libc::SPLICE_F_MORE,
+            _ => 0,
+        }
+    }
+}
+
 /// How much is left to move: `length` None means until EOF.
 fn remaining(length: Option<u64>, total: u64) -> usize {
     length.map_or(usize::MAX, |l| (l - total).min(usize::MAX as u64) as usize)
@@ -131,24 +167,36 @@ impl Machine {
     /// Moves up to `length` bytes (None: until EOF) from `src` to `dst`, reading `src` at
     /// `src_offset` (None: at and advancing its file position). Returns the count moved.
     pub fn splice_copy(&self, src: End, dst: End, length: Option<u64>, src_offset: Option<i64>) -> Result<u64, Error> {
+        let more = Hint {
+            expected: src.expected(length, src_offset),
+            to_socket: dst.kind == Kind::Socket,
+        };
         if dst.append {
             // splice(2) refuses O_APPEND destinations.
             return self.copy_through_buffer(src, dst, length, src_offset, 0);
         }
         if src.kind == Kind::Pipe || dst.kind == Kind::Pipe {
-            return self.splice_direct(src, dst, length, src_offset);
+            return self.splice_direct(src, dst, length, src_offset, more);
         }
-        self.splice_through_pipe(src, dst, length, src_offset)
+        self.splice_through_pipe(src, dst, length, src_offset, more)
     }
 
-    fn splice_direct(&self, src: End, dst: End, length: Option<u64>, src_offset: Option<i64>) -> Result<u64, Error> {
+    fn splice_direct(
+        &self,
+        src: End,
+        dst: End,
+        length: Option<u64>,
+        src_offset: Option<i64>,
+        more: Hint,
+    ) -> Result<u64, Error> {
         let mut total = 0u64;
         loop {
             let want = remaining(length, total).min(CHUNK);
             if want == 0 {
                 return Ok(total);
             }
-            let res = self.splice_once(src, offset_at(src_offset, total), dst, want)?;
+            let flags = more.flags(total + want as u64);
+            let res = self.splice_once(src, offset_at(src_offset, total), dst, want, flags)?;
             if res == -(libc::EINVAL as i64) && total == 0 {
                 return self.copy_through_buffer(src, dst, length, src_offset, 0);
             }
@@ -165,6 +213,7 @@ impl Machine {
         dst: End,
         length: Option<u64>,
         src_offset: Option<i64>,
+        more: Hint,
     ) -> Result<u64, Error> {
         let pair = take_pipe()?;
         let (pipe_in, pipe_out) = (End::pipe(pair.write.as_raw_fd()), End::pipe(pair.read.as_raw_fd()));
@@ -174,7 +223,7 @@ impl Machine {
             if want == 0 {
                 break;
             }
-            let res = self.splice_once(src, offset_at(src_offset, total), pipe_in, want);
+            let res = self.splice_once(src, offset_at(src_offset, total), pipe_in, want, 0);
             let filled = match res {
                 Ok(r) if r == -(libc::EINVAL as i64) && total == 0 => {
                     give_back(pair);
@@ -195,7 +244,8 @@ impl Machine {
             // From here on the pipe holds data; on error it is dropped (closed), not reused.
             let mut drained = 0;
             while drained < filled {
-                let res = self.splice_once(pipe_out, -1, dst, filled - drained)?;
+                let flags = more.flags(total + filled as u64);
+                let res = self.splice_once(pipe_out, -1, dst, filled - drained, flags)?;
                 if res == -(libc::EINVAL as i64) && total == 0 && drained == 0 {
                     // The destination takes no splices: write out what the pipe holds, then
                     // copy the rest through a buffer.
@@ -214,7 +264,7 @@ impl Machine {
 
     /// One splice of at most `len` bytes: the count, or -errno. EAGAIN (a non-blocking end
     /// not ready) is waited out in the ring.
-    fn splice_once(&self, src: End, off_in: i64, dst: End, len: usize) -> Result<i64, Error> {
+    fn splice_once(&self, src: End, off_in: i64, dst: End, len: usize, flags: u32) -> Result<i64, Error> {
         let len = len.min(i32::MAX as usize);
         loop {
             let res = if src.never_blocks() && dst.never_blocks() {
@@ -224,7 +274,7 @@ impl Machine {
                 } else {
                     &mut off as *mut i64
                 };
-                let flags = libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
+                let flags = flags | libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
                 let n = unsafe { libc::splice(src.fd, off_ptr, dst.fd, std::ptr::null_mut(), len, flags) };
                 self.count_direct(opcode::Splice::CODE);
                 if n < 0 {
@@ -235,7 +285,11 @@ impl Machine {
             } else {
                 let (fd_in, fd_out) = (types::Fd(src.fd), types::Fd(dst.fd));
                 let res = self.run_op(
-                    |_| opcode::Splice::new(fd_in, off_in, fd_out, -1, len as u32).build(),
+                    |_| {
+                        opcode::Splice::new(fd_in, off_in, fd_out, -1, len as u32)
+                            .flags(flags)
+                            .build()
+                    },
                     opcode::Splice::CODE,
                     NIL,
                 )?;
