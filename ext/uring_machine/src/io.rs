@@ -433,7 +433,7 @@ fn called_from_nonblock() -> bool {
 }
 
 /// The exception IO#timeout= asks for (Ruby 3.2+).
-fn io_timeout_error() -> Result<VALUE, Error> {
+pub fn io_timeout_error() -> Result<VALUE, Error> {
     let msg = "Blocking operation timed out!";
     magnus::rb_sys::protect(|| unsafe {
         let text = rb_sys::rb_str_new(msg.as_ptr() as *const _, msg.len() as _);

@@ -16,6 +16,7 @@ mod op;
 mod opcodes;
 mod process;
 mod rb;
+mod registered_buffers;
 mod ring;
 mod scheduler;
 mod scheduler_io;
@@ -97,6 +98,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("open", method!(Machine::rb_open, -1))?;
     class.define_method("statx", method!(Machine::rb_statx, 1))?;
     class.define_method("waitid", method!(Machine::rb_waitid, 1))?;
+    class.define_method("register_buffers", method!(Machine::rb_register_buffers, 1))?;
+    class.define_method("unregister_buffers", method!(Machine::rb_unregister_buffers, -1))?;
     define_scheduler(ruby, module)
 }
 
@@ -120,6 +123,8 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("io_pwrite", method!(Scheduler::rb_io_pwrite, -1))?;
     class.define_method("pwrite_string", method!(Scheduler::rb_pwrite_string, 3))?;
     class.define_method("io_splice", method!(Scheduler::rb_io_splice, -1))?;
+    class.define_method("register_buffers", method!(Scheduler::rb_register_buffers, 1))?;
+    class.define_method("unregister_buffers", method!(Scheduler::rb_unregister_buffers, -1))?;
     module.define_module_function(
         "__copy_stream_check__",
         function!(scheduler_splice::copy_stream_check, 2),

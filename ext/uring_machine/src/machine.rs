@@ -82,6 +82,7 @@ pub struct State {
     /// The fiber this machine last handed control to (see `switch`).
     pub running: VALUE,
     pub buffers: Option<crate::multishot::BufferRing>,
+    pub registry: crate::registered_buffers::Registry,
     wakeup: Arc<Wakeup>,
     ticks: u32,
     completions: Vec<Completion>,
@@ -107,6 +108,7 @@ impl DataTypeFunctions for Machine {
             Err(_) => unsafe { &*self.state.as_ptr() },
         };
         state.ops.mark();
+        state.registry.mark();
         for (f, v) in state.runqueue.iter() {
             mark(*f);
             mark(*v);
@@ -136,6 +138,7 @@ impl Machine {
             report_on_exception: true,
             running: NIL,
             buffers: None,
+            registry: Default::default(),
             wakeup: wakeup.clone(),
             ticks: 0,
             completions: Vec::with_capacity(256),

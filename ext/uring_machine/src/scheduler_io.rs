@@ -135,7 +135,12 @@ impl Scheduler {
             } else {
                 req.file_offset + total as i64
             };
-            let res = machine.transfer_once(direction, fd, ptr, want, file_offset, req.buffer, blocking, || Ok(()))?;
+            let res = match machine.registered_slot(ptr, want) {
+                Some(slot) => machine.transfer_fixed(direction, fd, ptr, want, file_offset, slot, deadline)?,
+                None => {
+                    machine.transfer_once(direction, fd, ptr, want, file_offset, req.buffer, blocking, || Ok(()))?
+                }
+            };
             if res < 0 {
                 return Ok(rb::value(int(if total > 0 { total as i64 } else { res })));
             }
