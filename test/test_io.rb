@@ -35,6 +35,26 @@ class TestIO < MachineTest
     assert_equal 1, machine.metrics[:direct][:read]
   end
 
+  # Sockets are read with recv and pipes with preadv2; a descriptor number that changes from
+  # one to the other (reopen, or close and reuse) must still be read correctly.
+  def test_a_descriptor_that_becomes_another_kind_of_file
+    a, b = UNIXSocket.pair
+    b.write("socket")
+    assert_equal 6, machine.read(a, buffer = +"", 10)
+    assert_equal "socket", buffer
+    a.reopen(@r)
+    @w << "pipe"
+    assert_equal 4, machine.read(a, buffer, 10)
+    assert_equal "pipe", buffer
+    c, d = UNIXSocket.pair
+    a.reopen(c)
+    d.write("back")
+    assert_equal 4, machine.read(a, buffer, 10)
+    assert_equal "back", buffer
+  ensure
+    [a, b, c, d].each { |io| io&.close unless io&.closed? }
+  end
+
   def test_read_returns_zero_at_eof
     @w.close
     assert_equal 0, machine.read(@r, +"", 10)

@@ -8,6 +8,7 @@ use rb_sys::VALUE;
 use crate::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
 use crate::buffer::{ReadTarget, WriteSource};
 use crate::fd::fd_arg;
+use crate::fd_kinds::FdKind;
 use crate::machine::Machine;
 use crate::rb::{self, int, last_errno, NIL};
 
@@ -86,15 +87,10 @@ impl Machine {
         blocking: Blocking,
         prepare: impl FnOnce() -> Result<(), Error>,
     ) -> Result<i64, Error> {
-        let (res, code) = match direction {
-            Direction::Read => (preadv2_nowait(fd, ptr, len, file_offset), opcode::Read::CODE),
-            Direction::Write => {
-                let iov = [libc::iovec {
-                    iov_base: ptr as *mut libc::c_void,
-                    iov_len: len,
-                }];
-                (pwritev2_nowait(fd, &iov, file_offset), opcode::Write::CODE)
-            }
+        let res = self.try_direct(direction, fd, ptr, len, file_offset);
+        let code = match direction {
+            Direction::Read => opcode::Read::CODE,
+            Direction::Write => opcode::Write::CODE,
         };
         if !would_block(res) {
             self.count_direct(code);
@@ -118,6 +114,42 @@ impl Machine {
         match deadline {
             None => op(),
             Some(ts) => self.with_timeout(ts, io_timeout_error()?, op),
+        }
+    }
+
+    /// One attempt that never blocks: recv/send(MSG_DONTWAIT) on a socket, preadv2/pwritev2
+    /// with RWF_NOWAIT otherwise. The count or -errno.
+    fn try_direct(&self, direction: Direction, fd: i32, ptr: *mut u8, len: usize, file_offset: i64) -> i64 {
+        let kind = self.with(|s| s.fd_kinds.get(fd));
+        if file_offset < 0 && kind != FdKind::NotSocket {
+            let res = unsafe {
+                match direction {
+                    Direction::Read => libc::recv(fd, ptr as *mut libc::c_void, len, libc::MSG_DONTWAIT),
+                    Direction::Write => libc::send(fd, ptr as *const libc::c_void, len, libc::MSG_DONTWAIT),
+                }
+            };
+            let res = if res < 0 { last_errno() } else { res as i64 };
+            let learned = if res == -(libc::ENOTSOCK as i64) {
+                FdKind::NotSocket
+            } else {
+                FdKind::Socket
+            };
+            if learned != kind {
+                self.with(|s| s.fd_kinds.set(fd, learned));
+            }
+            if learned == FdKind::Socket {
+                return res;
+            }
+        }
+        match direction {
+            Direction::Read => preadv2_nowait(fd, ptr, len, file_offset),
+            Direction::Write => {
+                let iov = [libc::iovec {
+                    iov_base: ptr as *mut libc::c_void,
+                    iov_len: len,
+                }];
+                pwritev2_nowait(fd, &iov, file_offset)
+            }
         }
     }
 

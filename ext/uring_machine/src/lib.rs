@@ -5,6 +5,7 @@ use magnus::{function, method, prelude::*, value::Lazy, Error, ExceptionClass, R
 mod args;
 mod buffer;
 mod fd;
+mod fd_kinds;
 mod fibers;
 mod fs;
 mod io;
