@@ -473,7 +473,10 @@ impl State {
 
     /// Raises `exception` in `fiber` at its next resumption, waking it if it is parked.
     pub fn interrupt(&mut self, fiber: VALUE, exception: VALUE) {
-        self.pending.entry(fiber).or_insert(exception);
+        if self.pending.contains_key(&fiber) {
+            return; // already being woken with an earlier exception: queue it only once
+        }
+        self.pending.insert(fiber, exception);
         match self.waiting.get(&fiber).copied() {
             Some(Wait::Op(id)) => self.cancel(id),
             Some(Wait::Any) => self.runqueue.push_back((fiber, NIL)),
