@@ -100,7 +100,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
 
 fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     let class = module.define_class("Scheduler", ruby.class_object())?;
-    class.define_singleton_method("new", function!(Scheduler::rb_new, -1))?;
+    class.undef_default_alloc_func();
+    class.define_singleton_method("new", method!(Scheduler::rb_new, -1))?;
     class.define_method("machine", method!(Scheduler::rb_machine, 0))?;
     class.define_private_method("__start_fiber__", method!(Scheduler::rb_start_fiber, 1))?;
     class.define_private_method("__run_fiber__", method!(Scheduler::rb_run_fiber, 2))?;

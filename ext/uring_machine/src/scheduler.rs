@@ -35,8 +35,9 @@ impl DataTypeFunctions for Scheduler {
 }
 
 impl Scheduler {
-    /// Scheduler.new(machine = UringMachine.machine)
-    pub fn rb_new(args: &[Value]) -> Result<Scheduler, Error> {
+    /// Scheduler.new(machine = UringMachine.machine), of the receiving class (a subclass may
+    /// override hooks such as process_fork).
+    pub fn rb_new(class: magnus::RClass, args: &[Value]) -> Result<Obj<Scheduler>, Error> {
         arity(args, 0, 1)?;
         let machine_value = match args.first() {
             Some(v) => *v,
@@ -48,12 +49,13 @@ impl Scheduler {
         let machine = Obj::<Machine>::try_convert(machine_value)
             .map_err(|_| rb::type_error("expected a UringMachine::Machine"))?;
         machine.check_owner()?;
-        Ok(Scheduler {
+        let scheduler = Scheduler {
             machine_value: raw(machine_value),
             machine: &*machine as *const Machine,
             live_fibers: Cell::new(0),
             closer: Cell::new(NIL),
-        })
+        };
+        Ok(rb::ruby().obj_wrap_as(scheduler, class))
     }
 
     pub fn machine(&self) -> &Machine {
