@@ -56,6 +56,25 @@ module UringMachine
       workers.run(work)
     end
 
+    # Closes +io+ without blocking the thread: the fibers waiting on it get IOError (their ops
+    # cancelled and drained first), Ruby forgets it, then a CLOSE op in the ring closes the
+    # descriptor while other fibers run. Ruby 4.0 calls this hook with the Integer fd it is
+    # about to close. Returns true. Like IO#close, this leaves descriptors 0-2 open.
+    def io_close(io)
+      return machine.close(io) && true if io.is_a?(Integer)
+      raise TypeError, "expected an IO or an Integer file descriptor, not #{io.class}" unless io.is_a?(IO)
+      return true if io.closed?
+
+      fd = io.fileno
+      io.autoclose = false
+      begin
+        io.close # flushes; Ruby forgets the descriptor but leaves it open
+      ensure
+        machine.close(fd) if fd > 2
+      end
+      true
+    end
+
     private
 
     def workers

@@ -4,6 +4,7 @@ use magnus::{function, method, prelude::*, value::Lazy, Error, ExceptionClass, R
 
 mod args;
 mod buffer;
+mod close;
 mod fd;
 mod fibers;
 mod fs;
@@ -53,6 +54,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     machine::init_globals();
     ruby.require("timeout")?;
     let module = ruby.define_module("UringMachine")?;
+    module.define_module_function("wake_fd_waiters", function!(close::rb_wake_fd_waiters, 1))?;
     let timeout_base: RClass = ruby
         .class_object()
         .const_get::<_, RModule>("Timeout")?
@@ -122,7 +124,6 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     {
         class.define_method("fiber_interrupt", method!(Scheduler::rb_fiber_interrupt, 2))?;
         class.define_method("yield", method!(Scheduler::rb_yield, 0))?;
-        class.define_method("io_close", method!(Scheduler::rb_io_close, 1))?;
     }
     Ok(())
 }

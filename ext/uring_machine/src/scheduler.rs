@@ -220,16 +220,25 @@ impl Scheduler {
     }
 
     /// fiber_interrupt(fiber, exception) (Ruby 4.0): cancel what the fiber waits on and raise
-    /// the exception in it.
+    /// the exception in it. IO#close calls it from the closing thread, which may be another.
     #[cfg(ruby_gte_4_0)]
     pub fn rb_fiber_interrupt(&self, fiber: Value, exception: Value) -> Result<Value, Error> {
         let machine = self.machine();
-        machine.check_owner()?;
         let (fiber, exception) = (raw(fiber), raw(exception));
+        crate::fibers::check_fiber(fiber)?;
         if !rb::is_exception(exception) {
             return Err(rb::type_error("exception expected"));
         }
-        machine.with(|s| s.schedule(fiber, exception, true));
+        if machine.is_owner_thread() {
+            machine.check_owner()?;
+            machine.with(|s| s.schedule(fiber, exception, true));
+        } else {
+            machine.wakeup().push(Remote {
+                fiber,
+                value: exception,
+                is_exception: true,
+            });
+        }
         Ok(rb::value(NIL))
     }
 
@@ -237,11 +246,5 @@ impl Scheduler {
     #[cfg(ruby_gte_4_0)]
     pub fn rb_yield(&self) -> Result<Value, Error> {
         self.machine().rb_snooze()
-    }
-
-    /// io_close(fd) (Ruby 4.0): close through the ring; truthy tells Ruby it is done.
-    #[cfg(ruby_gte_4_0)]
-    pub fn rb_io_close(&self, fd: Value) -> Result<Value, Error> {
-        self.machine().rb_close(fd).map(|_| rb::value(TRUE))
     }
 }

@@ -80,6 +80,7 @@ impl Machine {
                 .iter()
                 .map(|&(fd, events)| {
                     let id = s.ops.alloc(Kind::Await, current);
+                    s.ops.tag_fd(id, fd);
                     s.ops.get_mut(id).expect("fresh slot").parked = true;
                     let sqe = opcode::PollAdd::new(types::Fd(fd), events)
                         .build()
