@@ -17,5 +17,5 @@ module UringMachine
     Fiber.set_scheduler(nil) if Fiber.scheduler.is_a?(Scheduler) # its close returns at once in a child
   end
 
-  Process.singleton_class.prepend(ForkReset)
+  ::Process.singleton_class.prepend(ForkReset)
 end

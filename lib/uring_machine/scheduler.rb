@@ -39,13 +39,13 @@ module UringMachine
     # IO.select: answered at once when something is ready (Ruby's own buffers included),
     # otherwise after the ring reports readiness on any of the IOs.
     def io_select(readables, writables, exceptables, timeout)
-      deadline = timeout && Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      deadline = timeout && ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) + timeout
       polls = select_polls(readables, writables, exceptables)
       loop do
         ready = Fiber.blocking { IO.select(readables, writables, exceptables, 0) }
         return ready if ready
 
-        remaining = deadline && deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        remaining = deadline && deadline - ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
         return nil if remaining && remaining <= 0
         return nil unless wait_any(polls, remaining)
       end
@@ -54,6 +54,11 @@ module UringMachine
     # Ruby 3.4+: work CRuby would otherwise do with the event loop's GVL released.
     def blocking_operation_wait(work)
       workers.run(work)
+    end
+
+    # A UringMachine::Process (pidfd) for +pid+: wait, kill, alive?, close.
+    def process_open(pid)
+      UringMachine::Process.open(pid)
     end
 
     # Closes +io+ without blocking the thread: the fibers waiting on it get IOError (their ops
@@ -89,7 +94,7 @@ module UringMachine
 
     # waitpid with options the ring cannot express (any child, process groups, WNOHANG).
     def process_wait_on_worker(pid, flags)
-      workers.run(-> { Process::Status.wait(pid, flags) })
+      workers.run(-> { ::Process::Status.wait(pid, flags) })
     end
   end
 end

@@ -16,6 +16,7 @@ mod net;
 mod op;
 mod opcodes;
 mod process;
+mod process_handle;
 mod rb;
 mod ring;
 mod scheduler;
@@ -24,6 +25,7 @@ mod timers;
 mod wakeup;
 
 use machine::Machine;
+use process_handle::ProcessHandle;
 use scheduler::Scheduler;
 
 pub static TIMEOUT_ERROR_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
@@ -97,7 +99,24 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("open", method!(Machine::rb_open, -1))?;
     class.define_method("statx", method!(Machine::rb_statx, 1))?;
     class.define_method("waitid", method!(Machine::rb_waitid, 1))?;
-    define_scheduler(ruby, module)
+    define_scheduler(ruby, module)?;
+    define_process(ruby, module)
+}
+
+fn define_process(ruby: &Ruby, module: RModule) -> Result<(), Error> {
+    let class = module.define_class("Process", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.define_singleton_method("open", function!(ProcessHandle::rb_open, 1))?;
+    class.define_method("pid", method!(ProcessHandle::rb_pid, 0))?;
+    class.define_method("fileno", method!(ProcessHandle::rb_fileno, 0))?;
+    class.define_method("closed?", method!(ProcessHandle::rb_is_closed, 0))?;
+    class.define_method("status", method!(ProcessHandle::rb_status, 0))?;
+    class.define_method("alive?", method!(ProcessHandle::rb_is_alive, 0))?;
+    class.define_private_method("wait_on", method!(ProcessHandle::rb_wait_on, 1))?;
+    class.define_private_method("reap_if_exited", method!(ProcessHandle::rb_reap_if_exited, 0))?;
+    class.define_private_method("send_signal", method!(ProcessHandle::rb_send_signal, 1))?;
+    class.define_private_method("close_pidfd", method!(ProcessHandle::rb_close_pidfd, 0))?;
+    Ok(())
 }
 
 fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
