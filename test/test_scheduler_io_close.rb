@@ -53,7 +53,7 @@ class TestSchedulerIOClose < SchedulerTest
     end
     assert_woken_by_close(got[:reading])
     refute got[:fd_open]
-    assert_equal 0, got[:leaked], "descriptors leaked"
+    assert_operator got[:leaked], :<=, 0, "descriptors leaked" # GC may close others meanwhile
   end
 
   def test_close_during_a_write_to_a_full_pipe
@@ -82,7 +82,7 @@ class TestSchedulerIOClose < SchedulerTest
     end
     assert_woken_by_close(got[:accepting])
     assert_kind_of Errno::ECONNREFUSED, got[:refused], "nobody listens on the port any more"
-    assert_equal 0, got[:leaked], "descriptors leaked"
+    assert_operator got[:leaked], :<=, 0, "descriptors leaked" # GC may close others meanwhile
   end
 
   def test_close_during_io_select
