@@ -80,6 +80,14 @@ module UringMachine
       true
     end
 
+    # Called in a forked child on the scheduler the forking thread had, once the child was
+    # detached from it (see fork.rb): returns the scheduler the child continues with. nil, the
+    # default, leaves the child without one, as Ruby 4.0 does; a subclass may return a fresh
+    # scheduler (UringMachine::Scheduler.new) instead.
+    def process_fork
+      nil
+    end
+
     private
 
     def workers
