@@ -130,6 +130,20 @@ class TestSchedulerIOClose < SchedulerTest
     assert_equal "still alive", got[:roundtrip]
   end
 
+  def test_closing_an_io_that_does_not_own_the_descriptor_wakes_nobody
+    got = with_scheduler do
+      r, w = IO.pipe
+      got = {}
+      schedule_fiber { got[:read] = r.read(5) }
+      IO.for_fd(r.fileno, autoclose: false).close # the descriptor stays open
+      schedule_fiber { w.write("still") }
+      Fiber.set_scheduler(nil)
+      [r, w].each(&:close)
+      got
+    end
+    assert_equal "still", got[:read]
+  end
+
   def test_close_read_and_close_write_of_simplex_ios
     outcomes = with_scheduler do
       r, w = IO.pipe

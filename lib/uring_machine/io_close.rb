@@ -8,7 +8,7 @@ module UringMachine
   # close.rs). Ruby 4.0 does this itself through the fiber_interrupt hook.
   module CloseWakesFibers
     def close
-      fd = fileno unless closed?
+      fd = descriptor_to_close
       super
     ensure
       UringMachine.wake_fd_waiters(fd) if fd && closed?
@@ -17,17 +17,28 @@ module UringMachine
     # For a simplex IO these are close; a duplex one (sockets, IO.popen "r+") stays open, and
     # shutdown(2) already ends a socket's pending reads and writes.
     def close_read
-      fd = fileno unless closed?
+      fd = descriptor_to_close
       super
     ensure
       UringMachine.wake_fd_waiters(fd) if fd && closed?
     end
 
     def close_write
-      fd = fileno unless closed?
+      fd = descriptor_to_close
       super
     ensure
       UringMachine.wake_fd_waiters(fd) if fd && closed?
+    end
+
+    private
+
+    # The fd that closing this IO closes: none when it is closed already, when autoclose is off
+    # (IO.for_fd(fd, autoclose: false), Scheduler#io_close) or for 0-2, which Ruby keeps open.
+    def descriptor_to_close
+      return nil if closed? || !autoclose?
+
+      fd = fileno
+      fd > 2 ? fd : nil
     end
   end
 

@@ -79,15 +79,18 @@ pub fn rb_wake_fd_waiters(fd: Value) -> Result<usize, Error> {
     }
     let fd = fd_arg(rb::raw(fd))?;
     let mut woken = 0;
-    let scheduler = rb::value(unsafe { rb_sys::rb_fiber_scheduler_get() });
+    // Checked for nil first: a failed conversion builds an error message.
+    let scheduler = unsafe { rb_sys::rb_fiber_scheduler_get() };
     let mut scheduler_machine = NIL;
-    if let Ok(scheduler) = Obj::<Scheduler>::try_convert(scheduler) {
-        scheduler_machine = rb::raw(scheduler.rb_machine());
-        woken += scheduler.machine().interrupt_fd_waiters(fd)?;
+    if scheduler != NIL {
+        if let Ok(scheduler) = Obj::<Scheduler>::try_convert(rb::value(scheduler)) {
+            scheduler_machine = rb::raw(scheduler.rb_machine());
+            woken += scheduler.machine().interrupt_fd_waiters(fd)?;
+        }
     }
-    let own = rb::value(thread_machine()?);
-    if let Ok(machine) = Obj::<Machine>::try_convert(own) {
-        if rb::raw(own) != scheduler_machine {
+    let own = thread_machine()?;
+    if own != NIL && own != scheduler_machine {
+        if let Ok(machine) = Obj::<Machine>::try_convert(rb::value(own)) {
             woken += machine.interrupt_fd_waiters(fd)?;
         }
     }
