@@ -76,7 +76,9 @@ impl ProcessHandle {
         }
         let machine = Obj::<Machine>::try_convert(machine)?;
         let waited = machine.wait_child(WaitTarget::Pidfd(self.rb_fileno()?), libc::WEXITED);
-        self.remember(waited.map(|info| info.expect("waitid without WNOHANG reports a child")))
+        // Without WNOHANG, waitid returns only once it reports a child.
+        let reported = waited.and_then(|info| info.ok_or_else(|| rb::errno_error(libc::ECHILD, "waitid")));
+        self.remember(reported)
     }
 
     /// The status if the process has exited (reaping it), nil while it runs.
