@@ -79,6 +79,72 @@ class TestSchedulerProcess < SchedulerTest
     assert_equal 5, got[:status]
   end
 
+  def test_waits_for_any_child_and_process_groups_in_the_ring_without_threads
+    got = with_scheduler do
+      got = { threads: Thread.list.size }
+      schedule_fiber do
+        any = Process.spawn("sh", "-c", "exit 11")
+        got[:any] = [any, Process.wait(-1), $?.exitstatus]
+        own_group = Process.spawn("sh", "-c", "exit 12")
+        got[:own_group] = [own_group, Process.wait(0), $?.exitstatus]
+        leader = Process.spawn("sh", "-c", "exit 13", pgroup: true)
+        got[:other_group] = [leader, Process.wait(-leader), $?.exitstatus]
+        got[:threads_after] = Thread.list.size
+      end
+      Fiber.set_scheduler(nil)
+      got
+    end
+    assert_equal 11, got[:any][2]
+    assert_equal got[:any][0], got[:any][1]
+    assert_equal [got[:own_group][0], got[:own_group][0], 12], got[:own_group]
+    assert_equal [got[:other_group][0], got[:other_group][0], 13], got[:other_group]
+    assert_equal got[:threads], got[:threads_after], "no worker thread waited"
+  end
+
+  def test_wait_for_a_stopped_child_with_wuntraced
+    got = with_scheduler do
+      got = {}
+      schedule_fiber do
+        pid = Process.spawn("sleep", "10")
+        Process.kill(:STOP, pid)
+        got[:stopped] = Process.wait2(pid, Process::WUNTRACED)[1]
+        Process.kill(:KILL, pid)
+        got[:killed] = Process.wait2(pid)[1]
+      end
+      Fiber.set_scheduler(nil)
+      got
+    end
+    assert got[:stopped].stopped?
+    assert_equal Signal.list["STOP"], got[:stopped].stopsig
+    assert_equal Signal.list["KILL"], got[:killed].termsig
+  end
+
+  def test_process_wait_hook_with_wnohang_and_bad_flags
+    got = with_scheduler do |scheduler|
+      pid = Process.spawn("sleep", "10")
+      got = { running: scheduler.process_wait(pid, Process::WNOHANG) }
+      got[:bad_flags] = assert_raises(Errno::EINVAL) { scheduler.process_wait(pid, 1 << 20) }
+      Process.kill(:KILL, pid)
+      schedule_fiber { got[:status] = scheduler.process_wait(pid, 0) }
+      Fiber.set_scheduler(nil)
+      got
+    end
+    assert_nil got[:running]
+    assert_equal Signal.list["KILL"], got[:status].termsig
+  end
+
+  def test_wait_for_a_pid_that_no_longer_exists
+    got = with_scheduler do
+      pid = Process.spawn("true")
+      Process.wait(pid)
+      error = nil
+      schedule_fiber { error = assert_raises(Errno::ECHILD) { Process.wait(pid) } }
+      Fiber.set_scheduler(nil)
+      error
+    end
+    assert_kind_of Errno::ECHILD, got
+  end
+
   def test_wait_with_wnohang_returns_nil_for_a_running_child
     got = with_scheduler do
       got = {}
@@ -160,6 +226,8 @@ class TestSchedulerProcess < SchedulerTest
     results = {}
     spawning = 0.0 # spawn itself holds the thread (fork is slow in a big process): not waiting
     GC.start
+    threads = Thread.list.size
+    threads_during = nil
     time = elapsed do
       with_scheduler(limit: 60) do
         100.times do |i|
@@ -170,12 +238,15 @@ class TestSchedulerProcess < SchedulerTest
             results[i] = [waited == pid, status.exitstatus]
           end
         end
+        threads_during = Thread.list.size # every fiber waits for its child now
       end
     end
     assert_equal 100, results.size
     100.times { |i| assert_equal [true, i % 50], results[i], "child #{i}" }
     waiting = time - spawning
     assert_operator waiting, :<, 10, "100 children of 0.2s were waited one after the other (#{time}s, #{spawning}s spawning)"
+    assert_equal threads + 1, threads_during, "only the test's scheduler thread: no waiter threads"
+    assert_equal threads, Thread.list.size
   end
 
   def test_fork_in_a_fiber
@@ -187,7 +258,7 @@ class TestSchedulerProcess < SchedulerTest
         schedule_fiber do
           pid = fork do
             r.close
-            sleep 0.01 # the child's fiber uses the (inherited) scheduler: it must work there
+            sleep 0.01 # the child starts without a scheduler: this just sleeps
             w.write("child #{Process.pid}")
             w.close
             exit 7

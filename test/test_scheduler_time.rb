@@ -173,6 +173,20 @@ class TestSchedulerTime < SchedulerTest
     assert_equal "later", got[:after], "data written after the timeout must be read intact"
   end
 
+  def test_timeout_ends_a_wait_readable_that_has_a_longer_timeout_of_its_own
+    took = with_scheduler do
+      with_pipe do |r, _w|
+        took = nil
+        schedule_fiber do
+          took = elapsed { assert_raises(Timeout::Error) { Timeout.timeout(0.05) { r.wait_readable(5) } } }
+        end
+        Fiber.set_scheduler(nil)
+        took
+      end
+    end
+    assert_operator took, :<, 2, "the timeout ended the wait, not the wait's own 5 s"
+  end
+
   def test_timeout_with_a_custom_class_and_message
     error = with_scheduler do
       error = nil

@@ -39,13 +39,13 @@ module UringMachine
     # IO.select: answered at once when something is ready (Ruby's own buffers included),
     # otherwise after the ring reports readiness on any of the IOs.
     def io_select(readables, writables, exceptables, timeout)
-      deadline = timeout && Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      deadline = timeout && ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) + timeout
       polls = select_polls(readables, writables, exceptables)
       loop do
         ready = Fiber.blocking { IO.select(readables, writables, exceptables, 0) }
         return ready if ready
 
-        remaining = deadline && deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        remaining = deadline && deadline - ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
         return nil if remaining && remaining <= 0
         return nil unless wait_any(polls, remaining)
       end
@@ -54,6 +54,38 @@ module UringMachine
     # Ruby 3.4+: work CRuby would otherwise do with the event loop's GVL released.
     def blocking_operation_wait(work)
       workers.run(work)
+    end
+
+    # A UringMachine::Process (pidfd) for +pid+: wait, kill, alive?, close.
+    def process_open(pid)
+      UringMachine::Process.open(pid)
+    end
+
+    # Closes +io+ without blocking the thread: the fibers waiting on it get IOError (their ops
+    # cancelled and drained first), Ruby forgets it, then a CLOSE op in the ring closes the
+    # descriptor while other fibers run. Ruby 4.0 calls this hook with the Integer fd it is
+    # about to close. Returns true. Like IO#close, this leaves descriptors 0-2 open.
+    def io_close(io)
+      return machine.close(io) && true if io.is_a?(Integer)
+      raise TypeError, "expected an IO or an Integer file descriptor, not #{io.class}" unless io.is_a?(IO)
+      return true if io.closed?
+
+      fd = io.fileno
+      io.autoclose = false
+      begin
+        io.close # flushes; Ruby forgets the descriptor but leaves it open
+      ensure
+        machine.close(fd) if fd > 2
+      end
+      true
+    end
+
+    # Called in a forked child on the scheduler the forking thread had, once the child was
+    # detached from it (see fork.rb): returns the scheduler the child continues with. nil, the
+    # default, leaves the child without one, as Ruby 4.0 does; a subclass may return a fresh
+    # scheduler (UringMachine::Scheduler.new) instead.
+    def process_fork
+      nil
     end
 
     private
@@ -70,7 +102,7 @@ module UringMachine
 
     # waitpid with options the ring cannot express (any child, process groups, WNOHANG).
     def process_wait_on_worker(pid, flags)
-      workers.run(-> { Process::Status.wait(pid, flags) })
+      workers.run(-> { ::Process::Status.wait(pid, flags) })
     end
   end
 end

@@ -109,7 +109,7 @@ impl Machine {
                 Direction::Read => opcode::Read::new(fd, ptr, len).offset(off).build(),
                 Direction::Write => opcode::Write::new(fd, ptr, len).offset(off).build(),
             };
-            self.run_op(build, code, pin).map(|r| r as i64)
+            self.run_fd_op(fd.0, build, code, pin).map(|r| r as i64)
         };
         match deadline {
             None => op(),
@@ -236,7 +236,8 @@ impl Machine {
             let off = offset as u64;
             if iov.len() == 1 {
                 let (ptr, len) = (iov[0].iov_base as *const u8, iov[0].iov_len as u32);
-                res = self.run_op(
+                res = self.run_fd_op(
+                    fd,
                     |slot| {
                         slot.pinned.extend(pins);
                         opcode::Write::new(types::Fd(fd), ptr, len).offset(off).build()
@@ -246,7 +247,8 @@ impl Machine {
                 )? as i64;
             } else {
                 let vecs = iov.to_vec();
-                res = self.run_op(
+                res = self.run_fd_op(
+                    fd,
                     |slot| {
                         slot.pinned.extend(pins);
                         slot.owned = crate::op::Owned::Iovecs(vecs);
@@ -284,7 +286,8 @@ impl Machine {
         if would_block(res) && flags & libc::MSG_DONTWAIT == 0 {
             target.lock()?;
             let ptr = target.ptr;
-            res = self.run_op(
+            res = self.run_fd_op(
+                fd,
                 |_| {
                     opcode::Recv::new(types::Fd(fd), ptr, maxlen as u32)
                         .flags(flags)
@@ -316,7 +319,8 @@ impl Machine {
             let mut res = if direct < 0 { last_errno() } else { direct as i64 };
             if would_block(res) {
                 source.lock()?;
-                res = self.run_op(
+                res = self.run_fd_op(
+                    fd,
                     |_| opcode::Send::new(types::Fd(fd), ptr, len as u32).flags(flags).build(),
                     opcode::Send::CODE,
                     source.object(),
@@ -395,7 +399,8 @@ impl Machine {
         self.check_owner()?;
         let fd = fd_arg(rb::raw(io))?;
         let mask = rb::int_arg(rb::raw(events), "events", 1, 0xffff)? as u32;
-        let res = self.run_op(
+        let res = self.run_fd_op(
+            fd,
             |_| opcode::PollAdd::new(types::Fd(fd), mask).build(),
             opcode::PollAdd::CODE,
             NIL,
@@ -409,20 +414,6 @@ impl Machine {
         let fd = fd_arg(rb::raw(io))?;
         let res = self.run_op(|_| opcode::Fsync::new(types::Fd(fd)).build(), opcode::Fsync::CODE, NIL)?;
         rb::check(res as i64, "fsync").map(|n| rb::value(int(n)))
-    }
-
-    /// close(io): an Integer fd is closed through the ring; an IO through IO#close, so Ruby
-    /// forgets the descriptor too.
-    pub fn rb_close(&self, io: Value) -> Result<Value, Error> {
-        self.check_owner()?;
-        let v = rb::raw(io);
-        if !rb::is_fixnum(v) {
-            fd_arg(v)?;
-            return magnus::value::ReprValue::funcall::<_, _, Value>(io, "close", ());
-        }
-        let fd = fd_arg(v)?;
-        let res = self.run_op(|_| opcode::Close::new(types::Fd(fd)).build(), opcode::Close::CODE, NIL)?;
-        rb::check(res as i64, "close").map(|_| rb::value(int(fd as i64)))
     }
 }
 

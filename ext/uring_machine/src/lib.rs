@@ -4,6 +4,7 @@ use magnus::{function, method, prelude::*, value::Lazy, Error, ExceptionClass, R
 
 mod args;
 mod buffer;
+mod close;
 mod fd;
 mod fd_kinds;
 mod fibers;
@@ -16,6 +17,7 @@ mod net;
 mod op;
 mod opcodes;
 mod process;
+mod process_handle;
 mod rb;
 mod registered_buffers;
 mod ring;
@@ -27,6 +29,7 @@ mod timers;
 mod wakeup;
 
 use machine::Machine;
+use process_handle::ProcessHandle;
 use scheduler::Scheduler;
 
 pub static TIMEOUT_ERROR_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
@@ -57,6 +60,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     machine::init_globals();
     ruby.require("timeout")?;
     let module = ruby.define_module("UringMachine")?;
+    module.define_module_function("wake_fd_waiters", function!(close::rb_wake_fd_waiters, 1))?;
     let timeout_base: RClass = ruby
         .class_object()
         .const_get::<_, RModule>("Timeout")?
@@ -101,12 +105,30 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("waitid", method!(Machine::rb_waitid, 1))?;
     class.define_method("register_buffers", method!(Machine::rb_register_buffers, 1))?;
     class.define_method("unregister_buffers", method!(Machine::rb_unregister_buffers, -1))?;
-    define_scheduler(ruby, module)
+    define_scheduler(ruby, module)?;
+    define_process(ruby, module)
+}
+
+fn define_process(ruby: &Ruby, module: RModule) -> Result<(), Error> {
+    let class = module.define_class("Process", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.define_singleton_method("open", function!(ProcessHandle::rb_open, 1))?;
+    class.define_method("pid", method!(ProcessHandle::rb_pid, 0))?;
+    class.define_method("fileno", method!(ProcessHandle::rb_fileno, 0))?;
+    class.define_method("closed?", method!(ProcessHandle::rb_is_closed, 0))?;
+    class.define_method("status", method!(ProcessHandle::rb_status, 0))?;
+    class.define_method("alive?", method!(ProcessHandle::rb_is_alive, 0))?;
+    class.define_private_method("wait_on", method!(ProcessHandle::rb_wait_on, 1))?;
+    class.define_private_method("reap_if_exited", method!(ProcessHandle::rb_reap_if_exited, 0))?;
+    class.define_private_method("send_signal", method!(ProcessHandle::rb_send_signal, 1))?;
+    class.define_private_method("close_pidfd", method!(ProcessHandle::rb_close_pidfd, 0))?;
+    Ok(())
 }
 
 fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     let class = module.define_class("Scheduler", ruby.class_object())?;
-    class.define_singleton_method("new", function!(Scheduler::rb_new, -1))?;
+    class.undef_default_alloc_func();
+    class.define_singleton_method("new", method!(Scheduler::rb_new, -1))?;
     class.define_method("machine", method!(Scheduler::rb_machine, 0))?;
     class.define_private_method("__start_fiber__", method!(Scheduler::rb_start_fiber, 1))?;
     class.define_private_method("__run_fiber__", method!(Scheduler::rb_run_fiber, 2))?;
@@ -134,7 +156,6 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     {
         class.define_method("fiber_interrupt", method!(Scheduler::rb_fiber_interrupt, 2))?;
         class.define_method("yield", method!(Scheduler::rb_yield, 0))?;
-        class.define_method("io_close", method!(Scheduler::rb_io_close, 1))?;
     }
     Ok(())
 }

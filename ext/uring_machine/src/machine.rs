@@ -478,10 +478,14 @@ impl State {
 
     /// Raises `exception` in `fiber` at its next resumption, waking it if it is parked.
     pub fn interrupt(&mut self, fiber: VALUE, exception: VALUE) {
+        let already_pending = self.pending.contains_key(&fiber);
         self.pending.entry(fiber).or_insert(exception);
         match self.waiting.get(&fiber).copied() {
             Some(Wait::Op(id)) => self.cancel(id),
-            Some(Wait::Any) => self.runqueue.push_back((fiber, NIL)),
+            // A second interrupt must not queue it twice (it would be resumed twice); a wait
+            // for several polls checks for a pending exception before it parks.
+            Some(Wait::Any) if !already_pending => self.runqueue.push_back((fiber, NIL)),
+            Some(Wait::Any) => {}
             Some(Wait::Suspended) => {
                 self.waiting.remove(&fiber);
                 self.runqueue.push_back((fiber, NIL));

@@ -93,6 +93,7 @@ impl Machine {
     /// drained.
     fn multishot(
         &self,
+        fd: i32,
         sqe: squeue::Entry,
         code: u8,
         mut each: impl FnMut(&Self, i32, u32) -> Result<Flow, Error>,
@@ -102,6 +103,7 @@ impl Machine {
         let start = |m: &Self| {
             m.with(|s| {
                 let id = s.ops.alloc(Kind::Multishot, current);
+                s.ops.tag_fd(id, fd);
                 s.submit(&sqe.clone().user_data(id.user_data()), code);
                 id
             })
@@ -167,6 +169,7 @@ impl Machine {
             .flags(libc::SOCK_CLOEXEC)
             .build();
         self.multishot(
+            fd,
             sqe,
             opcode::AcceptMulti::CODE,
             |_, res, _| {
@@ -200,6 +203,7 @@ impl Machine {
         })?;
         let sqe = opcode::ReadMulti::new(types::Fd(fd), 0, BUFFER_GROUP).build();
         self.multishot(
+            fd,
             sqe,
             opcode::ReadMulti::CODE,
             |m, res, flags| {

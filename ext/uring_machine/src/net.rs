@@ -89,7 +89,8 @@ impl Machine {
     pub fn rb_accept(&self, io: Value) -> Result<Value, Error> {
         self.check_owner()?;
         let fd = fd_arg(raw(io))?;
-        let res = self.run_op(
+        let res = self.run_fd_op(
+            fd,
             |_| {
                 opcode::Accept::new(types::Fd(fd), std::ptr::null_mut(), std::ptr::null_mut())
                     .flags(libc::SOCK_CLOEXEC)
@@ -106,7 +107,8 @@ impl Machine {
         self.check_owner()?;
         let fd = fd_arg(raw(io))?;
         let addr = Box::new(socket_address(fd, host, port)?);
-        let res = self.run_op(
+        let res = self.run_fd_op(
+            fd,
             |slot| {
                 let sqe =
                     opcode::Connect::new(types::Fd(fd), &addr.0 as *const _ as *const libc::sockaddr, addr.1).build();

@@ -2,10 +2,19 @@
 //! fiber that waits on it and every Ruby object and native buffer the kernel may touch, and
 //! keeps them marked (hence pinned) until then, whatever happens to the waiting fiber.
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rb_sys::VALUE;
 
 use crate::rb::{mark, NIL};
+
+/// Ops tagged with an fd in every machine of the process: while there are none, a close has
+/// nobody to wake and skips the lookup.
+static FD_WAITS_IN_PROCESS: AtomicUsize = AtomicUsize::new(0);
+
+pub fn any_fd_waits_in_process() -> bool {
+    FD_WAITS_IN_PROCESS.load(Ordering::Relaxed) > 0
+}
 
 /// user_data values that are not slots.
 pub const TAG_IGNORE: u64 = u64::MAX;
@@ -80,6 +89,8 @@ pub struct Slot {
     /// The fiber is parked waiting for this slot's next CQE (and not yet queued to run).
     pub parked: bool,
     pub completions: VecDeque<(i32, u32)>,
+    /// The descriptor the fiber waits on through this op, or -1 (see `OpTable::tag_fd`).
+    fd: i32,
 }
 
 impl Slot {
@@ -97,6 +108,7 @@ impl Slot {
             cancel_requested: false,
             parked: false,
             completions: VecDeque::new(),
+            fd: -1,
         }
     }
 }
@@ -106,6 +118,9 @@ pub struct OpTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
     in_flight: usize,
+    /// How many live ops wait on each descriptor (indexed by fd), so that closing one with no
+    /// waiters costs a lookup and only a close with waiters scans the slots.
+    fd_waits: Vec<u32>,
 }
 
 impl OpTable {
@@ -124,6 +139,7 @@ impl OpTable {
         slot.fiber = fiber;
         slot.cancel_requested = false;
         slot.parked = false;
+        slot.fd = -1;
         self.in_flight += 1;
         OpId {
             index,
@@ -159,6 +175,7 @@ impl OpTable {
             return (0, 0);
         };
         let out = (slot.result, slot.flags);
+        let fd = std::mem::replace(&mut slot.fd, -1);
         slot.state = State::Free;
         slot.fiber = NIL;
         slot.exception = NIL;
@@ -167,7 +184,44 @@ impl OpTable {
         slot.completions.clear();
         self.in_flight -= 1;
         self.free.push(id.index);
+        if fd >= 0 {
+            self.fd_waits[fd as usize] -= 1;
+            FD_WAITS_IN_PROCESS.fetch_sub(1, Ordering::Relaxed);
+        }
         out
+    }
+
+    /// Records that the fiber of op `id` waits on `fd`, until the op is released.
+    pub fn tag_fd(&mut self, id: OpId, fd: i32) {
+        let Some(slot) = self.get_mut(id) else {
+            return;
+        };
+        if fd < 0 || slot.fd >= 0 {
+            return;
+        }
+        slot.fd = fd;
+        let index = fd as usize;
+        if index >= self.fd_waits.len() {
+            self.fd_waits.resize(index + 1, 0);
+        }
+        self.fd_waits[index] += 1;
+        FD_WAITS_IN_PROCESS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The fibers waiting on `fd` through live ops.
+    pub fn fibers_waiting_on(&self, fd: i32) -> Vec<VALUE> {
+        if fd < 0 || self.fd_waits.get(fd as usize).copied().unwrap_or(0) == 0 {
+            return Vec::new();
+        }
+        let mut fibers: Vec<VALUE> = self
+            .slots
+            .iter()
+            .filter(|s| s.state != State::Free && s.fd == fd && s.fiber != NIL)
+            .map(|s| s.fiber)
+            .collect();
+        fibers.sort_unstable();
+        fibers.dedup();
+        fibers
     }
 
     pub fn in_flight(&self) -> usize {

@@ -9,6 +9,7 @@ use rb_sys::VALUE;
 use crate::args::{arg, arity};
 use crate::fd::fd_arg;
 use crate::machine::{terminated, Machine};
+use crate::process::{process_status, waitid_options, WaitTarget};
 use crate::rb::{self, fiber_current, raw, FALSE, NIL, TRUE};
 use crate::wakeup::Remote;
 
@@ -35,8 +36,9 @@ impl DataTypeFunctions for Scheduler {
 }
 
 impl Scheduler {
-    /// Scheduler.new(machine = UringMachine.machine)
-    pub fn rb_new(args: &[Value]) -> Result<Scheduler, Error> {
+    /// Scheduler.new(machine = UringMachine.machine), of the receiving class (a subclass may
+    /// override hooks such as process_fork).
+    pub fn rb_new(class: magnus::RClass, args: &[Value]) -> Result<Obj<Scheduler>, Error> {
         arity(args, 0, 1)?;
         let machine_value = match args.first() {
             Some(v) => *v,
@@ -48,12 +50,13 @@ impl Scheduler {
         let machine = Obj::<Machine>::try_convert(machine_value)
             .map_err(|_| rb::type_error("expected a UringMachine::Machine"))?;
         machine.check_owner()?;
-        Ok(Scheduler {
+        let scheduler = Scheduler {
             machine_value: raw(machine_value),
             machine: &*machine as *const Machine,
             live_fibers: Cell::new(0),
             closer: Cell::new(NIL),
-        })
+        };
+        Ok(rb::ruby().obj_wrap_as(scheduler, class))
     }
 
     pub fn machine(&self) -> &Machine {
@@ -185,17 +188,29 @@ impl Scheduler {
         })
     }
 
-    /// process_wait(pid, flags): a specific child without options goes through the ring
-    /// (WAITID, or a pidfd); anything else (pid <= 0, WNOHANG, WUNTRACED) runs Process::Status.wait
-    /// on a worker thread so other fibers keep running.
+    /// process_wait(pid, flags): waitid through the ring, parking only this fiber: a child by
+    /// pidfd (pid > 0), any child (-1), the caller's process group (0) or another one (< -1).
+    /// Where the kernel cannot (no WAITID before 6.7, except a child's exit through its pidfd),
+    /// Process::Status.wait runs on a worker thread instead.
     pub fn rb_process_wait(rb_self: Obj<Scheduler>, pid: Value, flags: Value) -> Result<Value, Error> {
-        rb_self.machine().check_owner()?;
-        let pid_n = rb::int_arg(raw(pid), "pid", i32::MIN as i64, i32::MAX as i64)?;
-        let flags_n = rb::int_arg(raw(flags), "flags", 0, i32::MAX as i64)?;
-        if pid_n > 0 && flags_n == 0 {
-            return rb_self.machine().rb_waitid(pid);
+        let machine = rb_self.machine();
+        machine.check_owner()?;
+        let pid_n = rb::int_arg(raw(pid), "pid", i32::MIN as i64 + 1, i32::MAX as i64)? as i32;
+        let options = waitid_options(rb::int_arg(raw(flags), "flags", 0, i32::MAX as i64)?)?;
+        let target = match pid_n {
+            -1 => WaitTarget::AnyChild,
+            0 => WaitTarget::Group(0),
+            p if p < 0 => WaitTarget::Group(-p),
+            p => WaitTarget::Pidfd(p),
+        };
+        if !machine.can_wait_in_ring(target, options) {
+            return rb_self.funcall("process_wait_on_worker", (pid, flags));
         }
-        rb_self.funcall("process_wait_on_worker", (pid, flags))
+        let reported = match target {
+            WaitTarget::Pidfd(_) => machine.wait_for_pid(pid_n, options)?,
+            _ => machine.wait_child(target, options)?,
+        };
+        Ok(rb::value(reported.map_or(NIL, |info| process_status(&info))))
     }
 
     /// Waits until any of `polls` ([[io, events], ...]) is ready or `timeout` passes: the
@@ -218,16 +233,25 @@ impl Scheduler {
     }
 
     /// fiber_interrupt(fiber, exception) (Ruby 4.0): cancel what the fiber waits on and raise
-    /// the exception in it.
+    /// the exception in it. IO#close calls it from the closing thread, which may be another.
     #[cfg(ruby_gte_4_0)]
     pub fn rb_fiber_interrupt(&self, fiber: Value, exception: Value) -> Result<Value, Error> {
         let machine = self.machine();
-        machine.check_owner()?;
         let (fiber, exception) = (raw(fiber), raw(exception));
+        crate::fibers::check_fiber(fiber)?;
         if !rb::is_exception(exception) {
             return Err(rb::type_error("exception expected"));
         }
-        machine.with(|s| s.schedule(fiber, exception, true));
+        if machine.is_owner_thread() {
+            machine.check_owner()?;
+            machine.with(|s| s.schedule(fiber, exception, true));
+        } else {
+            machine.wakeup().push(Remote {
+                fiber,
+                value: exception,
+                is_exception: true,
+            });
+        }
         Ok(rb::value(NIL))
     }
 
@@ -235,11 +259,5 @@ impl Scheduler {
     #[cfg(ruby_gte_4_0)]
     pub fn rb_yield(&self) -> Result<Value, Error> {
         self.machine().rb_snooze()
-    }
-
-    /// io_close(fd) (Ruby 4.0): close through the ring; truthy tells Ruby it is done.
-    #[cfg(ruby_gte_4_0)]
-    pub fn rb_io_close(&self, fd: Value) -> Result<Value, Error> {
-        self.machine().rb_close(fd).map(|_| rb::value(TRUE))
     }
 }

@@ -181,7 +181,8 @@ impl Scheduler {
         // IO::READABLE, PRIORITY and WRITABLE are POLLIN, POLLPRI and POLLOUT.
         let ready = match raw(timeout) {
             NIL => {
-                let res = machine.run_op(
+                let res = machine.run_fd_op(
+                    fd,
                     |_| opcode::PollAdd::new(types::Fd(fd), events).build(),
                     opcode::PollAdd::CODE,
                     NIL,

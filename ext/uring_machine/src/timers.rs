@@ -80,6 +80,7 @@ impl Machine {
                 .iter()
                 .map(|&(fd, events)| {
                     let id = s.ops.alloc(Kind::Await, current);
+                    s.ops.tag_fd(id, fd);
                     s.ops.get_mut(id).expect("fresh slot").parked = true;
                     let sqe = opcode::PollAdd::new(types::Fd(fd), events)
                         .build()
@@ -97,7 +98,10 @@ impl Machine {
         ids.extend(timer);
         self.with(|s| s.waiting.insert(current, Wait::Any));
         let mut raised: Option<Error> = None;
-        let any_done = |m: &Machine| m.with(|s| ids.iter().any(|id| s.ops.is_done(*id)));
+        // An interrupt (timeout, close, schedule with an exception) queues the fiber with a
+        // pending exception: that ends the wait as well.
+        let any_done =
+            |m: &Machine| m.with(|s| ids.iter().any(|id| s.ops.is_done(*id)) || s.pending.contains_key(&current));
         while !any_done(self) && raised.is_none() {
             if let Err(e) = self.switch() {
                 raised = Some(e);

@@ -1,0 +1,233 @@
+# frozen_string_literal: true
+
+require_relative "scheduler_helper"
+
+# Closing an IO that fibers wait on wakes them with IOError (their ops cancelled and drained
+# first), on every Ruby; Scheduler#io_close closes through the ring.
+class TestSchedulerIOClose < SchedulerTest
+  def open_fds
+    Dir.children("/proc/self/fd").size
+  end
+
+  def fd_open?(fd)
+    File.exist?("/proc/self/fd/#{fd}")
+  end
+
+  # Schedules a fiber running the block, which must raise IOError once the IO it waits on is
+  # closed; returns a Hash that gets :error (and :after, the time it took).
+  def expect_ioerror(&block)
+    outcome = {}
+    start = monotonic
+    schedule_fiber do
+      block.call
+      outcome[:error] = :none
+    rescue IOError => e
+      outcome[:error] = e
+      outcome[:after] = monotonic - start
+    end
+    outcome
+  end
+
+  def assert_woken_by_close(outcome)
+    assert_kind_of IOError, outcome[:error], "the waiting fiber was not woken with IOError"
+    assert_match(/stream closed/, outcome[:error].message)
+    assert_operator outcome[:after], :<, 5, "woken by the close, not by some timeout"
+  end
+
+  def fill_pipe(w)
+    w.write_nonblock("x" * 65_536) while true # rubocop:disable Style/InfiniteLoop
+  rescue IO::WaitWritable
+    nil
+  end
+
+  def test_close_during_a_pending_read
+    got = with_scheduler do
+      before = open_fds # this thread's machine exists already
+      r, w = IO.pipe
+      reading = expect_ioerror { r.read(10) } # parked in the ring now
+      fd = r.fileno
+      r.close
+      Fiber.set_scheduler(nil)
+      w.close
+      { reading: reading, fd_open: fd_open?(fd), leaked: open_fds - before }
+    end
+    assert_woken_by_close(got[:reading])
+    refute got[:fd_open]
+    assert_operator got[:leaked], :<=, 0, "descriptors leaked" # GC may close others meanwhile
+  end
+
+  def test_close_during_a_write_to_a_full_pipe
+    outcome = with_scheduler do
+      r, w = IO.pipe
+      fill_pipe(w)
+      writing = expect_ioerror { w.write("y" * 100_000) }
+      w.close
+      Fiber.set_scheduler(nil)
+      r.close
+      writing
+    end
+    assert_woken_by_close(outcome)
+  end
+
+  def test_close_during_accept
+    got = with_scheduler do
+      before = open_fds
+      server = TCPServer.new("127.0.0.1", 0)
+      port = server.local_address.ip_port
+      accepting = expect_ioerror { server.accept }
+      server.close
+      Fiber.set_scheduler(nil)
+      refused = assert_raises(Errno::ECONNREFUSED) { TCPSocket.new("127.0.0.1", port) }
+      { accepting: accepting, refused: refused, leaked: open_fds - before }
+    end
+    assert_woken_by_close(got[:accepting])
+    assert_kind_of Errno::ECONNREFUSED, got[:refused], "nobody listens on the port any more"
+    assert_operator got[:leaked], :<=, 0, "descriptors leaked" # GC may close others meanwhile
+  end
+
+  def test_close_during_io_select
+    skip "IO.select calls no scheduler hook before Ruby 3.2 (io_select)" unless ruby_at_least?("3.2")
+
+    outcome = with_scheduler do
+      r, w = IO.pipe
+      selecting = expect_ioerror { IO.select([r], nil, nil, 10) }
+      r.close
+      Fiber.set_scheduler(nil)
+      w.close
+      selecting
+    end
+    assert_woken_by_close(outcome)
+  end
+
+  def test_close_during_wait_readable_with_and_without_timeout
+    outcomes = with_scheduler do
+      r, w = IO.pipe
+      outcomes = [expect_ioerror { r.wait_readable(10) }, expect_ioerror { r.wait_readable }]
+      r.close
+      Fiber.set_scheduler(nil)
+      w.close
+      outcomes
+    end
+    outcomes.each { |outcome| assert_woken_by_close(outcome) }
+  end
+
+  def test_a_close_wakes_only_the_waiters_of_that_io_and_the_scheduler_goes_on
+    got = with_scheduler do
+      r1, w1 = IO.pipe
+      r2, w2 = IO.pipe
+      got = { closed: expect_ioerror { r1.read(5) }, other: nil }
+      schedule_fiber { got[:other] = r2.read(5) }
+      r1.close
+      schedule_fiber { w2.write("fine!") }
+      Fiber.set_scheduler(nil)
+      Fiber.set_scheduler(UringMachine::Scheduler.new)
+      schedule_fiber { got[:roundtrip] = pipe_roundtrip }
+      [w1, r2, w2].each(&:close)
+      got
+    end
+    assert_woken_by_close(got[:closed])
+    assert_equal "fine!", got[:other]
+    assert_equal "still alive", got[:roundtrip]
+  end
+
+  def test_closing_an_io_that_does_not_own_the_descriptor_wakes_nobody
+    got = with_scheduler do
+      r, w = IO.pipe
+      got = {}
+      schedule_fiber { got[:read] = r.read(5) }
+      IO.for_fd(r.fileno, autoclose: false).close # the descriptor stays open
+      schedule_fiber { w.write("still") }
+      Fiber.set_scheduler(nil)
+      [r, w].each(&:close)
+      got
+    end
+    assert_equal "still", got[:read]
+  end
+
+  def test_close_read_and_close_write_of_simplex_ios
+    outcomes = with_scheduler do
+      r, w = IO.pipe
+      reading = expect_ioerror { r.read(1) }
+      r.close_read
+      r2, w2 = IO.pipe
+      fill_pipe(w2)
+      writing = expect_ioerror { w2.write("z" * 100_000) }
+      w2.close_write
+      Fiber.set_scheduler(nil)
+      [w, r2].each(&:close)
+      [reading, writing]
+    end
+    outcomes.each { |outcome| assert_woken_by_close(outcome) }
+  end
+
+  def test_scheduler_io_close_wakes_waiters_and_closes_through_the_ring
+    got = with_scheduler do |scheduler|
+      r, w = IO.pipe
+      reading = expect_ioerror { r.read(10) }
+      closes = scheduler.machine.metrics[:ops].fetch(:close, 0)
+      fd = r.fileno
+      got = { returned: scheduler.io_close(r), reading: reading }
+      got[:ring_closes] = scheduler.machine.metrics[:ops].fetch(:close, 0) - closes
+      got[:ruby_closed] = r.closed?
+      got[:fd_open] = fd_open?(fd)
+      got[:again] = scheduler.io_close(r)
+      Fiber.set_scheduler(nil)
+      w.close
+      got
+    end
+    assert_woken_by_close(got[:reading])
+    assert_equal true, got[:returned]
+    assert_equal 1, got[:ring_closes]
+    assert got[:ruby_closed]
+    refute got[:fd_open], "the descriptor is really closed"
+    assert_equal true, got[:again], "closing a closed IO is fine, as IO#close"
+  end
+
+  def test_scheduler_io_close_flushes_buffered_writes_and_takes_integer_fds
+    got = with_scheduler do |scheduler|
+      r, w = IO.pipe
+      w.sync = false
+      w.write("buffered")
+      got = {}
+      schedule_fiber { got[:read] = r.read }
+      scheduler.io_close(w)
+      fd = IO.sysopen("/dev/null")
+      got[:integer] = scheduler.io_close(fd)
+      got[:integer_closed] = !fd_open?(fd)
+      Fiber.set_scheduler(nil)
+      r.close
+      got
+    end
+    assert_equal "buffered", got[:read]
+    assert_equal true, got[:integer]
+    assert got[:integer_closed]
+  end
+
+  def test_scheduler_io_close_with_bad_input
+    with_scheduler do |scheduler|
+      assert_raises(TypeError) { scheduler.io_close("3") }
+      assert_raises(TypeError) { scheduler.io_close(nil) }
+      assert_raises(ArgumentError) { scheduler.io_close(-1) }
+      assert_raises(Errno::EBADF) { scheduler.io_close(1_000_000) }
+      roundtrip = nil
+      schedule_fiber { roundtrip = pipe_roundtrip }
+      Fiber.set_scheduler(nil)
+      assert_equal "still alive", roundtrip
+    end
+  end
+end
+
+# The Machine API: Machine#close of an Integer fd wakes the fibers waiting on it.
+class TestMachineClose < MachineTest
+  def test_close_of_an_fd_wakes_its_reader
+    r, w = IO.pipe
+    fd = r.fileno
+    r.autoclose = false
+    reader = machine.spin { machine.read(fd, +"", 10) }
+    machine.snooze # the reader waits in the ring now
+    assert_equal fd, machine.close(fd)
+    error = assert_raises(IOError) { machine.join(reader) }
+    assert_match(/stream closed/, error.message)
+    w.close
+  end
+end
