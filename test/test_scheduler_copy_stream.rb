@@ -279,6 +279,23 @@ class TestSchedulerCopyStream < SchedulerTest
     assert_operator ticks, :>, 1, "the ticker fiber should advance while the copy runs"
   end
 
+  def test_closing_the_source_wakes_a_waiting_copy_with_ioerror
+    error = with_scheduler do
+      r, w = IO.pipe
+      error = nil
+      schedule_fiber do
+        IO.copy_stream(r, dst_path)
+      rescue IOError => e
+        error = e
+      end
+      schedule_fiber { r.close }
+      Fiber.set_scheduler(nil)
+      w.close
+      error
+    end
+    assert_kind_of IOError, error
+  end
+
   def test_io_splice_directly
     with_scheduler do |scheduler|
       with_pipe do |r, w|

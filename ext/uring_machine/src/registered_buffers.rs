@@ -220,6 +220,7 @@ impl Machine {
         slot: u16,
         deadline: Option<libc::timespec>,
     ) -> Result<i64, Error> {
+        let raw_fd = fd;
         let (fd, off, len) = (types::Fd(fd), file_offset as u64, len.min(u32::MAX as usize) as u32);
         let code = match direction {
             Direction::Read => opcode::ReadFixed::CODE,
@@ -230,7 +231,7 @@ impl Machine {
                 Direction::Read => opcode::ReadFixed::new(fd, ptr, len, slot).offset(off).build(),
                 Direction::Write => opcode::WriteFixed::new(fd, ptr, len, slot).offset(off).build(),
             };
-            self.run_op(build, code, NIL).map(|r| r as i64)
+            self.run_fd_op(raw_fd, build, code, NIL).map(|r| r as i64)
         };
         self.with(|s| s.registry.slots[slot as usize].as_mut().map(|e| e.in_use += 1));
         let res = match deadline {

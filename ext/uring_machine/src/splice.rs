@@ -36,6 +36,8 @@ pub struct End {
     append: bool,
     /// A regular file's size.
     size: Option<u64>,
+    /// One of our own pipe pair's ends.
+    ours: bool,
 }
 
 impl End {
@@ -61,6 +63,7 @@ impl End {
             nonblocking: flags & libc::O_NONBLOCK != 0,
             append: flags & libc::O_APPEND != 0,
             size: is_regular.then_some(st.st_size as u64),
+            ours: false,
         })
     }
 
@@ -71,6 +74,7 @@ impl End {
             nonblocking: false,
             append: false,
             size: None,
+            ours: true,
         }
     }
 
@@ -284,7 +288,10 @@ impl Machine {
                 }
             } else {
                 let (fd_in, fd_out) = (types::Fd(src.fd), types::Fd(dst.fd));
-                let res = self.run_op(
+                // A close of the user's end (never ours) interrupts the op.
+                let user_fd = if src.ours { dst.fd } else { src.fd };
+                let res = self.run_fd_op(
+                    user_fd,
                     |_| {
                         opcode::Splice::new(fd_in, off_in, fd_out, -1, len as u32)
                             .flags(flags)
@@ -326,7 +333,8 @@ impl Machine {
             // let the other fibers run, then try again.
             return self.snooze();
         };
-        let res = self.run_op(
+        let res = self.run_fd_op(
+            fd,
             |_| opcode::PollAdd::new(types::Fd(fd), events as u32).build(),
             opcode::PollAdd::CODE,
             NIL,
