@@ -10,7 +10,7 @@ use rb_sys::{ID, VALUE};
 
 use crate::fd::fd_arg;
 use crate::machine::Machine;
-use crate::op::{Kind, Slot};
+use crate::op::Slot;
 use crate::rb::{self, int, NIL};
 use crate::scheduler::Scheduler;
 
@@ -25,18 +25,7 @@ impl Machine {
         code: u8,
         pin: VALUE,
     ) -> Result<i32, Error> {
-        let id = self.with(|s| {
-            let id = s.ops.alloc(Kind::Await, NIL);
-            s.ops.tag_fd(id, fd);
-            let slot = s.ops.get_mut(id).expect("fresh slot");
-            if pin != NIL {
-                slot.pinned.push(pin);
-            }
-            let sqe = build(slot).user_data(id.user_data());
-            s.submit(&sqe, code);
-            id
-        });
-        self.await_op(id).map(|(r, _)| r)
+        self.run_tagged_op(Some(fd), build, code, pin)
     }
 
     /// Raises IOError in every fiber waiting on `fd` through this machine, after cancelling (and

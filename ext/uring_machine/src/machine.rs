@@ -307,8 +307,22 @@ impl Machine {
         code: u8,
         pin: VALUE,
     ) -> Result<i32, Error> {
+        self.run_tagged_op(None, build, code, pin)
+    }
+
+    /// `run_op`, with the op tagged with the fd it waits on (see close.rs).
+    pub fn run_tagged_op(
+        &self,
+        fd: Option<i32>,
+        build: impl FnOnce(&mut crate::op::Slot) -> squeue::Entry,
+        code: u8,
+        pin: VALUE,
+    ) -> Result<i32, Error> {
         let id = self.with(|s| {
             let id = s.ops.alloc(Kind::Await, NIL);
+            if let Some(fd) = fd {
+                s.ops.tag_fd(id, fd);
+            }
             let slot = s.ops.get_mut(id).expect("fresh slot");
             if pin != NIL {
                 slot.pinned.push(pin);

@@ -139,6 +139,16 @@ fn give_back(pair: PipePair) {
     POOL.with(|p| p.borrow_mut().1.push(pair));
 }
 
+/// One copy: its ends, how much (None: until EOF), from where in `src` (None: its position).
+#[derive(Clone, Copy)]
+struct Plan {
+    src: End,
+    dst: End,
+    length: Option<u64>,
+    src_offset: Option<i64>,
+    more: Hint,
+}
+
 /// SPLICE_F_MORE into a socket while more data is known to follow, as sendfile(2) does: TCP
 /// then sends full segments instead of pushing at every splice. Never on the last piece, which
 /// would otherwise sit corked.
@@ -171,28 +181,34 @@ impl Machine {
     /// Moves up to `length` bytes (None: until EOF) from `src` to `dst`, reading `src` at
     /// `src_offset` (None: at and advancing its file position). Returns the count moved.
     pub fn splice_copy(&self, src: End, dst: End, length: Option<u64>, src_offset: Option<i64>) -> Result<u64, Error> {
-        let more = Hint {
-            expected: src.expected(length, src_offset),
-            to_socket: dst.kind == Kind::Socket,
+        let plan = Plan {
+            src,
+            dst,
+            length,
+            src_offset,
+            more: Hint {
+                expected: src.expected(length, src_offset),
+                to_socket: dst.kind == Kind::Socket,
+            },
         };
         if dst.append {
             // splice(2) refuses O_APPEND destinations.
-            return self.copy_through_buffer(src, dst, length, src_offset, 0);
+            return self.copy_through_buffer(plan, 0);
         }
         if src.kind == Kind::Pipe || dst.kind == Kind::Pipe {
-            return self.splice_direct(src, dst, length, src_offset, more);
+            return self.splice_direct(plan);
         }
-        self.splice_through_pipe(src, dst, length, src_offset, more)
+        self.splice_through_pipe(plan)
     }
 
-    fn splice_direct(
-        &self,
-        src: End,
-        dst: End,
-        length: Option<u64>,
-        src_offset: Option<i64>,
-        more: Hint,
-    ) -> Result<u64, Error> {
+    fn splice_direct(&self, plan: Plan) -> Result<u64, Error> {
+        let Plan {
+            src,
+            dst,
+            length,
+            src_offset,
+            more,
+        } = plan;
         let mut total = 0u64;
         loop {
             let want = remaining(length, total).min(CHUNK);
@@ -202,7 +218,7 @@ impl Machine {
             let flags = more.flags(total + want as u64);
             let res = self.splice_once(src, offset_at(src_offset, total), dst, want, flags)?;
             if res == -(libc::EINVAL as i64) && total == 0 {
-                return self.copy_through_buffer(src, dst, length, src_offset, 0);
+                return self.copy_through_buffer(plan, 0);
             }
             match rb::check(res, "splice")? {
                 0 => return Ok(total),
@@ -211,14 +227,14 @@ impl Machine {
         }
     }
 
-    fn splice_through_pipe(
-        &self,
-        src: End,
-        dst: End,
-        length: Option<u64>,
-        src_offset: Option<i64>,
-        more: Hint,
-    ) -> Result<u64, Error> {
+    fn splice_through_pipe(&self, plan: Plan) -> Result<u64, Error> {
+        let Plan {
+            src,
+            dst,
+            length,
+            src_offset,
+            more,
+        } = plan;
         let pair = take_pipe()?;
         let (pipe_in, pipe_out) = (End::pipe(pair.write.as_raw_fd()), End::pipe(pair.read.as_raw_fd()));
         let mut total = 0u64;
@@ -231,7 +247,7 @@ impl Machine {
             let filled = match res {
                 Ok(r) if r == -(libc::EINVAL as i64) && total == 0 => {
                     give_back(pair);
-                    return self.copy_through_buffer(src, dst, length, src_offset, 0);
+                    return self.copy_through_buffer(plan, 0);
                 }
                 Ok(r) if r >= 0 => r as usize,
                 // The splice failed, so the pipe is still empty: it can serve the next transfer.
@@ -255,8 +271,7 @@ impl Machine {
                     // copy the rest through a buffer.
                     self.write_pipe_contents(pair.read.as_raw_fd(), dst, filled)?;
                     give_back(pair);
-                    let done = filled as u64;
-                    return self.copy_through_buffer(src, dst, length, src_offset, done);
+                    return self.copy_through_buffer(plan, filled as u64);
                 }
                 drained += rb::check(res, "splice")? as usize;
             }
@@ -369,14 +384,14 @@ impl Machine {
     }
 
     /// The fallback: read into a buffer, write it out, through the same waits as IO#read.
-    fn copy_through_buffer(
-        &self,
-        src: End,
-        dst: End,
-        length: Option<u64>,
-        src_offset: Option<i64>,
-        done: u64,
-    ) -> Result<u64, Error> {
+    fn copy_through_buffer(&self, plan: Plan, done: u64) -> Result<u64, Error> {
+        let Plan {
+            src,
+            dst,
+            length,
+            src_offset,
+            ..
+        } = plan;
         let string = unsafe { rb_sys::rb_str_buf_new(BOUNCE as _) };
         let mut total = done;
         loop {
