@@ -98,11 +98,11 @@ module Bench
     counts.merge(%i[submits waits switches].to_h { |k| [k, after[k] - before[k]] })
   end
 
-  # The Machine's work per op in the scheduler mode's best run.
-  def report_metrics(delta, ops:)
+  # The Machine's work per op in the best run of +mode+.
+  def report_metrics(delta, ops:, mode: "scheduler")
     ring = delta[:ops].values.sum
     direct = delta[:direct].values.sum
-    puts "scheduler metrics (best run): ring ops #{ring} #{delta[:ops]}, direct #{direct} #{delta[:direct]}"
+    puts "#{mode} metrics (best run): ring ops #{ring} #{delta[:ops]}, direct #{direct} #{delta[:direct]}"
     puts format("  per op: ring %.3f, direct %.3f, submits %.3f, waits %.3f, switches %.3f",
                 *[ring, direct, delta[:submits], delta[:waits], delta[:switches]].map { |n| n.fdiv(ops) })
   end

@@ -49,7 +49,7 @@ module PipeBench
       [writer, reader]
     end
     m.join(*fibers).each_slice(2) { |_, total| check(total) }
-    metrics_delta(before, m.metrics)
+    Bench.metrics_delta(before, m.metrics)
   end
 
   def threads(pairs)
@@ -87,20 +87,6 @@ module PipeBench
     nil
   end
 
-  def metrics_delta(before, after)
-    %i[ops direct].to_h { |k| [k, after[k].to_h { |op, n| [op, n - before[k].fetch(op, 0)] }.reject { |_, n| n.zero? }] }
-      .merge(%i[submits waits switches].to_h { |k| [k, after[k] - before[k]] })
-  end
-
-  def report_metrics(delta)
-    ring = delta[:ops].values.sum
-    direct = delta[:direct].values.sum
-    puts "machine metrics (best run): ring ops #{ring} #{delta[:ops]}, direct #{direct} #{delta[:direct]}"
-    puts format("  ring share %.1f%%, submits %d, waits %d, switches %d (%.3f per op, %.3f per call)",
-                100.0 * ring / [ring + direct, 1].max, delta[:submits], delta[:waits],
-                delta[:switches], delta[:switches].fdiv(OPS), delta[:switches].fdiv([ring + direct, 1].max))
-  end
-
   def run
     puts "pipe: #{PAIRS} pairs x #{WRITES} writes of #{CHUNK.bytesize} B " \
          "(#{PAIRS * EXPECTED / 1024} KiB, #{OPS} ops), best of #{Bench::RUNS}, ruby #{RUBY_VERSION}"
@@ -108,7 +94,7 @@ module PipeBench
                         setup: -> { Array.new(PAIRS) { IO.pipe } },
                         teardown: ->(pairs) { pairs.flatten.each { |io| io.close unless io.closed? } })
     Bench.report(results, baseline: "blocking", ops: OPS)
-    report_metrics(results["machine"].value)
+    Bench.report_metrics(results["machine"].value, ops: OPS, mode: "machine")
   end
 end
 

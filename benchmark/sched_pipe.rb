@@ -55,21 +55,8 @@ class SchedStreams
     total
   end
 
-  def blocking(pairs)
-    buf = +""
-    pairs.each do |r, w|
-      total = 0
-      WRITES.times do
-        w.write(CHUNK)
-        total += r.readpartial(CHUNK.bytesize, buf).bytesize
-      end
-      check(total)
-    end
-    nil
-  end
-
   def modes
-    modes = Bench.concurrent_modes(method(:tasks), blocking: method(:blocking))
+    modes = Bench.concurrent_modes(method(:tasks), blocking: PipeBench.method(:blocking))
     @machine ? modes.merge("machine" => PipeBench.method(:machine)) : modes
   end
 
