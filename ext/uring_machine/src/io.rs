@@ -103,13 +103,39 @@ impl Machine {
             Blocking::AgainIfNonblockCaller(deadline) | Blocking::Wait(deadline) => deadline,
         };
         prepare()?;
-        let (fd, off, len) = (types::Fd(fd), file_offset as u64, len as u32);
+        self.ring_transfer(direction, fd, ptr, len, file_offset, pin, None, deadline)
+    }
+
+    /// One READ/WRITE waiting in the ring, or READ_FIXED/WRITE_FIXED when `ptr` lies in the
+    /// registered buffer of `fixed_slot`; up to `deadline` (then IO::TimeoutError). A close of
+    /// `fd` interrupts it. The count or -errno.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ring_transfer(
+        &self,
+        direction: Direction,
+        fd: i32,
+        ptr: *mut u8,
+        len: usize,
+        file_offset: i64,
+        pin: VALUE,
+        fixed_slot: Option<u16>,
+        deadline: Option<libc::timespec>,
+    ) -> Result<i64, Error> {
+        let (target, off, len) = (types::Fd(fd), file_offset as u64, len.min(u32::MAX as usize) as u32);
+        let code = match (direction, fixed_slot) {
+            (Direction::Read, None) => opcode::Read::CODE,
+            (Direction::Write, None) => opcode::Write::CODE,
+            (Direction::Read, Some(_)) => opcode::ReadFixed::CODE,
+            (Direction::Write, Some(_)) => opcode::WriteFixed::CODE,
+        };
         let op = || {
-            let build = |_: &mut crate::op::Slot| match direction {
-                Direction::Read => opcode::Read::new(fd, ptr, len).offset(off).build(),
-                Direction::Write => opcode::Write::new(fd, ptr, len).offset(off).build(),
+            let build = |_: &mut crate::op::Slot| match (direction, fixed_slot) {
+                (Direction::Read, None) => opcode::Read::new(target, ptr, len).offset(off).build(),
+                (Direction::Write, None) => opcode::Write::new(target, ptr, len).offset(off).build(),
+                (Direction::Read, Some(slot)) => opcode::ReadFixed::new(target, ptr, len, slot).offset(off).build(),
+                (Direction::Write, Some(slot)) => opcode::WriteFixed::new(target, ptr, len, slot).offset(off).build(),
             };
-            self.run_fd_op(fd.0, build, code, pin).map(|r| r as i64)
+            self.run_fd_op(fd, build, code, pin).map(|r| r as i64)
         };
         match deadline {
             None => op(),
@@ -456,7 +482,7 @@ fn called_from_nonblock() -> bool {
 }
 
 /// The exception IO#timeout= asks for (Ruby 3.2+).
-pub fn io_timeout_error() -> Result<VALUE, Error> {
+fn io_timeout_error() -> Result<VALUE, Error> {
     let msg = "Blocking operation timed out!";
     magnus::rb_sys::protect(|| unsafe {
         let text = rb_sys::rb_str_new(msg.as_ptr() as *const _, msg.len() as _);

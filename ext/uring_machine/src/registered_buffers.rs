@@ -2,11 +2,10 @@
 //! writes on them (or on any slice of them) become READ_FIXED / WRITE_FIXED ops that skip
 //! the per-op page walk. A registered buffer stays locked (IO::Buffer#locked?), so Ruby can
 //! neither resize nor free it, until it is unregistered, which is refused while ops use it.
-use io_uring::{opcode, types};
 use magnus::{rb_sys::protect, Error, RArray, Value};
 use rb_sys::VALUE;
 
-use crate::io::{io_timeout_error, Direction};
+use crate::io::Direction;
 use crate::machine::Machine;
 use crate::rb::{self, int, raw, NIL};
 
@@ -220,24 +219,8 @@ impl Machine {
         slot: u16,
         deadline: Option<libc::timespec>,
     ) -> Result<i64, Error> {
-        let raw_fd = fd;
-        let (fd, off, len) = (types::Fd(fd), file_offset as u64, len.min(u32::MAX as usize) as u32);
-        let code = match direction {
-            Direction::Read => opcode::ReadFixed::CODE,
-            Direction::Write => opcode::WriteFixed::CODE,
-        };
-        let op = || {
-            let build = |_: &mut crate::op::Slot| match direction {
-                Direction::Read => opcode::ReadFixed::new(fd, ptr, len, slot).offset(off).build(),
-                Direction::Write => opcode::WriteFixed::new(fd, ptr, len, slot).offset(off).build(),
-            };
-            self.run_fd_op(raw_fd, build, code, NIL).map(|r| r as i64)
-        };
         self.with(|s| s.registry.slots[slot as usize].as_mut().map(|e| e.in_use += 1));
-        let res = match deadline {
-            None => op(),
-            Some(ts) => io_timeout_error().and_then(|exc| self.with_timeout(ts, exc, op)),
-        };
+        let res = self.ring_transfer(direction, fd, ptr, len, file_offset, NIL, Some(slot), deadline);
         // run_op returns only after the CQE, even when interrupted: the kernel is done.
         self.with(|s| s.registry.slots[slot as usize].as_mut().map(|e| e.in_use -= 1));
         res
