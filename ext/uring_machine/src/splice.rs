@@ -149,6 +149,20 @@ struct Plan {
     more: Hint,
 }
 
+impl Plan {
+    /// The most the next piece may move after `total`, capped at `cap` (length None: no end).
+    fn want(&self, total: u64, cap: usize) -> usize {
+        self.length
+            .map_or(usize::MAX, |l| (l - total).min(usize::MAX as u64) as usize)
+            .min(cap)
+    }
+
+    /// Where in `src` the next piece starts: -1 for its file position.
+    fn offset(&self, total: u64) -> i64 {
+        self.src_offset.map_or(-1, |o| o + total as i64)
+    }
+}
+
 /// SPLICE_F_MORE into a socket while more data is known to follow, as sendfile(2) does: TCP
 /// then sends full segments instead of pushing at every splice. Never on the last piece, which
 /// would otherwise sit corked.
@@ -166,15 +180,6 @@ impl Hint {
             _ => 0,
         }
     }
-}
-
-/// How much is left to move: `length` None means until EOF.
-fn remaining(length: Option<u64>, total: u64) -> usize {
-    length.map_or(usize::MAX, |l| (l - total).min(usize::MAX as u64) as usize)
-}
-
-fn offset_at(src_offset: Option<i64>, total: u64) -> i64 {
-    src_offset.map_or(-1, |o| o + total as i64)
 }
 
 impl Machine {
@@ -202,21 +207,14 @@ impl Machine {
     }
 
     fn splice_direct(&self, plan: Plan) -> Result<u64, Error> {
-        let Plan {
-            src,
-            dst,
-            length,
-            src_offset,
-            more,
-        } = plan;
         let mut total = 0u64;
         loop {
-            let want = remaining(length, total).min(CHUNK);
+            let want = plan.want(total, CHUNK);
             if want == 0 {
                 return Ok(total);
             }
-            let flags = more.flags(total + want as u64);
-            let res = self.splice_once(src, offset_at(src_offset, total), dst, want, flags)?;
+            let flags = plan.more.flags(total + want as u64);
+            let res = self.splice_once(plan.src, plan.offset(total), plan.dst, want, flags)?;
             if res == -(libc::EINVAL as i64) && total == 0 {
                 return self.copy_through_buffer(plan, 0);
             }
@@ -228,22 +226,15 @@ impl Machine {
     }
 
     fn splice_through_pipe(&self, plan: Plan) -> Result<u64, Error> {
-        let Plan {
-            src,
-            dst,
-            length,
-            src_offset,
-            more,
-        } = plan;
         let pair = take_pipe()?;
         let (pipe_in, pipe_out) = (End::pipe(pair.write.as_raw_fd()), End::pipe(pair.read.as_raw_fd()));
         let mut total = 0u64;
         loop {
-            let want = remaining(length, total).min(pair.capacity);
+            let want = plan.want(total, pair.capacity);
             if want == 0 {
                 break;
             }
-            let res = self.splice_once(src, offset_at(src_offset, total), pipe_in, want, 0);
+            let res = self.splice_once(plan.src, plan.offset(total), pipe_in, want, 0);
             let filled = match res {
                 Ok(r) if r == -(libc::EINVAL as i64) && total == 0 => {
                     give_back(pair);
@@ -264,12 +255,12 @@ impl Machine {
             // From here on the pipe holds data; on error it is dropped (closed), not reused.
             let mut drained = 0;
             while drained < filled {
-                let flags = more.flags(total + filled as u64);
-                let res = self.splice_once(pipe_out, -1, dst, filled - drained, flags)?;
+                let flags = plan.more.flags(total + filled as u64);
+                let res = self.splice_once(pipe_out, -1, plan.dst, filled - drained, flags)?;
                 if res == -(libc::EINVAL as i64) && total == 0 && drained == 0 {
                     // The destination takes no splices: write out what the pipe holds, then
                     // copy the rest through a buffer.
-                    self.write_pipe_contents(pair.read.as_raw_fd(), dst, filled)?;
+                    self.write_pipe_contents(pair.read.as_raw_fd(), plan.dst, filled)?;
                     give_back(pair);
                     return self.copy_through_buffer(plan, filled as u64);
                 }
@@ -385,27 +376,20 @@ impl Machine {
 
     /// The fallback: read into a buffer, write it out, through the same waits as IO#read.
     fn copy_through_buffer(&self, plan: Plan, done: u64) -> Result<u64, Error> {
-        let Plan {
-            src,
-            dst,
-            length,
-            src_offset,
-            ..
-        } = plan;
         let string = unsafe { rb_sys::rb_str_buf_new(BOUNCE as _) };
         let mut total = done;
         loop {
-            let want = remaining(length, total).min(BOUNCE);
+            let want = plan.want(total, BOUNCE);
             if want == 0 {
                 return Ok(total);
             }
             let mut target = ReadTarget::prepare(string, want, 0)?;
-            let n = self.read_into(src.fd, &mut target, want, offset_at(src_offset, total))?;
+            let n = self.read_into(plan.src.fd, &mut target, want, plan.offset(total))?;
             target.finish(n);
             if n == 0 {
                 return Ok(total);
             }
-            self.write_string(dst.fd, string, n)?;
+            self.write_string(plan.dst.fd, string, n)?;
             total += n as u64;
         }
     }
