@@ -109,21 +109,20 @@ class CopyStreamBench
   end
 
   def tcp_drain
-    server = TCPServer.new("127.0.0.1", 0)
-    dst = TCPSocket.new("127.0.0.1", server.addr[1])
-    peer = server.accept
-    pid = spawn("cat", in: peer, out: File::NULL)
-    [peer, server].each(&:close)
-    { dst: dst, pids: [pid] }
+    ours, theirs = tcp_connection
+    { dst: ours, pids: [spawn("cat", in: theirs, out: File::NULL)] }.tap { theirs.close }
   end
 
   def tcp_feed
+    ours, theirs = tcp_connection
+    { src: ours, pids: [spawn("cat", @file, out: theirs)] }.tap { theirs.close }
+  end
+
+  # Both ends of a loopback TCP connection.
+  def tcp_connection
     server = TCPServer.new("127.0.0.1", 0)
-    src = TCPSocket.new("127.0.0.1", server.addr[1])
-    peer = server.accept
-    pid = spawn("cat", @file, out: peer)
-    [peer, server].each(&:close)
-    { src: src, pids: [pid] }
+    client = TCPSocket.new("127.0.0.1", server.addr[1])
+    [client, server.accept].tap { server.close }
   end
 
   def report(results)
