@@ -2,6 +2,7 @@
 
 require_relative "scheduler_helper"
 require "tmpdir"
+require "rbconfig"
 
 class TestSchedulerFiles < SchedulerTest
   def setup
@@ -187,5 +188,56 @@ class TestSchedulerFiles < SchedulerTest
       error
     end
     assert_match(/not opened for reading/, error.message)
+  end
+
+  # Small file writes are copies into the page cache: they complete at once, on filesystems
+  # that refuse non-blocking buffered writes (ext4) as well, instead of a ring round trip
+  # through a kernel worker thread for each.
+  def test_small_file_writes_complete_without_the_ring
+    chunk = "w" * 1024
+    ops = with_scheduler do |scheduler|
+      ops = nil
+      schedule_fiber do
+        before = scheduler.machine.metrics[:ops]
+        File.open(path, "w") do |f|
+          300.times { f.write(chunk) }
+          f.sync = true
+          300.times { f.write(chunk) }
+        end
+        ops = scheduler.machine.metrics[:ops].to_h { |op, n| [op, n - before.fetch(op, 0)] }
+      end
+      Fiber.set_scheduler(nil)
+      ops
+    end
+    assert_equal chunk * 600, File.binread(path)
+    assert_equal 0, ops.fetch(:write, 0), "ring ops: #{ops.inspect}"
+  end
+
+  # The fd of a file that took the direct path is made a blocking pipe's (IO#reopen keeps the
+  # number): writes to it must wait in the ring for the reader fiber, not block the thread in
+  # write(2) with the reader never running. In a child process: that failure is a hang.
+  REUSED_FD_SCRIPT = <<~RUBY
+    require "io/nonblock"
+    Fiber.set_scheduler(UringMachine::Scheduler.new)
+    r, w = IO.pipe
+    w.nonblock = false
+    file = File.open(ARGV[0], "w")
+    file.sync = true
+    Fiber.schedule do
+      file.write("learned as a file")
+      file.reopen(w)
+      64.times { file.write("p" * 16_384) }
+      file.close
+      w.close
+    end
+    Fiber.schedule { print r.read.bytesize }
+  RUBY
+
+  def test_a_file_descriptor_reused_for_a_pipe_waits_for_its_reader
+    lib = File.expand_path("../lib", __dir__)
+    cmd = ["timeout", "-s", "KILL", "30", RbConfig.ruby, "-I", lib, "-ruring_machine", "-e", REUSED_FD_SCRIPT, path]
+    output = IO.popen(cmd, &:read)
+    assert $?.success?, "the script did not finish (#{$?.inspect})"
+    assert_equal (64 * 16_384).to_s, output
   end
 end

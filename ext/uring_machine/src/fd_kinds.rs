@@ -1,12 +1,17 @@
-//! Which descriptors are sockets, learned from the first direct attempt. On a socket, recv/send
-//! with MSG_DONTWAIT skip the iovec import of preadv2/pwritev2 (about 90 ns per call). A stale
-//! entry is harmless: recv on a non-socket fails with ENOTSOCK and the fd is re-learned, and
-//! preadv2 works on a socket, only more slowly.
+//! What the direct attempts have learned about each descriptor.
+//! - Sockets: recv/send with MSG_DONTWAIT skip the iovec import of preadv2/pwritev2 (about 90 ns
+//!   per call). A stale entry is harmless: recv on a non-socket fails with ENOTSOCK and the fd
+//!   is re-learned, and preadv2 works on a socket, only more slowly.
+//! - Page-cache files: regular files whose filesystem refuses RWF_NOWAIT writes (see
+//!   direct_io.rs). Each use first checks that the fd is still seekable (lseek): if it was
+//!   closed and reused for a pipe, socket or tty, whose writes can wait for a reader, that
+//!   fails with ESPIPE and the fd is re-learned.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum FdKind {
     Unknown,
     Socket,
     NotSocket,
+    PageCacheFile,
 }
 
 #[derive(Default)]

@@ -7,36 +7,11 @@ use rb_sys::VALUE;
 
 use crate::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
 use crate::buffer::{ReadTarget, WriteSource};
+use crate::direct_io::{preadv2_nowait, would_block};
 use crate::fd::fd_arg;
 use crate::fd_kinds::FdKind;
 use crate::machine::Machine;
 use crate::rb::{self, int, last_errno, NIL};
-
-fn would_block(res: i64) -> bool {
-    res == -(libc::EAGAIN as i64) || res == -(libc::EOPNOTSUPP as i64)
-}
-
-fn preadv2_nowait(fd: i32, ptr: *mut u8, len: usize, offset: i64) -> i64 {
-    let iov = libc::iovec {
-        iov_base: ptr as *mut libc::c_void,
-        iov_len: len,
-    };
-    let res = unsafe { libc::preadv2(fd, &iov, 1, offset, libc::RWF_NOWAIT) };
-    if res < 0 {
-        last_errno()
-    } else {
-        res as i64
-    }
-}
-
-fn pwritev2_nowait(fd: i32, iov: &[libc::iovec], offset: i64) -> i64 {
-    let res = unsafe { libc::pwritev2(fd, iov.as_ptr(), iov.len() as i32, offset, libc::RWF_NOWAIT) };
-    if res < 0 {
-        last_errno()
-    } else {
-        res as i64
-    }
-}
 
 impl Machine {
     pub fn count_direct(&self, code: u8) {
@@ -143,11 +118,11 @@ impl Machine {
         }
     }
 
-    /// One attempt that never blocks: recv/send(MSG_DONTWAIT) on a socket, preadv2/pwritev2
-    /// with RWF_NOWAIT otherwise. The count or -errno.
+    /// One attempt that never waits for a peer: recv/send(MSG_DONTWAIT) on a socket,
+    /// preadv2/pwritev2 with RWF_NOWAIT otherwise (see write_direct). The count or -errno.
     fn try_direct(&self, direction: Direction, fd: i32, ptr: *mut u8, len: usize, file_offset: i64) -> i64 {
         let kind = self.with(|s| s.fd_kinds.get(fd));
-        if file_offset < 0 && kind != FdKind::NotSocket {
+        if file_offset < 0 && matches!(kind, FdKind::Unknown | FdKind::Socket) {
             let res = unsafe {
                 match direction {
                     Direction::Read => libc::recv(fd, ptr as *mut libc::c_void, len, libc::MSG_DONTWAIT),
@@ -174,7 +149,7 @@ impl Machine {
                     iov_base: ptr as *mut libc::c_void,
                     iov_len: len,
                 }];
-                pwritev2_nowait(fd, &iov, file_offset)
+                self.write_direct(fd, &iov, file_offset)
             }
         }
     }
@@ -253,7 +228,7 @@ impl Machine {
         offset: i64,
         sources: &mut [WriteSource],
     ) -> Result<usize, Error> {
-        let mut res = pwritev2_nowait(fd, iov, offset);
+        let mut res = self.write_direct(fd, iov, offset);
         if would_block(res) {
             for s in sources.iter_mut() {
                 s.lock()?;

@@ -5,6 +5,7 @@ use magnus::{function, method, prelude::*, value::Lazy, Error, ExceptionClass, R
 mod args;
 mod buffer;
 mod close;
+mod direct_io;
 mod fd;
 mod fd_kinds;
 mod fibers;

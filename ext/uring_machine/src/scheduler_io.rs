@@ -178,31 +178,30 @@ impl Scheduler {
         machine.check_owner()?;
         let fd = fd_arg(raw(io))?;
         let events = rb::int_arg(raw(events), "events", 1, 7)? as u32;
-        // IO::READABLE, PRIORITY and WRITABLE are POLLIN, POLLPRI and POLLOUT.
-        let ready = match raw(timeout) {
-            NIL => {
-                let res = machine.run_fd_op(
-                    fd,
-                    |_| opcode::PollAdd::new(types::Fd(fd), events).build(),
-                    opcode::PollAdd::CODE,
-                    NIL,
-                )?;
-                rb::check(res as i64, "io_wait")? as u32
-            }
-            t => {
-                let (_, ts) = rb::seconds_arg(t, "timeout")?;
-                if !machine.await_any_poll(&[(fd, events)], Some(ts))? {
-                    return Ok(rb::value(rb::FALSE));
+        // IO::READABLE, PRIORITY and WRITABLE are POLLIN, POLLPRI and POLLOUT. Ruby also asks
+        // about fds that are ready already (3.1 waits for "writable" after every buffered
+        // File#write that flushes): a poll(2) answers those without the ring.
+        let mut ready = poll_now(fd, events);
+        if ready == 0 {
+            ready = match raw(timeout) {
+                NIL => {
+                    let res = machine.run_fd_op(
+                        fd,
+                        |_| opcode::PollAdd::new(types::Fd(fd), events).build(),
+                        opcode::PollAdd::CODE,
+                        NIL,
+                    )?;
+                    rb::check(res as i64, "io_wait")? as u32
                 }
-                let mut pfd = libc::pollfd {
-                    fd,
-                    events: events as i16,
-                    revents: 0,
-                };
-                unsafe { libc::poll(&mut pfd, 1, 0) };
-                pfd.revents as u16 as u32
-            }
-        };
+                t => {
+                    let (_, ts) = rb::seconds_arg(t, "timeout")?;
+                    if !machine.await_any_poll(&[(fd, events)], Some(ts))? {
+                        return Ok(rb::value(rb::FALSE));
+                    }
+                    poll_now(fd, events)
+                }
+            };
+        }
         // Errors and hang-ups make every requested direction "ready": the next call reports it.
         let mask = if ready & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) as u32 != 0 {
             events
@@ -211,6 +210,17 @@ impl Scheduler {
         };
         Ok(rb::value(int(mask as i64)))
     }
+}
+
+/// The events of `fd` that are ready now (POLLERR/POLLHUP/POLLNVAL included), without waiting.
+fn poll_now(fd: i32, events: u32) -> u32 {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: events as i16,
+        revents: 0,
+    };
+    unsafe { libc::poll(&mut pfd, 1, 0) };
+    pfd.revents as u16 as u32
 }
 
 fn stream_request(args: &[Value]) -> Result<Request, Error> {
