@@ -3,7 +3,7 @@
 use std::ffi::CString;
 use std::os::raw::c_long;
 
-use magnus::{rb_sys::protect, Error, Exception, ExceptionClass, Ruby};
+use magnus::{rb_sys::protect, Error, Exception, ExceptionClass, Ruby, Value};
 use rb_sys::{ruby_value_type, Qfalse, Qnil, Qtrue, ID, VALUE};
 
 pub const NIL: VALUE = Qnil as VALUE;
@@ -38,6 +38,11 @@ pub fn transfer(fiber: VALUE, value: VALUE) -> Result<VALUE, Error> {
 
 pub fn is_kind_of(v: VALUE, class: VALUE) -> bool {
     unsafe { rb_sys::rb_obj_is_kind_of(v, class) == TRUE }
+}
+
+/// `v.is_a?(class)`, the usual case (exactly `class`) answered without a call into Ruby.
+pub fn is_a(v: VALUE, class: VALUE) -> bool {
+    !is_special(v) && (unsafe { (*(v as *const rb_sys::RBasic)).klass } == class || is_kind_of(v, class))
 }
 
 pub fn is_exception(v: VALUE) -> bool {
@@ -170,4 +175,26 @@ pub fn mark(v: VALUE) {
     if !is_special(v) {
         unsafe { rb_sys::rb_gc_mark(v) }
     }
+}
+
+/// The Rust value wrapped in `v`, found with the checks rb_check_typeddata makes but inline:
+/// magnus's own conversion runs them under rb_protect, a setjmp on every hook call. Any other
+/// object gets magnus's TypeError.
+pub fn typed_ref<'a, T: magnus::TypedData>(v: Value) -> Result<&'a T, Error> {
+    let obj = raw(v);
+    // DataType is a transparent wrapper of the rb_data_type_t its objects point to.
+    let data_type = T::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
+    unsafe {
+        if !is_special(obj)
+            && type_of(obj) == ruby_value_type::RUBY_T_DATA
+            && rb_sys::RTYPEDDATA_P(obj)
+            && rb_sys::RTYPEDDATA_TYPE(obj) == data_type
+        {
+            // magnus wraps a Box<T>: the data pointer is the T.
+            if let Some(data) = (rb_sys::RTYPEDDATA_GET_DATA(obj) as *const T).as_ref() {
+                return Ok(data);
+            }
+        }
+    }
+    <&T as magnus::TryConvert>::try_convert(v)
 }

@@ -25,7 +25,7 @@ impl HookBuffer {
     fn new(value: VALUE, writable: bool) -> Result<HookBuffer, Error> {
         const LOCKED: u32 = 32;
         const READONLY: u32 = 128;
-        if rb::is_special(value) || !rb::is_kind_of(value, unsafe { rb_sys::rb_cIOBuffer }) {
+        if !rb::is_a(value, unsafe { rb_sys::rb_cIOBuffer }) {
             return Err(rb::type_error("buffer must be an IO::Buffer"));
         }
         let mut base: *mut libc::c_void = std::ptr::null_mut();
@@ -152,23 +152,25 @@ impl Scheduler {
         }
     }
 
+    // The byte-moving hooks take their receiver as a plain Value: see rb::typed_ref.
+
     /// io_read(io, buffer, length[, offset]); 4.1: io_read(io, buffer, offset, length)
-    pub fn rb_io_read(&self, args: &[Value]) -> Result<Value, Error> {
-        self.transfer(stream_request(args)?, Direction::Read)
+    pub fn rb_io_read(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+        rb::typed_ref::<Scheduler>(rb_self)?.transfer(stream_request(args)?, Direction::Read)
     }
 
-    pub fn rb_io_write(&self, args: &[Value]) -> Result<Value, Error> {
-        self.transfer(stream_request(args)?, Direction::Write)
+    pub fn rb_io_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+        rb::typed_ref::<Scheduler>(rb_self)?.transfer(stream_request(args)?, Direction::Write)
     }
 
     /// io_pread(io, buffer, from, length, offset); 4.1: (io, buffer, from, offset, length);
     /// 3.1: (io, buffer, length, from).
-    pub fn rb_io_pread(&self, args: &[Value]) -> Result<Value, Error> {
-        self.transfer(positioned_request(args)?, Direction::Read)
+    pub fn rb_io_pread(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+        rb::typed_ref::<Scheduler>(rb_self)?.transfer(positioned_request(args)?, Direction::Read)
     }
 
-    pub fn rb_io_pwrite(&self, args: &[Value]) -> Result<Value, Error> {
-        self.transfer(positioned_request(args)?, Direction::Write)
+    pub fn rb_io_pwrite(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+        rb::typed_ref::<Scheduler>(rb_self)?.transfer(positioned_request(args)?, Direction::Write)
     }
 
     /// io_wait(io, events, timeout) → the ready events (a subset of `events`), or false when
