@@ -213,6 +213,27 @@ class TestSchedulerFiles < SchedulerTest
     assert_equal 0, ops.fetch(:write, 0), "ring ops: #{ops.inspect}"
   end
 
+  # procfs and sysfs refuse non-blocking reads, but their files are generated in memory: they
+  # are read at once, not handed to a kernel worker thread for each read.
+  def test_proc_and_sys_files_are_read_without_the_ring
+    sys_file = "/sys/kernel/mm/transparent_hugepage/enabled"
+    got, ops = with_scheduler do |scheduler|
+      got = {}
+      ops = nil
+      schedule_fiber do
+        before = scheduler.machine.metrics[:ops]
+        got[:status] = File.read("/proc/self/status")
+        got[:sys] = File.read(sys_file) if File.readable?(sys_file)
+        ops = scheduler.machine.metrics[:ops].to_h { |op, n| [op, n - before.fetch(op, 0)] }
+      end
+      Fiber.set_scheduler(nil)
+      [got, ops]
+    end
+    assert_match(/^Pid:\s+#{Process.pid}$/, got[:status])
+    assert_equal File.read(sys_file), got[:sys] if got[:sys]
+    assert_equal 0, ops.fetch(:read, 0), "ring ops: #{ops.inspect}"
+  end
+
   # The fd of a file that took the direct path is made a blocking pipe's (IO#reopen keeps the
   # number): writes to it must wait in the ring for the reader fiber, not block the thread in
   # write(2) with the reader never running. In a child process: that failure is a hang.
