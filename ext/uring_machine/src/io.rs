@@ -400,13 +400,18 @@ impl Machine {
         self.check_owner()?;
         let fd = fd_arg(rb::raw(io))?;
         let mask = rb::int_arg(rb::raw(events), "events", 1, 0xffff)? as u32;
-        let res = self.run_fd_op(
+        let res = self.poll_fd(fd, mask)?;
+        rb::check(res as i64, "poll").map(|n| rb::value(int(n)))
+    }
+
+    /// One POLL_ADD on `fd`, ended early by a close of `fd`: the ready events, or -errno.
+    pub fn poll_fd(&self, fd: i32, events: u32) -> Result<i32, Error> {
+        self.run_fd_op(
             fd,
-            |_| opcode::PollAdd::new(types::Fd(fd), mask).build(),
+            |_| opcode::PollAdd::new(types::Fd(fd), events).build(),
             opcode::PollAdd::CODE,
             NIL,
-        )?;
-        rb::check(res as i64, "poll").map(|n| rb::value(int(n)))
+        )
     }
 
     /// fsync(io) → 0.

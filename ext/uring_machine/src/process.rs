@@ -1,7 +1,7 @@
 //! Waiting for children: waitid through the ring (WAITID, 6.7+) on a pidfd, a pid, any child
 //! or a process group. Where the kernel lacks WAITID, a pidfd is polled and then reaped with a
 //! non-blocking waitid; other targets are left to the caller (a worker thread).
-use io_uring::{opcode, types};
+use io_uring::opcode;
 use magnus::{Error, Value};
 use rb_sys::VALUE;
 
@@ -145,12 +145,7 @@ impl Machine {
     /// Before 6.7: a pidfd turns readable when its process exits.
     fn poll_then_reap(&self, pidfd: i32, options: i32, info: &mut libc::siginfo_t) -> Result<(), Error> {
         loop {
-            let polled = self.run_fd_op(
-                pidfd,
-                |_| opcode::PollAdd::new(types::Fd(pidfd), libc::POLLIN as u32).build(),
-                opcode::PollAdd::CODE,
-                NIL,
-            )?;
+            let polled = self.poll_fd(pidfd, libc::POLLIN as u32)?;
             rb::check(polled as i64, "poll pidfd")?;
             waitid_now(WaitTarget::Pidfd(pidfd), options, info)?;
             if unsafe { info.si_pid() } != 0 {

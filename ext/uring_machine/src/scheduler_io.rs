@@ -2,7 +2,6 @@
 //! counts or -errno, as `rb_fiber_scheduler_io_result` expects. Before Ruby 4.1 `length` is
 //! the minimum to transfer (0: at least one attempt); from 4.1 it is one transfer of at most
 //! `length` (0: no I/O), and the offset comes before the length.
-use io_uring::{opcode, types};
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
 
@@ -186,15 +185,7 @@ impl Scheduler {
         let mut ready = poll_now(fd, events);
         if ready == 0 {
             ready = match raw(timeout) {
-                NIL => {
-                    let res = machine.run_fd_op(
-                        fd,
-                        |_| opcode::PollAdd::new(types::Fd(fd), events).build(),
-                        opcode::PollAdd::CODE,
-                        NIL,
-                    )?;
-                    rb::check(res as i64, "io_wait")? as u32
-                }
+                NIL => rb::check(machine.poll_fd(fd, events)? as i64, "io_wait")? as u32,
                 t => {
                     let (_, ts) = rb::seconds_arg(t, "timeout")?;
                     if !machine.await_any_poll(&[(fd, events)], Some(ts))? {

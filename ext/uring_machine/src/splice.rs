@@ -339,12 +339,7 @@ impl Machine {
             // let the other fibers run, then try again.
             return self.snooze();
         };
-        let res = self.run_fd_op(
-            fd,
-            |_| opcode::PollAdd::new(types::Fd(fd), events as u32).build(),
-            opcode::PollAdd::CODE,
-            NIL,
-        )?;
+        let res = self.poll_fd(fd, events as u32)?;
         rb::check(res as i64, "poll").map(|_| ())
     }
 
