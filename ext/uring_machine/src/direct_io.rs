@@ -116,13 +116,34 @@ fn is_seekable(fd: i32) -> bool {
     unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) >= 0 }
 }
 
-/// A regular file not opened with O_DIRECT: its writes only copy into the page cache. (Ttys
-/// and other devices also refuse RWF_NOWAIT, and may block for as long as they like.)
+/// A regular file on a local filesystem, not opened with O_DIRECT: its writes copy into the
+/// page cache. (Ttys and other devices also refuse RWF_NOWAIT, and may block for as long as
+/// they like; network and FUSE filesystems may wait on a server to fill a page.)
 fn is_page_cache_file(fd: i32) -> bool {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return false;
     }
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    flags >= 0 && flags & libc::O_DIRECT == 0
+    flags >= 0 && flags & libc::O_DIRECT == 0 && !is_remote_filesystem(fd)
+}
+
+fn is_remote_filesystem(fd: i32) -> bool {
+    const REMOTE: [i64; 11] = [
+        0x6969,      // NFS
+        0x517b,      // SMB
+        0xff53_4d42, // CIFS
+        0xfe53_4d42, // SMB2
+        0x6573_5546, // FUSE
+        0x00c3_6400, // Ceph
+        0x5346_414f, // AFS
+        0x6b41_4653, // kAFS
+        0x0102_1997, // 9P
+        0x0116_1970, // GFS2
+        0x7461_636f, // OCFS2
+    ];
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // Unknown counts as remote: the ring is the safe side.
+    let failed = unsafe { libc::fstatfs(fd, &mut st) } != 0;
+    failed || REMOTE.contains(&(st.f_type as i64))
 }
