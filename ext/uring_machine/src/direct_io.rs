@@ -20,12 +20,26 @@ pub fn would_block(res: i64) -> bool {
     res == -(libc::EAGAIN as i64) || res == EOPNOTSUPP
 }
 
-fn result(res: isize) -> i64 {
-    if res < 0 {
-        last_errno()
-    } else {
-        res as i64
+/// A syscall's result as the count or -errno, retried when a signal interrupted it.
+fn retrying_eintr(call: impl Fn() -> isize) -> i64 {
+    loop {
+        let res = call();
+        if res >= 0 {
+            return res as i64;
+        }
+        let errno = last_errno();
+        if errno != -(libc::EINTR as i64) {
+            return errno;
+        }
     }
+}
+
+fn preadv2(fd: i32, iov: &libc::iovec, offset: i64, flags: i32) -> i64 {
+    retrying_eintr(|| unsafe { libc::preadv2(fd, iov, 1, offset, flags) })
+}
+
+fn pwritev2(fd: i32, iov: &[libc::iovec], offset: i64, flags: i32) -> i64 {
+    retrying_eintr(|| unsafe { libc::pwritev2(fd, iov.as_ptr(), iov.len() as i32, offset, flags) })
 }
 
 /// preadv2 with RWF_NOWAIT. Files of procfs, sysfs and cgroupfs refuse that flag, but their
@@ -37,16 +51,28 @@ pub fn preadv2_nowait(fd: i32, ptr: *mut u8, len: usize, offset: i64) -> i64 {
         iov_base: ptr as *mut libc::c_void,
         iov_len: len,
     };
-    let res = result(unsafe { libc::preadv2(fd, &iov, 1, offset, libc::RWF_NOWAIT) });
-    if res != EOPNOTSUPP || !is_generated_file(fd) || !is_readable_now(fd) {
+    let res = preadv2(fd, &iov, offset, libc::RWF_NOWAIT);
+    if res != EOPNOTSUPP || !is_generated_file(fd) || poll_now(fd, libc::POLLIN as u32) == 0 {
         return res;
     }
-    loop {
-        let res = result(unsafe { libc::preadv2(fd, &iov, 1, offset, 0) });
-        if res != -(libc::EINTR as i64) {
-            return res;
-        }
-    }
+    preadv2(fd, &iov, offset, 0)
+}
+
+/// The events of `fd` that are ready now (POLLERR/POLLHUP/POLLNVAL included), without waiting.
+pub fn poll_now(fd: i32, events: u32) -> u32 {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: events as i16,
+        revents: 0,
+    };
+    unsafe { libc::poll(&mut pfd, 1, 0) };
+    pfd.revents as u16 as u32
+}
+
+/// The f_type of the filesystem `fd` is on (statfs(2)), if fstatfs answers.
+fn filesystem_type(fd: i32) -> Option<i64> {
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::fstatfs(fd, &mut st) } == 0).then_some(st.f_type as i64)
 }
 
 /// On procfs, sysfs or a cgroup filesystem.
@@ -55,31 +81,19 @@ fn is_generated_file(fd: i32) -> bool {
     const SYSFS_MAGIC: i64 = 0x6265_6572;
     const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    let found = unsafe { libc::fstatfs(fd, &mut st) } == 0;
-    found
-        && matches!(
-            st.f_type as i64,
-            PROC_SUPER_MAGIC | SYSFS_MAGIC | CGROUP_SUPER_MAGIC | CGROUP2_SUPER_MAGIC
-        )
-}
-
-fn is_readable_now(fd: i32) -> bool {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
+    matches!(
+        filesystem_type(fd),
+        Some(PROC_SUPER_MAGIC | SYSFS_MAGIC | CGROUP_SUPER_MAGIC | CGROUP2_SUPER_MAGIC)
+    )
 }
 
 impl Machine {
     /// One write attempt that does not wait for a peer: pwritev2 with RWF_NOWAIT, or for a
-    /// page-cache file a plain write when it is small (see PAGE_CACHE_WRITE_MAX). The count
-    /// or -errno; EAGAIN/EOPNOTSUPP mean "use the ring".
-    pub fn write_direct(&self, fd: i32, iov: &[libc::iovec], offset: i64) -> i64 {
+    /// page-cache file a plain write when it is small (see PAGE_CACHE_WRITE_MAX). `kind` is
+    /// what fd_kinds says of `fd`. The count or -errno; EAGAIN/EOPNOTSUPP mean "use the ring".
+    pub fn write_direct(&self, fd: i32, kind: FdKind, iov: &[libc::iovec], offset: i64) -> i64 {
         let small = iov.iter().map(|v| v.iov_len).sum::<usize>() <= PAGE_CACHE_WRITE_MAX;
-        if self.with(|s| s.fd_kinds.get(fd)) == FdKind::PageCacheFile {
+        if kind == FdKind::PageCacheFile {
             if is_seekable(fd) {
                 return if small {
                     pwritev2(fd, iov, offset, 0)
@@ -98,15 +112,6 @@ impl Machine {
             pwritev2(fd, iov, offset, 0)
         } else {
             res
-        }
-    }
-}
-
-fn pwritev2(fd: i32, iov: &[libc::iovec], offset: i64, flags: i32) -> i64 {
-    loop {
-        let res = result(unsafe { libc::pwritev2(fd, iov.as_ptr(), iov.len() as i32, offset, flags) });
-        if res != -(libc::EINTR as i64) {
-            return res;
         }
     }
 }
@@ -142,8 +147,6 @@ fn is_remote_filesystem(fd: i32) -> bool {
         0x0116_1970, // GFS2
         0x7461_636f, // OCFS2
     ];
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // Unknown counts as remote: the ring is the safe side.
-    let failed = unsafe { libc::fstatfs(fd, &mut st) } != 0;
-    failed || REMOTE.contains(&(st.f_type as i64))
+    filesystem_type(fd).is_none_or(|f_type| REMOTE.contains(&f_type))
 }

@@ -149,7 +149,7 @@ impl Machine {
                     iov_base: ptr as *mut libc::c_void,
                     iov_len: len,
                 }];
-                self.write_direct(fd, &iov, file_offset)
+                self.write_direct(fd, kind, &iov, file_offset)
             }
         }
     }
@@ -228,7 +228,8 @@ impl Machine {
         offset: i64,
         sources: &mut [WriteSource],
     ) -> Result<usize, Error> {
-        let mut res = self.write_direct(fd, iov, offset);
+        let kind = self.with(|s| s.fd_kinds.get(fd));
+        let mut res = self.write_direct(fd, kind, iov, offset);
         if would_block(res) {
             for s in sources.iter_mut() {
                 s.lock()?;

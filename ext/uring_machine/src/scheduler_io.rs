@@ -6,6 +6,7 @@ use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
 
 use crate::args::{arg, arity};
+use crate::direct_io::poll_now;
 use crate::fd::fd_arg;
 use crate::io::{Blocking, Direction};
 use crate::rb::{self, int, raw, NIL};
@@ -203,17 +204,6 @@ impl Scheduler {
         };
         Ok(rb::value(int(mask as i64)))
     }
-}
-
-/// The events of `fd` that are ready now (POLLERR/POLLHUP/POLLNVAL included), without waiting.
-fn poll_now(fd: i32, events: u32) -> u32 {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: events as i16,
-        revents: 0,
-    };
-    unsafe { libc::poll(&mut pfd, 1, 0) };
-    pfd.revents as u16 as u32
 }
 
 fn stream_request(args: &[Value]) -> Result<Request, Error> {
