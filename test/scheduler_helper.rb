@@ -98,6 +98,13 @@ module SchedulerTestHelper
     w&.close
   end
 
+  # The ring ops (op => count, zeros left out) the scheduler's machine ran during the block.
+  def ring_ops_during(scheduler)
+    before = scheduler.machine.metrics[:ops]
+    yield
+    scheduler.machine.metrics[:ops].to_h { |op, n| [op, n - before.fetch(op, 0)] }.reject { |_, n| n.zero? }
+  end
+
   def ruby_at_least?(version)
     Gem::Version.new(RUBY_VERSION) >= Gem::Version.new(version)
   end

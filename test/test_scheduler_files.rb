@@ -198,13 +198,13 @@ class TestSchedulerFiles < SchedulerTest
     ops = with_scheduler do |scheduler|
       ops = nil
       schedule_fiber do
-        before = scheduler.machine.metrics[:ops]
-        File.open(path, "w") do |f|
-          300.times { f.write(chunk) }
-          f.sync = true
-          300.times { f.write(chunk) }
+        ops = ring_ops_during(scheduler) do
+          File.open(path, "w") do |f|
+            300.times { f.write(chunk) }
+            f.sync = true
+            300.times { f.write(chunk) }
+          end
         end
-        ops = scheduler.machine.metrics[:ops].to_h { |op, n| [op, n - before.fetch(op, 0)] }
       end
       Fiber.set_scheduler(nil)
       ops
@@ -221,10 +221,10 @@ class TestSchedulerFiles < SchedulerTest
       got = {}
       ops = nil
       schedule_fiber do
-        before = scheduler.machine.metrics[:ops]
-        got[:status] = File.read("/proc/self/status")
-        got[:sys] = File.read(sys_file) if File.readable?(sys_file)
-        ops = scheduler.machine.metrics[:ops].to_h { |op, n| [op, n - before.fetch(op, 0)] }
+        ops = ring_ops_during(scheduler) do
+          got[:status] = File.read("/proc/self/status")
+          got[:sys] = File.read(sys_file) if File.readable?(sys_file)
+        end
       end
       Fiber.set_scheduler(nil)
       [got, ops]
