@@ -26,11 +26,43 @@ class TestFibers < MachineTest
     assert_equal "boom", error.message
   end
 
-  def test_unjoined_failure_is_reported_on_stderr
-    _, err = capture_io do
-      machine.spin { raise "lost?" }
-      machine.snooze
+  def test_unjoined_failure_is_raised_in_the_parent_at_its_next_switch
+    machine.spin { raise "lost?" }
+    error = assert_raises(RuntimeError) { machine.snooze }
+    assert_equal "lost?", error.message
+    machine.snooze # raised once
+  end
+
+  def test_unjoined_failure_interrupts_a_waiting_parent
+    r, w = IO.pipe
+    parent = machine.spin do
+      machine.spin { raise ArgumentError, "child failed" }
+      machine.read(r, +"", 10)
+    rescue ArgumentError => e
+      "parent got #{e.message}"
     end
+    assert_equal "parent got child failed", machine.join(parent)
+  ensure
+    r&.close
+    w&.close
+  end
+
+  def test_failure_of_an_orphan_goes_to_the_nearest_living_ancestor
+    machine.spin do
+      machine.spin do
+        machine.snooze
+        raise "orphan failed"
+      end
+    end
+    # the middle fiber finishes first; the orphan's failure interrupts the root's sleep
+    error = assert_raises(RuntimeError) { machine.sleep(30) }
+    assert_equal "orphan failed", error.message
+  end
+
+  def test_failure_with_no_living_ancestor_is_reported_on_stderr
+    # spun from a plain fiber that has finished since: nobody is left to raise it in
+    Fiber.new { machine.spin { raise "lost?" } }.resume
+    _, err = capture_io { machine.snooze }
     assert_match(/terminated with exception.*lost\?/m, err)
   end
 

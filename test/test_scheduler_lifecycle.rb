@@ -81,19 +81,109 @@ class TestSchedulerLifecycle < SchedulerTest
     end
   end
 
-  def test_exception_in_a_fiber_that_blocked_first_surfaces
-    assert_fiber_error_surfaces("blocked-then-boom") do
+  # Errors escaping a fiber are raised in its parent (see DESIGN: errors escaping fibers).
+  def test_exception_in_a_fiber_that_never_blocked_comes_out_of_fiber_schedule
+    error = with_scheduler do
+      assert_raises(RuntimeError) { Fiber.schedule { raise "immediate-boom" } }
+    end
+    assert_equal "immediate-boom", error.message
+  end
+
+  def test_exception_in_a_fiber_that_blocked_first_comes_out_of_close
+    error = with_scheduler do
       Fiber.schedule do
         sleep 0.01
         raise "blocked-then-boom"
       end
+      assert_raises(RuntimeError) { Fiber.set_scheduler(nil) }
     end
+    assert_equal "blocked-then-boom", error.message
   end
 
-  def test_exception_in_a_fiber_that_never_blocked_surfaces
-    assert_fiber_error_surfaces("immediate-boom") do
-      Fiber.schedule { raise "immediate-boom" }
+  def test_exception_in_a_fiber_comes_out_of_run_and_the_scheduler_goes_on
+    got = with_scheduler do |scheduler|
+      Fiber.schedule do
+        sleep 0.01
+        raise ArgumentError, "from run"
+      end
+      finished = false
+      Fiber.schedule do
+        sleep 0.02
+        finished = true
+      end
+      error = assert_raises(ArgumentError) { scheduler.run }
+      scheduler.run
+      [error.message, finished]
     end
+    assert_equal ["from run", true], got
+  end
+
+  def test_exception_in_a_child_interrupts_its_waiting_parent_fiber
+    got = with_scheduler do
+      result = nil
+      Fiber.schedule do
+        Fiber.schedule do
+          sleep 0.01
+          raise IndexError, "child"
+        end
+        sleep 30
+        result = :slept
+      rescue IndexError => e
+        result = e.message
+      end
+      Fiber.set_scheduler(nil)
+      result
+    end
+    assert_equal "child", got
+  end
+
+  def test_exception_escaping_to_the_root_fiber_ends_the_thread
+    thread = Thread.new do
+      Thread.current.report_on_exception = false
+      Fiber.set_scheduler(UringMachine::Scheduler.new)
+      Fiber.schedule do
+        sleep 0.01
+        raise "thread ends"
+      end
+    end
+    error = assert_raises(RuntimeError) { thread.join(RUN_LIMIT) }
+    assert_equal "thread ends", error.message
+  end
+
+  def test_run_returns_once_every_fiber_finished_and_more_can_be_scheduled
+    got = with_scheduler do |scheduler|
+      order = []
+      Fiber.schedule { sleep 0.01; order << 1 }
+      scheduler.run
+      order << :ran
+      Fiber.schedule { sleep 0.01; order << 2 }
+      scheduler.run
+      order << scheduler.closed?
+    end
+    assert_equal [1, :ran, 2, false], got
+  end
+
+  def test_scheduler_created_on_one_thread_runs_on_the_thread_that_installs_it
+    scheduler = UringMachine::Scheduler.new
+    thread = Thread.new do
+      Fiber.set_scheduler(scheduler)
+      Fiber.schedule { sleep 0.01 }
+      Fiber.set_scheduler(nil)
+      scheduler.machine
+    end
+    assert thread.join(RUN_LIMIT)
+    assert_same thread.value, scheduler.machine
+    assert scheduler.closed?
+    error = assert_raises(RuntimeError) { scheduler.run }
+    assert_match(/another thread/, error.message)
+  end
+
+  def test_scheduler_is_closed_at_thread_exit
+    scheduler = UringMachine::Scheduler.new
+    refute scheduler.closed?
+    thread = Thread.new { Fiber.set_scheduler(scheduler) }
+    assert thread.join(RUN_LIMIT)
+    assert scheduler.closed?
   end
 
   def test_scheduler_runs_at_thread_exit
@@ -159,32 +249,5 @@ class TestSchedulerLifecycle < SchedulerTest
     assert_kind_of Hash, after[:ops]
     assert_kind_of Hash, after[:direct]
     assert_operator after[:switches], :>, before, "a fiber waited, so some switch happened"
-  end
-
-  private
-
-  # Runs +schedule+ (which schedules a failing fiber) under a scheduler and asserts that the
-  # failure was reported on stderr (fd 2 or $stderr) or raised (by Fiber.schedule or close).
-  def assert_fiber_error_surfaces(message, &schedule)
-    raised = []
-    _out, err = capture_subprocess_io do
-      thread = Thread.new do
-        Fiber.set_scheduler(UringMachine::Scheduler.new)
-        attempt(raised, &schedule)
-        # A close that re-raised may leave the scheduler set: closing again must end it.
-        2.times { attempt(raised) { Fiber.set_scheduler(nil) } if Fiber.scheduler }
-        Fiber.scheduler
-      end
-      assert thread.join(RUN_LIMIT), "scheduler thread hung after a fiber failed"
-      assert_nil thread.value, "the scheduler could not be unset"
-    end
-    surfaced = raised.any? { |e| e.message == message } || err.include?(message)
-    assert surfaced, "the fiber's exception was lost (stderr: #{err.inspect}, raised: #{raised.inspect})"
-  end
-
-  def attempt(raised)
-    yield
-  rescue RuntimeError => e
-    raised << e
   end
 end

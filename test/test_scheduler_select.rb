@@ -140,4 +140,21 @@ class TestSchedulerSelect < SchedulerTest
     assert_nil got[:timeout]
     assert_equal [[got[:r]], [got[:w]], []], got[:ready]
   end
+
+  def test_select_with_fewer_than_four_arguments
+    got = with_scheduler do
+      with_pipe do |r, w|
+        got = {}
+        schedule_fiber do
+          got[:read_write] = IO.select([r], [w])
+          w.write("z")
+          got[:read_only] = IO.select([r])
+        end
+        Fiber.set_scheduler(nil)
+        got.merge(r: r, w: w)
+      end
+    end
+    assert_equal [[], [got[:w]], []], got[:read_write]
+    assert_equal [[got[:r]], [], []], got[:read_only]
+  end
 end

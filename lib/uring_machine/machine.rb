@@ -5,18 +5,21 @@ module UringMachine
   class Machine
     # Creates a non-blocking fiber running the block with +args+ and schedules it to start at
     # the next switch (snooze, sleep, any I/O that waits). Returns the fiber; +join+ it for its
-    # value.
+    # value. An exception that escapes it and that no +join+ receives is raised in the fiber
+    # that spun it.
     def spin(*args, &block)
       raise ArgumentError, "spin needs a block" unless block
 
-      fiber = Fiber.new(blocking: false) { __run_fiber__(block, args) }
+      parent = Fiber.current
+      fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
       schedule(fiber)
       fiber
     end
 
     private
 
-    # A spun fiber failed and nobody was joining it: say so, like Thread#report_on_exception.
+    # A spun fiber failed, nobody was joining it and no fiber it descends from is alive: say
+    # so, like Thread#report_on_exception.
     def report_fiber_error(fiber, error)
       $stderr.puts "#{fiber.inspect} terminated with exception (report_on_exception is true):"
       $stderr.puts error.full_message(highlight: false)

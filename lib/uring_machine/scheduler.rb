@@ -12,8 +12,17 @@ module UringMachine
     def fiber(*args, **options, &block)
       raise ArgumentError, "Fiber.schedule needs a block" unless block
 
-      fiber = Fiber.new(blocking: false, **options) { __run_fiber__(block, args) }
+      parent = Fiber.current
+      fiber = Fiber.new(blocking: false, **options) { __run_fiber__(block, args, parent) }
       __start_fiber__(fiber)
+    end
+
+    # Runs the event loop until every scheduled fiber has finished, without closing: more
+    # fibers may be scheduled afterwards. An exception that escaped a fiber whose parent is the
+    # calling fiber comes out of here.
+    def run
+      run_until_fibers_finish
+      true
     end
 
     # Runs until every scheduled fiber has finished, then stops the worker threads. Safe to
@@ -22,9 +31,13 @@ module UringMachine
       run_until_fibers_finish
       @workers&.shutdown
       @workers = nil
-      true
+      @closed = true
     end
     alias scheduler_close close
+
+    def closed?
+      @closed ? true : false
+    end
 
     # getaddrinfo blocks; a worker thread runs it while other fibers go on.
     def address_resolve(hostname)
@@ -38,7 +51,7 @@ module UringMachine
 
     # IO.select: answered at once when something is ready (Ruby's own buffers included),
     # otherwise after the ring reports readiness on any of the IOs.
-    def io_select(readables, writables, exceptables, timeout)
+    def io_select(readables, writables = nil, exceptables = nil, timeout = nil)
       deadline = timeout && ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) + timeout
       polls = select_polls(readables, writables, exceptables)
       loop do

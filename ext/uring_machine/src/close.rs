@@ -72,8 +72,10 @@ pub fn rb_wake_fd_waiters(fd: Value) -> Result<usize, Error> {
     let scheduler = unsafe { rb_sys::rb_fiber_scheduler_get() };
     let mut scheduler_machine = NIL;
     if scheduler != NIL {
-        if let Ok(scheduler) = Obj::<Scheduler>::try_convert(rb::value(scheduler)) {
-            scheduler_machine = rb::raw(scheduler.rb_machine());
+        // A scheduler no fiber has used yet has no machine, so nothing waits on it.
+        let scheduler = Obj::<Scheduler>::try_convert(rb::value(scheduler)).ok();
+        if let Some(scheduler) = scheduler.filter(|s| s.is_bound()) {
+            scheduler_machine = rb::raw(scheduler.rb_machine()?);
             woken += scheduler.machine().interrupt_fd_waiters(fd)?;
         }
     }

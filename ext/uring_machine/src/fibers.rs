@@ -17,6 +17,7 @@ struct Ids {
     value: ID,
     error: ID,
     joiners: ID,
+    parent: ID,
 }
 
 static IDS: OnceLock<Ids> = OnceLock::new();
@@ -28,6 +29,7 @@ fn ids() -> &'static Ids {
         value: rb::intern("__uring_machine_value__"),
         error: rb::intern("__uring_machine_error__"),
         joiners: rb::intern("__uring_machine_joiners__"),
+        parent: rb::intern("__uring_machine_parent__"),
     })
 }
 
@@ -133,11 +135,13 @@ impl Machine {
     }
 
     /// The body of every fiber `spin` creates: runs the block, records its outcome for
-    /// `join`, wakes the joiners, reports an unjoined failure, then hands back the sentinel
-    /// that tells the fiber control returns to that this one has finished.
-    pub fn rb_run_fiber(rb_self: Obj<Machine>, block: Value, args: RArray) -> Result<Value, Error> {
+    /// `join`, wakes the joiners, raises an unjoined failure in the parent (the fiber that
+    /// created this one), then hands back the sentinel that tells the fiber control returns
+    /// to that this one has finished.
+    pub fn rb_run_fiber(rb_self: Obj<Machine>, block: Value, args: RArray, parent: Value) -> Result<Value, Error> {
         let this = &*rb_self;
         let current = fiber_current();
+        rb::ivar_set(current, ids().parent, raw(parent));
         let outcome = match this.with(|s| s.take_pending(current)) {
             Some(exc) => Err(exception_error(exc)),
             None => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
@@ -163,9 +167,15 @@ impl Machine {
             if e.value().is_none() {
                 return Err(e); // throw / kill: let it unwind to where it belongs
             }
-            if !joined && this.with(|s| s.report_on_exception) {
-                let _: Result<Value, Error> =
-                    rb_self.funcall("report_fiber_error", (rb::value(current), rb::value(error)));
+            if !joined {
+                match living_ancestor(current) {
+                    Some(parent) => this.with(|s| s.interrupt(parent, error)),
+                    None if this.with(|s| s.report_on_exception) => {
+                        let _: Result<Value, Error> =
+                            rb_self.funcall("report_fiber_error", (rb::value(current), rb::value(error)));
+                    }
+                    None => {}
+                }
             }
         }
         Ok(rb::value(terminated()))
@@ -244,6 +254,18 @@ impl Machine {
     pub fn rb_setup_flags(&self) -> &'static str {
         self.with(|s| s.ring.setup_flags)
     }
+}
+
+/// The nearest ancestor of `fiber` that is still alive: a failure is raised there.
+fn living_ancestor(fiber: VALUE) -> Option<VALUE> {
+    let mut parent = rb::ivar_get(fiber, ids().parent);
+    while parent != NIL {
+        if rb::fiber_alive(parent) {
+            return Some(parent);
+        }
+        parent = rb::ivar_get(parent, ids().parent);
+    }
+    None
 }
 
 fn yield_block() -> Result<Value, Error> {

@@ -527,6 +527,14 @@ impl State {
         }
     }
 
+    /// Resumes `fiber` with `value` if it is suspended (not parked in an op, not queued).
+    pub fn resume_suspended(&mut self, fiber: VALUE, value: VALUE) {
+        if self.waiting.get(&fiber) == Some(&Wait::Suspended) {
+            self.waiting.remove(&fiber);
+            self.runqueue.push_back((fiber, value));
+        }
+    }
+
     pub fn take_pending(&mut self, fiber: VALUE) -> Option<VALUE> {
         if self.pending.is_empty() {
             None

@@ -234,10 +234,10 @@ impl Machine {
 /// Scheduler#register_buffers / #unregister_buffers: the same on the scheduler's machine.
 impl crate::scheduler::Scheduler {
     pub fn rb_register_buffers(&self, buffers: RArray) -> Result<Value, Error> {
-        self.machine().rb_register_buffers(buffers)
+        self.bound_machine()?.rb_register_buffers(buffers)
     }
 
     pub fn rb_unregister_buffers(&self, args: &[Value]) -> Result<Value, Error> {
-        self.machine().rb_unregister_buffers(args)
+        self.bound_machine()?.rb_unregister_buffers(args)
     }
 }

@@ -8,7 +8,7 @@ use rb_sys::VALUE;
 
 use crate::args::{arg, arity};
 use crate::fd::fd_arg;
-use crate::machine::{terminated, Machine};
+use crate::machine::{exception_error, terminated, Machine};
 use crate::process::{process_status, waitid_options, WaitTarget};
 use crate::rb::{self, fiber_current, raw, FALSE, NIL, TRUE};
 use crate::wakeup::Remote;
@@ -16,8 +16,10 @@ use crate::wakeup::Remote;
 #[derive(TypedData)]
 #[magnus(class = "UringMachine::Scheduler", free_immediately, size, mark)]
 pub struct Scheduler {
-    machine_value: VALUE,
-    machine: *const Machine,
+    /// The machine of the thread that first used this scheduler (NIL until then): a scheduler
+    /// may be created on one thread and installed on another.
+    machine_value: Cell<VALUE>,
+    machine: Cell<*const Machine>,
     /// Fibers started by the `fiber` hook that have not finished.
     live_fibers: Cell<usize>,
     /// The fiber waiting in `close` for the last one.
@@ -30,46 +32,78 @@ unsafe impl Send for Scheduler {}
 
 impl DataTypeFunctions for Scheduler {
     fn mark(&self, _marker: &Marker) {
-        rb::mark(self.machine_value);
+        rb::mark(self.machine_value.get());
         rb::mark(self.closer.get());
     }
 }
 
 impl Scheduler {
-    /// Scheduler.new(machine = UringMachine.machine), of the receiving class (a subclass may
-    /// override hooks such as process_fork).
+    /// Scheduler.new(machine = nil), of the receiving class (a subclass may override hooks such
+    /// as process_fork). Without a machine, the scheduler takes UringMachine.machine of the
+    /// thread that first uses it (the one that installs it with Fiber.set_scheduler).
     pub fn rb_new(class: magnus::RClass, args: &[Value]) -> Result<Obj<Scheduler>, Error> {
         arity(args, 0, 1)?;
-        let machine_value = match args.first() {
-            Some(v) => *v,
-            None => {
-                let module: magnus::RModule = rb::ruby().class_object().const_get("UringMachine")?;
-                module.funcall("machine", ())?
-            }
-        };
-        let machine = Obj::<Machine>::try_convert(machine_value)
-            .map_err(|_| rb::type_error("expected a UringMachine::Machine"))?;
-        machine.check_owner()?;
         let scheduler = Scheduler {
-            machine_value: raw(machine_value),
-            machine: &*machine as *const Machine,
+            machine_value: Cell::new(NIL),
+            machine: Cell::new(std::ptr::null()),
             live_fibers: Cell::new(0),
             closer: Cell::new(NIL),
         };
+        if let Some(machine) = args.first().filter(|v| raw(**v) != NIL) {
+            scheduler.bind(*machine)?;
+        }
         Ok(rb::ruby().obj_wrap_as(scheduler, class))
     }
 
-    pub fn machine(&self) -> &Machine {
-        unsafe { &*self.machine }
+    fn bind(&self, machine_value: Value) -> Result<&Machine, Error> {
+        let machine = Obj::<Machine>::try_convert(machine_value)
+            .map_err(|_| rb::type_error("expected a UringMachine::Machine"))?;
+        machine.check_owner()?;
+        self.machine_value.set(raw(machine_value));
+        self.machine.set(&*machine as *const Machine);
+        Ok(self.machine())
     }
 
-    pub fn rb_machine(&self) -> Value {
-        rb::value(self.machine_value)
+    /// The bound machine, binding the current thread's on first use.
+    pub fn machine(&self) -> &Machine {
+        // Bound once, never unbound: the Machine behind the pointer is marked through
+        // machine_value and lives on the heap, so the pointer stays valid.
+        unsafe { &*self.machine.get() }
+    }
+
+    pub fn is_bound(&self) -> bool {
+        !self.machine.get().is_null()
+    }
+
+    /// The machine, bound to the current thread's if this scheduler has none yet.
+    pub fn bound_machine(&self) -> Result<&Machine, Error> {
+        if self.is_bound() {
+            return Ok(self.machine());
+        }
+        let module: magnus::RModule = rb::ruby().class_object().const_get("UringMachine")?;
+        self.bind(module.funcall("machine", ())?)
+    }
+
+    /// The machine for hooks that other threads call (unblock, fiber_interrupt): binding here
+    /// would bind to the caller's thread, and a scheduler that never ran has no fiber to wake.
+    fn used_machine(&self) -> Result<&Machine, Error> {
+        if self.is_bound() {
+            Ok(self.machine())
+        } else {
+            Err(rb::arg_error(
+                "this scheduler has run no fiber: the fiber is not waiting on it",
+            ))
+        }
+    }
+
+    pub fn rb_machine(&self) -> Result<Value, Error> {
+        self.bound_machine()?;
+        Ok(rb::value(self.machine_value.get()))
     }
 
     /// Starts `fiber` right away; the caller resumes when it first waits (or finishes).
     pub fn rb_start_fiber(&self, fiber: Value) -> Result<Value, Error> {
-        let machine = self.machine();
+        let machine = self.bound_machine()?;
         machine.check_owner()?;
         self.live_fibers.set(self.live_fibers.get() + 1);
         let current = fiber_current();
@@ -85,19 +119,30 @@ impl Scheduler {
         if resumed? == terminated() {
             machine.switch()?;
         }
-        Ok(fiber)
+        // A fiber that failed before it first waited raises its error here, in its parent.
+        match machine.with(|s| s.take_pending(current)) {
+            Some(exc) => Err(exception_error(exc)),
+            None => Ok(fiber),
+        }
     }
 
     /// The body of every fiber the `fiber` hook creates.
-    pub fn rb_run_fiber(rb_self: Obj<Scheduler>, block: Value, args: magnus::RArray) -> Result<Value, Error> {
-        let machine = Obj::<Machine>::try_convert(rb::value(rb_self.machine_value))?;
-        let outcome = Machine::rb_run_fiber(machine, block, args);
+    pub fn rb_run_fiber(
+        rb_self: Obj<Scheduler>,
+        block: Value,
+        args: magnus::RArray,
+        parent: Value,
+    ) -> Result<Value, Error> {
+        rb_self.bound_machine()?;
+        let machine = Obj::<Machine>::try_convert(rb::value(rb_self.machine_value.get()))?;
+        let outcome = Machine::rb_run_fiber(machine, block, args, parent);
         let left = rb_self.live_fibers.get().saturating_sub(1);
         rb_self.live_fibers.set(left);
         if left == 0 {
             let closer = rb_self.closer.replace(NIL);
             if closer != NIL {
-                rb_self.machine().with(|s| s.schedule(closer, NIL, false));
+                // Unless a failure raised in it already woke it.
+                rb_self.machine().with(|s| s.resume_suspended(closer, NIL));
             }
         }
         outcome
@@ -105,7 +150,7 @@ impl Scheduler {
 
     /// The heart of close / scheduler_close: runs until every scheduled fiber has finished.
     pub fn rb_close(&self) -> Result<Value, Error> {
-        let machine = self.machine();
+        let machine = self.bound_machine()?;
         // In a forked child the parent's fibers and ring are not ours to run.
         if machine.is_inherited_by_fork() {
             return Ok(rb::value(TRUE));
@@ -123,7 +168,7 @@ impl Scheduler {
     /// block(blocker, timeout = nil) → true when unblocked, false when the timeout passed.
     pub fn rb_block(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 1, 2)?;
-        let machine = self.machine();
+        let machine = self.bound_machine()?;
         machine.check_owner()?;
         let timeout = arg(args, 1);
         if timeout == NIL {
@@ -137,7 +182,7 @@ impl Scheduler {
 
     /// unblock(blocker, fiber): from any thread.
     pub fn rb_unblock(&self, _blocker: Value, fiber: Value) -> Result<Value, Error> {
-        let machine = self.machine();
+        let machine = self.used_machine()?;
         let fiber = raw(fiber);
         crate::fibers::check_fiber(fiber)?;
         if machine.is_owner_thread() {
@@ -155,7 +200,7 @@ impl Scheduler {
     /// kernel_sleep(duration = nil): without a duration, until something wakes the fiber.
     pub fn rb_kernel_sleep(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 0, 1)?;
-        let machine = self.machine();
+        let machine = self.bound_machine()?;
         machine.check_owner()?;
         match arg(args, 0) {
             NIL => machine.suspend_current().map(|_| rb::value(NIL)),
@@ -167,7 +212,7 @@ impl Scheduler {
     /// op the block waits on is cancelled when time is up.
     pub fn rb_timeout_after(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 2, usize::MAX)?;
-        let machine = self.machine();
+        let machine = self.bound_machine()?;
         machine.check_owner()?;
         let (_, ts) = rb::seconds_arg(arg(args, 0), "timeout")?;
         // An exception class (with its arguments), or, from the timeout gem 0.4 on, an instance.
@@ -193,7 +238,7 @@ impl Scheduler {
     /// Where the kernel cannot (no WAITID before 6.7, except a child's exit through its pidfd),
     /// Process::Status.wait runs on a worker thread instead.
     pub fn rb_process_wait(rb_self: Obj<Scheduler>, pid: Value, flags: Value) -> Result<Value, Error> {
-        let machine = rb_self.machine();
+        let machine = rb_self.bound_machine()?;
         machine.check_owner()?;
         let pid_n = rb::int_arg(raw(pid), "pid", i32::MIN as i64 + 1, i32::MAX as i64)? as i32;
         let options = waitid_options(rb::int_arg(raw(flags), "flags", 0, i32::MAX as i64)?)?;
@@ -216,7 +261,7 @@ impl Scheduler {
     /// Waits until any of `polls` ([[io, events], ...]) is ready or `timeout` passes: the
     /// waiting half of io_select (the Ruby half computes the ready sets).
     pub fn rb_wait_any(&self, polls: magnus::RArray, timeout: Value) -> Result<bool, Error> {
-        let machine = self.machine();
+        let machine = self.bound_machine()?;
         machine.check_owner()?;
         let mut list = Vec::with_capacity(polls.len());
         for pair in polls.into_iter() {
@@ -236,7 +281,7 @@ impl Scheduler {
     /// the exception in it. IO#close calls it from the closing thread, which may be another.
     #[cfg(ruby_gte_4_0)]
     pub fn rb_fiber_interrupt(&self, fiber: Value, exception: Value) -> Result<Value, Error> {
-        let machine = self.machine();
+        let machine = self.used_machine()?;
         let (fiber, exception) = (raw(fiber), raw(exception));
         crate::fibers::check_fiber(fiber)?;
         if !rb::is_exception(exception) {
@@ -258,6 +303,6 @@ impl Scheduler {
     /// yield (Ruby 4.0): let the other fibers run once.
     #[cfg(ruby_gte_4_0)]
     pub fn rb_yield(&self) -> Result<Value, Error> {
-        self.machine().rb_snooze()
+        self.bound_machine()?.rb_snooze()
     }
 }

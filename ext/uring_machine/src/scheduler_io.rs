@@ -104,7 +104,7 @@ impl Scheduler {
     /// Moves bytes between `io` and the buffer until `length` is reached (single transfer on
     /// 4.1), EOF, or an error; returns the count or -errno.
     fn transfer(&self, req: Request, direction: Direction) -> Result<Value, Error> {
-        let machine = self.machine();
+        let machine = self.bound_machine()?;
         machine.check_owner()?;
         let fd = fd_arg(req.io)?;
         let buffer = HookBuffer::new(req.buffer, matches!(direction, Direction::Read))?;
@@ -176,7 +176,7 @@ impl Scheduler {
     /// io_wait(io, events, timeout) → the ready events (a subset of `events`), or false when
     /// the timeout passed.
     pub fn rb_io_wait(&self, io: Value, events: Value, timeout: Value) -> Result<Value, Error> {
-        let machine = self.machine();
+        let machine = self.bound_machine()?;
         machine.check_owner()?;
         let fd = fd_arg(raw(io))?;
         let events = rb::int_arg(raw(events), "events", 1, 7)? as u32;
@@ -248,7 +248,7 @@ impl Scheduler {
     /// the io_pwrite hook from inside a GVL-released region there, so it must not be reached
     /// that way. One positioned write of `string` at `offset`, like pwrite(2).
     pub fn rb_pwrite_string(&self, io: Value, string: Value, offset: Value) -> Result<Value, Error> {
-        let machine = self.machine();
+        let machine = self.bound_machine()?;
         machine.check_owner()?;
         let fd = fd_arg(raw(io))?;
         let offset = rb::int_arg(raw(offset), "offset", 0, i64::MAX)?;

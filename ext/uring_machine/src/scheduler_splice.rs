@@ -36,7 +36,7 @@ impl Scheduler {
     /// position; without it the file position is used and advanced.
     pub fn rb_io_splice(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 2, 4)?;
-        let machine = self.machine();
+        let machine = self.bound_machine()?;
         machine.check_owner()?;
         let src = End::probe(fd_arg(arg(args, 0))?)?;
         let dst = End::probe(write_fd(arg(args, 1))?)?;
