@@ -8,10 +8,10 @@ use io_uring::{opcode, squeue, types};
 use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, Error, Value};
 use rb_sys::{ID, VALUE};
 
-use crate::fd::fd_arg;
 use crate::machine::Machine;
 use crate::op::Slot;
-use crate::rb::{self, int, NIL};
+use crate::ruby::fd::fd_arg;
+use crate::ruby::value::{self as rb, int, NIL};
 use crate::scheduler::Scheduler;
 
 const STREAM_CLOSED: &str = "stream closed in another fiber";

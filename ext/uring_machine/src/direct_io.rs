@@ -3,7 +3,7 @@
 //! blocking (EOPNOTSUPP), files whose I/O is a memory copy are still done here.
 use crate::fd_kinds::FdKind;
 use crate::machine::Machine;
-use crate::rb::last_errno;
+use crate::ruby::value::last_errno;
 
 /// Buffered writes to a regular file of at most this many bytes are made directly when the
 /// filesystem cannot do them without blocking (ext4 answers RWF_NOWAIT with EOPNOTSUPP): a

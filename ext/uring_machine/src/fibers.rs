@@ -8,7 +8,7 @@ use rb_sys::{ID, VALUE};
 
 use crate::machine::{error_value, exception_error, terminated, Machine};
 use crate::op::Owned;
-use crate::rb::{self, fiber_current, raw, NIL, TRUE};
+use crate::ruby::value::{self as rb, fiber_current, raw, NIL, TRUE};
 use crate::timers::timespec_box;
 use crate::wakeup::Remote;
 

@@ -5,13 +5,13 @@ use io_uring::{opcode, types};
 use magnus::{Error, Value};
 use rb_sys::VALUE;
 
-use crate::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
-use crate::buffer::{ReadTarget, WriteSource};
 use crate::direct_io::{preadv2_nowait, would_block};
-use crate::fd::fd_arg;
 use crate::fd_kinds::FdKind;
 use crate::machine::Machine;
-use crate::rb::{self, int, last_errno, NIL};
+use crate::ruby::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
+use crate::ruby::buffer::{ReadTarget, WriteSource};
+use crate::ruby::fd::fd_arg;
+use crate::ruby::value::{self as rb, int, last_errno, NIL};
 
 impl Machine {
     pub fn count_direct(&self, code: u8) {

@@ -2,11 +2,8 @@
 //! classes and binds their methods; each concern lives in its own module.
 use magnus::{function, method, prelude::*, value::Lazy, Error, ExceptionClass, RClass, RModule, Ruby};
 
-mod args;
-mod buffer;
 mod close;
 mod direct_io;
-mod fd;
 mod fd_kinds;
 mod fibers;
 mod fs;
@@ -19,9 +16,9 @@ mod op;
 mod opcodes;
 mod process;
 mod process_handle;
-mod rb;
 mod registered_buffers;
 mod ring;
+mod ruby;
 mod scheduler;
 mod scheduler_io;
 mod scheduler_splice;

@@ -13,8 +13,8 @@ use rb_sys::VALUE;
 
 use crate::metrics::Metrics;
 use crate::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
-use crate::rb::{self, fiber_current, mark, NIL};
 use crate::ring::{has_more, Completion, Ring};
+use crate::ruby::value::{self as rb, fiber_current, mark, NIL};
 use crate::wakeup::{unblock_ring_wait, Wakeup};
 
 /// How many run-queue pops may pass before completions are collected without waiting.

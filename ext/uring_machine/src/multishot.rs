@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use io_uring::{opcode, squeue, types};
 use magnus::{rb_sys::protect, Error, Value};
 
-use crate::fd::fd_arg;
 use crate::machine::{exception_error, Machine, Wait};
 use crate::op::Kind;
-use crate::rb::{self, fiber_current, int, raw, NIL};
 use crate::ring::buffer_id;
+use crate::ruby::fd::fd_arg;
+use crate::ruby::value::{self as rb, fiber_current, int, raw, NIL};
 
 const BUFFER_GROUP: u16 = 0;
 const BUFFER_COUNT: u16 = 64;
@@ -237,7 +237,7 @@ impl Machine {
     fn read_each_fallback(&self, fd: i32) -> Result<Value, Error> {
         loop {
             let s = rb::ruby().str_buf_new(BUFFER_SIZE);
-            let mut target = crate::buffer::ReadTarget::prepare(raw(s), BUFFER_SIZE, 0)?;
+            let mut target = crate::ruby::buffer::ReadTarget::prepare(raw(s), BUFFER_SIZE, 0)?;
             let n = self.read_into(fd, &mut target, BUFFER_SIZE, -1)?;
             target.finish(n);
             if n == 0 {

@@ -6,7 +6,7 @@ use magnus::{Error, Value};
 use rb_sys::VALUE;
 
 use crate::machine::Machine;
-use crate::rb::{self, last_errno, raw, NIL};
+use crate::ruby::value::{self as rb, last_errno, raw, NIL};
 
 /// Who a wait is for: waitid(2)'s idtype and id.
 #[derive(Clone, Copy)]

@@ -7,7 +7,7 @@ use rb_sys::VALUE;
 
 use crate::io::Direction;
 use crate::machine::Machine;
-use crate::rb::{self, int, raw, NIL};
+use crate::ruby::value::{self as rb, int, raw, NIL};
 
 /// Slots in the kernel's (sparse) buffer table, allocated at the first registration.
 const TABLE_SLOTS: u32 = 1024;
@@ -162,9 +162,9 @@ impl Machine {
     /// unregister_buffers(buffers = nil) → how many were unregistered (nil: all of them).
     /// IOError for a buffer that an op is still using.
     pub fn rb_unregister_buffers(&self, args: &[Value]) -> Result<Value, Error> {
-        crate::args::arity(args, 0, 1)?;
+        crate::ruby::args::arity(args, 0, 1)?;
         self.check_owner()?;
-        let targets: Vec<VALUE> = match crate::args::arg(args, 0) {
+        let targets: Vec<VALUE> = match crate::ruby::args::arg(args, 0) {
             NIL => self.with(|s| s.registry.slots.iter().flatten().map(|e| e.buffer).collect()),
             list => RArray::from_value(rb::value(list))
                 .ok_or_else(|| rb::type_error("expected an Array of IO::Buffers"))?

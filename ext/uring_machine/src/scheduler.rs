@@ -6,11 +6,11 @@ use std::cell::Cell;
 use magnus::{gc::Marker, prelude::*, rb_sys::protect, typed_data::Obj, DataTypeFunctions, Error, TypedData, Value};
 use rb_sys::VALUE;
 
-use crate::args::{arg, arity};
-use crate::fd::fd_arg;
 use crate::machine::{terminated, Machine};
 use crate::process::{process_status, waitid_options, WaitTarget};
-use crate::rb::{self, fiber_current, raw, FALSE, NIL, TRUE};
+use crate::ruby::args::{arg, arity};
+use crate::ruby::fd::fd_arg;
+use crate::ruby::value::{self as rb, fiber_current, raw, FALSE, NIL, TRUE};
 use crate::wakeup::Remote;
 
 #[derive(TypedData)]

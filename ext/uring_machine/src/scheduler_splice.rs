@@ -3,9 +3,9 @@
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
 
-use crate::args::{arg, arity};
-use crate::fd::fd_arg;
-use crate::rb::{self, raw, NIL};
+use crate::ruby::args::{arg, arity};
+use crate::ruby::fd::fd_arg;
+use crate::ruby::value::{self as rb, raw, NIL};
 use crate::scheduler::Scheduler;
 use crate::splice::End;
 
