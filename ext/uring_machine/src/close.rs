@@ -9,7 +9,7 @@ use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, Error, Value};
 use rb_sys::{ID, VALUE};
 
 use crate::machine::Machine;
-use crate::op::Slot;
+use crate::ring::op::Slot;
 use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, int, NIL};
 use crate::scheduler::Scheduler;
@@ -63,7 +63,7 @@ impl Machine {
 /// on Ruby 3.1-3.4, see io_close.rb), interrupts the fibers of this thread's machines (the
 /// current scheduler's and UringMachine.machine) that waited on it; returns how many.
 pub fn rb_wake_fd_waiters(fd: Value) -> Result<usize, Error> {
-    if !crate::op::any_fd_waits_in_process() {
+    if !crate::ring::op::any_fd_waits_in_process() {
         return Ok(0);
     }
     let fd = fd_arg(rb::raw(fd))?;

@@ -7,10 +7,10 @@ use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, Error, RArray, Value}
 use rb_sys::{ID, VALUE};
 
 use crate::machine::{error_value, exception_error, terminated, Machine};
-use crate::op::Owned;
+use crate::ring::op::Owned;
+use crate::ring::wakeup::Remote;
 use crate::ruby::value::{self as rb, fiber_current, raw, NIL, TRUE};
 use crate::timers::timespec_box;
-use crate::wakeup::Remote;
 
 struct Ids {
     done: ID,
@@ -229,7 +229,7 @@ impl Machine {
     pub fn rb_metrics(&self) -> Result<magnus::RHash, Error> {
         let ruby = rb::ruby();
         let (metrics, in_flight, runqueue) = self.with(|s| {
-            let m = crate::metrics::Metrics {
+            let m = crate::ring::metrics::Metrics {
                 ops: s.metrics.ops,
                 direct: s.metrics.direct,
                 submits: s.metrics.submits,

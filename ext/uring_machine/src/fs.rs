@@ -5,7 +5,7 @@ use io_uring::{opcode, types};
 use magnus::{Error, RHash, Value};
 
 use crate::machine::Machine;
-use crate::op::Owned;
+use crate::ring::op::Owned;
 use crate::ruby::args::{arg, arity, int_or};
 use crate::ruby::value::{self as rb, int, NIL};
 

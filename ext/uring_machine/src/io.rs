@@ -104,7 +104,7 @@ impl Machine {
             (Direction::Write, Some(_)) => opcode::WriteFixed::CODE,
         };
         let op = || {
-            let build = |_: &mut crate::op::Slot| match (direction, fixed_slot) {
+            let build = |_: &mut crate::ring::op::Slot| match (direction, fixed_slot) {
                 (Direction::Read, None) => opcode::Read::new(target, ptr, len).offset(off).build(),
                 (Direction::Write, None) => opcode::Write::new(target, ptr, len).offset(off).build(),
                 (Direction::Read, Some(slot)) => opcode::ReadFixed::new(target, ptr, len, slot).offset(off).build(),
@@ -253,8 +253,8 @@ impl Machine {
                     fd,
                     |slot| {
                         slot.pinned.extend(pins);
-                        slot.owned = crate::op::Owned::Iovecs(vecs);
-                        let crate::op::Owned::Iovecs(v) = &slot.owned else {
+                        slot.owned = crate::ring::op::Owned::Iovecs(vecs);
+                        let crate::ring::op::Owned::Iovecs(v) = &slot.owned else {
                             unreachable!()
                         };
                         opcode::Writev::new(types::Fd(fd), v.as_ptr(), v.len() as u32)

@@ -11,11 +11,11 @@ use io_uring::{opcode, squeue, types};
 use magnus::{gc::Marker, rb_sys::protect, DataTypeFunctions, Error, Exception, TypedData};
 use rb_sys::VALUE;
 
-use crate::metrics::Metrics;
-use crate::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
+use crate::ring::metrics::Metrics;
+use crate::ring::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
+use crate::ring::wakeup::{unblock_ring_wait, Wakeup};
 use crate::ring::{has_more, Completion, Ring};
 use crate::ruby::value::{self as rb, fiber_current, mark, NIL};
-use crate::wakeup::{unblock_ring_wait, Wakeup};
 
 /// How many run-queue pops may pass before completions are collected without waiting.
 const POLL_INTERVAL: u32 = 32;
@@ -303,7 +303,7 @@ impl Machine {
     /// Pushes one SQE for a new op awaited by the current fiber and waits for its result.
     pub fn run_op(
         &self,
-        build: impl FnOnce(&mut crate::op::Slot) -> squeue::Entry,
+        build: impl FnOnce(&mut crate::ring::op::Slot) -> squeue::Entry,
         code: u8,
         pin: VALUE,
     ) -> Result<i32, Error> {
@@ -314,7 +314,7 @@ impl Machine {
     pub fn run_tagged_op(
         &self,
         fd: Option<i32>,
-        build: impl FnOnce(&mut crate::op::Slot) -> squeue::Entry,
+        build: impl FnOnce(&mut crate::ring::op::Slot) -> squeue::Entry,
         code: u8,
         pin: VALUE,
     ) -> Result<i32, Error> {

@@ -6,8 +6,8 @@ use io_uring::{opcode, squeue, types};
 use magnus::{rb_sys::protect, Error, Value};
 
 use crate::machine::{exception_error, Machine, Wait};
-use crate::op::Kind;
 use crate::ring::buffer_id;
+use crate::ring::op::Kind;
 use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, fiber_current, int, raw, NIL};
 

@@ -6,7 +6,7 @@ use io_uring::{opcode, types};
 use magnus::{Error, Value};
 
 use crate::machine::Machine;
-use crate::op::Owned;
+use crate::ring::op::Owned;
 use crate::ruby::args::{arg, arity, int_or};
 use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, int, last_errno, raw, NIL};

@@ -127,7 +127,8 @@ impl Machine {
                 WaitTarget::Pidfd(fd) => fd,
                 _ => -1,
             };
-            let build = |_: &mut crate::op::Slot| opcode::WaitId::new(idtype, id, options).infop(info_ptr).build();
+            let build =
+                |_: &mut crate::ring::op::Slot| opcode::WaitId::new(idtype, id, options).infop(info_ptr).build();
             let res = self.run_fd_op(fd, build, opcode::WaitId::CODE, NIL)?;
             rb::check(res as i64, "waitid")?;
         } else {

@@ -8,10 +8,10 @@ use rb_sys::VALUE;
 
 use crate::machine::{terminated, Machine};
 use crate::process::{process_status, waitid_options, WaitTarget};
+use crate::ring::wakeup::Remote;
 use crate::ruby::args::{arg, arity};
 use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, fiber_current, raw, FALSE, NIL, TRUE};
-use crate::wakeup::Remote;
 
 #[derive(TypedData)]
 #[magnus(class = "UringMachine::Scheduler", free_immediately, size, mark)]

@@ -5,7 +5,7 @@ use magnus::Error;
 use rb_sys::VALUE;
 
 use crate::machine::{exception_error, Machine, Wait};
-use crate::op::{Kind, OpId, Owned};
+use crate::ring::op::{Kind, OpId, Owned};
 use crate::ruby::value::{fiber_current, FALSE, NIL};
 
 pub fn timespec_box(ts: libc::timespec) -> Box<types::Timespec> {

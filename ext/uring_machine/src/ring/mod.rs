@@ -1,0 +1,10 @@
+//! The ring layer: the io_uring instance (setup, SQ pushes, CQ draining, raw enters), the table
+//! of in-flight ops, opcode names, cross-thread wakeups and the counters. It knows nothing of
+//! fibers or of particular operations; it uses only ruby/.
+pub mod metrics;
+pub mod op;
+pub mod opcodes;
+pub mod uring;
+pub mod wakeup;
+
+pub use uring::{buffer_id, has_more, Completion, EnterArgs, Ring};
