@@ -1,7 +1,7 @@
 //! The attempts made before anything goes to the ring: syscalls that never wait for a peer, so
 //! they run with the GVL held and without a fiber switch. Where the kernel cannot try without
 //! blocking (EOPNOTSUPP), files whose I/O is a memory copy are still done here.
-use crate::fd_kinds::FdKind;
+use crate::machine::fd_kinds::FdKind;
 use crate::machine::Machine;
 use crate::ruby::value::last_errno;
 

@@ -6,7 +6,7 @@ use magnus::{Error, Value};
 use rb_sys::VALUE;
 
 use crate::direct_io::{preadv2_nowait, would_block};
-use crate::fd_kinds::FdKind;
+use crate::machine::fd_kinds::FdKind;
 use crate::machine::Machine;
 use crate::ruby::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
 use crate::ruby::buffer::{ReadTarget, WriteSource};

@@ -1,11 +1,9 @@
 //! uring_machine: an io_uring-backed fiber machine for Ruby. This file only defines the Ruby
 //! classes and binds their methods; each concern lives in its own module.
-use magnus::{function, method, prelude::*, value::Lazy, Error, ExceptionClass, RClass, RModule, Ruby};
+use magnus::{function, method, prelude::*, Error, RClass, RModule, Ruby};
 
 mod close;
 mod direct_io;
-mod fd_kinds;
-mod fibers;
 mod fs;
 mod io;
 mod machine;
@@ -20,21 +18,10 @@ mod scheduler;
 mod scheduler_io;
 mod scheduler_splice;
 mod splice;
-mod timers;
 
 use machine::Machine;
 use process_handle::ProcessHandle;
 use scheduler::Scheduler;
-
-pub static TIMEOUT_ERROR_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
-    let module: RModule = ruby
-        .class_object()
-        .const_get("UringMachine")
-        .expect("UringMachine defined");
-    module
-        .const_get("TimeoutError")
-        .expect("UringMachine::TimeoutError defined")
-});
 
 fn machine_new(ruby: &Ruby, args: &[magnus::Value]) -> Result<Machine, Error> {
     let args = magnus::scan_args::scan_args::<(), (), (), (), _, ()>(args)?;

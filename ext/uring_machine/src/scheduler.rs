@@ -139,7 +139,7 @@ impl Scheduler {
     pub fn rb_unblock(&self, _blocker: Value, fiber: Value) -> Result<Value, Error> {
         let machine = self.machine();
         let fiber = raw(fiber);
-        crate::fibers::check_fiber(fiber)?;
+        crate::machine::fibers::check_fiber(fiber)?;
         if machine.is_owner_thread() {
             machine.with(|s| s.schedule(fiber, TRUE, false));
         } else {
@@ -238,7 +238,7 @@ impl Scheduler {
     pub fn rb_fiber_interrupt(&self, fiber: Value, exception: Value) -> Result<Value, Error> {
         let machine = self.machine();
         let (fiber, exception) = (raw(fiber), raw(exception));
-        crate::fibers::check_fiber(fiber)?;
+        crate::machine::fibers::check_fiber(fiber)?;
         if !rb::is_exception(exception) {
             return Err(rb::type_error("exception expected"));
         }

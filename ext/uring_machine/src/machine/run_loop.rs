@@ -83,7 +83,7 @@ pub struct State {
     pub running: VALUE,
     pub buffers: Option<crate::multishot::BufferRing>,
     pub registry: crate::registered_buffers::Registry,
-    pub fd_kinds: crate::fd_kinds::FdKinds,
+    pub fd_kinds: crate::machine::fd_kinds::FdKinds,
     wakeup: Arc<Wakeup>,
     ticks: u32,
     completions: Vec<Completion>,
@@ -464,7 +464,7 @@ impl State {
                         self.ops.release(id);
                         if c.result == -libc::ETIME && self.waiting.get(&fiber) == Some(&Wait::Suspended) {
                             self.waiting.remove(&fiber);
-                            self.runqueue.push_back((fiber, crate::timers::TIMED_OUT));
+                            self.runqueue.push_back((fiber, crate::machine::timers::TIMED_OUT));
                         }
                     }
                     Kind::Detached => {
