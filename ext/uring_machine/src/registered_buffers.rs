@@ -7,59 +7,11 @@ use rb_sys::VALUE;
 
 use crate::io::Direction;
 use crate::machine::Machine;
+use crate::ring::buffer_registry::{Entry, TABLE_SLOTS};
 use crate::ruby::value::{self as rb, int, raw, NIL};
 
-/// Slots in the kernel's (sparse) buffer table, allocated at the first registration.
-const TABLE_SLOTS: u32 = 1024;
 /// The kernel's limit for one registered buffer.
 const MAX_BUFFER: usize = 1 << 30;
-
-struct Entry {
-    buffer: VALUE,
-    base: usize,
-    size: usize,
-    /// Ops using it right now (each op waits for its CQE, so this is exact).
-    in_use: u32,
-}
-
-#[derive(Default)]
-pub struct Registry {
-    table_ready: bool,
-    slots: Vec<Option<Entry>>,
-    count: usize,
-}
-
-impl Registry {
-    /// The slot of the registered buffer that holds all of [ptr, ptr + len).
-    pub fn find(&self, ptr: *const u8, len: usize) -> Option<u16> {
-        if self.count == 0 {
-            return None;
-        }
-        let (start, end) = (ptr as usize, ptr as usize + len);
-        self.slots
-            .iter()
-            .position(|e| e.as_ref().is_some_and(|e| start >= e.base && end <= e.base + e.size))
-            .map(|i| i as u16)
-    }
-
-    fn slot_of(&self, buffer: VALUE) -> Option<usize> {
-        self.slots
-            .iter()
-            .position(|e| e.as_ref().is_some_and(|e| e.buffer == buffer))
-    }
-
-    fn free_slot(&self) -> Option<usize> {
-        match self.slots.iter().position(Option::is_none) {
-            Some(i) => Some(i),
-            None if self.slots.len() < TABLE_SLOTS as usize => Some(self.slots.len()),
-            None => None,
-        }
-    }
-
-    pub fn mark(&self) {
-        self.slots.iter().flatten().for_each(|e| rb::mark(e.buffer));
-    }
-}
 
 /// The memory of an IO::Buffer, without raising.
 fn buffer_bytes(buffer: VALUE) -> Result<(usize, usize), Error> {

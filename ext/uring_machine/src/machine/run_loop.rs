@@ -81,8 +81,8 @@ pub struct State {
     pub report_on_exception: bool,
     /// The fiber this machine last handed control to (see `switch`).
     pub running: VALUE,
-    pub buffers: Option<crate::multishot::BufferRing>,
-    pub registry: crate::registered_buffers::Registry,
+    pub buffers: Option<crate::ring::buf_ring::BufferRing>,
+    pub registry: crate::ring::buffer_registry::Registry,
     pub fd_kinds: crate::machine::fd_kinds::FdKinds,
     wakeup: Arc<Wakeup>,
     ticks: u32,
