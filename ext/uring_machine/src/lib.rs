@@ -2,25 +2,16 @@
 //! classes and binds their methods; each concern lives in its own module.
 use magnus::{function, method, prelude::*, Error, RClass, RModule, Ruby};
 
-mod close;
-mod direct_io;
-mod fs;
-mod io;
 mod machine;
-mod multishot;
-mod net;
-mod process;
-mod process_handle;
-mod registered_buffers;
+mod ops;
 mod ring;
 mod ruby;
 mod scheduler;
 mod scheduler_io;
 mod scheduler_splice;
-mod splice;
 
 use machine::Machine;
-use process_handle::ProcessHandle;
+use ops::process_handle::ProcessHandle;
 use scheduler::Scheduler;
 
 fn machine_new(ruby: &Ruby, args: &[magnus::Value]) -> Result<Machine, Error> {
@@ -41,7 +32,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     machine::init_globals();
     ruby.require("timeout")?;
     let module = ruby.define_module("UringMachine")?;
-    module.define_module_function("wake_fd_waiters", function!(close::rb_wake_fd_waiters, 1))?;
+    module.define_module_function("wake_fd_waiters", function!(ops::close::rb_wake_fd_waiters, 1))?;
     let timeout_base: RClass = ruby
         .class_object()
         .const_get::<_, RModule>("Timeout")?

@@ -7,7 +7,7 @@ use magnus::{gc::Marker, prelude::*, rb_sys::protect, typed_data::Obj, DataTypeF
 use rb_sys::VALUE;
 
 use crate::machine::{terminated, Machine};
-use crate::process::{process_status, waitid_options, WaitTarget};
+use crate::ops::process::{process_status, waitid_options, WaitTarget};
 use crate::ring::wakeup::Remote;
 use crate::ruby::args::{arg, arity};
 use crate::ruby::fd::fd_arg;

@@ -5,8 +5,8 @@
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
 
-use crate::direct_io::poll_now;
-use crate::io::{Blocking, Direction};
+use crate::ops::direct_io::poll_now;
+use crate::ops::io::{Blocking, Direction};
 use crate::ruby::args::{arg, arity};
 use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, int, raw, NIL};

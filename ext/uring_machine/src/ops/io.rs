@@ -5,9 +5,9 @@ use io_uring::{opcode, types};
 use magnus::{Error, Value};
 use rb_sys::VALUE;
 
-use crate::direct_io::{preadv2_nowait, would_block};
 use crate::machine::fd_kinds::FdKind;
 use crate::machine::Machine;
+use crate::ops::direct_io::{preadv2_nowait, would_block};
 use crate::ruby::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
 use crate::ruby::buffer::{ReadTarget, WriteSource};
 use crate::ruby::fd::fd_arg;

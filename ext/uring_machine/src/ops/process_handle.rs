@@ -7,7 +7,7 @@ use magnus::{gc::Marker, typed_data::Obj, DataTypeFunctions, Error, TryConvert, 
 use rb_sys::VALUE;
 
 use crate::machine::Machine;
-use crate::process::{process_status, Pidfd, WaitTarget};
+use crate::ops::process::{process_status, Pidfd, WaitTarget};
 use crate::ruby::value::{self as rb, last_errno, raw, NIL};
 
 #[derive(TypedData)]

@@ -5,8 +5,8 @@
 use magnus::{rb_sys::protect, Error, RArray, Value};
 use rb_sys::VALUE;
 
-use crate::io::Direction;
 use crate::machine::Machine;
+use crate::ops::io::Direction;
 use crate::ring::buffer_registry::{Entry, TABLE_SLOTS};
 use crate::ruby::value::{self as rb, int, raw, NIL};
 
