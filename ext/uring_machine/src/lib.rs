@@ -7,8 +7,6 @@ mod ops;
 mod ring;
 mod ruby;
 mod scheduler;
-mod scheduler_io;
-mod scheduler_splice;
 
 use machine::Machine;
 use ops::process_handle::ProcessHandle;
@@ -32,7 +30,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     machine::init_globals();
     ruby.require("timeout")?;
     let module = ruby.define_module("UringMachine")?;
-    module.define_module_function("wake_fd_waiters", function!(ops::close::rb_wake_fd_waiters, 1))?;
+    module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, 1))?;
     let timeout_base: RClass = ruby
         .class_object()
         .const_get::<_, RModule>("Timeout")?
@@ -122,7 +120,7 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("unregister_buffers", method!(Scheduler::rb_unregister_buffers, -1))?;
     module.define_module_function(
         "__copy_stream_check__",
-        function!(scheduler_splice::copy_stream_check, 2),
+        function!(scheduler::splice::copy_stream_check, 2),
     )?;
     #[cfg(ruby_gte_4_0)]
     {

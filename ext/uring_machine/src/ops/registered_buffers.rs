@@ -182,14 +182,3 @@ impl Machine {
         self.with(|s| s.registry.find(ptr, len))
     }
 }
-
-/// Scheduler#register_buffers / #unregister_buffers: the same on the scheduler's machine.
-impl crate::scheduler::Scheduler {
-    pub fn rb_register_buffers(&self, buffers: RArray) -> Result<Value, Error> {
-        self.machine().rb_register_buffers(buffers)
-    }
-
-    pub fn rb_unregister_buffers(&self, args: &[Value]) -> Result<Value, Error> {
-        self.machine().rb_unregister_buffers(args)
-    }
-}

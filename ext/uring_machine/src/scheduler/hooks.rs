@@ -1,5 +1,5 @@
 //! UringMachine::Scheduler: the Fiber::Scheduler hooks on top of the thread's Machine. The
-//! I/O hooks live in scheduler_io.rs; Ruby glue (fiber creation, name resolution and
+//! I/O hooks live in io.rs; Ruby glue (fiber creation, name resolution and
 //! blocking-operation workers) in lib/uring_machine/scheduler.rb.
 use std::cell::Cell;
 
