@@ -1,5 +1,7 @@
 //! uring_machine: an io_uring-backed fiber machine for Ruby. This file only defines the Ruby
-//! classes and binds their methods; each concern lives in its own module.
+//! classes and binds their methods; the code lives in layers whose dependencies point one way:
+//! scheduler/ (Fiber::Scheduler hooks) -> ops/ (operations by family) -> machine/ (run queue,
+//! fibers, timers) -> ring/ (io_uring, op table), with ruby/ (conversions) a leaf all may use.
 use magnus::{function, method, prelude::*, Error, RClass, RModule, Ruby};
 
 mod machine;

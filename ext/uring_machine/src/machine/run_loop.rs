@@ -310,7 +310,7 @@ impl Machine {
         self.run_tagged_op(None, build, code, pin)
     }
 
-    /// `run_op`, with the op tagged with the fd it waits on (see close.rs).
+    /// `run_op`, with the op tagged with the fd it waits on (see ops/close.rs).
     pub fn run_tagged_op(
         &self,
         fd: Option<i32>,
