@@ -5,7 +5,7 @@ module UringMachine
   # write or poll waits in a ring (the op holds the file open, so it would wait forever). After
   # Ruby closed the descriptor, the fibers of this thread's machines that waited on it get
   # IOError, once their ops are cancelled and drained (UringMachine.wake_fd_waiters, in
-  # close.rs). Ruby 4.0 does this itself through the fiber_interrupt hook.
+  # scheduler/close.rs). Ruby 4.0 does this itself through the fiber_interrupt hook.
   module CloseWakesFibers
     def close
       fd = descriptor_to_close

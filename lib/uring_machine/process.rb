@@ -3,7 +3,7 @@
 require "io/wait"
 
 module UringMachine
-  # A process held through a pidfd (the Rust half is process_handle.rs):
+  # A process held through a pidfd (the Rust half is ops/process_handle.rs):
   #
   #   child = UringMachine::Process.spawn("sleep", "1")   # Process.spawn's arguments
   #   child.kill(:TERM)                                   # never reaches a recycled pid

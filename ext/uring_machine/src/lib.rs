@@ -1,47 +1,18 @@
 //! uring_machine: an io_uring-backed fiber machine for Ruby. This file only defines the Ruby
-//! classes and binds their methods; each concern lives in its own module.
-use magnus::{function, method, prelude::*, value::Lazy, Error, ExceptionClass, RClass, RModule, Ruby};
+//! classes and binds their methods; the code lives in layers whose dependencies point one way:
+//! scheduler/ (Fiber::Scheduler hooks) -> ops/ (operations by family) -> machine/ (run queue,
+//! fibers, timers) -> ring/ (io_uring, op table), with ruby/ (conversions) a leaf all may use.
+use magnus::{function, method, prelude::*, Error, RClass, RModule, Ruby};
 
-mod args;
-mod buffer;
-mod close;
-mod direct_io;
-mod fd;
-mod fd_kinds;
-mod fibers;
-mod fs;
-mod io;
 mod machine;
-mod metrics;
-mod multishot;
-mod net;
-mod op;
-mod opcodes;
-mod process;
-mod process_handle;
-mod rb;
-mod registered_buffers;
+mod ops;
 mod ring;
+mod ruby;
 mod scheduler;
-mod scheduler_io;
-mod scheduler_splice;
-mod splice;
-mod timers;
-mod wakeup;
 
 use machine::Machine;
-use process_handle::ProcessHandle;
+use ops::process_handle::ProcessHandle;
 use scheduler::Scheduler;
-
-pub static TIMEOUT_ERROR_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
-    let module: RModule = ruby
-        .class_object()
-        .const_get("UringMachine")
-        .expect("UringMachine defined");
-    module
-        .const_get("TimeoutError")
-        .expect("UringMachine::TimeoutError defined")
-});
 
 fn machine_new(ruby: &Ruby, args: &[magnus::Value]) -> Result<Machine, Error> {
     let args = magnus::scan_args::scan_args::<(), (), (), (), _, ()>(args)?;
@@ -61,7 +32,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     machine::init_globals();
     ruby.require("timeout")?;
     let module = ruby.define_module("UringMachine")?;
-    module.define_module_function("wake_fd_waiters", function!(close::rb_wake_fd_waiters, 1))?;
+    module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, 1))?;
     let timeout_base: RClass = ruby
         .class_object()
         .const_get::<_, RModule>("Timeout")?
@@ -151,7 +122,7 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("unregister_buffers", method!(Scheduler::rb_unregister_buffers, -1))?;
     module.define_module_function(
         "__copy_stream_check__",
-        function!(scheduler_splice::copy_stream_check, 2),
+        function!(scheduler::splice::copy_stream_check, 2),
     )?;
     #[cfg(ruby_gte_4_0)]
     {

@@ -2,17 +2,14 @@
 //! file, so closing the fd does not end it: a fiber reading a pipe would wait forever. Ops that
 //! wait on an fd are therefore tagged with it; a close finds their fibers, cancels the ops and
 //! raises IOError in each fiber once its op has drained (as Ruby 4.0's `fiber_interrupt` does).
-use std::sync::OnceLock;
-
 use io_uring::{opcode, squeue, types};
-use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, Error, Value};
-use rb_sys::{ID, VALUE};
+use magnus::{rb_sys::protect, Error, Value};
+use rb_sys::VALUE;
 
-use crate::fd::fd_arg;
 use crate::machine::Machine;
-use crate::op::Slot;
-use crate::rb::{self, int, NIL};
-use crate::scheduler::Scheduler;
+use crate::ring::op::Slot;
+use crate::ruby::fd::fd_arg;
+use crate::ruby::value::{self as rb, int, NIL};
 
 const STREAM_CLOSED: &str = "stream closed in another fiber";
 
@@ -57,45 +54,6 @@ impl Machine {
         let res = self.run_op(|_| opcode::Close::new(types::Fd(fd)).build(), opcode::Close::CODE, NIL)?;
         rb::check(res as i64, "close").map(|_| rb::value(int(fd as i64)))
     }
-}
-
-/// UringMachine.wake_fd_waiters(fd) → Integer: after `fd` was closed outside the ring (IO#close
-/// on Ruby 3.1-3.4, see io_close.rb), interrupts the fibers of this thread's machines (the
-/// current scheduler's and UringMachine.machine) that waited on it; returns how many.
-pub fn rb_wake_fd_waiters(fd: Value) -> Result<usize, Error> {
-    if !crate::op::any_fd_waits_in_process() {
-        return Ok(0);
-    }
-    let fd = fd_arg(rb::raw(fd))?;
-    let mut woken = 0;
-    // Checked for nil first: a failed conversion builds an error message.
-    let scheduler = unsafe { rb_sys::rb_fiber_scheduler_get() };
-    let mut scheduler_machine = NIL;
-    if scheduler != NIL {
-        // A scheduler no fiber has used yet has no machine, so nothing waits on it.
-        let scheduler = Obj::<Scheduler>::try_convert(rb::value(scheduler)).ok();
-        if let Some(scheduler) = scheduler.filter(|s| s.is_bound()) {
-            scheduler_machine = rb::raw(scheduler.rb_machine()?);
-            woken += scheduler.machine().interrupt_fd_waiters(fd)?;
-        }
-    }
-    let own = thread_machine()?;
-    if own != NIL && own != scheduler_machine {
-        if let Ok(machine) = Obj::<Machine>::try_convert(rb::value(own)) {
-            woken += machine.interrupt_fd_waiters(fd)?;
-        }
-    }
-    Ok(woken)
-}
-
-/// Thread.current.thread_variable_get(:uring_machine), where UringMachine.machine keeps it.
-fn thread_machine() -> Result<VALUE, Error> {
-    static NAMES: OnceLock<(ID, VALUE)> = OnceLock::new();
-    let (get, key) = *NAMES.get_or_init(|| {
-        let key = unsafe { rb_sys::rb_id2sym(rb::intern("uring_machine")) }; // static: never moves
-        (rb::intern("thread_variable_get"), key)
-    });
-    protect(|| unsafe { rb_sys::rb_funcall(rb_sys::rb_thread_current(), get, 1, key) })
 }
 
 fn stream_closed_error() -> Result<VALUE, Error> {

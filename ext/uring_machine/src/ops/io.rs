@@ -5,13 +5,13 @@ use io_uring::{opcode, types};
 use magnus::{Error, Value};
 use rb_sys::VALUE;
 
-use crate::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
-use crate::buffer::{ReadTarget, WriteSource};
-use crate::direct_io::{preadv2_nowait, would_block};
-use crate::fd::fd_arg;
-use crate::fd_kinds::FdKind;
+use crate::machine::fd_kinds::FdKind;
 use crate::machine::Machine;
-use crate::rb::{self, int, last_errno, NIL};
+use crate::ops::direct_io::{preadv2_nowait, would_block};
+use crate::ruby::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
+use crate::ruby::buffer::{ReadTarget, WriteSource};
+use crate::ruby::fd::fd_arg;
+use crate::ruby::value::{self as rb, int, last_errno, NIL};
 
 impl Machine {
     pub fn count_direct(&self, code: u8) {
@@ -104,7 +104,7 @@ impl Machine {
             (Direction::Write, Some(_)) => opcode::WriteFixed::CODE,
         };
         let op = || {
-            let build = |_: &mut crate::op::Slot| match (direction, fixed_slot) {
+            let build = |_: &mut crate::ring::op::Slot| match (direction, fixed_slot) {
                 (Direction::Read, None) => opcode::Read::new(target, ptr, len).offset(off).build(),
                 (Direction::Write, None) => opcode::Write::new(target, ptr, len).offset(off).build(),
                 (Direction::Read, Some(slot)) => opcode::ReadFixed::new(target, ptr, len, slot).offset(off).build(),
@@ -253,8 +253,8 @@ impl Machine {
                     fd,
                     |slot| {
                         slot.pinned.extend(pins);
-                        slot.owned = crate::op::Owned::Iovecs(vecs);
-                        let crate::op::Owned::Iovecs(v) = &slot.owned else {
+                        slot.owned = crate::ring::op::Owned::Iovecs(vecs);
+                        let crate::ring::op::Owned::Iovecs(v) = &slot.owned else {
                             unreachable!()
                         };
                         opcode::Writev::new(types::Fd(fd), v.as_ptr(), v.len() as u32)

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use rb_sys::VALUE;
 
-use crate::rb::mark;
+use crate::ruby::value::mark;
 
 /// A fiber another thread wants resumed with `value`; `is_exception` is decided by the sender
 /// so that handling it later needs no Ruby call.

@@ -11,11 +11,11 @@ use io_uring::{opcode, squeue, types};
 use magnus::{gc::Marker, rb_sys::protect, DataTypeFunctions, Error, Exception, TypedData};
 use rb_sys::VALUE;
 
-use crate::metrics::Metrics;
-use crate::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
-use crate::rb::{self, fiber_current, mark, NIL};
+use crate::ring::metrics::Metrics;
+use crate::ring::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
+use crate::ring::wakeup::{unblock_ring_wait, Wakeup};
 use crate::ring::{has_more, Completion, Ring};
-use crate::wakeup::{unblock_ring_wait, Wakeup};
+use crate::ruby::value::{self as rb, fiber_current, mark, NIL};
 
 /// How many run-queue pops may pass before completions are collected without waiting.
 const POLL_INTERVAL: u32 = 32;
@@ -81,9 +81,9 @@ pub struct State {
     pub report_on_exception: bool,
     /// The fiber this machine last handed control to (see `switch`).
     pub running: VALUE,
-    pub buffers: Option<crate::multishot::BufferRing>,
-    pub registry: crate::registered_buffers::Registry,
-    pub fd_kinds: crate::fd_kinds::FdKinds,
+    pub buffers: Option<crate::ring::buf_ring::BufferRing>,
+    pub registry: crate::ring::buffer_registry::Registry,
+    pub fd_kinds: crate::machine::fd_kinds::FdKinds,
     wakeup: Arc<Wakeup>,
     ticks: u32,
     completions: Vec<Completion>,
@@ -303,18 +303,18 @@ impl Machine {
     /// Pushes one SQE for a new op awaited by the current fiber and waits for its result.
     pub fn run_op(
         &self,
-        build: impl FnOnce(&mut crate::op::Slot) -> squeue::Entry,
+        build: impl FnOnce(&mut crate::ring::op::Slot) -> squeue::Entry,
         code: u8,
         pin: VALUE,
     ) -> Result<i32, Error> {
         self.run_tagged_op(None, build, code, pin)
     }
 
-    /// `run_op`, with the op tagged with the fd it waits on (see close.rs).
+    /// `run_op`, with the op tagged with the fd it waits on (see ops/close.rs).
     pub fn run_tagged_op(
         &self,
         fd: Option<i32>,
-        build: impl FnOnce(&mut crate::op::Slot) -> squeue::Entry,
+        build: impl FnOnce(&mut crate::ring::op::Slot) -> squeue::Entry,
         code: u8,
         pin: VALUE,
     ) -> Result<i32, Error> {
@@ -464,7 +464,7 @@ impl State {
                         self.ops.release(id);
                         if c.result == -libc::ETIME && self.waiting.get(&fiber) == Some(&Wait::Suspended) {
                             self.waiting.remove(&fiber);
-                            self.runqueue.push_back((fiber, crate::timers::TIMED_OUT));
+                            self.runqueue.push_back((fiber, crate::machine::timers::TIMED_OUT));
                         }
                     }
                     Kind::Detached => {

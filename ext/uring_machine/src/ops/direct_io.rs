@@ -1,9 +1,9 @@
 //! The attempts made before anything goes to the ring: syscalls that never wait for a peer, so
 //! they run with the GVL held and without a fiber switch. Where the kernel cannot try without
 //! blocking (EOPNOTSUPP), files whose I/O is a memory copy are still done here.
-use crate::fd_kinds::FdKind;
+use crate::machine::fd_kinds::FdKind;
 use crate::machine::Machine;
-use crate::rb::last_errno;
+use crate::ruby::value::last_errno;
 
 /// Buffered writes to a regular file of at most this many bytes are made directly when the
 /// filesystem cannot do them without blocking (ext4 answers RWF_NOWAIT with EOPNOTSUPP): a

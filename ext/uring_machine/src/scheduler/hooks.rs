@@ -1,17 +1,17 @@
 //! UringMachine::Scheduler: the Fiber::Scheduler hooks on top of the thread's Machine. The
-//! I/O hooks live in scheduler_io.rs; Ruby glue (fiber creation, name resolution and
+//! I/O hooks live in io.rs; Ruby glue (fiber creation, name resolution and
 //! blocking-operation workers) in lib/uring_machine/scheduler.rb.
 use std::cell::Cell;
 
 use magnus::{gc::Marker, prelude::*, rb_sys::protect, typed_data::Obj, DataTypeFunctions, Error, TypedData, Value};
 use rb_sys::VALUE;
 
-use crate::args::{arg, arity};
-use crate::fd::fd_arg;
 use crate::machine::{exception_error, terminated, Machine};
-use crate::process::{process_status, waitid_options, WaitTarget};
-use crate::rb::{self, fiber_current, raw, FALSE, NIL, TRUE};
-use crate::wakeup::Remote;
+use crate::ops::process::{process_status, waitid_options, WaitTarget};
+use crate::ring::wakeup::Remote;
+use crate::ruby::args::{arg, arity};
+use crate::ruby::fd::fd_arg;
+use crate::ruby::value::{self as rb, fiber_current, raw, FALSE, NIL, TRUE};
 
 #[derive(TypedData)]
 #[magnus(class = "UringMachine::Scheduler", free_immediately, size, mark)]
@@ -184,7 +184,7 @@ impl Scheduler {
     pub fn rb_unblock(&self, _blocker: Value, fiber: Value) -> Result<Value, Error> {
         let machine = self.used_machine()?;
         let fiber = raw(fiber);
-        crate::fibers::check_fiber(fiber)?;
+        crate::machine::fibers::check_fiber(fiber)?;
         if machine.is_owner_thread() {
             machine.with(|s| s.schedule(fiber, TRUE, false));
         } else {
@@ -283,7 +283,7 @@ impl Scheduler {
     pub fn rb_fiber_interrupt(&self, fiber: Value, exception: Value) -> Result<Value, Error> {
         let machine = self.used_machine()?;
         let (fiber, exception) = (raw(fiber), raw(exception));
-        crate::fibers::check_fiber(fiber)?;
+        crate::machine::fibers::check_fiber(fiber)?;
         if !rb::is_exception(exception) {
             return Err(rb::type_error("exception expected"));
         }

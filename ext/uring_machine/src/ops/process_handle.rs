@@ -7,8 +7,8 @@ use magnus::{gc::Marker, typed_data::Obj, DataTypeFunctions, Error, TryConvert, 
 use rb_sys::VALUE;
 
 use crate::machine::Machine;
-use crate::process::{process_status, Pidfd, WaitTarget};
-use crate::rb::{self, last_errno, raw, NIL};
+use crate::ops::process::{process_status, Pidfd, WaitTarget};
+use crate::ruby::value::{self as rb, last_errno, raw, NIL};
 
 #[derive(TypedData)]
 #[magnus(class = "UringMachine::Process", free_immediately, size, mark)]

@@ -4,10 +4,10 @@ use std::ffi::CString;
 use io_uring::{opcode, types};
 use magnus::{Error, RHash, Value};
 
-use crate::args::{arg, arity, int_or};
 use crate::machine::Machine;
-use crate::op::Owned;
-use crate::rb::{self, int, NIL};
+use crate::ring::op::Owned;
+use crate::ruby::args::{arg, arity, int_or};
+use crate::ruby::value::{self as rb, int, NIL};
 
 fn path_arg(v: Value) -> Result<CString, Error> {
     let path: String = magnus::TryConvert::try_convert(v)?;

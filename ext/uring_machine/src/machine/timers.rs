@@ -5,8 +5,8 @@ use magnus::Error;
 use rb_sys::VALUE;
 
 use crate::machine::{exception_error, Machine, Wait};
-use crate::op::{Kind, OpId, Owned};
-use crate::rb::{fiber_current, FALSE, NIL};
+use crate::ring::op::{Kind, OpId, Owned};
+use crate::ruby::value::{fiber_current, FALSE, NIL};
 
 pub fn timespec_box(ts: libc::timespec) -> Box<types::Timespec> {
     Box::new(types::Timespec::new().sec(ts.tv_sec as u64).nsec(ts.tv_nsec as u32))

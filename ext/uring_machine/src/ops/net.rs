@@ -5,11 +5,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use io_uring::{opcode, types};
 use magnus::{Error, Value};
 
-use crate::args::{arg, arity, int_or};
-use crate::fd::fd_arg;
 use crate::machine::Machine;
-use crate::op::Owned;
-use crate::rb::{self, int, last_errno, raw, NIL};
+use crate::ring::op::Owned;
+use crate::ruby::args::{arg, arity, int_or};
+use crate::ruby::fd::fd_arg;
+use crate::ruby::value::{self as rb, int, last_errno, raw, NIL};
 
 /// The address for `host`:`port` in the socket's own address family.
 fn socket_address(fd: i32, host: Value, port: Value) -> Result<(libc::sockaddr_storage, libc::socklen_t), Error> {

@@ -9,9 +9,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use io_uring::{opcode, types};
 use magnus::Error;
 
-use crate::buffer::{ReadTarget, WriteSource};
 use crate::machine::Machine;
-use crate::rb::{self, last_errno, NIL};
+use crate::ruby::buffer::{ReadTarget, WriteSource};
+use crate::ruby::value::{self as rb, last_errno, NIL};
 
 /// The most one splice moves; also the size asked for the pipe pair.
 const CHUNK: usize = 1 << 20;

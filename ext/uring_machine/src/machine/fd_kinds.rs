@@ -3,7 +3,7 @@
 //!   per call). A stale entry is harmless: recv on a non-socket fails with ENOTSOCK and the fd
 //!   is re-learned, and preadv2 works on a socket, only more slowly.
 //! - Page-cache files: regular files whose filesystem refuses RWF_NOWAIT writes (see
-//!   direct_io.rs). Each use first checks that the fd is still seekable (lseek): if it was
+//!   ops/direct_io.rs). Each use first checks that the fd is still seekable (lseek): if it was
 //!   closed and reused for a pipe, socket or tty, whose writes can wait for a reader, that
 //!   fails with ESPIPE and the fd is re-learned.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use magnus::{rb_sys::protect, Error};
 use rb_sys::VALUE;
 
-use crate::rb::{self, NIL};
+use crate::ruby::value::{self as rb, NIL};
 
 fn io_buffer_class() -> VALUE {
     unsafe { rb_sys::rb_cIOBuffer }

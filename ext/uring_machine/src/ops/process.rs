@@ -6,7 +6,7 @@ use magnus::{Error, Value};
 use rb_sys::VALUE;
 
 use crate::machine::Machine;
-use crate::rb::{self, last_errno, raw, NIL};
+use crate::ruby::value::{self as rb, last_errno, raw, NIL};
 
 /// Who a wait is for: waitid(2)'s idtype and id.
 #[derive(Clone, Copy)]
@@ -127,7 +127,8 @@ impl Machine {
                 WaitTarget::Pidfd(fd) => fd,
                 _ => -1,
             };
-            let build = |_: &mut crate::op::Slot| opcode::WaitId::new(idtype, id, options).infop(info_ptr).build();
+            let build =
+                |_: &mut crate::ring::op::Slot| opcode::WaitId::new(idtype, id, options).infop(info_ptr).build();
             let res = self.run_fd_op(fd, build, opcode::WaitId::CODE, NIL)?;
             rb::check(res as i64, "waitid")?;
         } else {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rb_sys::VALUE;
 
-use crate::rb::{mark, NIL};
+use crate::ruby::value::{mark, NIL};
 
 /// Ops tagged with an fd in every machine of the process: while there are none, a close has
 /// nobody to wake and skips the lookup.

@@ -2,7 +2,7 @@
 use magnus::{Error, Value};
 use rb_sys::VALUE;
 
-use crate::rb::{self, raw, NIL};
+use crate::ruby::value::{self as rb, raw, NIL};
 
 pub fn arity(args: &[Value], min: usize, max: usize) -> Result<(), Error> {
     if args.len() < min || args.len() > max {

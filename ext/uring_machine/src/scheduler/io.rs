@@ -5,11 +5,11 @@
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
 
-use crate::args::{arg, arity};
-use crate::direct_io::poll_now;
-use crate::fd::fd_arg;
-use crate::io::{Blocking, Direction};
-use crate::rb::{self, int, raw, NIL};
+use crate::ops::direct_io::poll_now;
+use crate::ops::io::{Blocking, Direction};
+use crate::ruby::args::{arg, arity};
+use crate::ruby::fd::fd_arg;
+use crate::ruby::value::{self as rb, int, raw, NIL};
 use crate::scheduler::Scheduler;
 
 /// The memory of an IO::Buffer; locked for the hook's duration unless someone (Ruby itself,
@@ -252,7 +252,7 @@ impl Scheduler {
         machine.check_owner()?;
         let fd = fd_arg(raw(io))?;
         let offset = rb::int_arg(raw(offset), "offset", 0, i64::MAX)?;
-        let mut source = crate::buffer::WriteSource::prepare(raw(string), None)?;
+        let mut source = crate::ruby::buffer::WriteSource::prepare(raw(string), None)?;
         let (ptr, len, pin) = (source.ptr, source.len, source.object());
         let deadline = io_deadline(raw(io))?;
         let ptr = ptr as *mut u8; // only read from: this is a write

@@ -2,7 +2,7 @@
 use magnus::Error;
 use rb_sys::{ruby_value_type, VALUE};
 
-use crate::rb;
+use crate::ruby::value as rb;
 
 pub fn fd_arg(v: VALUE) -> Result<i32, Error> {
     if rb::is_fixnum(v) {

@@ -1,7 +1,7 @@
 //! Counters a user (and the tests) can read through `Machine#metrics`.
 use magnus::{Error, RHash, Ruby};
 
-use crate::opcodes::opcode_name;
+use crate::ring::opcodes::opcode_name;
 
 pub struct Metrics {
     /// io_uring ops submitted, indexed by opcode.

@@ -5,61 +5,13 @@
 use magnus::{rb_sys::protect, Error, RArray, Value};
 use rb_sys::VALUE;
 
-use crate::io::Direction;
 use crate::machine::Machine;
-use crate::rb::{self, int, raw, NIL};
+use crate::ops::io::Direction;
+use crate::ring::buffer_registry::{Entry, TABLE_SLOTS};
+use crate::ruby::value::{self as rb, int, raw, NIL};
 
-/// Slots in the kernel's (sparse) buffer table, allocated at the first registration.
-const TABLE_SLOTS: u32 = 1024;
 /// The kernel's limit for one registered buffer.
 const MAX_BUFFER: usize = 1 << 30;
-
-struct Entry {
-    buffer: VALUE,
-    base: usize,
-    size: usize,
-    /// Ops using it right now (each op waits for its CQE, so this is exact).
-    in_use: u32,
-}
-
-#[derive(Default)]
-pub struct Registry {
-    table_ready: bool,
-    slots: Vec<Option<Entry>>,
-    count: usize,
-}
-
-impl Registry {
-    /// The slot of the registered buffer that holds all of [ptr, ptr + len).
-    pub fn find(&self, ptr: *const u8, len: usize) -> Option<u16> {
-        if self.count == 0 {
-            return None;
-        }
-        let (start, end) = (ptr as usize, ptr as usize + len);
-        self.slots
-            .iter()
-            .position(|e| e.as_ref().is_some_and(|e| start >= e.base && end <= e.base + e.size))
-            .map(|i| i as u16)
-    }
-
-    fn slot_of(&self, buffer: VALUE) -> Option<usize> {
-        self.slots
-            .iter()
-            .position(|e| e.as_ref().is_some_and(|e| e.buffer == buffer))
-    }
-
-    fn free_slot(&self) -> Option<usize> {
-        match self.slots.iter().position(Option::is_none) {
-            Some(i) => Some(i),
-            None if self.slots.len() < TABLE_SLOTS as usize => Some(self.slots.len()),
-            None => None,
-        }
-    }
-
-    pub fn mark(&self) {
-        self.slots.iter().flatten().for_each(|e| rb::mark(e.buffer));
-    }
-}
 
 /// The memory of an IO::Buffer, without raising.
 fn buffer_bytes(buffer: VALUE) -> Result<(usize, usize), Error> {
@@ -162,9 +114,9 @@ impl Machine {
     /// unregister_buffers(buffers = nil) → how many were unregistered (nil: all of them).
     /// IOError for a buffer that an op is still using.
     pub fn rb_unregister_buffers(&self, args: &[Value]) -> Result<Value, Error> {
-        crate::args::arity(args, 0, 1)?;
+        crate::ruby::args::arity(args, 0, 1)?;
         self.check_owner()?;
-        let targets: Vec<VALUE> = match crate::args::arg(args, 0) {
+        let targets: Vec<VALUE> = match crate::ruby::args::arg(args, 0) {
             NIL => self.with(|s| s.registry.slots.iter().flatten().map(|e| e.buffer).collect()),
             list => RArray::from_value(rb::value(list))
                 .ok_or_else(|| rb::type_error("expected an Array of IO::Buffers"))?
@@ -228,16 +180,5 @@ impl Machine {
 
     pub fn registered_slot(&self, ptr: *const u8, len: usize) -> Option<u16> {
         self.with(|s| s.registry.find(ptr, len))
-    }
-}
-
-/// Scheduler#register_buffers / #unregister_buffers: the same on the scheduler's machine.
-impl crate::scheduler::Scheduler {
-    pub fn rb_register_buffers(&self, buffers: RArray) -> Result<Value, Error> {
-        self.bound_machine()?.rb_register_buffers(buffers)
-    }
-
-    pub fn rb_unregister_buffers(&self, args: &[Value]) -> Result<Value, Error> {
-        self.bound_machine()?.rb_unregister_buffers(args)
     }
 }

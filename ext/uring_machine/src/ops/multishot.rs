@@ -1,85 +1,14 @@
 //! Multishot operations: one SQE, a stream of CQEs. accept_each yields each accepted fd;
 //! read_each reads into a ring of kernel-provided buffers and yields each chunk as a String.
-use std::sync::atomic::{AtomicU16, Ordering};
-
 use io_uring::{opcode, squeue, types};
 use magnus::{rb_sys::protect, Error, Value};
 
-use crate::fd::fd_arg;
 use crate::machine::{exception_error, Machine, Wait};
-use crate::op::Kind;
-use crate::rb::{self, fiber_current, int, raw, NIL};
+use crate::ring::buf_ring::{BufferRing, BUFFER_GROUP, BUFFER_SIZE};
 use crate::ring::buffer_id;
-
-const BUFFER_GROUP: u16 = 0;
-const BUFFER_COUNT: u16 = 64;
-const BUFFER_SIZE: usize = 16 * 1024;
-
-/// Kernel-provided buffers (IORING_REGISTER_PBUF_RING): the kernel picks one per read.
-pub struct BufferRing {
-    ring: *mut libc::c_void,
-    ring_bytes: usize,
-    memory: Vec<u8>,
-    tail: u16,
-}
-
-impl BufferRing {
-    fn new(submitter: &io_uring::Submitter<'_>) -> std::io::Result<BufferRing> {
-        let ring_bytes = BUFFER_COUNT as usize * 16;
-        let ring = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                ring_bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ring == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut buffers = BufferRing {
-            ring,
-            ring_bytes,
-            memory: vec![0; BUFFER_COUNT as usize * BUFFER_SIZE],
-            tail: 0,
-        };
-        unsafe { submitter.register_buf_ring_with_flags(ring as u64, BUFFER_COUNT, BUFFER_GROUP, 0)? };
-        (0..BUFFER_COUNT).for_each(|bid| buffers.recycle(bid));
-        Ok(buffers)
-    }
-
-    pub fn bytes(&self, bid: u16, len: usize) -> &[u8] {
-        let start = bid as usize * BUFFER_SIZE;
-        &self.memory[start..start + len.min(BUFFER_SIZE)]
-    }
-
-    /// Hands buffer `bid` back to the kernel.
-    pub fn recycle(&mut self, bid: u16) {
-        let slot = (self.tail & (BUFFER_COUNT - 1)) as usize;
-        let entry = unsafe { (self.ring as *mut u8).add(slot * 16) };
-        let addr = self.memory.as_ptr() as u64 + bid as u64 * BUFFER_SIZE as u64;
-        unsafe {
-            std::ptr::write(entry as *mut u64, addr);
-            std::ptr::write(entry.add(8) as *mut u32, BUFFER_SIZE as u32);
-            std::ptr::write(entry.add(12) as *mut u16, bid);
-        }
-        self.tail = self.tail.wrapping_add(1);
-        // The tail shares entry 0's reserved field; the kernel reads it with acquire semantics.
-        let tail = unsafe { &*((self.ring as *mut u8).add(14) as *const AtomicU16) };
-        tail.store(self.tail, Ordering::Release);
-    }
-}
-
-// The mapping is owned by the machine and touched only by its thread.
-unsafe impl Send for BufferRing {}
-
-impl Drop for BufferRing {
-    fn drop(&mut self) {
-        unsafe { libc::munmap(self.ring, self.ring_bytes) };
-    }
-}
+use crate::ring::op::Kind;
+use crate::ruby::fd::fd_arg;
+use crate::ruby::value::{self as rb, fiber_current, int, raw, NIL};
 
 enum Flow {
     Continue,
@@ -237,7 +166,7 @@ impl Machine {
     fn read_each_fallback(&self, fd: i32) -> Result<Value, Error> {
         loop {
             let s = rb::ruby().str_buf_new(BUFFER_SIZE);
-            let mut target = crate::buffer::ReadTarget::prepare(raw(s), BUFFER_SIZE, 0)?;
+            let mut target = crate::ruby::buffer::ReadTarget::prepare(raw(s), BUFFER_SIZE, 0)?;
             let n = self.read_into(fd, &mut target, BUFFER_SIZE, -1)?;
             target.finish(n);
             if n == 0 {

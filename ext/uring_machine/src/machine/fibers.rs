@@ -3,14 +3,26 @@
 use std::sync::OnceLock;
 
 use io_uring::opcode;
-use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, Error, RArray, Value};
+use magnus::{
+    prelude::*, rb_sys::protect, typed_data::Obj, value::Lazy, Error, ExceptionClass, RArray, RModule, Value,
+};
 use rb_sys::{ID, VALUE};
 
+use crate::machine::timers::timespec_box;
 use crate::machine::{error_value, exception_error, terminated, Machine};
-use crate::op::Owned;
-use crate::rb::{self, fiber_current, raw, NIL, TRUE};
-use crate::timers::timespec_box;
-use crate::wakeup::Remote;
+use crate::ring::op::Owned;
+use crate::ring::wakeup::Remote;
+use crate::ruby::value::{self as rb, fiber_current, raw, NIL, TRUE};
+
+static TIMEOUT_ERROR_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
+    let module: RModule = ruby
+        .class_object()
+        .const_get("UringMachine")
+        .expect("UringMachine defined");
+    module
+        .const_get("TimeoutError")
+        .expect("UringMachine::TimeoutError defined")
+});
 
 struct Ids {
     done: ID,
@@ -239,7 +251,7 @@ impl Machine {
     pub fn rb_metrics(&self) -> Result<magnus::RHash, Error> {
         let ruby = rb::ruby();
         let (metrics, in_flight, runqueue) = self.with(|s| {
-            let m = crate::metrics::Metrics {
+            let m = crate::ring::metrics::Metrics {
                 ops: s.metrics.ops,
                 direct: s.metrics.direct,
                 submits: s.metrics.submits,
@@ -277,7 +289,7 @@ fn yield_block() -> Result<Value, Error> {
 fn timeout_exception(arg: VALUE) -> Result<VALUE, Error> {
     let ruby = rb::ruby();
     let arg = if arg == NIL {
-        raw(ruby.get_inner(&crate::TIMEOUT_ERROR_CLASS))
+        raw(ruby.get_inner(&TIMEOUT_ERROR_CLASS))
     } else {
         arg
     };

@@ -1,0 +1,9 @@
+//! The machine layer: UringMachine::Machine, one per thread, with its run queue and the loop
+//! that switches fibers and reaps completions, the fiber API (schedule, join, ...), timers, and
+//! what it has learned about each descriptor. Uses ring/ and ruby/; knows no particular op.
+pub mod fd_kinds;
+pub mod fibers;
+pub mod run_loop;
+pub mod timers;
+
+pub use run_loop::{error_value, exception_error, init_globals, terminated, Machine, Wait};

@@ -1,0 +1,7 @@
+//! The Ruby layer: conversions between Ruby objects and what the other layers work with (raw
+//! VALUEs and protected CRuby calls, method arguments, file descriptors, byte buffers). A leaf:
+//! it uses no other layer, and every layer may use it.
+pub mod args;
+pub mod buffer;
+pub mod fd;
+pub mod value;
