@@ -29,7 +29,7 @@ pub fn rb_wake_fd_waiters(fd: Value) -> Result<usize, Error> {
         let scheduler = Obj::<Scheduler>::try_convert(rb::value(scheduler)).ok();
         if let Some(scheduler) = scheduler.filter(|s| s.is_bound()) {
             scheduler_machine = rb::raw(scheduler.rb_machine()?);
-            woken += scheduler.machine().interrupt_fd_waiters(fd)?;
+            woken += scheduler.used_machine()?.interrupt_fd_waiters(fd)?;
         }
     }
     let own = thread_machine()?;

@@ -64,8 +64,8 @@ impl Scheduler {
         Ok(self.machine())
     }
 
-    /// The bound machine, binding the current thread's on first use.
-    pub fn machine(&self) -> &Machine {
+    /// The machine; only once bound (see bound_machine, used_machine).
+    fn machine(&self) -> &Machine {
         // Bound once, never unbound: the Machine behind the pointer is marked through
         // machine_value and lives on the heap, so the pointer stays valid.
         unsafe { &*self.machine.get() }
@@ -86,7 +86,7 @@ impl Scheduler {
 
     /// The machine for hooks that other threads call (unblock, fiber_interrupt): binding here
     /// would bind to the caller's thread, and a scheduler that never ran has no fiber to wake.
-    fn used_machine(&self) -> Result<&Machine, Error> {
+    pub fn used_machine(&self) -> Result<&Machine, Error> {
         if self.is_bound() {
             Ok(self.machine())
         } else {
