@@ -4,8 +4,10 @@ require "rbconfig"
 
 module CRubyFiberSuite
   # Runs one test method of CRuby's suite in a Ruby process of its own (a process group of its
-  # own, so that whatever it spawns goes with it), with CRuby's own test runner (tool/lib/test/unit.rb)
-  # and a time limit. Its output goes to a log file; the result says pass / fail / timeout / skip.
+  # own, so that whatever it spawns goes with it) and a time limit, the way `make test-all` runs
+  # it: through test/runner.rb (CRuby's own runner, tool/lib/test/unit.rb, with the settings and
+  # checkers of tool/test/init.rb). Its output goes to a log file; the result says pass / fail /
+  # timeout / skip.
   class IsolatedTest
     Result = Struct.new(:name, :status, :seconds, :detail, :log) # status: :pass, :fail, :timeout, :skip
 
@@ -14,6 +16,8 @@ module CRubyFiberSuite
 
     def initialize(src, work_dir, timeout)
       @load_path = %w[tool/lib test/lib].map { |d| File.join(src, d) }.select { |d| File.directory?(d) }
+      runner = File.join(src, "test", "runner.rb")
+      @runner = File.file?(runner) ? [runner] : [] # without it, the test file runs itself (test/unit's autorun)
       @work_dir = work_dir
       @timeout = timeout
     end
@@ -32,7 +36,7 @@ module CRubyFiberSuite
     private
 
     def spawn_and_wait(test, log)
-      cmd = [RbConfig.ruby, *@load_path.map { |d| "-I#{d}" }, test.file, "-n", test.name]
+      cmd = [RbConfig.ruby, *@load_path.map { |d| "-I#{d}" }, *@runner, test.file, "-n", test.name]
       pid = Process.spawn(*cmd, chdir: @work_dir, in: File::NULL, out: log, err: %i[child out], pgroup: true)
       waiter = Process.detach(pid)
       status = waiter.join(@timeout)&.value

@@ -52,7 +52,8 @@ module CRubyFiberSuite
     if ok && ENV["UM_CRUBY_KEEP"] != "1"
       FileUtils.rm_rf(work_path)
     else
-      puts "kept #{work_path}"
+      where = ENV["UM_CHROOT_RUBY"] ? " (inside the Ruby #{ENV['UM_CHROOT_RUBY']} chroot: rake 'matrix:shell[#{ENV['UM_CHROOT_RUBY']}]')" : ""
+      puts "kept #{work_path}#{where}"
     end
     exit(ok ? 0 : 1)
   end
