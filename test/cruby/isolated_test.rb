@@ -83,7 +83,7 @@ module CRubyFiberSuite
 
     def timeout_detail(output)
       tail = tail(output)
-      ["no result after #{@timeout}s (stopped)#{tail.empty? ? '' : '; its last output:'}", *tail]
+      ["no result after #{format("%g", @timeout)}s (stopped)#{tail.empty? ? '' : '; its last output:'}", *tail]
     end
 
     # the last lines of the output, without the runner's preamble
