@@ -20,6 +20,6 @@ namespace :test do
       src = IO.popen([File.expand_path("../script/cruby-src", __dir__), RbConfig.ruby], &:read).strip
       abort "test:cruby: script/cruby-src could not provide the source of Ruby #{RUBY_VERSION}" unless $?.success?
     end
-    ruby("-w", "test/cruby/run.rb", src) { |ok, _| abort "test:cruby: unexpected failures on Ruby #{RUBY_VERSION}" unless ok }
+    ruby("-w", "test/cruby/run.rb", src) { |ok, _| abort "test:cruby failed on Ruby #{RUBY_VERSION}" unless ok }
   end
 end
