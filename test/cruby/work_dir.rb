@@ -1,0 +1,66 @@
+# frozen_string_literal: true
+
+require "fileutils"
+require_relative "scheduler_swap"
+
+module CRubyFiberSuite
+  # A copy of CRuby's test/fiber in which scheduler.rb is our replacement (the tests load it with
+  # `require_relative 'scheduler'`, and child Rubies with `-I#{__dir__}`, so it has to sit next to
+  # them). Only test files that use the scheduler are taken; the others (test_backtrace.rb,
+  # test_ractor.rb, ...) do not exercise it.
+  class WorkDir
+    Test = Struct.new(:name, :file) # name: "TestFiberIO#test_read"
+
+    attr_reader :path, :skipped_files
+
+    def initialize(src, path, lib_dir)
+      @fiber_dir = File.join(src, "test", "fiber")
+      @path = path
+      @lib_dir = lib_dir
+      raise "#{@fiber_dir}/scheduler.rb not found: is #{src} a CRuby source tree?" unless File.file?(scheduler)
+    end
+
+    def create
+      FileUtils.rm_rf(@path)
+      FileUtils.mkdir_p(File.join(@path, "logs"))
+      Dir.children(@fiber_dir).sort.each do |name|
+        next if name == "scheduler.rb"
+
+        FileUtils.cp_r(File.join(@fiber_dir, name), @path)
+      end
+      File.write(File.join(@path, "scheduler.rb"), SchedulerSwap.generate(scheduler, @lib_dir))
+      self
+    end
+
+    # Every test method of the test files that use the scheduler, in file order.
+    def tests
+      @skipped_files = []
+      Dir.glob(File.join(@path, "test_*.rb")).sort.flat_map do |file|
+        source = File.read(file)
+        unless source.match?(/require_relative\s*\(?\s*["']scheduler["']/)
+          @skipped_files << File.basename(file)
+          next []
+        end
+        methods_of(source).map { |name| Test.new(name, file) }
+      end
+    end
+
+    private
+
+    def scheduler
+      File.join(@fiber_dir, "scheduler.rb")
+    end
+
+    def methods_of(source)
+      klass = nil
+      source.each_line.filter_map do |line|
+        if (m = line.match(/\A\s*class\s+(\w+)\s*<\s*Test::Unit::TestCase\b/))
+          klass = m[1]
+          nil
+        elsif klass && (m = line.match(/\A\s*def\s+(test_\w+[?!]?)/))
+          "#{klass}##{m[1]}"
+        end
+      end.uniq
+    end
+  end
+end
