@@ -1,12 +1,30 @@
 # frozen_string_literal: true
 
+require "fcntl"
+
 module UringMachine
+  # What closing an IO closes.
+  module ClosedDescriptor
+    private
+
+    # The fd that closing this IO closes: none when it is closed already, when autoclose is off
+    # (IO.for_fd(fd, autoclose: false), Scheduler#io_close) or for 0-2, which Ruby keeps open.
+    def descriptor_to_close
+      return nil if closed? || !autoclose?
+
+      fd = fileno
+      fd > 2 ? fd : nil
+    end
+  end
+
   # Ruby 3.1-3.4: IO#close wakes threads blocked on the descriptor, but not fibers whose read,
   # write or poll waits in a ring (the op holds the file open, so it would wait forever). After
   # Ruby closed the descriptor, the fibers of this thread's machines that waited on it get
   # IOError, once their ops are cancelled and drained (UringMachine.wake_fd_waiters, in
-  # scheduler/close.rs). Ruby 4.0 does this itself through the fiber_interrupt hook.
+  # scheduler/close.rs). Ruby 4.0 wakes them itself, with a catch: see CloseReleasesFibers.
   module CloseWakesFibers
+    include ClosedDescriptor
+
     def close
       fd = descriptor_to_close
       super
@@ -29,27 +47,58 @@ module UringMachine
     ensure
       UringMachine.wake_fd_waiters(fd) if fd && closed?
     end
+  end
+
+  # Ruby 4.0+: IO#close raises IOError in the fibers waiting on the IO (fiber_interrupt), then
+  # waits until they have left their operation. From a blocking fiber, such as the thread's
+  # root fiber where a program's main code runs, that wait puts the whole thread to sleep, so
+  # those fibers never run and the close hangs; and fibers in IO.select are not woken at all.
+  # So the fibers of this thread's machines that wait on the descriptor are interrupted first,
+  # and run until they have left (UringMachine.release_fd_waiters, in scheduler/close.rs).
+  module CloseReleasesFibers
+    include ClosedDescriptor
+
+    def close
+      release_waiters
+      super
+    end
+
+    # On a simplex IO (a pipe end) these are close; a duplex one (a socket, a socketpair of
+    # IO.popen "r+") stays open, and shutdown(2) already ends the pending reads and writes.
+    def close_read
+      release_waiters if simplex?(File::RDONLY)
+      super
+    end
+
+    def close_write
+      release_waiters if simplex?(File::WRONLY)
+      super
+    end
 
     private
 
-    # The fd that closing this IO closes: none when it is closed already, when autoclose is off
-    # (IO.for_fd(fd, autoclose: false), Scheduler#io_close) or for 0-2, which Ruby keeps open.
-    def descriptor_to_close
-      return nil if closed? || !autoclose?
+    def release_waiters
+      fd = descriptor_to_close
+      UringMachine.release_fd_waiters(fd) if fd
+    end
 
-      fd = fileno
-      fd > 2 ? fd : nil
+    def simplex?(access_mode)
+      !closed? && (fcntl(Fcntl::F_GETFL) & Fcntl::O_ACCMODE) == access_mode
+    rescue SystemCallError, IOError, NotImplementedError
+      false
     end
   end
 
   # Installed with the first Machine: programs that load the gem without using it keep the plain
   # IO#close.
   module InstallCloseWakesFibers
+    CLOSE_MODULE = RUBY_VERSION < "4" ? CloseWakesFibers : CloseReleasesFibers
+
     def new(...)
-      IO.prepend(CloseWakesFibers) unless IO <= CloseWakesFibers
+      IO.prepend(CLOSE_MODULE) unless IO <= CLOSE_MODULE
       super
     end
   end
 
-  Machine.singleton_class.prepend(InstallCloseWakesFibers) if RUBY_VERSION < "4"
+  Machine.singleton_class.prepend(InstallCloseWakesFibers)
 end

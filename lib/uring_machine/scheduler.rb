@@ -84,6 +84,7 @@ module UringMachine
       return true if io.closed?
 
       fd = io.fileno
+      UringMachine.release_fd_waiters(fd) if fd > 2 # before Ruby's close, which may wait for them
       io.autoclose = false
       begin
         io.close # flushes; Ruby forgets the descriptor but leaves it open

@@ -33,6 +33,10 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     ruby.require("timeout")?;
     let module = ruby.define_module("UringMachine")?;
     module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, 1))?;
+    module.define_module_function(
+        "release_fd_waiters",
+        function!(scheduler::close::rb_release_fd_waiters, 1),
+    )?;
     let timeout_base: RClass = ruby
         .class_object()
         .const_get::<_, RModule>("Timeout")?

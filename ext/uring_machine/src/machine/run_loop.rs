@@ -352,6 +352,14 @@ impl Machine {
         }
     }
 
+    /// Lets the other fibers run once; with none runnable, first waits for a completion.
+    pub fn run_others(&self) -> Result<(), Error> {
+        if self.with(|s| s.runqueue.is_empty()) {
+            self.wait_for_completions()?;
+        }
+        self.snooze()
+    }
+
     /// Lets every other runnable fiber run once, then continues.
     pub fn snooze(&self) -> Result<(), Error> {
         let current = fiber_current();

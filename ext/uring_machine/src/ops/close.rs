@@ -29,15 +29,30 @@ impl Machine {
     /// draining) what it waits on; returns how many. A machine a forked child inherited, or one
     /// of another thread, has nothing to wake here.
     pub fn interrupt_fd_waiters(&self, fd: i32) -> Result<usize, Error> {
+        self.interrupt_waiters_on(fd).map(|fibers| fibers.len())
+    }
+
+    /// Interrupts the fibers waiting on `fd` (see interrupt_fd_waiters), then runs the others
+    /// until each of them has left what it waited on; returns how many.
+    pub fn release_fd_waiters(&self, fd: i32) -> Result<usize, Error> {
+        let fibers = self.interrupt_waiters_on(fd)?;
+        // A fiber takes its pending exception when it resumes from its drained op.
+        while self.with(|s| fibers.iter().any(|f| s.pending.contains_key(f))) {
+            self.run_others()?;
+        }
+        Ok(fibers.len())
+    }
+
+    fn interrupt_waiters_on(&self, fd: i32) -> Result<Vec<VALUE>, Error> {
         if self.is_inherited_by_fork() || !self.is_owner_thread() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let fibers = self.with(|s| s.ops.fibers_waiting_on(fd));
         for fiber in fibers.iter().copied() {
             let error = stream_closed_error()?;
             self.with(|s| s.interrupt(fiber, error));
         }
-        Ok(fibers.len())
+        Ok(fibers)
     }
 
     /// close(io): an Integer fd is closed through the ring, after the fibers waiting on it were

@@ -1,5 +1,6 @@
-//! UringMachine.wake_fd_waiters: what Ruby 3.1-3.4 lack for a close of a descriptor that fibers
-//! wait on (Ruby 4.0 calls the fiber_interrupt hook instead). It finds this thread's machines,
+//! UringMachine.wake_fd_waiters and release_fd_waiters: what Ruby's IO#close lacks for a
+//! descriptor that fibers wait on (3.1-3.4 do not wake them; 4.0 does through fiber_interrupt,
+//! but not from a blocking fiber, see io_close.rb). It finds this thread's machines,
 //! the current scheduler's and UringMachine.machine, and has each interrupt its waiters on the
 //! fd (Machine::interrupt_fd_waiters, ops/close.rs).
 use std::sync::OnceLock;
@@ -21,24 +22,46 @@ pub fn rb_wake_fd_waiters(fd: Value) -> Result<usize, Error> {
     }
     let fd = fd_arg(rb::raw(fd))?;
     let mut woken = 0;
+    for machine in thread_machines()? {
+        woken += machine.interrupt_fd_waiters(fd)?;
+    }
+    Ok(woken)
+}
+
+/// UringMachine.release_fd_waiters(fd) → Integer: before Ruby 4.0 closes `fd` (see io_close.rb),
+/// interrupts the fibers of this thread's machines that wait on it and lets them run until each
+/// has left what it waited on; returns how many.
+pub fn rb_release_fd_waiters(fd: Value) -> Result<usize, Error> {
+    if !crate::ring::op::any_fd_waits_in_process() {
+        return Ok(0);
+    }
+    let fd = fd_arg(rb::raw(fd))?;
+    let mut released = 0;
+    for machine in thread_machines()? {
+        released += machine.release_fd_waiters(fd)?;
+    }
+    Ok(released)
+}
+
+/// This thread's machines that fibers can wait in, each once: the current scheduler's (unless
+/// it has run no fiber yet) and UringMachine.machine.
+fn thread_machines() -> Result<Vec<Obj<Machine>>, Error> {
+    let mut machines: Vec<Obj<Machine>> = Vec::with_capacity(2);
     // Checked for nil first: a failed conversion builds an error message.
     let scheduler = unsafe { rb_sys::rb_fiber_scheduler_get() };
-    let mut scheduler_machine = NIL;
     if scheduler != NIL {
-        // A scheduler no fiber has used yet has no machine, so nothing waits on it.
         let scheduler = Obj::<Scheduler>::try_convert(rb::value(scheduler)).ok();
         if let Some(scheduler) = scheduler.filter(|s| s.is_bound()) {
-            scheduler_machine = rb::raw(scheduler.rb_machine()?);
-            woken += scheduler.used_machine()?.interrupt_fd_waiters(fd)?;
+            machines.push(Obj::<Machine>::try_convert(scheduler.rb_machine()?)?);
         }
     }
     let own = thread_machine()?;
-    if own != NIL && own != scheduler_machine {
+    if own != NIL && machines.first().is_none_or(|m| rb::raw(m.as_value()) != own) {
         if let Ok(machine) = Obj::<Machine>::try_convert(rb::value(own)) {
-            woken += machine.interrupt_fd_waiters(fd)?;
+            machines.push(machine);
         }
     }
-    Ok(woken)
+    Ok(machines)
 }
 
 /// Thread.current.thread_variable_get(:uring_machine), where UringMachine.machine keeps it.
