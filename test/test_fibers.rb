@@ -66,6 +66,21 @@ class TestFibers < MachineTest
     assert_match(/terminated with exception.*lost\?/m, err)
   end
 
+  def test_fiber_yield_in_a_spun_fiber_suspends_it
+    fiber = machine.spin { "resumed with #{Fiber.yield(:dropped)}" }
+    machine.snooze
+    assert fiber.alive?
+    machine.schedule(fiber, :hi)
+    assert_equal "resumed with hi", machine.join(fiber)
+  end
+
+  def test_machine_of_names_the_machine_of_spun_fibers_only
+    fiber = machine.spin { UringMachine.machine_of(Fiber.current) }
+    assert_same machine, machine.join(fiber)
+    assert_nil UringMachine.machine_of(Fiber.current)
+    assert_raises(TypeError) { UringMachine.machine_of(:not_a_fiber) }
+  end
+
   def test_schedule_resumes_a_suspended_fiber_with_a_value
     fiber = machine.spin { machine.suspend }
     machine.snooze

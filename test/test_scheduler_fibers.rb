@@ -180,4 +180,40 @@ class TestSchedulerFibers < SchedulerTest
     assert_nil got[:inner]
     refute_nil got[:outer]
   end
+
+  def test_fiber_yield_in_a_scheduled_fiber_suspends_it_until_it_is_scheduled
+    got = with_scheduler do |scheduler|
+      got = []
+      fiber = schedule_fiber { got << Fiber.yield(:dropped) << :after }
+      got << fiber.alive?
+      scheduler.machine.schedule(fiber, :resumed)
+      scheduler.run
+      got << fiber.alive?
+    end
+    assert_equal [true, :resumed, :after, false], got
+  end
+
+  def test_transfer_hands_control_back_until_the_fiber_is_unblocked
+    got = with_scheduler do |scheduler|
+      got = []
+      fiber = schedule_fiber { got << scheduler.transfer }
+      got << :root
+      scheduler.unblock(nil, fiber)
+      scheduler.run
+      got
+    end
+    assert_equal [:root, true], got
+  end
+
+  def test_fiber_yield_of_a_fiber_resumed_inside_a_scheduled_fiber_is_unchanged
+    got = with_scheduler do
+      got = nil
+      schedule_fiber do
+        inner = Fiber.new { Fiber.yield(:yielded) + 1 }
+        got = [inner.resume, inner.resume(41)]
+      end
+      got
+    end
+    assert_equal [:yielded, 42], got
+  end
 end

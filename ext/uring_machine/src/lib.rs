@@ -33,6 +33,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     ruby.require("timeout")?;
     let module = ruby.define_module("UringMachine")?;
     module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, 1))?;
+    module.define_module_function("machine_of", function!(machine::fibers::rb_machine_of, 1))?;
     module.define_module_function(
         "release_fd_waiters",
         function!(scheduler::close::rb_release_fd_waiters, 1),

@@ -30,6 +30,7 @@ struct Ids {
     error: ID,
     joiners: ID,
     parent: ID,
+    machine: ID,
 }
 
 static IDS: OnceLock<Ids> = OnceLock::new();
@@ -42,6 +43,7 @@ fn ids() -> &'static Ids {
         error: rb::intern("__uring_machine_error__"),
         joiners: rb::intern("__uring_machine_joiners__"),
         parent: rb::intern("__uring_machine_parent__"),
+        machine: rb::intern("__uring_machine_machine__"),
     })
 }
 
@@ -154,6 +156,7 @@ impl Machine {
         let this = &*rb_self;
         let current = fiber_current();
         rb::ivar_set(current, ids().parent, raw(parent));
+        rb::ivar_set(current, ids().machine, raw(rb_self.as_value()));
         let outcome = match this.with(|s| s.take_pending(current)) {
             Some(exc) => Err(exception_error(exc)),
             None => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
@@ -266,6 +269,14 @@ impl Machine {
     pub fn rb_setup_flags(&self) -> &'static str {
         self.with(|s| s.ring.setup_flags)
     }
+}
+
+/// UringMachine.machine_of(fiber) → the Machine running a fiber that `spin` or `Fiber.schedule`
+/// started, or nil for any other fiber.
+pub fn rb_machine_of(fiber: Value) -> Result<Value, Error> {
+    let fiber = raw(fiber);
+    check_fiber(fiber)?;
+    Ok(rb::value(rb::ivar_get(fiber, ids().machine)))
 }
 
 /// The nearest ancestor of `fiber` that is still alive: a failure is raised there.
