@@ -33,7 +33,6 @@ module CRubyFiberSuite
     timeout = Float(ENV.fetch("UM_CRUBY_TIMEOUT", "30"))
     puts "CRuby #{source_version(src)} test/fiber from #{src}, on #{RUBY_DESCRIPTION}"
     puts "#{tests.size} tests, each in its own process (limit #{timeout.to_i}s), in #{work.path}"
-    puts "not run (they do not use the scheduler): #{work.skipped_files.join(', ')}" unless work.skipped_files.empty?
     abort "no test selected (UM_CRUBY_TESTS=#{ENV['UM_CRUBY_TESTS'].inspect})" if tests.empty?
 
     report = Report.new

@@ -6,12 +6,12 @@ require_relative "scheduler_swap"
 module CRubyFiberSuite
   # A copy of CRuby's test/fiber in which scheduler.rb is our replacement (the tests load it with
   # `require_relative 'scheduler'`, and child Rubies with `-I#{__dir__}`, so it has to sit next to
-  # them). Only test files that use the scheduler are taken; the others (test_backtrace.rb,
-  # test_ractor.rb, ...) do not exercise it.
+  # them). Every test file is taken: the few that do not use the scheduler (test_backtrace.rb,
+  # test_storage.rb, ...) run with our gem loaded all the same.
   class WorkDir
     Test = Struct.new(:name, :file) # name: "TestFiberIO#test_read"
 
-    attr_reader :path, :skipped_files
+    attr_reader :path
 
     def initialize(src, path, lib_dir)
       @fiber_dir = File.join(src, "test", "fiber")
@@ -32,16 +32,10 @@ module CRubyFiberSuite
       self
     end
 
-    # Every test method of the test files that use the scheduler, in file order.
+    # Every test method of every test file, in file order.
     def tests
-      @skipped_files = []
       Dir.glob(File.join(@path, "test_*.rb")).sort.flat_map do |file|
-        source = File.read(file)
-        unless source.match?(/require_relative\s*\(?\s*["']scheduler["']/)
-          @skipped_files << File.basename(file)
-          next []
-        end
-        methods_of(source).map { |name| Test.new(name, file) }
+        methods_of(File.read(file)).map { |name| Test.new(name, file) }
       end
     end
 
