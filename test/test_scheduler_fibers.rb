@@ -216,4 +216,14 @@ class TestSchedulerFibers < SchedulerTest
     end
     assert_equal [:yielded, 42], got
   end
+
+  def test_run_and_close_do_not_wait_for_a_fiber_left_transferred
+    got = with_scheduler do |scheduler|
+      fiber = schedule_fiber { scheduler.transfer }
+      scheduler.run
+      Fiber.set_scheduler(nil)
+      fiber.alive?
+    end
+    assert got, "the fiber stays suspended: nothing resumed it"
+  end
 end

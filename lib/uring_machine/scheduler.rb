@@ -39,13 +39,6 @@ module UringMachine
       @closed ? true : false
     end
 
-    # Hands control back to the event loop: the current fiber stays suspended until something
-    # resumes it (unblock, Machine#schedule), as with Fiber.yield in a scheduled fiber. (CRuby's
-    # reference scheduler in its test suite has this method by that name.)
-    def transfer
-      machine.suspend
-    end
-
     # getaddrinfo blocks; a worker thread runs it while other fibers go on.
     def address_resolve(hostname)
       raise TypeError, "hostname must be a String, not #{hostname.class}" unless hostname.respond_to?(:to_str)

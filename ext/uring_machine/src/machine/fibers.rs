@@ -279,6 +279,11 @@ pub fn rb_machine_of(fiber: Value) -> Result<Value, Error> {
     Ok(rb::value(rb::ivar_get(fiber, ids().machine)))
 }
 
+/// Whether `spin` or `Fiber.schedule` started `fiber`.
+pub fn is_spun(fiber: VALUE) -> bool {
+    rb::ivar_get(fiber, ids().machine) != NIL
+}
+
 /// The nearest ancestor of `fiber` that is still alive: a failure is raised there.
 fn living_ancestor(fiber: VALUE) -> Option<VALUE> {
     let mut parent = rb::ivar_get(fiber, ids().parent);

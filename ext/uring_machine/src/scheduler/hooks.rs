@@ -22,6 +22,9 @@ pub struct Scheduler {
     machine: Cell<*const Machine>,
     /// Fibers started by the `fiber` hook that have not finished.
     live_fibers: Cell<usize>,
+    /// Of those, the ones suspended by `transfer` (or Fiber.yield): only an explicit resume
+    /// wakes them, so `run` and `close` do not wait for them.
+    transferred_fibers: Cell<usize>,
     /// The fiber waiting in `close` for the last one.
     closer: Cell<VALUE>,
 }
@@ -47,6 +50,7 @@ impl Scheduler {
             machine_value: Cell::new(NIL),
             machine: Cell::new(std::ptr::null()),
             live_fibers: Cell::new(0),
+            transferred_fibers: Cell::new(0),
             closer: Cell::new(NIL),
         };
         if let Some(machine) = args.first().filter(|v| raw(**v) != NIL) {
@@ -136,19 +140,42 @@ impl Scheduler {
         rb_self.bound_machine()?;
         let machine = Obj::<Machine>::try_convert(rb::value(rb_self.machine_value.get()))?;
         let outcome = Machine::rb_run_fiber(machine, block, args, parent);
-        let left = rb_self.live_fibers.get().saturating_sub(1);
-        rb_self.live_fibers.set(left);
-        if left == 0 {
-            let closer = rb_self.closer.replace(NIL);
-            if closer != NIL {
-                // Unless a failure raised in it already woke it.
-                rb_self.machine().with(|s| s.resume_suspended(closer, NIL));
-            }
-        }
+        rb_self.live_fibers.set(rb_self.live_fibers.get().saturating_sub(1));
+        rb_self.wake_closer_if_settled();
         outcome
     }
 
-    /// The heart of close / scheduler_close: runs until every scheduled fiber has finished.
+    /// transfer: hands control back to the event loop, the current fiber suspended until
+    /// something resumes it (unblock, Machine#schedule); returns the value it is resumed with.
+    pub fn rb_transfer(&self) -> Result<Value, Error> {
+        let machine = self.bound_machine()?;
+        machine.check_owner()?;
+        // Only a scheduled fiber counts as parked this way; a root fiber just waits.
+        let counted = crate::machine::fibers::is_spun(fiber_current()) as usize;
+        self.transferred_fibers.set(self.transferred_fibers.get() + counted);
+        self.wake_closer_if_settled();
+        let resumed = machine.suspend_current();
+        self.transferred_fibers.set(self.transferred_fibers.get() - counted);
+        resumed.map(rb::value)
+    }
+
+    /// Every fiber has finished, or waits for nothing but an explicit resume.
+    fn is_settled(&self) -> bool {
+        self.live_fibers.get() <= self.transferred_fibers.get()
+    }
+
+    fn wake_closer_if_settled(&self) {
+        if self.is_settled() {
+            let closer = self.closer.replace(NIL);
+            if closer != NIL {
+                // Unless a failure raised in it already woke it.
+                self.machine().with(|s| s.resume_suspended(closer, NIL));
+            }
+        }
+    }
+
+    /// The heart of run / close: runs until every scheduled fiber has finished, or waits for
+    /// nothing but an explicit resume (see `transfer`).
     pub fn rb_close(&self) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         // In a forked child the parent's fibers and ring are not ours to run.
@@ -156,7 +183,16 @@ impl Scheduler {
             return Ok(rb::value(TRUE));
         }
         machine.check_owner()?;
-        while self.live_fibers.get() > 0 {
+        loop {
+            if self.is_settled() {
+                // Fibers resumed from a transfer are runnable, not yet running: let them run.
+                let current = fiber_current();
+                if !machine.with(|s| s.runqueue.iter().any(|(f, _)| *f != current)) {
+                    break;
+                }
+                machine.snooze()?;
+                continue;
+            }
             self.closer.set(fiber_current());
             let waited = machine.suspend_current();
             self.closer.set(NIL);
