@@ -2,7 +2,7 @@
 //! counts or -errno, as `rb_fiber_scheduler_io_result` expects. Before interface version 4
 //! (Ruby 4.1) `length` is the minimum to transfer (0: at least one attempt); from 4 it is one
 //! transfer of at most `length` (0: no I/O), and the offset comes before the length.
-use magnus::{rb_sys::protect, Error, Value};
+use magnus::{rb_sys::protect, Error, RArray, Symbol, TryConvert, Value};
 use rb_sys::VALUE;
 
 use crate::ops::direct_io::poll_now;
@@ -118,7 +118,7 @@ struct Request {
 /// | 2–3 (3.2–4.0) | io, buffer, length[, offset] | io, buffer, from, length, offset |
 /// | 4 (4.1) | io, buffer, offset, length | io, buffer, from, offset, length |
 ///
-/// The hooks pass INTERFACE_VERSION.
+/// The hooks pass INTERFACE_VERSION; the test suite every version (see rb_hook_arguments).
 fn decode_request(positioned: bool, version: u32, args: &[Value]) -> Result<Request, Error> {
     // (fewest and most arguments, then where the length, buffer offset and file offset are)
     let (min, max, length, offset, from) = match (positioned, version) {
@@ -141,6 +141,33 @@ fn decode_request(positioned: bool, version: u32, args: &[Value]) -> Result<Requ
         },
         single_transfer: version >= 4,
     })
+}
+
+/// UringMachine::Scheduler.__hook_arguments__(hook, version, *args), for the test suite: how
+/// `hook` (:io_read, :io_write, :io_pread or :io_pwrite) reads `args` under interface
+/// `version`, as [length, buffer_offset, file_offset (-1: the fd's position), single_transfer].
+/// Lets every Ruby test every interface's argument order, not only its own.
+pub fn rb_hook_arguments(args: &[Value]) -> Result<RArray, Error> {
+    if args.len() < 2 {
+        return Err(rb::arg_error(
+            "expected a hook name, an interface version and its arguments",
+        ));
+    }
+    let (hook, version) = (Symbol::try_convert(args[0])?, u32::try_convert(args[1])?);
+    let positioned = match hook.name()?.as_ref() {
+        "io_read" | "io_write" => false,
+        "io_pread" | "io_pwrite" => true,
+        other => return Err(rb::arg_error(format!("not a byte-moving hook: {other}"))),
+    };
+    let req = decode_request(positioned, version, &args[2..])?;
+    let flag = if req.single_transfer { rb::TRUE } else { rb::FALSE };
+    let decoded = [
+        int(req.length as i64),
+        int(req.buffer_offset as i64),
+        int(req.file_offset),
+        flag,
+    ];
+    Ok(rb::ruby().ary_new_from_values(&decoded.map(rb::value)))
 }
 
 impl Scheduler {
