@@ -18,7 +18,10 @@ class TestSchedulerBadInput < SchedulerTest
     assert_equal "usable", got[:after], "the scheduler broke after bad input"
   end
 
+  # io_read's arguments in the order of the interface the extension was built for.
   def io_read_args(io, buffer, length)
+    return [io, buffer, 0, length] if UringMachine::Scheduler::INTERFACE_VERSION >= 4
+
     ruby_at_least?("3.2") ? [io, buffer, length, 0] : [io, buffer, length]
   end
 

@@ -123,6 +123,8 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("io_pread", method!(Scheduler::rb_io_pread, -1))?;
     class.define_method("io_pwrite", method!(Scheduler::rb_io_pwrite, -1))?;
     class.define_method("pwrite_string", method!(Scheduler::rb_pwrite_string, 3))?;
+    class.const_set("INTERFACE_VERSION", scheduler::io::INTERFACE_VERSION)?;
+    class.define_singleton_method("__hook_arguments__", function!(scheduler::io::rb_hook_arguments, -1))?;
     class.define_method("io_splice", method!(Scheduler::rb_io_splice, -1))?;
     class.define_method("register_buffers", method!(Scheduler::rb_register_buffers, 1))?;
     class.define_method("unregister_buffers", method!(Scheduler::rb_unregister_buffers, -1))?;

@@ -1,8 +1,8 @@
 //! The Fiber::Scheduler I/O hooks. Buffers are the IO::Buffers Ruby passes; results are byte
-//! counts or -errno, as `rb_fiber_scheduler_io_result` expects. Before Ruby 4.1 `length` is
-//! the minimum to transfer (0: at least one attempt); from 4.1 it is one transfer of at most
-//! `length` (0: no I/O), and the offset comes before the length.
-use magnus::{rb_sys::protect, Error, Value};
+//! counts or -errno, as `rb_fiber_scheduler_io_result` expects. Before interface version 4
+//! (Ruby 4.1) `length` is the minimum to transfer (0: at least one attempt); from 4 it is one
+//! transfer of at most `length` (0: no I/O), and the offset comes before the length.
+use magnus::{rb_sys::protect, Error, RArray, Symbol, TryConvert, Value};
 use rb_sys::VALUE;
 
 use crate::ops::direct_io::poll_now;
@@ -91,18 +91,88 @@ fn io_deadline(_io: VALUE) -> Result<Option<libc::timespec>, Error> {
     Ok(None)
 }
 
-/// Where a hook's arguments put things, per Ruby version.
+/// The Fiber::Scheduler interface of the Ruby headers this was built against: their
+/// RUBY_FIBER_SCHEDULER_VERSION, read by build.rs (1 for Ruby 3.1, whose headers predate the
+/// constant). It, not the Ruby version, selects the hooks' contract: 4 is Ruby 4.1's.
+pub const INTERFACE_VERSION: u32 = include!(concat!(env!("OUT_DIR"), "/fiber_scheduler_version"));
+
+/// What a byte-moving hook's arguments ask for.
 struct Request {
     io: VALUE,
     buffer: VALUE,
     length: usize,
     buffer_offset: usize,
+    /// -1: the fd's current position (io_read, io_write).
     file_offset: i64,
+    /// Interface 4+: one transfer of at most `length`, 0 meaning no I/O. Before: at least
+    /// `length` bytes (0: at least one attempt).
+    single_transfer: bool,
+}
+
+/// Decodes the arguments of io_read/io_write (`positioned` false) or io_pread/io_pwrite
+/// (`positioned` true) as interface `version` orders them:
+///
+/// | version | io_read, io_write | io_pread, io_pwrite |
+/// |---|---|---|
+/// | 1 (3.1) | io, buffer, length | io, buffer, length, from |
+/// | 2–3 (3.2–4.0) | io, buffer, length[, offset] | io, buffer, from, length, offset |
+/// | 4 (4.1) | io, buffer, offset, length | io, buffer, from, offset, length |
+///
+/// The hooks pass INTERFACE_VERSION; the test suite every version (see rb_hook_arguments).
+fn decode_request(positioned: bool, version: u32, args: &[Value]) -> Result<Request, Error> {
+    // (fewest and most arguments, then where the length, buffer offset and file offset are)
+    let (min, max, length, offset, from) = match (positioned, version) {
+        (false, ..=3) => (3, 4, 2, Some(3), None),
+        (false, _) => (4, 4, 3, Some(2), None),
+        (true, ..=1) => (4, 4, 2, None, Some(3)),
+        (true, 2..=3) => (5, 5, 3, Some(4), Some(2)),
+        (true, _) => (5, 5, 4, Some(3), Some(2)),
+    };
+    arity(args, min, max)?;
+    let offset = offset.map_or(NIL, |i| arg(args, i));
+    Ok(Request {
+        io: arg(args, 0),
+        buffer: arg(args, 1),
+        length: size_arg(arg(args, length), "length")?,
+        buffer_offset: if offset == NIL { 0 } else { size_arg(offset, "offset")? },
+        file_offset: match from {
+            Some(i) => rb::int_arg(arg(args, i), "from", 0, i64::MAX)?,
+            None => -1,
+        },
+        single_transfer: version >= 4,
+    })
+}
+
+/// UringMachine::Scheduler.__hook_arguments__(hook, version, *args), for the test suite: how
+/// `hook` (:io_read, :io_write, :io_pread or :io_pwrite) reads `args` under interface
+/// `version`, as [length, buffer_offset, file_offset (-1: the fd's position), single_transfer].
+/// Lets every Ruby test every interface's argument order, not only its own.
+pub fn rb_hook_arguments(args: &[Value]) -> Result<RArray, Error> {
+    if args.len() < 2 {
+        return Err(rb::arg_error(
+            "expected a hook name, an interface version and its arguments",
+        ));
+    }
+    let (hook, version) = (Symbol::try_convert(args[0])?, u32::try_convert(args[1])?);
+    let positioned = match hook.name()?.as_ref() {
+        "io_read" | "io_write" => false,
+        "io_pread" | "io_pwrite" => true,
+        other => return Err(rb::arg_error(format!("not a byte-moving hook: {other}"))),
+    };
+    let req = decode_request(positioned, version, &args[2..])?;
+    let flag = if req.single_transfer { rb::TRUE } else { rb::FALSE };
+    let decoded = [
+        int(req.length as i64),
+        int(req.buffer_offset as i64),
+        int(req.file_offset),
+        flag,
+    ];
+    Ok(rb::ruby().ary_new_from_values(&decoded.map(rb::value)))
 }
 
 impl Scheduler {
-    /// Moves bytes between `io` and the buffer until `length` is reached (single transfer on
-    /// 4.1), EOF, or an error; returns the count or -errno.
+    /// Moves bytes between `io` and the buffer until `length` is reached (or in a single
+    /// transfer, see Request), EOF, or an error; returns the count or -errno.
     fn transfer(&self, req: Request, direction: Direction) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         machine.check_owner()?;
@@ -115,13 +185,13 @@ impl Scheduler {
                 req.length
             )));
         }
-        if cfg!(ruby_gte_4_1) && req.length == 0 {
+        if req.single_transfer && req.length == 0 {
             return Ok(rb::value(int(0)));
         }
         // read_nonblock/write_nonblock call the hook like any read (length 0): they get
         // EAGAIN; every other caller waits in the ring, up to IO#timeout.
         let deadline = io_deadline(req.io)?;
-        let blocking = if req.length == 0 || cfg!(ruby_gte_4_1) {
+        let blocking = if req.length == 0 || req.single_transfer {
             Blocking::AgainIfNonblockCaller(deadline)
         } else {
             Blocking::Wait(deadline)
@@ -129,7 +199,7 @@ impl Scheduler {
         let mut total = 0usize;
         loop {
             let (ptr, room) = buffer.window(req.buffer_offset + total)?;
-            let want = if cfg!(ruby_gte_4_1) { req.length } else { room };
+            let want = if req.single_transfer { req.length } else { room };
             let file_offset = if req.file_offset < 0 {
                 -1
             } else {
@@ -145,7 +215,7 @@ impl Scheduler {
                 return Ok(rb::value(int(if total > 0 { total as i64 } else { res })));
             }
             total += res as usize;
-            let done = res == 0 || total >= req.length || cfg!(ruby_gte_4_1);
+            let done = res == 0 || total >= req.length || req.single_transfer;
             if done || total >= available {
                 return Ok(rb::value(int(total as i64)));
             }
@@ -156,21 +226,25 @@ impl Scheduler {
 
     /// io_read(io, buffer, length[, offset]); 4.1: io_read(io, buffer, offset, length)
     pub fn rb_io_read(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
-        rb::typed_ref::<Scheduler>(rb_self)?.transfer(stream_request(args)?, Direction::Read)
+        let req = decode_request(false, INTERFACE_VERSION, args)?;
+        rb::typed_ref::<Scheduler>(rb_self)?.transfer(req, Direction::Read)
     }
 
     pub fn rb_io_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
-        rb::typed_ref::<Scheduler>(rb_self)?.transfer(stream_request(args)?, Direction::Write)
+        let req = decode_request(false, INTERFACE_VERSION, args)?;
+        rb::typed_ref::<Scheduler>(rb_self)?.transfer(req, Direction::Write)
     }
 
     /// io_pread(io, buffer, from, length, offset); 4.1: (io, buffer, from, offset, length);
     /// 3.1: (io, buffer, length, from).
     pub fn rb_io_pread(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
-        rb::typed_ref::<Scheduler>(rb_self)?.transfer(positioned_request(args)?, Direction::Read)
+        let req = decode_request(true, INTERFACE_VERSION, args)?;
+        rb::typed_ref::<Scheduler>(rb_self)?.transfer(req, Direction::Read)
     }
 
     pub fn rb_io_pwrite(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
-        rb::typed_ref::<Scheduler>(rb_self)?.transfer(positioned_request(args)?, Direction::Write)
+        let req = decode_request(true, INTERFACE_VERSION, args)?;
+        rb::typed_ref::<Scheduler>(rb_self)?.transfer(req, Direction::Write)
     }
 
     /// io_wait(io, events, timeout) → the ready events (a subset of `events`), or false when
@@ -204,43 +278,6 @@ impl Scheduler {
         };
         Ok(rb::value(int(mask as i64)))
     }
-}
-
-fn stream_request(args: &[Value]) -> Result<Request, Error> {
-    let (length, offset) = if cfg!(ruby_gte_4_1) {
-        arity(args, 4, 4)?;
-        (arg(args, 3), arg(args, 2))
-    } else {
-        arity(args, 3, 4)?;
-        (arg(args, 2), arg(args, 3))
-    };
-    Ok(Request {
-        io: arg(args, 0),
-        buffer: arg(args, 1),
-        length: size_arg(length, "length")?,
-        buffer_offset: if offset == NIL { 0 } else { size_arg(offset, "offset")? },
-        file_offset: -1,
-    })
-}
-
-fn positioned_request(args: &[Value]) -> Result<Request, Error> {
-    let (from, length, offset) = if cfg!(ruby_gte_4_1) {
-        arity(args, 5, 5)?;
-        (arg(args, 2), arg(args, 4), arg(args, 3))
-    } else if cfg!(ruby_gte_3_2) {
-        arity(args, 5, 5)?;
-        (arg(args, 2), arg(args, 3), arg(args, 4))
-    } else {
-        arity(args, 4, 4)?;
-        (arg(args, 3), arg(args, 2), NIL)
-    };
-    Ok(Request {
-        io: arg(args, 0),
-        buffer: arg(args, 1),
-        length: size_arg(length, "length")?,
-        buffer_offset: if offset == NIL { 0 } else { size_arg(offset, "offset")? },
-        file_offset: rb::int_arg(from, "from", 0, i64::MAX)?,
-    })
 }
 
 impl Scheduler {
