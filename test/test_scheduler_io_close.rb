@@ -216,7 +216,45 @@ class TestSchedulerIOClose < SchedulerTest
       assert_equal "still alive", roundtrip
     end
   end
+  def test_close_from_another_thread_wakes_the_fiber_on_ruby_4
+    skip "Ruby #{RUBY_VERSION} has no fiber_interrupt hook: a close from another thread wakes no fiber before 4.0" unless ruby_at_least?("4.0")
+
+    r, w = IO.pipe
+    reading = nil
+    outcome = with_scheduler do
+      reading = expect_ioerror { r.read(10) }
+      closer = Thread.new { r.close } # Ruby 4.0 calls fiber_interrupt from this thread
+      Fiber.set_scheduler(nil)
+      closer.join
+      reading
+    end
+    assert_woken_by_close(outcome)
+  ensure
+    w&.close
+  end
+
+  def test_fiber_interrupt_hook_raises_in_a_fiber_waiting_in_the_ring
+    skip "fiber_interrupt is a Ruby 4.0+ hook" unless ruby_at_least?("4.0")
+
+    got = with_scheduler do |scheduler|
+      with_pipe do |r, _w|
+        got = {}
+        fiber = schedule_fiber do
+          r.read(1)
+        rescue IndexError => e
+          got[:error] = e.message
+        end
+        scheduler.fiber_interrupt(fiber, IndexError.new("interrupted"))
+        Fiber.set_scheduler(nil)
+        got[:readable_after] = r.wait_readable(0)
+        got
+      end
+    end
+    assert_equal "interrupted", got[:error]
+    assert_nil got[:readable_after], "the cancelled read took nothing"
+  end
 end
+
 
 # The Machine API: Machine#close of an Integer fd wakes the fibers waiting on it.
 class TestMachineClose < MachineTest
