@@ -12,7 +12,7 @@ class TestProcess < MachineTest
   end
 
   def test_waitid_reports_a_signal
-    pid = Process.spawn("sleep", "10")
+    pid = Process.spawn("sleep", "1000")
     waiter = machine.spin { machine.waitid(pid) }
     machine.snooze
     Process.kill(:TERM, pid)

@@ -38,7 +38,7 @@ class TestProcessHandle < SchedulerTest
 
   def test_kill_delivers_signals_by_name_or_number
     got = in_scheduled_fiber do
-      children = Array.new(3) { UringMachine::Process.spawn("sleep", "10") }
+      children = Array.new(3) { UringMachine::Process.spawn("sleep", "1000") }
       alive = children.map(&:alive?)
       sent = [children[0].kill(:TERM), children[1].kill("SIGINT"), children[2].kill(Signal.list["KILL"])]
       { alive: alive, sent: sent, statuses: children.map(&:wait) }.tap { children.each(&:close) }
@@ -66,7 +66,7 @@ class TestProcessHandle < SchedulerTest
 
   def test_kill_zero_checks_existence_and_bad_signals_raise
     in_scheduled_fiber do
-      child = UringMachine::Process.spawn("sleep", "10")
+      child = UringMachine::Process.spawn("sleep", "1000")
       assert child.kill(0)
       assert_raises(ArgumentError) { child.kill(:NO_SUCH_SIGNAL) }
       assert_raises(ArgumentError) { child.kill(-9) }
@@ -143,7 +143,7 @@ class TestProcessHandle < SchedulerTest
   def test_close_is_idempotent_frees_the_pidfd_and_leaves_the_process_alone
     before = open_pidfds
     pids = Array.new(50) do
-      child = UringMachine::Process.spawn("sleep", "10")
+      child = UringMachine::Process.spawn("sleep", "1000")
       fd = child.fileno
       child.close
       refute File.exist?("/proc/self/fd/#{fd}"), "the pidfd is closed"
@@ -165,7 +165,7 @@ class TestProcessHandle < SchedulerTest
 
   def test_closing_the_handle_wakes_its_waiter_with_ioerror
     got = with_scheduler do
-      child = UringMachine::Process.spawn("sleep", "10")
+      child = UringMachine::Process.spawn("sleep", "1000")
       error = nil
       schedule_fiber { error = assert_raises(IOError) { child.wait } }
       child.close # the waiter is parked in the ring by now

@@ -105,7 +105,7 @@ class TestSchedulerProcess < SchedulerTest
     got = with_scheduler do
       got = {}
       schedule_fiber do
-        pid = Process.spawn("sleep", "10")
+        pid = Process.spawn("sleep", "1000")
         Process.kill(:STOP, pid)
         got[:stopped] = Process.wait2(pid, Process::WUNTRACED)[1]
         Process.kill(:KILL, pid)
@@ -121,7 +121,7 @@ class TestSchedulerProcess < SchedulerTest
 
   def test_process_wait_hook_with_wnohang_and_bad_flags
     got = with_scheduler do |scheduler|
-      pid = Process.spawn("sleep", "10")
+      pid = Process.spawn("sleep", "1000")
       got = { running: scheduler.process_wait(pid, Process::WNOHANG) }
       got[:bad_flags] = assert_raises(Errno::EINVAL) { scheduler.process_wait(pid, 1 << 20) }
       Process.kill(:KILL, pid)
