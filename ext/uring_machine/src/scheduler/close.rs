@@ -17,30 +17,27 @@ use crate::scheduler::Scheduler;
 /// on Ruby 3.1-3.4, see io_close.rb), interrupts the fibers of this thread's machines (the
 /// current scheduler's and UringMachine.machine) that waited on it; returns how many.
 pub fn rb_wake_fd_waiters(fd: Value) -> Result<usize, Error> {
-    if !crate::ring::op::any_fd_waits_in_process() {
-        return Ok(0);
-    }
-    let fd = fd_arg(rb::raw(fd))?;
-    let mut woken = 0;
-    for machine in thread_machines()? {
-        woken += machine.interrupt_fd_waiters(fd)?;
-    }
-    Ok(woken)
+    on_thread_machines(fd, Machine::interrupt_fd_waiters)
 }
 
 /// UringMachine.release_fd_waiters(fd) → Integer: before Ruby 4.0 closes `fd` (see io_close.rb),
 /// interrupts the fibers of this thread's machines that wait on it and lets them run until each
 /// has left what it waited on; returns how many.
 pub fn rb_release_fd_waiters(fd: Value) -> Result<usize, Error> {
+    on_thread_machines(fd, Machine::release_fd_waiters)
+}
+
+/// Applies `act` to `fd` on each of this thread's machines; the sum of what it returns.
+fn on_thread_machines(fd: Value, act: fn(&Machine, i32) -> Result<usize, Error>) -> Result<usize, Error> {
+    let fd = fd_arg(rb::raw(fd))?; // a bad argument raises even when nothing waits anywhere
     if !crate::ring::op::any_fd_waits_in_process() {
         return Ok(0);
     }
-    let fd = fd_arg(rb::raw(fd))?;
-    let mut released = 0;
+    let mut count = 0;
     for machine in thread_machines()? {
-        released += machine.release_fd_waiters(fd)?;
+        count += act(&machine, fd)?;
     }
-    Ok(released)
+    Ok(count)
 }
 
 /// This thread's machines that fibers can wait in, each once: the current scheduler's (unless
