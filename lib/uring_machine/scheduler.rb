@@ -44,7 +44,7 @@ module UringMachine
       raise TypeError, "hostname must be a String, not #{hostname.class}" unless hostname.respond_to?(:to_str)
 
       host = hostname.to_str.delete_prefix("[").delete_suffix("]")
-      workers.run(-> { Addrinfo.getaddrinfo(host, nil, nil, :STREAM).map(&:ip_address).uniq })
+      blocking_workers.run(-> { Addrinfo.getaddrinfo(host, nil, nil, :STREAM).map(&:ip_address).uniq })
     rescue SocketError
       []
     end
@@ -66,7 +66,14 @@ module UringMachine
 
     # Ruby 3.4+: work CRuby would otherwise do with the event loop's GVL released.
     def blocking_operation_wait(work)
-      workers.run(work)
+      blocking_workers.run(work)
+    end
+
+    # The threads that run blocking work for this scheduler's fibers (address_resolve,
+    # blocking_operation_wait, some process_wait calls): a UringMachine::BlockingWorkers, whose
+    # maximum and idle_timeout may be changed (defaults: BlockingWorkers.maximum, .idle_timeout).
+    def blocking_workers
+      @workers ||= BlockingWorkers.new
     end
 
     # A UringMachine::Process (pidfd) for +pid+: wait, kill, alive?, close.
@@ -104,10 +111,6 @@ module UringMachine
 
     private
 
-    def workers
-      @workers ||= BlockingWorkers.new
-    end
-
     def select_polls(readables, writables, exceptables)
       [[readables, IO::READABLE], [writables, IO::WRITABLE], [exceptables, IO::PRIORITY]].flat_map do |ios, events|
         Array(ios).map { |io| [io, events] }
@@ -116,7 +119,7 @@ module UringMachine
 
     # waitpid with options the ring cannot express (any child, process groups, WNOHANG).
     def process_wait_on_worker(pid, flags)
-      workers.run(-> { ::Process::Status.wait(pid, flags) })
+      blocking_workers.run(-> { ::Process::Status.wait(pid, flags) })
     end
   end
 end
