@@ -52,11 +52,15 @@ module UringMachine
     # IO.select: answered at once when something is ready (Ruby's own buffers included),
     # otherwise after the ring reports readiness on any of the IOs.
     def io_select(readables, writables = nil, exceptables = nil, timeout = nil)
+      raise ArgumentError, "time interval must not be negative" if timeout.is_a?(Numeric) && timeout.negative?
+
       deadline = timeout && ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) + timeout
-      polls = select_polls(readables, writables, exceptables)
+      polls = nil
       loop do
-        ready = Fiber.blocking { IO.select(readables, writables, exceptables, 0) }
+        ready = select_now(readables, writables, exceptables) # also checks the arguments
         return ready if ready
+
+        polls ||= select_polls(readables, writables, exceptables)
 
         remaining = deadline && deadline - ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
         return nil if remaining && remaining <= 0
@@ -111,9 +115,18 @@ module UringMachine
 
     private
 
+    # IO.select without waiting. From 3.2 on, IO.select calls io_select in a non-blocking fiber,
+    # so it runs in a blocking one; on 3.1 (no Fiber.blocking) a zero timeout goes straight to
+    # Ruby's own select (see io_select.rb).
+    def select_now(readables, writables, exceptables)
+      return IO.select(readables, writables, exceptables, 0) unless Fiber.respond_to?(:blocking)
+
+      Fiber.blocking { IO.select(readables, writables, exceptables, 0) }
+    end
+
     def select_polls(readables, writables, exceptables)
       [[readables, IO::READABLE], [writables, IO::WRITABLE], [exceptables, IO::PRIORITY]].flat_map do |ios, events|
-        Array(ios).map { |io| [io, events] }
+        (ios || []).map { |io| [io, events] } # Arrays (or nil): IO.select checked them
       end
     end
 
