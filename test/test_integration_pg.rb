@@ -43,14 +43,18 @@ class TestIntegrationPg < IntegrationTest
         listener = PG.connect(**@server.params)
         notifier = PG.connect(**@server.params)
         listener.async_exec("LISTEN um_test")
+        notified = Thread::Queue.new
         Fiber.schedule do
           3.times do |i|
             sleep 0.02 # the listener waits meanwhile
             notifier.async_exec("NOTIFY um_test, 'message #{i}'")
           end
+        ensure
+          notified << true
         end
         payloads = []
         3.times { listener.wait_for_notify(5) { |_channel, _pid, payload| payloads << payload } }
+        notified.pop # a NOTIFY reaches the listener before its own command completes
         listener.close
         notifier.close
         payloads

@@ -28,8 +28,10 @@ class TestIntegrationRedis < IntegrationTest
           # everyone blocked first (a bounded poll), then one push per waiter
           deadline = monotonic + 10
           sleep 0.01 until blocked_clients(pusher) >= WAITERS || monotonic > deadline
-          waiters << blocked_clients(pusher)
+          blocked = blocked_clients(pusher)
           WAITERS.times { |i| pusher.rpush(list, "item #{i}") }
+        ensure
+          waiters << blocked # only now is the pusher's connection free to close
         end
         received = in_fibers(WAITERS) do
           redis = Redis.new(**@server.params)
@@ -39,8 +41,9 @@ class TestIntegrationRedis < IntegrationTest
             redis.close
           end
         end
+        blocked = waiters.pop
         pusher.close
-        [received, waiters.pop]
+        [received, blocked]
       end
     end
     received, blocked = received
