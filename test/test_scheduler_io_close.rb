@@ -88,8 +88,6 @@ class TestSchedulerIOClose < SchedulerTest
   end
 
   def test_close_during_io_select
-    skip "IO.select calls no scheduler hook before Ruby 3.2 (io_select)" unless ruby_at_least?("3.2")
-
     outcome = with_scheduler do
       r, w = IO.pipe
       selecting = expect_ioerror { IO.select([r], nil, nil, 10) }

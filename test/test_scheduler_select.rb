@@ -76,8 +76,6 @@ class TestSchedulerSelect < SchedulerTest
   end
 
   def test_select_waits_while_other_fibers_run
-    skip "IO.select calls no scheduler hook before Ruby 3.2 (io_select)" unless ruby_at_least?("3.2")
-
     got = with_scheduler do
       with_ios do |r, w, a, b, _client, _peer|
         got = {}
@@ -100,8 +98,6 @@ class TestSchedulerSelect < SchedulerTest
   end
 
   def test_select_timeout_lets_other_fibers_run
-    skip "IO.select calls no scheduler hook before Ruby 3.2 (io_select)" unless ruby_at_least?("3.2")
-
     got = with_scheduler do
       with_pipe do |r, _w|
         got = { ticks: 0 }
@@ -123,8 +119,6 @@ class TestSchedulerSelect < SchedulerTest
   end
 
   def test_io_select_hook_directly
-    skip "io_select is a Ruby 3.2+ hook" unless ruby_at_least?("3.2")
-
     got = with_scheduler do |scheduler|
       with_pipe do |r, w|
         got = {}
@@ -156,5 +150,51 @@ class TestSchedulerSelect < SchedulerTest
     end
     assert_equal [[], [got[:w]], []], got[:read_write]
     assert_equal [[got[:r]], [], []], got[:read_only]
+  end
+
+  # Ruby 3.1 has no io_select hook: IO.select is routed to the scheduler (io_select.rb), so the
+  # other fibers run while one waits in it, on every Ruby.
+  def test_select_lets_a_ticker_run_until_a_third_fiber_writes
+    got = with_scheduler do
+      with_pipe do |r, w|
+        got = { ticks: 0, ticks_at_write: nil }
+        schedule_fiber do
+          got[:result] = IO.select([r], nil, nil, 5)
+          got[:ticks_at_result] = got[:ticks]
+        end
+        schedule_fiber do
+          sleep 0.002 until got.key?(:result) || (got[:ticks] += 1) > 2_000
+        end
+        schedule_fiber do
+          sleep 0.002 until got[:ticks] >= 5
+          got[:ticks_at_write] = got[:ticks]
+          w.write("x")
+        end
+        Fiber.set_scheduler(nil)
+        got.merge(r: r)
+      end
+    end
+    assert_equal [[got[:r]], [], []], got[:result]
+    assert_operator got[:ticks_at_write], :>=, 5, "the ticker ran while IO.select waited"
+    assert_operator got[:ticks_at_result], :>=, got[:ticks_at_write]
+  end
+
+  def test_select_rejects_what_ruby_rejects
+    errors = with_scheduler do
+      with_pipe do |r, _w|
+        errors = []
+        schedule_fiber do
+          [-> { IO.select([r], nil, nil, -1) }, -> { IO.select(r, nil, nil, 1) }, -> { IO.select([r], nil, nil, "1") }].each do |call|
+            call.call
+            errors << nil
+          rescue ArgumentError, TypeError => e
+            errors << e.class
+          end
+        end
+        Fiber.set_scheduler(nil)
+        errors
+      end
+    end
+    assert_equal [ArgumentError, TypeError, TypeError], errors
   end
 end

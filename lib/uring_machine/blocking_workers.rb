@@ -1,61 +1,131 @@
 # frozen_string_literal: true
 
 module UringMachine
-  # A few threads (no scheduler of their own) that run blocking work for fibers. The calling
+  # Threads (no scheduler of their own) that run blocking work for fibers: getaddrinfo,
+  # blocking_operation_wait (3.4+), waitpid with options the ring cannot express. The calling
   # fiber waits on a Thread::Queue, which parks only that fiber under a scheduler.
+  #
+  # The pool grows to the burst: a job that finds no idle thread starts one, up to +maximum+
+  # threads (further jobs queue up). A thread that stayed idle for +idle_timeout+ seconds exits.
   class BlockingWorkers
-    MAXIMUM = 8
+    # Defaults for new pools, changeable for the whole process.
+    @maximum = 64
+    @idle_timeout = 10.0
+
+    class << self
+      attr_accessor :maximum, :idle_timeout
+    end
 
     Job = Struct.new(:work, :result)
 
-    def initialize
-      @jobs = Thread::Queue.new
-      @threads = []
-      @idle = 0
+    attr_reader :maximum, :idle_timeout
+
+    def initialize(maximum: self.class.maximum, idle_timeout: self.class.idle_timeout)
+      self.maximum = maximum
+      self.idle_timeout = idle_timeout
       @lock = Thread::Mutex.new
+      @wakeup = Thread::ConditionVariable.new
+      @jobs = []
+      @threads = []
+      @idle = 0 # threads waiting for a job (woken ones too, until they took one)
+      @closed = false
+    end
+
+    # At most this many threads at a time (at least 1).
+    def maximum=(count)
+      raise ArgumentError, "maximum must be a positive Integer, not #{count.inspect}" unless count.is_a?(Integer) && count.positive?
+
+      @maximum = count
+    end
+
+    # Seconds an idle thread waits for a job before it exits.
+    def idle_timeout=(seconds)
+      raise ArgumentError, "idle_timeout must be a positive number, not #{seconds.inspect}" unless seconds.is_a?(Numeric) && seconds.positive?
+
+      @idle_timeout = seconds
     end
 
     # Runs +work+ (anything with #call) exactly once on a worker; returns its value or raises
     # its exception in the caller.
     def run(work)
       job = Job.new(work, Thread::Queue.new)
-      spawn_worker_if_needed
-      @jobs << job
+      submit(job)
       value, error = job.result.pop
       raise error if error
 
       value
     end
 
-    # Lets the workers finish their jobs and exit.
+    # How many threads the pool has now.
+    def size
+      @lock.synchronize { @threads.size }
+    end
+
+    # How many of them wait for a job.
+    def idle
+      @lock.synchronize { @idle }
+    end
+
+    # Lets the workers finish the queued jobs and exit; later jobs raise ClosedQueueError.
     def shutdown
-      @jobs.close
-      @threads.each(&:join)
+      threads = @lock.synchronize do
+        @closed = true
+        @wakeup.broadcast
+        @threads.dup
+      end
+      threads.each(&:join)
     end
 
     private
 
-    def spawn_worker_if_needed
+    def submit(job)
       @lock.synchronize do
-        return if @idle.positive? || @threads.size >= MAXIMUM
+        raise ClosedQueueError, "the blocking workers were shut down" if @closed
 
-        @threads << Thread.new { work_loop }
-        @idle += 1
+        @jobs << job
+        # Every queued job needs a thread of its own: start one unless an idle thread is left
+        # for this job once the jobs before it are taken.
+        @threads << Thread.new { work_loop } if @jobs.size > @idle && @threads.size < @maximum
+        @wakeup.signal
       end
     end
 
     def work_loop
       Thread.current.report_on_exception = false
-      while (job = @jobs.pop)
-        @lock.synchronize { @idle -= 1 }
+      while (job = take_job)
         begin
           job.result << [job.work.call, nil]
         rescue Exception => e # rubocop:disable Lint/RescueException -- handed to the caller
           job.result << [nil, e]
-        ensure
-          @lock.synchronize { @idle += 1 }
         end
       end
+    end
+
+    # The next job, or nil when this thread should exit: the pool was shut down (and no job is
+    # left), or no job came for idle_timeout seconds. Leaves @threads when it returns nil.
+    def take_job
+      @lock.synchronize do
+        idle_since = monotonic
+        loop do
+          return @jobs.shift unless @jobs.empty?
+
+          waited = monotonic - idle_since
+          if @closed || waited >= @idle_timeout
+            @threads.delete(Thread.current)
+            return nil
+          end
+          @idle += 1
+          begin
+            @wakeup.wait(@lock, @idle_timeout - waited)
+          ensure
+            @idle -= 1
+          end
+        end
+      end
+    end
+
+    def monotonic
+      ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
     end
   end
 end

@@ -44,7 +44,7 @@ module UringMachine
       raise TypeError, "hostname must be a String, not #{hostname.class}" unless hostname.respond_to?(:to_str)
 
       host = hostname.to_str.delete_prefix("[").delete_suffix("]")
-      workers.run(-> { Addrinfo.getaddrinfo(host, nil, nil, :STREAM).map(&:ip_address).uniq })
+      blocking_workers.run(-> { Addrinfo.getaddrinfo(host, nil, nil, :STREAM).map(&:ip_address).uniq })
     rescue SocketError
       []
     end
@@ -52,11 +52,15 @@ module UringMachine
     # IO.select: answered at once when something is ready (Ruby's own buffers included),
     # otherwise after the ring reports readiness on any of the IOs.
     def io_select(readables, writables = nil, exceptables = nil, timeout = nil)
+      raise ArgumentError, "time interval must not be negative" if timeout.is_a?(Numeric) && timeout.negative?
+
       deadline = timeout && ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) + timeout
-      polls = select_polls(readables, writables, exceptables)
+      polls = nil
       loop do
-        ready = Fiber.blocking { IO.select(readables, writables, exceptables, 0) }
+        ready = select_now(readables, writables, exceptables) # also checks the arguments
         return ready if ready
+
+        polls ||= select_polls(readables, writables, exceptables)
 
         remaining = deadline && deadline - ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
         return nil if remaining && remaining <= 0
@@ -66,7 +70,14 @@ module UringMachine
 
     # Ruby 3.4+: work CRuby would otherwise do with the event loop's GVL released.
     def blocking_operation_wait(work)
-      workers.run(work)
+      blocking_workers.run(work)
+    end
+
+    # The threads that run blocking work for this scheduler's fibers (address_resolve,
+    # blocking_operation_wait, some process_wait calls): a UringMachine::BlockingWorkers, whose
+    # maximum and idle_timeout may be changed (defaults: BlockingWorkers.maximum, .idle_timeout).
+    def blocking_workers
+      @workers ||= BlockingWorkers.new
     end
 
     # A UringMachine::Process (pidfd) for +pid+: wait, kill, alive?, close.
@@ -104,19 +115,24 @@ module UringMachine
 
     private
 
-    def workers
-      @workers ||= BlockingWorkers.new
+    # IO.select without waiting. From 3.2 on, IO.select calls io_select in a non-blocking fiber,
+    # so it runs in a blocking one; on 3.1 (no Fiber.blocking) a zero timeout goes straight to
+    # Ruby's own select (see io_select.rb).
+    def select_now(readables, writables, exceptables)
+      return IO.select(readables, writables, exceptables, 0) unless Fiber.respond_to?(:blocking)
+
+      Fiber.blocking { IO.select(readables, writables, exceptables, 0) }
     end
 
     def select_polls(readables, writables, exceptables)
       [[readables, IO::READABLE], [writables, IO::WRITABLE], [exceptables, IO::PRIORITY]].flat_map do |ios, events|
-        Array(ios).map { |io| [io, events] }
+        (ios || []).map { |io| [io, events] } # Arrays (or nil): IO.select checked them
       end
     end
 
     # waitpid with options the ring cannot express (any child, process groups, WNOHANG).
     def process_wait_on_worker(pid, flags)
-      workers.run(-> { ::Process::Status.wait(pid, flags) })
+      blocking_workers.run(-> { ::Process::Status.wait(pid, flags) })
     end
   end
 end
