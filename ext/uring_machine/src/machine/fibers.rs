@@ -161,6 +161,14 @@ impl Machine {
             Some(exc) => Err(exception_error(exc)),
             None => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
         };
+        // An interrupt still pending (the op it interrupted completed, and the fiber did not
+        // wait again) has nothing left to stop: it is dropped, like Thread#raise on a finished
+        // thread. A child's failure is not: it moves on to this fiber's parent.
+        let leftover_failure = this.with(|s| {
+            let failure = s.failures.remove(&current);
+            let pending = s.pending.remove(&current);
+            failure.filter(|f| Some(*f) == pending)
+        });
         let ids = ids();
         let (value, error) = match &outcome {
             Ok(v) => (*v, NIL),
@@ -184,13 +192,23 @@ impl Machine {
             }
             if !joined {
                 match living_ancestor(current) {
-                    Some(parent) => this.with(|s| s.interrupt(parent, error)),
+                    Some(parent) => this.with(|s| s.interrupt_with_failure(parent, error)),
                     None if this.with(|s| s.report_on_exception) => {
                         let _: Result<Value, Error> =
                             rb_self.funcall("report_fiber_error", (rb::value(current), rb::value(error)));
                     }
                     None => {}
                 }
+            }
+        }
+        if let Some(failure) = leftover_failure {
+            match living_ancestor(current) {
+                Some(parent) => this.with(|s| s.interrupt_with_failure(parent, failure)),
+                None if this.with(|s| s.report_on_exception) => {
+                    let _: Result<Value, Error> =
+                        rb_self.funcall("report_fiber_error", (rb::value(current), rb::value(failure)));
+                }
+                None => {}
             }
         }
         Ok(rb::value(terminated()))

@@ -36,8 +36,12 @@ impl Machine {
     /// until each of them has left what it waited on; returns how many.
     pub fn release_fd_waiters(&self, fd: i32) -> Result<usize, Error> {
         let fibers = self.interrupt_waiters_on(fd)?;
-        // A fiber takes its pending exception when it resumes from its drained op.
-        while self.with(|s| fibers.iter().any(|f| s.pending.contains_key(f))) {
+        // Until each has left its op on `fd` (drained; it may have completed anyway, then the
+        // IOError waits for that fiber's next wait).
+        while self.with(|s| {
+            let still = s.ops.fibers_waiting_on(fd);
+            fibers.iter().any(|f| still.contains(f))
+        }) {
             self.run_others()?;
         }
         Ok(fibers.len())
@@ -51,6 +55,11 @@ impl Machine {
         for fiber in fibers.iter().copied() {
             let error = stream_closed_error()?;
             self.with(|s| s.interrupt(fiber, error));
+        }
+        if !fibers.is_empty() {
+            // An op still in the submission queue must reach the kernel now, while `fd` is
+            // closed (it fails with EBADF), not once the number names a newly opened file.
+            self.with(|s| s.enter_nowait());
         }
         Ok(fibers)
     }
@@ -66,7 +75,8 @@ impl Machine {
         }
         let fd = fd_arg(v)?;
         self.interrupt_fd_waiters(fd)?;
-        let res = self.run_op(|_| opcode::Close::new(types::Fd(fd)).build(), opcode::Close::CODE, NIL)?;
+        // Even with an exception pending: a close must happen (it never waits for long).
+        let res = self.submit_and_await(None, |_| opcode::Close::new(types::Fd(fd)).build(), opcode::Close::CODE, NIL)?;
         rb::check(res as i64, "close").map(|_| rb::value(int(fd as i64)))
     }
 }

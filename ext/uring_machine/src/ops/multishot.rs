@@ -3,7 +3,7 @@
 use io_uring::{opcode, squeue, types};
 use magnus::{rb_sys::protect, Error, Value};
 
-use crate::machine::{exception_error, Machine, Wait};
+use crate::machine::{deferrable, exception_error, Machine, Wait};
 use crate::ring::buf_ring::{BufferRing, BUFFER_GROUP, BUFFER_SIZE};
 use crate::ring::buffer_id;
 use crate::ring::op::Kind;
@@ -17,9 +17,11 @@ enum Flow {
 }
 
 impl Machine {
-    /// Runs a multishot op, calling `each` for every CQE and `discard` for those that arrive
-    /// after a failure (an exception from the block, or a break), until the op is over and
-    /// drained.
+    /// Runs a multishot op, calling `each` for every CQE until the op is over and drained. An
+    /// interrupt (an exception raised into the fiber, a timeout) cancels the op, but every CQE
+    /// that still brings a result (an accepted connection, a chunk read) goes to `each` first:
+    /// the exception is raised once the stream has ended. `discard` gets the CQEs that arrive
+    /// after `each` itself failed (an exception from the block, or a break).
     fn multishot(
         &self,
         fd: i32,
@@ -28,6 +30,7 @@ impl Machine {
         mut each: impl FnMut(&Self, i32, u32) -> Result<Flow, Error>,
         mut discard: impl FnMut(&Self, i32, u32),
     ) -> Result<(), Error> {
+        self.raise_pending()?;
         let current = fiber_current();
         let start = |m: &Self| {
             m.with(|s| {
@@ -39,8 +42,15 @@ impl Machine {
         };
         let mut id = start(self);
         let mut failure: Option<Error> = None;
+        let mut interrupt: Option<Error> = None;
         let mut rearm = false;
         loop {
+            // An interrupt delivered as a pending exception is taken out of the way, so that
+            // the block can still run (and wait) for the results that arrive before the end.
+            if let Some(exc) = self.with(|s| s.take_pending(current)) {
+                self.with(|s| s.cancel(id));
+                interrupt.get_or_insert(exception_error(exc));
+            }
             let next = self.with(|s| s.ops.get_mut(id).and_then(|slot| slot.completions.pop_front()));
             if let Some((res, flags)) = next {
                 // ECANCELED ends a stream we cancelled; the reason (if any) is raised below.
@@ -60,7 +70,7 @@ impl Machine {
             }
             if self.with(|s| s.ops.is_done(id)) {
                 self.with(|s| s.ops.release(id));
-                if std::mem::take(&mut rearm) && failure.is_none() {
+                if std::mem::take(&mut rearm) && failure.is_none() && interrupt.is_none() {
                     id = start(self);
                     continue;
                 }
@@ -75,18 +85,17 @@ impl Machine {
             let resumed = self.switch();
             self.with(|s| s.waiting.remove(&current));
             if let Err(e) = resumed {
-                if failure.is_none() {
-                    self.with(|s| s.cancel(id));
-                    failure = Some(e);
+                self.with(|s| s.cancel(id));
+                match deferrable(&e) {
+                    // throw or Fiber#kill: nothing more may run here.
+                    None => failure = failure.or(Some(e)),
+                    Some(_) => interrupt = interrupt.or(Some(e)),
                 }
             }
         }
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        match self.with(|s| s.take_pending(current)) {
-            Some(exc) => Err(exception_error(exc)),
-            None => Ok(()),
+        match (failure, interrupt) {
+            (Some(e), _) | (None, Some(e)) => Err(e),
+            (None, None) => self.raise_pending(),
         }
     }
 
