@@ -238,10 +238,17 @@ impl Scheduler {
         arity(args, 0, 1)?;
         let machine = self.bound_machine()?;
         machine.check_owner()?;
-        match arg(args, 0) {
-            NIL => machine.suspend_current().map(|_| rb::value(NIL)),
-            duration => machine.rb_sleep(rb::value(duration)),
-        }
+        // A timed suspension, not a TIMEOUT op: `unblock` ends it early, as ConditionVariable
+        // #wait(mutex, timeout) needs (CRuby's rb_mutex_sleep calls kernel_sleep, and signal
+        // calls unblock for the waiting fiber).
+        let waited = match arg(args, 0) {
+            NIL => machine.suspend_current(),
+            duration => {
+                let (_, ts) = rb::seconds_arg(duration, "sleep duration")?;
+                machine.suspend_with_timeout(ts)
+            }
+        };
+        waited.map(|_| rb::value(NIL))
     }
 
     /// timeout_after(duration, exception_class, *arguments) { }: Timeout.timeout's hook. The
