@@ -210,6 +210,10 @@ class TestSchedulerIOClose < SchedulerTest
       assert_raises(TypeError) { scheduler.io_close(nil) }
       assert_raises(ArgumentError) { scheduler.io_close(-1) }
       assert_raises(Errno::EBADF) { scheduler.io_close(1_000_000) }
+      [0, 1, 2].each do |fd|
+        assert_equal true, scheduler.io_close(fd), "io_close(#{fd})"
+        assert fd_open?(fd), "descriptor #{fd} stays open"
+      end
       roundtrip = nil
       schedule_fiber { roundtrip = pipe_roundtrip }
       Fiber.set_scheduler(nil)

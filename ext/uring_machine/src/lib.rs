@@ -54,6 +54,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("timeout", method!(Machine::rb_timeout, -1))?;
     class.define_method("join", method!(Machine::rb_join, -1))?;
     class.define_private_method("__run_fiber__", method!(Machine::rb_run_fiber, 3))?;
+    class.define_private_method("__spin__", method!(Machine::rb_schedule_spun, 1))?;
     class.define_method("report_on_exception", method!(Machine::rb_report_on_exception, 0))?;
     class.define_method("report_on_exception=", method!(Machine::rb_set_report_on_exception, 1))?;
     class.define_method("metrics", method!(Machine::rb_metrics, 0))?;

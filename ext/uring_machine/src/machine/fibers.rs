@@ -76,6 +76,7 @@ impl Machine {
         }
         let fiber = raw(args[0]);
         check_fiber(fiber)?;
+        rb_self.check_fiber_thread(fiber)?;
         let value = opt(args, 1);
         let is_exception = rb::is_exception(value);
         if rb_self.is_owner_thread() {
@@ -88,6 +89,37 @@ impl Machine {
             });
         }
         Ok(rb_self)
+    }
+
+    /// Refuses a fiber that a machine of another thread started: only the thread a fiber was
+    /// created on can run it, and resuming it here would fail later, in whatever fiber happens
+    /// to switch. A fiber that no machine started (Fiber.new) cannot be traced to its thread:
+    /// CRuby keeps that link private.
+    pub fn check_fiber_thread(&self, fiber: VALUE) -> Result<(), Error> {
+        let owner = rb::ivar_get(fiber, ids().machine);
+        if owner == NIL {
+            return Ok(());
+        }
+        let Ok(machine) = Obj::<Machine>::try_convert(rb::value(owner)) else {
+            return Ok(());
+        };
+        if machine.owner_thread() != self.owner_thread() {
+            return Err(rb::arg_error(
+                "the fiber belongs to another thread: only the machine of the thread it was spun on can schedule it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// __spin__(fiber): schedules a fiber `spin` just created, recording this machine as its
+    /// own before it starts (see check_fiber_thread).
+    pub fn rb_schedule_spun(rb_self: Obj<Machine>, fiber: Value) -> Result<Value, Error> {
+        let fiber = raw(fiber);
+        check_fiber(fiber)?;
+        rb_self.check_owner()?;
+        adopt(fiber, raw(rb_self.as_value()));
+        rb_self.with(|s| s.schedule(fiber, NIL, false));
+        Ok(rb::value(fiber))
     }
 
     pub fn rb_snooze(&self) -> Result<Value, Error> {
@@ -295,6 +327,11 @@ pub fn rb_machine_of(fiber: Value) -> Result<Value, Error> {
     let fiber = raw(fiber);
     check_fiber(fiber)?;
     Ok(rb::value(rb::ivar_get(fiber, ids().machine)))
+}
+
+/// Records `machine` as the one that runs `fiber` (see rb_machine_of).
+pub fn adopt(fiber: VALUE, machine: VALUE) {
+    rb::ivar_set(fiber, ids().machine, machine);
 }
 
 /// Whether `spin` or `Fiber.schedule` started `fiber`.

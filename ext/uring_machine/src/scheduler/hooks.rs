@@ -109,6 +109,7 @@ impl Scheduler {
     pub fn rb_start_fiber(&self, fiber: Value) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         machine.check_owner()?;
+        crate::machine::fibers::adopt(raw(fiber), self.machine_value.get());
         self.live_fibers.set(self.live_fibers.get() + 1);
         let current = fiber_current();
         machine.with(|s| {
@@ -221,6 +222,7 @@ impl Scheduler {
         let machine = self.used_machine()?;
         let fiber = raw(fiber);
         crate::machine::fibers::check_fiber(fiber)?;
+        machine.check_fiber_thread(fiber)?;
         if machine.is_owner_thread() {
             machine.with(|s| s.schedule(fiber, TRUE, false));
         } else {
