@@ -76,7 +76,12 @@ impl Machine {
         let fd = fd_arg(v)?;
         self.interrupt_fd_waiters(fd)?;
         // Even with an exception pending: a close must happen (it never waits for long).
-        let res = self.submit_and_await(None, |_| opcode::Close::new(types::Fd(fd)).build(), opcode::Close::CODE, NIL)?;
+        let res = self.submit_and_await(
+            None,
+            |_| opcode::Close::new(types::Fd(fd)).build(),
+            opcode::Close::CODE,
+            NIL,
+        )?;
         rb::check(res as i64, "close").map(|_| rb::value(int(fd as i64)))
     }
 }

@@ -219,7 +219,9 @@ impl Scheduler {
             // IO#timeout's own deadline is this call's business only: just the count.
             let res = match moved {
                 Ok(res) => res,
-                Err(e) if total > 0 && deadline.is_some() && is_io_timeout(&e) => return Ok(rb::value(int(total as i64))),
+                Err(e) if total > 0 && deadline.is_some() && is_io_timeout(&e) => {
+                    return Ok(rb::value(int(total as i64)))
+                }
                 Err(e) => return machine.keep_progress(total, e).map(|n| rb::value(int(n as i64))),
             };
             if res < 0 {
