@@ -127,4 +127,22 @@ class TestSchedulerCompletedOps < SchedulerTest
     assert_equal got[:read], got[:written], "every byte that went out is counted"
     assert_equal :raised, got[:next]
   end
+
+  def test_an_interrupted_blocking_operation_wait_returns_only_after_the_work_ran
+    got = with_scheduler do |scheduler|
+      got = {}
+      waiter = schedule_fiber do
+        scheduler.blocking_operation_wait(lambda {
+          sleep 0.05 # a worker thread: no scheduler there
+          got[:work_done] = true
+        })
+      rescue Stop
+        got[:done_when_raised] = got[:work_done]
+      end
+      schedule_fiber { UringMachine.machine.schedule(waiter, Stop.new("stop")) }
+      Fiber.set_scheduler(nil)
+      got
+    end
+    assert_equal({ work_done: true, done_when_raised: true }, got)
+  end
 end
