@@ -222,4 +222,36 @@ class TestCompletedOps < MachineTest
   ensure
     [r, w].each { |io| io&.close }
   end
+
+  def test_a_break_out_of_accept_each_is_not_spoiled_by_an_interrupt_that_follows
+    server = TCPServer.new("127.0.0.1", 0)
+    client = nil
+    fds = []
+    victim = nil
+    machine.spin do
+      machine.read(@trigger_r, +"", 1)
+      victim.raise(Stop, "after the break")
+    rescue FiberError
+      nil
+    end
+    victim = machine.spin do
+      machine.accept_each(server) do |fd|
+        fds << fd
+        break
+      end
+      machine.sleep(5)
+      :not_interrupted
+    rescue Stop
+      :stopped
+    end
+    machine.sleep(0.001) # both wait in the ring
+    client = TCPSocket.new("127.0.0.1", server.local_address.ip_port) # completes first
+    @trigger_w << "!"
+    assert_equal :stopped, machine.join(victim)
+    assert_equal 1, fds.size
+    fds.each { |fd| machine.close(fd) }
+  ensure
+    client&.close
+    server&.close
+  end
 end

@@ -543,8 +543,16 @@ impl State {
                         }
                     }
                     Kind::Detached => {
+                        let close_fd = slot.close_fds && c.result >= 0;
                         if !has_more(c.flags) {
                             self.ops.release(id);
+                        }
+                        if close_fd {
+                            unsafe { libc::close(c.result) };
+                        }
+                        // A provided buffer a detached read_each was given goes back to the ring.
+                        if let (Some(bid), Some(buffers)) = (crate::ring::buffer_id(c.flags), self.buffers.as_mut()) {
+                            buffers.recycle(bid);
                         }
                     }
                 }

@@ -27,6 +27,7 @@ impl Machine {
         fd: i32,
         sqe: squeue::Entry,
         code: u8,
+        closes_fds: bool,
         mut each: impl FnMut(&Self, i32, u32) -> Result<Flow, Error>,
         mut discard: impl FnMut(&Self, i32, u32),
     ) -> Result<(), Error> {
@@ -61,6 +62,11 @@ impl Machine {
                 match each(self, res, flags) {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Rearm) => rearm = true,
+                    // A break or throw out of the block unwinds now: see abandon.
+                    Err(e) if deferrable(&e).is_none() => {
+                        self.abandon(id, closes_fds, &mut discard);
+                        return Err(e);
+                    }
                     Err(e) => {
                         self.with(|s| s.cancel(id));
                         failure = Some(e);
@@ -85,18 +91,49 @@ impl Machine {
             let resumed = self.switch();
             self.with(|s| s.waiting.remove(&current));
             if let Err(e) = resumed {
-                self.with(|s| s.cancel(id));
-                match deferrable(&e) {
-                    // throw or Fiber#kill: nothing more may run here.
-                    None => failure = failure.or(Some(e)),
-                    Some(_) => interrupt = interrupt.or(Some(e)),
+                if deferrable(&e).is_none() {
+                    // Fiber#kill, throw: see abandon.
+                    self.abandon(id, closes_fds, &mut discard);
+                    return Err(e);
                 }
+                self.with(|s| s.cancel(id));
+                interrupt = interrupt.or(Some(e));
             }
         }
         match (failure, interrupt) {
             (Some(e), _) | (None, Some(e)) => Err(e),
             (None, None) => self.raise_pending(),
         }
+    }
+
+    /// Leaves a multishot op without waiting for its end, for a break, throw or kill that must
+    /// unwind now: while one does, Ruby's $! holds no exception, and a fiber switch (whose
+    /// protect restores $! when something is raised into it) would fail. The op is cancelled
+    /// and detached: what it still delivers is discarded as it arrives (fds closed, provided
+    /// buffers recycled; see State::complete), what it delivered already is discarded now.
+    fn abandon(&self, id: crate::ring::op::OpId, closes_fds: bool, discard: &mut impl FnMut(&Self, i32, u32)) {
+        let queued = self.with(|s| {
+            s.ops
+                .get_mut(id)
+                .map(|slot| std::mem::take(&mut slot.completions))
+                .unwrap_or_default()
+        });
+        for (res, flags) in queued {
+            discard(self, res, flags);
+        }
+        self.with(|s| {
+            if s.ops.is_done(id) {
+                s.ops.release(id);
+                return;
+            }
+            if let Some(slot) = s.ops.get_mut(id) {
+                slot.kind = Kind::Detached;
+                slot.fiber = NIL;
+                slot.parked = false;
+                slot.close_fds = closes_fds;
+            }
+            s.cancel(id);
+        });
     }
 
     /// accept_each(io) { |fd| }: accepts connections until the block breaks or raises.
@@ -110,6 +147,7 @@ impl Machine {
             fd,
             sqe,
             opcode::AcceptMulti::CODE,
+            true,
             |_, res, _| {
                 let conn = rb::check(res as i64, "accept")?;
                 protect(|| unsafe { rb_sys::rb_yield(int(conn)) })?;
@@ -144,6 +182,7 @@ impl Machine {
             fd,
             sqe,
             opcode::ReadMulti::CODE,
+            false,
             |m, res, flags| {
                 if res == -libc::ENOBUFS {
                     return Ok(Flow::Rearm);

@@ -88,6 +88,8 @@ pub struct Slot {
     pub cancel_requested: bool,
     /// The fiber is parked waiting for this slot's next CQE (and not yet queued to run).
     pub parked: bool,
+    /// A detached multishot accept: each fd its remaining CQEs bring is closed.
+    pub close_fds: bool,
     pub completions: VecDeque<(i32, u32)>,
     /// The descriptor the fiber waits on through this op, or -1 (see `OpTable::tag_fd`).
     fd: i32,
@@ -107,6 +109,7 @@ impl Slot {
             flags: 0,
             cancel_requested: false,
             parked: false,
+            close_fds: false,
             completions: VecDeque::new(),
             fd: -1,
         }
@@ -139,6 +142,7 @@ impl OpTable {
         slot.fiber = fiber;
         slot.cancel_requested = false;
         slot.parked = false;
+        slot.close_fds = false;
         slot.fd = -1;
         self.in_flight += 1;
         OpId {
