@@ -22,12 +22,14 @@ class TestStressCancellation < SchedulerTest
     super
     @rng = Random.new(SEED)
     @compact = compaction_supported?
+    GC.start # IOs earlier tests dropped are closed now, not during this one
     @fds_before = open_fd_count
   end
 
   def teardown
     GC.start
-    assert_equal @fds_before, open_fd_count, "file descriptors leaked (#{seed_note})"
+    assert_operator open_fd_count, :<=, @fds_before, "file descriptors leaked (#{seed_note})"
+    warn "\n#{name} failed with #{seed_note}" unless passed?
     super
   end
 
