@@ -273,4 +273,23 @@ class TestMachineClose < MachineTest
     assert_match(/stream closed/, error.message)
     w.close
   end
+
+  # A close that waits (Ruby 3.4 closes on a worker) must not interrupt an op that another
+  # fiber started meanwhile on a new file with the same number: wake_fd_waiters(fd, serial).
+  def test_wake_fd_waiters_spares_ops_started_after_the_close_began
+    m = UringMachine.machine
+    r, w = IO.pipe
+    serial = UringMachine.__op_serial__
+    reader = m.spin { m.read(r, +"", 10) }
+    m.snooze # the reader waits in the ring now
+    assert_equal 0, UringMachine.wake_fd_waiters(r.fileno, serial), "started after the serial"
+    w << "ok"
+    assert_equal 2, m.join(reader)
+    reader = m.spin { m.read(r, +"", 10) }
+    m.snooze
+    assert_equal 1, UringMachine.wake_fd_waiters(r.fileno, UringMachine.__op_serial__)
+    assert_raises(IOError) { m.join(reader) }
+  ensure
+    [r, w].each { |io| io&.close }
+  end
 end

@@ -32,7 +32,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     machine::init_globals();
     ruby.require("timeout")?;
     let module = ruby.define_module("UringMachine")?;
-    module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, 1))?;
+    module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, -1))?;
+    module.define_module_function("__op_serial__", function!(scheduler::close::rb_op_serial, 0))?;
     module.define_module_function("machine_of", function!(machine::fibers::rb_machine_of, 1))?;
     module.define_module_function(
         "release_fd_waiters",
