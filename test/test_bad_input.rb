@@ -88,4 +88,25 @@ class TestBadInput < MachineTest
     assert_raises(RuntimeError) { thread.join }
     assert_still_usable
   end
+
+  def test_schedule_with_a_fiber_of_another_thread
+    fiber = Thread.new do
+      other = UringMachine::Machine.new
+      other.spin { :never_runs }
+    end.value
+    error = assert_raises(ArgumentError) { machine.schedule(fiber) }
+    assert_match(/another thread/, error.message)
+    assert_raises(ArgumentError) { machine.schedule(fiber, RuntimeError.new("no")) }
+    assert_still_usable
+  end
+
+  def test_fd_waiter_functions_check_their_argument
+    %i[wake_fd_waiters release_fd_waiters].each do |function|
+      assert_raises(TypeError, function.to_s) { UringMachine.public_send(function, nil) }
+      assert_raises(TypeError, function.to_s) { UringMachine.public_send(function, "3") }
+      assert_raises(ArgumentError, function.to_s) { UringMachine.public_send(function, -1) }
+      assert_equal 0, UringMachine.public_send(function, @r.fileno)
+    end
+    assert_still_usable
+  end
 end

@@ -145,6 +145,14 @@ class TestSchedulerBadInput < SchedulerTest
     end
   end
 
+  def test_unblock_with_a_fiber_of_another_thread
+    other = Thread.new { UringMachine::Machine.new.spin { :never_runs } }.value
+    assert_still_usable do |scheduler|
+      error = assert_raises(ArgumentError) { scheduler.unblock(nil, other) }
+      assert_match(/another thread/, error.message)
+    end
+  end
+
   def test_fiber_schedule_without_a_block
     assert_still_usable do
       assert_raises(ArgumentError) { Fiber.schedule }

@@ -208,6 +208,10 @@ class TestSchedulerIOClose < SchedulerTest
       assert_raises(TypeError) { scheduler.io_close(nil) }
       assert_raises(ArgumentError) { scheduler.io_close(-1) }
       assert_raises(Errno::EBADF) { scheduler.io_close(1_000_000) }
+      [0, 1, 2].each do |fd|
+        assert_equal true, scheduler.io_close(fd), "io_close(#{fd})"
+        assert fd_open?(fd), "descriptor #{fd} stays open"
+      end
       roundtrip = nil
       schedule_fiber { roundtrip = pipe_roundtrip }
       Fiber.set_scheduler(nil)
@@ -266,5 +270,24 @@ class TestMachineClose < MachineTest
     error = assert_raises(IOError) { machine.join(reader) }
     assert_match(/stream closed/, error.message)
     w.close
+  end
+
+  # A close that waits (Ruby 3.4 closes on a worker) must not interrupt an op that another
+  # fiber started meanwhile on a new file with the same number: wake_fd_waiters(fd, serial).
+  def test_wake_fd_waiters_spares_ops_started_after_the_close_began
+    m = UringMachine.machine
+    r, w = IO.pipe
+    serial = UringMachine.__op_serial__
+    reader = m.spin { m.read(r, +"", 10) }
+    m.snooze # the reader waits in the ring now
+    assert_equal 0, UringMachine.wake_fd_waiters(r.fileno, serial), "started after the serial"
+    w << "ok"
+    assert_equal 2, m.join(reader)
+    reader = m.spin { m.read(r, +"", 10) }
+    m.snooze
+    assert_equal 1, UringMachine.wake_fd_waiters(r.fileno, UringMachine.__op_serial__)
+    assert_raises(IOError) { m.join(reader) }
+  ensure
+    [r, w].each { |io| io&.close }
   end
 end

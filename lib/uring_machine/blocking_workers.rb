@@ -47,10 +47,20 @@ module UringMachine
 
     # Runs +work+ (anything with #call) exactly once on a worker; returns its value or raises
     # its exception in the caller.
+    # An interrupt (Fiber#raise, a timeout, an exception pending from an earlier op) does not
+    # return before the work has run: Ruby 3.4+ hands blocking_operation_wait work that points
+    # into the caller's frame, so calling it after the hook returned would crash. The interrupt
+    # is raised once the work is done.
     def run(work)
       job = Job.new(work, Thread::Queue.new)
       submit(job)
-      value, error = job.result.pop
+      outcome = nil
+      begin
+        outcome = job.result.pop
+      ensure
+        outcome ||= pop_uninterrupted(job.result)
+      end
+      value, error = outcome
       raise error if error
 
       value
@@ -77,6 +87,12 @@ module UringMachine
     end
 
     private
+
+    def pop_uninterrupted(queue)
+      queue.pop
+    rescue Exception # rubocop:disable Lint/RescueException -- the first interrupt is on its way
+      retry
+    end
 
     def submit(job)
       @lock.synchronize do

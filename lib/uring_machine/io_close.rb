@@ -22,30 +22,35 @@ module UringMachine
   # Ruby closed the descriptor, the fibers of this thread's machines that waited on it get
   # IOError, once their ops are cancelled and drained (UringMachine.wake_fd_waiters, in
   # scheduler/close.rs). Ruby 4.0 wakes them itself, with a catch: see CloseReleasesFibers.
+  # Only ops that started before the close are interrupted: on 3.4 the close itself waits (on a
+  # worker thread), and meanwhile another fiber may open a file that gets the same number.
   module CloseWakesFibers
     include ClosedDescriptor
 
     def close
       fd = descriptor_to_close
+      serial = UringMachine.__op_serial__
       super
     ensure
-      UringMachine.wake_fd_waiters(fd) if fd && closed?
+      UringMachine.wake_fd_waiters(fd, serial) if fd && closed?
     end
 
     # For a simplex IO these are close; a duplex one (sockets, IO.popen "r+") stays open, and
     # shutdown(2) already ends a socket's pending reads and writes.
     def close_read
       fd = descriptor_to_close
+      serial = UringMachine.__op_serial__
       super
     ensure
-      UringMachine.wake_fd_waiters(fd) if fd && closed?
+      UringMachine.wake_fd_waiters(fd, serial) if fd && closed?
     end
 
     def close_write
       fd = descriptor_to_close
+      serial = UringMachine.__op_serial__
       super
     ensure
-      UringMachine.wake_fd_waiters(fd) if fd && closed?
+      UringMachine.wake_fd_waiters(fd, serial) if fd && closed?
     end
   end
 

@@ -12,8 +12,7 @@ module UringMachine
 
       parent = Fiber.current
       fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
-      schedule(fiber)
-      fiber
+      __spin__(fiber)
     end
 
     private

@@ -88,8 +88,10 @@ module UringMachine
     # Closes +io+ without blocking the thread: the fibers waiting on it get IOError (their ops
     # cancelled and drained first), Ruby forgets it, then a CLOSE op in the ring closes the
     # descriptor while other fibers run. Ruby 4.0 calls this hook with the Integer fd it is
-    # about to close. Returns true. Like IO#close, this leaves descriptors 0-2 open.
+    # about to close. Returns true. Like IO#close, this leaves descriptors 0-2 open (an IO or
+    # an Integer: io_close(1) returns true and stdout stays open).
     def io_close(io)
+      return true if io.is_a?(Integer) && io.between?(0, 2)
       return machine.close(io) && true if io.is_a?(Integer)
       raise TypeError, "expected an IO or an Integer file descriptor, not #{io.class}" unless io.is_a?(IO)
       return true if io.closed?

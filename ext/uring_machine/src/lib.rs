@@ -32,7 +32,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     machine::init_globals();
     ruby.require("timeout")?;
     let module = ruby.define_module("UringMachine")?;
-    module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, 1))?;
+    module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, -1))?;
+    module.define_module_function("__op_serial__", function!(scheduler::close::rb_op_serial, 0))?;
     module.define_module_function("machine_of", function!(machine::fibers::rb_machine_of, 1))?;
     module.define_module_function(
         "release_fd_waiters",
@@ -54,6 +55,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("timeout", method!(Machine::rb_timeout, -1))?;
     class.define_method("join", method!(Machine::rb_join, -1))?;
     class.define_private_method("__run_fiber__", method!(Machine::rb_run_fiber, 3))?;
+    class.define_private_method("__spin__", method!(Machine::rb_schedule_spun, 1))?;
     class.define_method("report_on_exception", method!(Machine::rb_report_on_exception, 0))?;
     class.define_method("report_on_exception=", method!(Machine::rb_set_report_on_exception, 1))?;
     class.define_method("metrics", method!(Machine::rb_metrics, 0))?;

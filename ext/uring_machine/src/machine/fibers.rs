@@ -76,6 +76,7 @@ impl Machine {
         }
         let fiber = raw(args[0]);
         check_fiber(fiber)?;
+        rb_self.check_fiber_thread(fiber)?;
         let value = opt(args, 1);
         let is_exception = rb::is_exception(value);
         if rb_self.is_owner_thread() {
@@ -88,6 +89,37 @@ impl Machine {
             });
         }
         Ok(rb_self)
+    }
+
+    /// Refuses a fiber that a machine of another thread started: only the thread a fiber was
+    /// created on can run it, and resuming it here would fail later, in whatever fiber happens
+    /// to switch. A fiber that no machine started (Fiber.new) cannot be traced to its thread:
+    /// CRuby keeps that link private.
+    pub fn check_fiber_thread(&self, fiber: VALUE) -> Result<(), Error> {
+        let owner = rb::ivar_get(fiber, ids().machine);
+        if owner == NIL {
+            return Ok(());
+        }
+        let Ok(machine) = Obj::<Machine>::try_convert(rb::value(owner)) else {
+            return Ok(());
+        };
+        if machine.owner_thread() != self.owner_thread() {
+            return Err(rb::arg_error(
+                "the fiber belongs to another thread: only the machine of the thread it was spun on can schedule it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// __spin__(fiber): schedules a fiber `spin` just created, recording this machine as its
+    /// own before it starts (see check_fiber_thread).
+    pub fn rb_schedule_spun(rb_self: Obj<Machine>, fiber: Value) -> Result<Value, Error> {
+        let fiber = raw(fiber);
+        check_fiber(fiber)?;
+        rb_self.check_owner()?;
+        adopt(fiber, raw(rb_self.as_value()));
+        rb_self.with(|s| s.schedule(fiber, NIL, false));
+        Ok(rb::value(fiber))
     }
 
     pub fn rb_snooze(&self) -> Result<Value, Error> {
@@ -161,6 +193,14 @@ impl Machine {
             Some(exc) => Err(exception_error(exc)),
             None => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
         };
+        // An interrupt still pending (the op it interrupted completed, and the fiber did not
+        // wait again) has nothing left to stop: it is dropped, like Thread#raise on a finished
+        // thread. A child's failure is not: it moves on to this fiber's parent.
+        let leftover_failure = this.with(|s| {
+            let failure = s.failures.remove(&current);
+            let pending = s.pending.remove(&current);
+            failure.filter(|f| Some(*f) == pending)
+        });
         let ids = ids();
         let (value, error) = match &outcome {
             Ok(v) => (*v, NIL),
@@ -184,13 +224,23 @@ impl Machine {
             }
             if !joined {
                 match living_ancestor(current) {
-                    Some(parent) => this.with(|s| s.interrupt(parent, error)),
+                    Some(parent) => this.with(|s| s.interrupt_with_failure(parent, error)),
                     None if this.with(|s| s.report_on_exception) => {
                         let _: Result<Value, Error> =
                             rb_self.funcall("report_fiber_error", (rb::value(current), rb::value(error)));
                     }
                     None => {}
                 }
+            }
+        }
+        if let Some(failure) = leftover_failure {
+            match living_ancestor(current) {
+                Some(parent) => this.with(|s| s.interrupt_with_failure(parent, failure)),
+                None if this.with(|s| s.report_on_exception) => {
+                    let _: Result<Value, Error> =
+                        rb_self.funcall("report_fiber_error", (rb::value(current), rb::value(failure)));
+                }
+                None => {}
             }
         }
         Ok(rb::value(terminated()))
@@ -277,6 +327,11 @@ pub fn rb_machine_of(fiber: Value) -> Result<Value, Error> {
     let fiber = raw(fiber);
     check_fiber(fiber)?;
     Ok(rb::value(rb::ivar_get(fiber, ids().machine)))
+}
+
+/// Records `machine` as the one that runs `fiber` (see rb_machine_of).
+pub fn adopt(fiber: VALUE, machine: VALUE) {
+    rb::ivar_set(fiber, ids().machine, machine);
 }
 
 /// Whether `spin` or `Fiber.schedule` started `fiber`.

@@ -6,4 +6,4 @@ pub mod fibers;
 pub mod run_loop;
 pub mod timers;
 
-pub use run_loop::{error_value, exception_error, init_globals, terminated, Machine, Wait};
+pub use run_loop::{deferrable, error_value, exception_error, init_globals, terminated, Machine, Wait};

@@ -75,8 +75,12 @@ pub struct State {
     pub ops: OpTable,
     pub runqueue: VecDeque<(VALUE, VALUE)>,
     pub waiting: FiberMap<Wait>,
-    /// Exceptions to raise in a fiber at its next resumption (timeouts, schedule(f, exc)).
+    /// Exceptions to raise in a fiber at its next resumption (timeouts, schedule(f, exc)), or,
+    /// when the op it waited on completed anyway, at its next wait (see `await_op`).
     pub pending: FiberMap<VALUE>,
+    /// Of those, the ones that are a child fiber's failure: if the fiber finishes before it
+    /// waits again, the failure moves on to its parent instead of being dropped.
+    pub failures: FiberMap<VALUE>,
     pub metrics: Metrics,
     pub report_on_exception: bool,
     /// The fiber this machine last handed control to (see `switch`).
@@ -116,7 +120,7 @@ impl DataTypeFunctions for Machine {
         }
         state.waiting.keys().for_each(|f| mark(*f));
         mark(state.running);
-        for (f, e) in state.pending.iter() {
+        for (f, e) in state.pending.iter().chain(state.failures.iter()) {
             mark(*f);
             mark(*e);
         }
@@ -135,6 +139,7 @@ impl Machine {
             runqueue: VecDeque::new(),
             waiting: FiberMap::default(),
             pending: FiberMap::default(),
+            failures: FiberMap::default(),
             metrics: Metrics::default(),
             report_on_exception: true,
             running: NIL,
@@ -157,6 +162,11 @@ impl Machine {
     /// Runs `f` on the state. `f` must not call into Ruby: no allocation, no raise, no switch.
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut self.state.borrow_mut())
+    }
+
+    /// The thread that created this machine, the only one that runs its fibers.
+    pub fn owner_thread(&self) -> VALUE {
+        self.owner_thread
     }
 
     pub fn is_owner_thread(&self) -> bool {
@@ -266,7 +276,10 @@ impl Machine {
 
     /// Parks the current fiber until op `id` has completed. An exception raised into the fiber
     /// meanwhile cancels the op, and is re-raised only once its CQE has arrived: the kernel is
-    /// done with every buffer by the time this returns.
+    /// done with every buffer by the time this returns. When that CQE says the op succeeded
+    /// anyway (the cancel came too late: the bytes are in the buffer, the connection accepted)
+    /// the result wins: it is returned, and the exception stays pending for the fiber's next
+    /// wait (see `raise_pending`).
     pub fn await_op(&self, id: OpId) -> Result<(i32, u32), Error> {
         let current = fiber_current();
         self.with(|s| {
@@ -286,11 +299,23 @@ impl Machine {
                 }
             }
         }
-        let (result, flags, pending) = self.with(|s| {
+        let (result, flags) = self.with(|s| {
             s.waiting.remove(&current);
-            let (r, f) = s.ops.release(id);
-            (r, f, s.take_pending(current))
+            s.ops.release(id)
         });
+        if result >= 0 {
+            // Completed: a Fiber#raise that came meanwhile waits for the next wait as well,
+            // unless it is no exception at all (throw, Fiber#kill): those cannot wait.
+            match raised.as_ref().map(deferrable) {
+                None => {}
+                Some(Some(exc)) => self.with(|s| {
+                    s.pending.entry(current).or_insert(exc);
+                }),
+                Some(None) => return Err(raised.expect("raised")),
+            }
+            return Ok((result, flags));
+        }
+        let pending = self.with(|s| s.take_pending(current));
         if let Some(e) = raised {
             return Err(e);
         }
@@ -298,6 +323,34 @@ impl Machine {
             return Err(exception_error(exc));
         }
         Ok((result, flags))
+    }
+
+    /// Raises the exception pending for the current fiber, if any: every wait starts here, so
+    /// an interrupt whose op completed anyway arrives at the fiber's next wait.
+    pub fn raise_pending(&self) -> Result<(), Error> {
+        let current = fiber_current();
+        match self.with(|s| s.take_pending(current)) {
+            Some(exc) => Err(exception_error(exc)),
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps `e` pending for the current fiber's next wait when it interrupted a loop that had
+    /// already moved bytes (`done` > 0), so that the caller learns the count; Ok(done) then.
+    pub fn keep_progress<T: Default + PartialEq>(&self, done: T, e: Error) -> Result<T, Error> {
+        if done == T::default() {
+            return Err(e);
+        }
+        match deferrable(&e) {
+            Some(exc) => {
+                let current = fiber_current();
+                self.with(|s| {
+                    s.pending.entry(current).or_insert(exc);
+                });
+                Ok(done)
+            }
+            None => Err(e),
+        }
     }
 
     /// Pushes one SQE for a new op awaited by the current fiber and waits for its result.
@@ -312,6 +365,18 @@ impl Machine {
 
     /// `run_op`, with the op tagged with the fd it waits on (see ops/close.rs).
     pub fn run_tagged_op(
+        &self,
+        fd: Option<i32>,
+        build: impl FnOnce(&mut crate::ring::op::Slot) -> squeue::Entry,
+        code: u8,
+        pin: VALUE,
+    ) -> Result<i32, Error> {
+        self.raise_pending()?;
+        self.submit_and_await(fd, build, code, pin)
+    }
+
+    /// `run_tagged_op` even with an exception pending: for an op that must happen (close).
+    pub fn submit_and_await(
         &self,
         fd: Option<i32>,
         build: impl FnOnce(&mut crate::ring::op::Slot) -> squeue::Entry,
@@ -336,6 +401,7 @@ impl Machine {
 
     /// Parks the current fiber until something schedules it; returns the value it was given.
     pub fn suspend_current(&self) -> Result<VALUE, Error> {
+        self.raise_pending()?;
         let current = fiber_current();
         self.with(|s| s.waiting.insert(current, Wait::Suspended));
         let resumed = self.switch();
@@ -362,6 +428,7 @@ impl Machine {
 
     /// Lets every other runnable fiber run once, then continues.
     pub fn snooze(&self) -> Result<(), Error> {
+        self.raise_pending()?;
         let current = fiber_current();
         self.with(|s| s.runqueue.push_back((current, NIL)));
         self.switch()?;
@@ -476,8 +543,16 @@ impl State {
                         }
                     }
                     Kind::Detached => {
+                        let close_fd = slot.close_fds && c.result >= 0;
                         if !has_more(c.flags) {
                             self.ops.release(id);
+                        }
+                        if close_fd {
+                            unsafe { libc::close(c.result) };
+                        }
+                        // A provided buffer a detached read_each was given goes back to the ring.
+                        if let (Some(bid), Some(buffers)) = (crate::ring::buffer_id(c.flags), self.buffers.as_mut()) {
+                            buffers.recycle(bid);
                         }
                     }
                 }
@@ -547,8 +622,19 @@ impl State {
         if self.pending.is_empty() {
             None
         } else {
+            if !self.failures.is_empty() {
+                self.failures.remove(&fiber);
+            }
             self.pending.remove(&fiber)
         }
+    }
+
+    /// A child's failure, raised in `parent` like any interrupt (see `failures`).
+    pub fn interrupt_with_failure(&mut self, parent: VALUE, error: VALUE) {
+        if !self.pending.contains_key(&parent) {
+            self.failures.insert(parent, error);
+        }
+        self.interrupt(parent, error);
     }
 }
 
@@ -582,6 +668,12 @@ impl Drop for Machine {
             }
         }
     }
+}
+
+/// The exception object of an error raised into a fiber, if it is one that can wait for the
+/// fiber's next wait (not a throw, a break or Fiber#kill).
+pub fn deferrable(e: &Error) -> Option<VALUE> {
+    e.value().map(rb::raw).filter(|v| rb::is_exception(*v))
 }
 
 pub fn exception_error(exc: VALUE) -> Error {

@@ -74,6 +74,7 @@ impl Machine {
     /// Parks the current fiber until the first of `polls` (fd, poll mask) is ready or `timeout`
     /// passes; returns whether a poll fired. Every op is cancelled and drained before returning.
     pub fn await_any_poll(&self, polls: &[(i32, u32)], timeout: Option<libc::timespec>) -> Result<bool, Error> {
+        self.raise_pending()?;
         let current = fiber_current();
         let mut ids: Vec<OpId> = self.with(|s| {
             polls

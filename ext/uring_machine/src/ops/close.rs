@@ -29,28 +29,42 @@ impl Machine {
     /// draining) what it waits on; returns how many. A machine a forked child inherited, or one
     /// of another thread, has nothing to wake here.
     pub fn interrupt_fd_waiters(&self, fd: i32) -> Result<usize, Error> {
-        self.interrupt_waiters_on(fd).map(|fibers| fibers.len())
+        self.interrupt_fd_waiters_before(fd, u64::MAX)
+    }
+
+    /// interrupt_fd_waiters, for the ops started before op serial `before` only.
+    pub fn interrupt_fd_waiters_before(&self, fd: i32, before: u64) -> Result<usize, Error> {
+        self.interrupt_waiters_on(fd, before).map(|fibers| fibers.len())
     }
 
     /// Interrupts the fibers waiting on `fd` (see interrupt_fd_waiters), then runs the others
     /// until each of them has left what it waited on; returns how many.
     pub fn release_fd_waiters(&self, fd: i32) -> Result<usize, Error> {
-        let fibers = self.interrupt_waiters_on(fd)?;
-        // A fiber takes its pending exception when it resumes from its drained op.
-        while self.with(|s| fibers.iter().any(|f| s.pending.contains_key(f))) {
+        let fibers = self.interrupt_waiters_on(fd, u64::MAX)?;
+        // Until each has left its op on `fd` (drained; it may have completed anyway, then the
+        // IOError waits for that fiber's next wait).
+        while self.with(|s| {
+            let still = s.ops.fibers_waiting_on(fd, u64::MAX);
+            fibers.iter().any(|f| still.contains(f))
+        }) {
             self.run_others()?;
         }
         Ok(fibers.len())
     }
 
-    fn interrupt_waiters_on(&self, fd: i32) -> Result<Vec<VALUE>, Error> {
+    fn interrupt_waiters_on(&self, fd: i32, before: u64) -> Result<Vec<VALUE>, Error> {
         if self.is_inherited_by_fork() || !self.is_owner_thread() {
             return Ok(Vec::new());
         }
-        let fibers = self.with(|s| s.ops.fibers_waiting_on(fd));
+        let fibers = self.with(|s| s.ops.fibers_waiting_on(fd, before));
         for fiber in fibers.iter().copied() {
             let error = stream_closed_error()?;
             self.with(|s| s.interrupt(fiber, error));
+        }
+        if !fibers.is_empty() {
+            // An op still in the submission queue must reach the kernel now, while `fd` is
+            // closed (it fails with EBADF), not once the number names a newly opened file.
+            self.with(|s| s.enter_nowait());
         }
         Ok(fibers)
     }
@@ -66,7 +80,13 @@ impl Machine {
         }
         let fd = fd_arg(v)?;
         self.interrupt_fd_waiters(fd)?;
-        let res = self.run_op(|_| opcode::Close::new(types::Fd(fd)).build(), opcode::Close::CODE, NIL)?;
+        // Even with an exception pending: a close must happen (it never waits for long).
+        let res = self.submit_and_await(
+            None,
+            |_| opcode::Close::new(types::Fd(fd)).build(),
+            opcode::Close::CODE,
+            NIL,
+        )?;
         rb::check(res as i64, "close").map(|_| rb::value(int(fd as i64)))
     }
 }

@@ -155,7 +155,8 @@ impl Machine {
     }
 
     /// write(io, buffer, length = nil, file_offset = -1) → bytes written: all of them (short
-    /// writes are continued), or an Errno.
+    /// writes are continued), or an Errno; fewer when an interrupt came after some went out
+    /// (the exception then arrives at the fiber's next wait).
     pub fn rb_write(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 2, 4)?;
         self.check_owner()?;
@@ -190,8 +191,12 @@ impl Machine {
         let mut written = 0;
         let mut rest: &mut [libc::iovec] = &mut iov;
         while !rest.is_empty() {
-            // Each pass writes what it can; the loop advances past fully written vectors.
-            let n = self.write_vectors(fd, rest, -1, &mut sources)?;
+            // Each pass writes what it can; the loop advances past fully written vectors. An
+            // interrupt after some bytes went out returns their count (see keep_progress).
+            let n = match self.write_vectors(fd, rest, -1, &mut sources) {
+                Ok(n) => n,
+                Err(e) => return self.keep_progress(written, e).map(|n| rb::value(int(n as i64))),
+            };
             written += n;
             rest = advance(rest, n);
         }
@@ -213,7 +218,10 @@ impl Machine {
             } else {
                 file_offset + written as i64
             };
-            let n = self.write_vectors(fd, rest, offset, std::slice::from_mut(source))?;
+            let n = match self.write_vectors(fd, rest, offset, std::slice::from_mut(source)) {
+                Ok(n) => n,
+                Err(e) => return self.keep_progress(written, e),
+            };
             written += n;
             rest = advance(rest, n);
         }
@@ -321,12 +329,16 @@ impl Machine {
             let mut res = if direct < 0 { last_errno() } else { direct as i64 };
             if would_block(res) {
                 source.lock()?;
-                res = self.run_fd_op(
+                let sent_op = self.run_fd_op(
                     fd,
                     |_| opcode::Send::new(types::Fd(fd), ptr, len as u32).flags(flags).build(),
                     opcode::Send::CODE,
                     source.object(),
-                )? as i64;
+                );
+                res = match sent_op {
+                    Ok(r) => r as i64,
+                    Err(e) => return self.keep_progress(sent, e).map(|n| rb::value(int(n as i64))),
+                };
             } else {
                 self.count_direct(opcode::Send::CODE);
             }

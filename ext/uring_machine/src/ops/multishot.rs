@@ -3,7 +3,7 @@
 use io_uring::{opcode, squeue, types};
 use magnus::{rb_sys::protect, Error, Value};
 
-use crate::machine::{exception_error, Machine, Wait};
+use crate::machine::{deferrable, exception_error, Machine, Wait};
 use crate::ring::buf_ring::{BufferRing, BUFFER_GROUP, BUFFER_SIZE};
 use crate::ring::buffer_id;
 use crate::ring::op::Kind;
@@ -17,17 +17,21 @@ enum Flow {
 }
 
 impl Machine {
-    /// Runs a multishot op, calling `each` for every CQE and `discard` for those that arrive
-    /// after a failure (an exception from the block, or a break), until the op is over and
-    /// drained.
+    /// Runs a multishot op, calling `each` for every CQE until the op is over and drained. An
+    /// interrupt (an exception raised into the fiber, a timeout) cancels the op, but every CQE
+    /// that still brings a result (an accepted connection, a chunk read) goes to `each` first:
+    /// the exception is raised once the stream has ended. `discard` gets the CQEs that arrive
+    /// after `each` itself failed (an exception from the block, or a break).
     fn multishot(
         &self,
         fd: i32,
         sqe: squeue::Entry,
         code: u8,
+        closes_fds: bool,
         mut each: impl FnMut(&Self, i32, u32) -> Result<Flow, Error>,
         mut discard: impl FnMut(&Self, i32, u32),
     ) -> Result<(), Error> {
+        self.raise_pending()?;
         let current = fiber_current();
         let start = |m: &Self| {
             m.with(|s| {
@@ -39,8 +43,15 @@ impl Machine {
         };
         let mut id = start(self);
         let mut failure: Option<Error> = None;
+        let mut interrupt: Option<Error> = None;
         let mut rearm = false;
         loop {
+            // An interrupt delivered as a pending exception is taken out of the way, so that
+            // the block can still run (and wait) for the results that arrive before the end.
+            if let Some(exc) = self.with(|s| s.take_pending(current)) {
+                self.with(|s| s.cancel(id));
+                interrupt.get_or_insert(exception_error(exc));
+            }
             let next = self.with(|s| s.ops.get_mut(id).and_then(|slot| slot.completions.pop_front()));
             if let Some((res, flags)) = next {
                 // ECANCELED ends a stream we cancelled; the reason (if any) is raised below.
@@ -51,6 +62,11 @@ impl Machine {
                 match each(self, res, flags) {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Rearm) => rearm = true,
+                    // A break or throw out of the block unwinds now: see abandon.
+                    Err(e) if deferrable(&e).is_none() => {
+                        self.abandon(id, closes_fds, &mut discard);
+                        return Err(e);
+                    }
                     Err(e) => {
                         self.with(|s| s.cancel(id));
                         failure = Some(e);
@@ -60,7 +76,7 @@ impl Machine {
             }
             if self.with(|s| s.ops.is_done(id)) {
                 self.with(|s| s.ops.release(id));
-                if std::mem::take(&mut rearm) && failure.is_none() {
+                if std::mem::take(&mut rearm) && failure.is_none() && interrupt.is_none() {
                     id = start(self);
                     continue;
                 }
@@ -75,19 +91,49 @@ impl Machine {
             let resumed = self.switch();
             self.with(|s| s.waiting.remove(&current));
             if let Err(e) = resumed {
-                if failure.is_none() {
-                    self.with(|s| s.cancel(id));
-                    failure = Some(e);
+                if deferrable(&e).is_none() {
+                    // Fiber#kill, throw: see abandon.
+                    self.abandon(id, closes_fds, &mut discard);
+                    return Err(e);
                 }
+                self.with(|s| s.cancel(id));
+                interrupt = interrupt.or(Some(e));
             }
         }
-        if let Some(e) = failure {
-            return Err(e);
+        match (failure, interrupt) {
+            (Some(e), _) | (None, Some(e)) => Err(e),
+            (None, None) => self.raise_pending(),
         }
-        match self.with(|s| s.take_pending(current)) {
-            Some(exc) => Err(exception_error(exc)),
-            None => Ok(()),
+    }
+
+    /// Leaves a multishot op without waiting for its end, for a break, throw or kill that must
+    /// unwind now: while one does, Ruby's $! holds no exception, and a fiber switch (whose
+    /// protect restores $! when something is raised into it) would fail. The op is cancelled
+    /// and detached: what it still delivers is discarded as it arrives (fds closed, provided
+    /// buffers recycled; see State::complete), what it delivered already is discarded now.
+    fn abandon(&self, id: crate::ring::op::OpId, closes_fds: bool, discard: &mut impl FnMut(&Self, i32, u32)) {
+        let queued = self.with(|s| {
+            s.ops
+                .get_mut(id)
+                .map(|slot| std::mem::take(&mut slot.completions))
+                .unwrap_or_default()
+        });
+        for (res, flags) in queued {
+            discard(self, res, flags);
         }
+        self.with(|s| {
+            if s.ops.is_done(id) {
+                s.ops.release(id);
+                return;
+            }
+            if let Some(slot) = s.ops.get_mut(id) {
+                slot.kind = Kind::Detached;
+                slot.fiber = NIL;
+                slot.parked = false;
+                slot.close_fds = closes_fds;
+            }
+            s.cancel(id);
+        });
     }
 
     /// accept_each(io) { |fd| }: accepts connections until the block breaks or raises.
@@ -101,6 +147,7 @@ impl Machine {
             fd,
             sqe,
             opcode::AcceptMulti::CODE,
+            true,
             |_, res, _| {
                 let conn = rb::check(res as i64, "accept")?;
                 protect(|| unsafe { rb_sys::rb_yield(int(conn)) })?;
@@ -135,6 +182,7 @@ impl Machine {
             fd,
             sqe,
             opcode::ReadMulti::CODE,
+            false,
             |m, res, flags| {
                 if res == -libc::ENOBUFS {
                     return Ok(Flow::Rearm);

@@ -214,7 +214,11 @@ impl Machine {
                 return Ok(total);
             }
             let flags = plan.more.flags(total + want as u64);
-            let res = self.splice_once(plan.src, plan.offset(total), plan.dst, want, flags)?;
+            // Interrupted after some bytes moved: their count (the exception comes next wait).
+            let res = match self.splice_once(plan.src, plan.offset(total), plan.dst, want, flags) {
+                Ok(res) => res,
+                Err(e) => return self.keep_progress(total, e),
+            };
             if res == -(libc::EINVAL as i64) && total == 0 {
                 return self.copy_through_buffer(plan, 0);
             }
@@ -246,8 +250,8 @@ impl Machine {
                     give_back(pair);
                     return rb::check(r, "splice").map(|_| total);
                 }
-                // Interrupted: the cancelled splice may have filled the pipe, so it is closed.
-                Err(e) => return Err(e),
+                // Interrupted, and the cancel won, so nothing moved (the pipe is closed anyway).
+                Err(e) => return self.keep_progress(total, e),
             };
             if filled == 0 {
                 break;
@@ -256,7 +260,16 @@ impl Machine {
             let mut drained = 0;
             while drained < filled {
                 let flags = plan.more.flags(total + filled as u64);
-                let res = self.splice_once(pipe_out, -1, plan.dst, filled - drained, flags)?;
+                let res = match self.splice_once(pipe_out, -1, plan.dst, filled - drained, flags) {
+                    Ok(res) => res,
+                    Err(e) => {
+                        // Interrupted while our pipe holds bytes taken from `src`: a file read
+                        // at its position gets them back (it is moved back); the count says
+                        // what reached `dst`.
+                        self.unread(plan, filled - drained);
+                        return self.keep_progress(total + drained as u64, e);
+                    }
+                };
                 if res == -(libc::EINVAL as i64) && total == 0 && drained == 0 {
                     // The destination takes no splices: write out what the pipe holds, then
                     // copy the rest through a buffer.
@@ -270,6 +283,14 @@ impl Machine {
         }
         give_back(pair);
         Ok(total)
+    }
+
+    /// Gives `count` bytes back to a source read at its file position; other sources (a
+    /// socket) cannot take bytes back: see the README on interrupted copies.
+    fn unread(&self, plan: Plan, count: usize) {
+        if count > 0 && plan.src.kind == Kind::File && plan.src_offset.is_none() {
+            unsafe { libc::lseek(plan.src.fd, -(count as i64), libc::SEEK_CUR) };
+        }
     }
 
     /// One splice of at most `len` bytes: the count, or -errno. EAGAIN (a non-blocking end
@@ -357,16 +378,21 @@ impl Machine {
             got += n as usize;
         }
         target.finish(len);
-        self.write_string(dst.fd, string, len)
+        match self.write_string(dst.fd, string, len)? {
+            n if n == len => Ok(()),
+            // Interrupted: the exception is pending; the rest of the pipe's bytes go with it.
+            _ => self.raise_pending(),
+        }
     }
 
-    fn write_string(&self, fd: i32, string: rb_sys::VALUE, len: usize) -> Result<(), Error> {
+    /// Writes `len` bytes of `string`; fewer only when interrupted (see write_all).
+    fn write_string(&self, fd: i32, string: rb_sys::VALUE, len: usize) -> Result<usize, Error> {
         let mut source = WriteSource::prepare(string, Some(len))?;
         let mut iov = [libc::iovec {
             iov_base: source.ptr as *mut libc::c_void,
             iov_len: len,
         }];
-        self.write_all(fd, &mut iov, -1, &mut source).map(|_| ())
+        self.write_all(fd, &mut iov, -1, &mut source)
     }
 
     /// The fallback: read into a buffer, write it out, through the same waits as IO#read.
@@ -379,13 +405,27 @@ impl Machine {
                 return Ok(total);
             }
             let mut target = ReadTarget::prepare(string, want, 0)?;
-            let n = self.read_into(plan.src.fd, &mut target, want, plan.offset(total))?;
+            let n = match self.read_into(plan.src.fd, &mut target, want, plan.offset(total)) {
+                Ok(n) => n,
+                Err(e) => return self.keep_progress(total, e),
+            };
             target.finish(n);
             if n == 0 {
                 return Ok(total);
             }
-            self.write_string(plan.dst.fd, string, n)?;
-            total += n as u64;
+            let written = match self.write_string(plan.dst.fd, string, n) {
+                Ok(written) => written,
+                Err(e) => {
+                    self.unread(plan, n);
+                    return self.keep_progress(total, e);
+                }
+            };
+            total += written as u64;
+            if written < n {
+                // Interrupted: the exception is pending for the next wait.
+                self.unread(plan, n - written);
+                return Ok(total);
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! fiber that waits on it and every Ruby object and native buffer the kernel may touch, and
 //! keeps them marked (hence pinned) until then, whatever happens to the waiting fiber.
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use rb_sys::VALUE;
 
@@ -14,6 +14,14 @@ static FD_WAITS_IN_PROCESS: AtomicUsize = AtomicUsize::new(0);
 
 pub fn any_fd_waits_in_process() -> bool {
     FD_WAITS_IN_PROCESS.load(Ordering::Relaxed) > 0
+}
+
+/// Numbers every op of the process in the order they start (see `fibers_waiting_on`).
+static OP_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// The serial number the next op will get: ops started from now on have it or a higher one.
+pub fn next_op_serial() -> u64 {
+    OP_SERIAL.load(Ordering::Relaxed)
 }
 
 /// user_data values that are not slots.
@@ -88,6 +96,10 @@ pub struct Slot {
     pub cancel_requested: bool,
     /// The fiber is parked waiting for this slot's next CQE (and not yet queued to run).
     pub parked: bool,
+    /// A detached multishot accept: each fd its remaining CQEs bring is closed.
+    pub close_fds: bool,
+    /// When the op started, among all of the process (see `next_op_serial`).
+    serial: u64,
     pub completions: VecDeque<(i32, u32)>,
     /// The descriptor the fiber waits on through this op, or -1 (see `OpTable::tag_fd`).
     fd: i32,
@@ -107,6 +119,8 @@ impl Slot {
             flags: 0,
             cancel_requested: false,
             parked: false,
+            close_fds: false,
+            serial: 0,
             completions: VecDeque::new(),
             fd: -1,
         }
@@ -139,6 +153,8 @@ impl OpTable {
         slot.fiber = fiber;
         slot.cancel_requested = false;
         slot.parked = false;
+        slot.close_fds = false;
+        slot.serial = OP_SERIAL.fetch_add(1, Ordering::Relaxed);
         slot.fd = -1;
         self.in_flight += 1;
         OpId {
@@ -208,15 +224,17 @@ impl OpTable {
         FD_WAITS_IN_PROCESS.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The fibers waiting on `fd` through live ops.
-    pub fn fibers_waiting_on(&self, fd: i32) -> Vec<VALUE> {
+    /// The fibers waiting on `fd` through live ops that started before op serial `before`: a
+    /// close that had to wait (Ruby 3.4 closes on a worker thread) must not reach an op that
+    /// another fiber started meanwhile on a new file that got the same number.
+    pub fn fibers_waiting_on(&self, fd: i32, before: u64) -> Vec<VALUE> {
         if fd < 0 || self.fd_waits.get(fd as usize).copied().unwrap_or(0) == 0 {
             return Vec::new();
         }
         let mut fibers: Vec<VALUE> = self
             .slots
             .iter()
-            .filter(|s| s.state != State::Free && s.fd == fd && s.fiber != NIL)
+            .filter(|s| s.state != State::Free && s.fd == fd && s.fiber != NIL && s.serial < before)
             .map(|s| s.fiber)
             .collect();
         fibers.sort_unstable();

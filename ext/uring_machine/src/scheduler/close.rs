@@ -13,11 +13,23 @@ use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, NIL};
 use crate::scheduler::Scheduler;
 
-/// UringMachine.wake_fd_waiters(fd) → Integer: after `fd` was closed outside the ring (IO#close
-/// on Ruby 3.1-3.4, see io_close.rb), interrupts the fibers of this thread's machines (the
-/// current scheduler's and UringMachine.machine) that waited on it; returns how many.
-pub fn rb_wake_fd_waiters(fd: Value) -> Result<usize, Error> {
-    on_thread_machines(fd, Machine::interrupt_fd_waiters)
+/// UringMachine.wake_fd_waiters(fd, before = nil) → Integer: after `fd` was closed outside the
+/// ring (IO#close on Ruby 3.1-3.4, see io_close.rb), interrupts the fibers of this thread's
+/// machines (the current scheduler's and UringMachine.machine) that waited on it; returns how
+/// many. With `before` (UringMachine.__op_serial__ taken before the close), only ops started
+/// before then: others may wait on a new file that reused the number during the close.
+pub fn rb_wake_fd_waiters(args: &[Value]) -> Result<usize, Error> {
+    crate::ruby::args::arity(args, 1, 2)?;
+    let before = match crate::ruby::args::arg(args, 1) {
+        NIL => u64::MAX,
+        v => rb::int_arg(v, "before", 0, i64::MAX)? as u64,
+    };
+    on_thread_machines(args[0], |m, fd| m.interrupt_fd_waiters_before(fd, before))
+}
+
+/// UringMachine.__op_serial__ → the serial number the next op of the process gets.
+pub fn rb_op_serial() -> u64 {
+    crate::ring::op::next_op_serial()
 }
 
 /// UringMachine.release_fd_waiters(fd) → Integer: before Ruby 4.0 closes `fd` (see io_close.rb),
@@ -28,7 +40,7 @@ pub fn rb_release_fd_waiters(fd: Value) -> Result<usize, Error> {
 }
 
 /// Applies `act` to `fd` on each of this thread's machines; the sum of what it returns.
-fn on_thread_machines(fd: Value, act: fn(&Machine, i32) -> Result<usize, Error>) -> Result<usize, Error> {
+fn on_thread_machines(fd: Value, act: impl Fn(&Machine, i32) -> Result<usize, Error>) -> Result<usize, Error> {
     let fd = fd_arg(rb::raw(fd))?; // a bad argument raises even when nothing waits anywhere
     if !crate::ring::op::any_fd_waits_in_process() {
         return Ok(0);

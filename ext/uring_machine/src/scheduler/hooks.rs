@@ -109,6 +109,7 @@ impl Scheduler {
     pub fn rb_start_fiber(&self, fiber: Value) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         machine.check_owner()?;
+        crate::machine::fibers::adopt(raw(fiber), self.machine_value.get());
         self.live_fibers.set(self.live_fibers.get() + 1);
         let current = fiber_current();
         machine.with(|s| {
@@ -221,6 +222,7 @@ impl Scheduler {
         let machine = self.used_machine()?;
         let fiber = raw(fiber);
         crate::machine::fibers::check_fiber(fiber)?;
+        machine.check_fiber_thread(fiber)?;
         if machine.is_owner_thread() {
             machine.with(|s| s.schedule(fiber, TRUE, false));
         } else {
@@ -238,10 +240,17 @@ impl Scheduler {
         arity(args, 0, 1)?;
         let machine = self.bound_machine()?;
         machine.check_owner()?;
-        match arg(args, 0) {
-            NIL => machine.suspend_current().map(|_| rb::value(NIL)),
-            duration => machine.rb_sleep(rb::value(duration)),
-        }
+        // A timed suspension, not a TIMEOUT op: `unblock` ends it early, as ConditionVariable
+        // #wait(mutex, timeout) needs (CRuby's rb_mutex_sleep calls kernel_sleep, and signal
+        // calls unblock for the waiting fiber).
+        let waited = match arg(args, 0) {
+            NIL => machine.suspend_current(),
+            duration => {
+                let (_, ts) = rb::seconds_arg(duration, "sleep duration")?;
+                machine.suspend_with_timeout(ts)
+            }
+        };
+        waited.map(|_| rb::value(NIL))
     }
 
     /// timeout_after(duration, exception_class, *arguments) { }: Timeout.timeout's hook. The

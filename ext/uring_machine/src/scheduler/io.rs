@@ -86,6 +86,12 @@ fn io_deadline(io: VALUE) -> Result<Option<libc::timespec>, Error> {
     }
 }
 
+/// Whether `e` is the IO::TimeoutError of an IO#timeout deadline (Ruby 3.2+).
+fn is_io_timeout(e: &Error) -> bool {
+    let class = rb::class_named("IO::TimeoutError");
+    e.value().is_some_and(|v| rb::is_kind_of(raw(v), class))
+}
+
 #[cfg(not(ruby_gte_3_2))]
 fn io_deadline(_io: VALUE) -> Result<Option<libc::timespec>, Error> {
     Ok(None)
@@ -205,11 +211,18 @@ impl Scheduler {
             } else {
                 req.file_offset + total as i64
             };
-            let res = match machine.registered_slot(ptr, want) {
-                Some(slot) => machine.transfer_fixed(direction, fd, ptr, want, file_offset, slot, deadline)?,
-                None => {
-                    machine.transfer_once(direction, fd, ptr, want, file_offset, req.buffer, blocking, || Ok(()))?
+            let moved = match machine.registered_slot(ptr, want) {
+                Some(slot) => machine.transfer_fixed(direction, fd, ptr, want, file_offset, slot, deadline),
+                None => machine.transfer_once(direction, fd, ptr, want, file_offset, req.buffer, blocking, || Ok(())),
+            };
+            // Interrupted after some bytes moved: their count, the exception at the next wait;
+            // IO#timeout's own deadline is this call's business only: just the count.
+            let res = match moved {
+                Ok(res) => res,
+                Err(e) if total > 0 && deadline.is_some() && is_io_timeout(&e) => {
+                    return Ok(rb::value(int(total as i64)))
                 }
+                Err(e) => return machine.keep_progress(total, e).map(|n| rb::value(int(n as i64))),
             };
             if res < 0 {
                 return Ok(rb::value(int(if total > 0 { total as i64 } else { res })));
