@@ -44,6 +44,11 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
         .const_get::<_, RModule>("Timeout")?
         .const_get("Error")?;
     module.define_class("TimeoutError", timeout_base)?;
+    module.define_class("Stop", ruby.exception_exception().as_r_class())?;
+    module.define_module_function(
+        "emit_signal_exception",
+        function!(machine::signals::rb_emit_signal_exception, -1),
+    )?;
 
     let class = module.define_class("Machine", ruby.class_object())?;
     class.define_singleton_method("new", function!(machine_new, -1))?;
@@ -112,7 +117,7 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_private_method("__start_fiber__", method!(Scheduler::rb_start_fiber, 1))?;
     class.define_private_method("__run_fiber__", method!(Scheduler::rb_run_fiber, 3))?;
     class.define_private_method("wait_any", method!(Scheduler::rb_wait_any, 2))?;
-    class.define_private_method("run_until_fibers_finish", method!(Scheduler::rb_close, 0))?;
+    class.define_private_method("run_until_fibers_finish", method!(Scheduler::rb_close, 1))?;
     class.define_method("transfer", method!(Scheduler::rb_transfer, 0))?;
     class.define_method("block", method!(Scheduler::rb_block, -1))?;
     class.define_method("unblock", method!(Scheduler::rb_unblock, 2))?;

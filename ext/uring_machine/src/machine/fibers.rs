@@ -9,7 +9,7 @@ use magnus::{
 use rb_sys::{ID, VALUE};
 
 use crate::machine::timers::timespec_box;
-use crate::machine::{error_value, exception_error, terminated, Machine};
+use crate::machine::{error_value, exception_error, signals, terminated, Machine};
 use crate::ring::op::Owned;
 use crate::ring::wakeup::Remote;
 use crate::ruby::value::{self as rb, fiber_current, raw, NIL, TRUE};
@@ -31,6 +31,7 @@ struct Ids {
     joiners: ID,
     parent: ID,
     machine: ID,
+    home: ID,
 }
 
 static IDS: OnceLock<Ids> = OnceLock::new();
@@ -44,6 +45,7 @@ fn ids() -> &'static Ids {
         joiners: rb::intern("__uring_machine_joiners__"),
         parent: rb::intern("__uring_machine_parent__"),
         machine: rb::intern("__uring_machine_machine__"),
+        home: rb::intern("__uring_machine_home__"),
     })
 }
 
@@ -187,8 +189,15 @@ impl Machine {
     pub fn rb_run_fiber(rb_self: Obj<Machine>, block: Value, args: RArray, parent: Value) -> Result<Value, Error> {
         let this = &*rb_self;
         let current = fiber_current();
+        let machine_value = raw(rb_self.as_value());
         rb::ivar_set(current, ids().parent, raw(parent));
-        rb::ivar_set(current, ids().machine, raw(rb_self.as_value()));
+        rb::ivar_set(current, ids().machine, machine_value);
+        // A parent that no machine started (a thread's root fiber, usually) is remembered to
+        // wait on this machine: emit_signal_exception finds it there from another thread.
+        let parent = raw(parent);
+        if parent != NIL && !is_spun(parent) && rb::ivar_get(parent, ids().home) != machine_value {
+            rb::ivar_set(parent, ids().home, machine_value);
+        }
         let outcome = match this.with(|s| s.take_pending(current)) {
             Some(exc) => Err(exception_error(exc)),
             None => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
@@ -222,7 +231,14 @@ impl Machine {
             if e.value().is_none() {
                 return Err(e); // throw / kill: let it unwind to where it belongs
             }
-            if !joined {
+            if signals::is_stop(error) {
+                // Stopped on purpose (see Machine::stop_fibers): not a failure.
+                rb::ivar_set(current, ids.error, NIL);
+            } else if let Some(target) = signals::signal_target(error, current) {
+                // A signal exception that surfaced in this fiber's own code goes to the main
+                // fiber of the tree, not to the parent.
+                this.with(|s| s.deliver_signal(target, error));
+            } else if !joined {
                 match living_ancestor(current) {
                     Some(parent) => this.with(|s| s.interrupt_with_failure(parent, error)),
                     None if this.with(|s| s.report_on_exception) => {
@@ -337,6 +353,36 @@ pub fn adopt(fiber: VALUE, machine: VALUE) {
 /// Whether `spin` or `Fiber.schedule` started `fiber`.
 pub fn is_spun(fiber: VALUE) -> bool {
     rb::ivar_get(fiber, ids().machine) != NIL
+}
+
+/// The machine that started `fiber` (nil for a fiber no machine started).
+pub fn machine_value_of(fiber: VALUE) -> VALUE {
+    rb::ivar_get(fiber, ids().machine)
+}
+
+/// The machine that fibers started by `fiber` run on, for a fiber no machine started (nil if
+/// it started none).
+pub fn home_of(fiber: VALUE) -> VALUE {
+    rb::ivar_get(fiber, ids().home)
+}
+
+/// The topmost living fiber of `fiber`'s family tree: for every fiber that `spin` or
+/// `Fiber.schedule` started from a thread's main code, that thread's root fiber. A fiber no
+/// machine started is its own top.
+pub fn tree_top(fiber: VALUE) -> VALUE {
+    let mut top = fiber;
+    let mut parent = rb::ivar_get(fiber, ids().parent);
+    // Parents are older than their children, so the chain cannot loop; bounded all the same.
+    for _ in 0..100_000 {
+        if parent == NIL {
+            break;
+        }
+        if rb::fiber_alive(parent) {
+            top = parent;
+        }
+        parent = rb::ivar_get(parent, ids().parent);
+    }
+    top
 }
 
 /// The nearest ancestor of `fiber` that is still alive: a failure is raised there.

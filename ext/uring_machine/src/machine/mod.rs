@@ -4,6 +4,7 @@
 pub mod fd_kinds;
 pub mod fibers;
 pub mod run_loop;
+pub mod signals;
 pub mod timers;
 
 pub use run_loop::{deferrable, error_value, exception_error, init_globals, terminated, Machine, Wait};

@@ -262,15 +262,16 @@ impl Machine {
             }
             s.reap();
         });
-        waited?;
+        // A signal exception goes to the main fiber; this one goes on waiting (signals.rs).
+        self.route_signal(waited)?;
         let res = args.result;
         if res < 0 && ![-libc::EINTR, -libc::EAGAIN, -libc::EBUSY, -libc::ETIME].contains(&(res as i32)) {
             return Err(rb::errno_error(-res as i32, "io_uring_enter"));
         }
-        protect(|| unsafe {
+        self.route_signal(protect(|| unsafe {
             rb_sys::rb_thread_check_ints();
             NIL
-        })?;
+        }))?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use magnus::{gc::Marker, prelude::*, rb_sys::protect, typed_data::Obj, DataTypeFunctions, Error, TypedData, Value};
 use rb_sys::VALUE;
 
-use crate::machine::{exception_error, terminated, Machine};
+use crate::machine::{exception_error, signals, terminated, Machine};
 use crate::ops::process::{process_status, waitid_options, WaitTarget};
 use crate::ring::wakeup::Remote;
 use crate::ruby::args::{arg, arity};
@@ -176,15 +176,23 @@ impl Scheduler {
     }
 
     /// The heart of run / close: runs until every scheduled fiber has finished, or waits for
-    /// nothing but an explicit resume (see `transfer`).
-    pub fn rb_close(&self) -> Result<Value, Error> {
+    /// nothing but an explicit resume (see `transfer`). When the program is ending (`error`,
+    /// the caller's `$!`, is a signal exception or SystemExit, or one arrives meanwhile), the
+    /// fibers are stopped instead (UringMachine::Stop, their `ensure` blocks run) and waited
+    /// for; an exception that arrived meanwhile is then raised.
+    pub fn rb_close(&self, error: Value) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         // In a forked child the parent's fibers and ring are not ours to run.
         if machine.is_inherited_by_fork() {
             return Ok(rb::value(TRUE));
         }
         machine.check_owner()?;
+        let mut stopping = signals::ends_program(raw(error));
+        let mut arrived: Option<Error> = None;
         loop {
+            if stopping {
+                machine.stop_fibers()?;
+            }
             if self.is_settled() {
                 // Fibers resumed from a transfer are runnable, not yet running: let them run.
                 let current = fiber_current();
@@ -197,9 +205,19 @@ impl Scheduler {
             self.closer.set(fiber_current());
             let waited = machine.suspend_current();
             self.closer.set(NIL);
-            waited?;
+            if let Err(e) = waited {
+                // A second signal while fibers are being stopped does not wait for them.
+                if stopping || !e.value().is_some_and(|v| signals::ends_program(raw(v))) {
+                    return Err(e);
+                }
+                stopping = true;
+                arrived = Some(e);
+            }
         }
-        Ok(rb::value(TRUE))
+        match arrived {
+            Some(e) => Err(e),
+            None => Ok(rb::value(TRUE)),
+        }
     }
 
     /// block(blocker, timeout = nil) → true when unblocked, false when the timeout passed.

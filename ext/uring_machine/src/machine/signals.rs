@@ -1,0 +1,220 @@
+//! Signals: an Interrupt or SignalException (and whatever `UringMachine.emit_signal_exception`
+//! sends) goes to the main fiber of the family tree it surfaced in, never ends the fiber that
+//! happened to be waiting on the ring when Ruby checked its interrupts; and the fibers that a
+//! program which is ending leaves behind are stopped (UringMachine::Stop), not waited for.
+use std::sync::OnceLock;
+
+use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, value::Lazy, Error, ExceptionClass, RModule, Value};
+use rb_sys::{ID, VALUE};
+
+use crate::machine::fibers::{check_fiber, home_of, is_spun, machine_value_of, tree_top};
+use crate::machine::{exception_error, run_loop::State, Machine};
+use crate::ruby::args::{arg, arity};
+use crate::ruby::value::{self as rb, fiber_current, raw, NIL, TRUE};
+
+static STOP_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
+    let module: RModule = ruby
+        .class_object()
+        .const_get("UringMachine")
+        .expect("UringMachine defined");
+    module.const_get("Stop").expect("UringMachine::Stop defined")
+});
+
+/// Hidden ivar on an exception that emit_signal_exception sent: the fiber it is for, or true
+/// for "the main fiber" (the top of the tree of whichever fiber it surfaces in).
+fn target_id() -> ID {
+    static ID_: OnceLock<ID> = OnceLock::new();
+    *ID_.get_or_init(|| rb::intern("__uring_machine_signal_target__"))
+}
+
+fn is_signal(exc: VALUE) -> bool {
+    rb::is_kind_of(exc, unsafe { rb_sys::rb_eSignal })
+}
+
+pub fn is_stop(exc: VALUE) -> bool {
+    !rb::is_special(exc) && rb::is_kind_of(exc, raw(rb::ruby().get_inner(&STOP_CLASS)))
+}
+
+/// Where `exc`, raised in `current`, belongs when it is a signal: the fiber it was emitted to,
+/// or the top of `current`'s family tree. None for an ordinary exception, or when that fiber
+/// is `current` itself (then it is raised right here, as usual).
+pub fn signal_target(exc: VALUE, current: VALUE) -> Option<VALUE> {
+    if rb::is_special(exc) {
+        return None;
+    }
+    let mark = rb::ivar_get(exc, target_id());
+    let target = if mark != NIL && mark != TRUE {
+        mark
+    } else if mark == TRUE || is_signal(exc) {
+        tree_top(current)
+    } else {
+        return None;
+    };
+    (target != current).then_some(target)
+}
+
+/// Whether `exc` means the program (or thread) is ending: a signal exception, SystemExit, or
+/// anything emit_signal_exception sent. Scheduler#close stops the fibers instead of waiting for
+/// them while such an exception propagates.
+pub fn ends_program(exc: VALUE) -> bool {
+    !rb::is_special(exc)
+        && rb::is_exception(exc)
+        && (is_signal(exc)
+            || rb::is_kind_of(exc, unsafe { rb_sys::rb_eSystemExit })
+            || rb::ivar_get(exc, target_id()) != NIL)
+}
+
+impl State {
+    fn is_parked(&self, fiber: VALUE) -> bool {
+        self.waiting.contains_key(&fiber) || self.runqueue.iter().any(|(f, _)| *f == fiber)
+    }
+
+    /// Raises `exc` in `fiber` at its next resumption, cancelling what it waits on; a signal
+    /// replaces an exception already pending there (that one already woke the fiber).
+    pub fn deliver_signal(&mut self, fiber: VALUE, exc: VALUE) {
+        if let Some(pending) = self.pending.get_mut(&fiber) {
+            *pending = exc;
+        } else {
+            self.interrupt(fiber, exc);
+        }
+    }
+}
+
+impl Machine {
+    /// Called with what the ring wait (or the interrupt check after it) returned: a signal
+    /// exception that belongs to another fiber parked on this machine goes there, and the
+    /// current fiber goes on waiting.
+    pub(crate) fn route_signal(&self, result: Result<VALUE, Error>) -> Result<VALUE, Error> {
+        let Err(e) = &result else {
+            return result;
+        };
+        let Some(exc) = e.value().map(raw) else {
+            return result;
+        };
+        let Some(target) = signal_target(exc, fiber_current()) else {
+            return result;
+        };
+        let delivered = self.with(|s| {
+            let parked = s.is_parked(target);
+            if parked {
+                s.deliver_signal(target, exc);
+            }
+            parked
+        });
+        if delivered {
+            Ok(NIL)
+        } else {
+            result
+        }
+    }
+
+    /// Raises UringMachine::Stop in every other fiber that `spin` or `Fiber.schedule` started
+    /// and that waits on this machine or is about to run on it (in place of an exception
+    /// already on its way there). Returns how many.
+    pub fn stop_fibers(&self) -> Result<usize, Error> {
+        let current = fiber_current();
+        let mut candidates: Vec<VALUE> = self.with(|s| {
+            let mut list: Vec<VALUE> = s.waiting.keys().copied().collect();
+            list.extend(s.runqueue.iter().map(|(f, _)| *f));
+            list.retain(|f| *f != current);
+            list
+        });
+        candidates.sort_unstable();
+        candidates.dedup();
+        // Each VALUE stays marked: the machine holds every fiber it lists.
+        candidates.retain(|f| is_spun(*f) && rb::fiber_alive(*f));
+        let class = raw(rb::ruby().get_inner(&STOP_CLASS));
+        for fiber in &candidates {
+            let msg = "stopped: the program is ending";
+            let exc = protect(|| unsafe { rb_sys::rb_exc_new(class, msg.as_ptr() as *const _, msg.len() as _) })?;
+            self.with(|s| s.deliver_signal(*fiber, exc));
+        }
+        Ok(candidates.len())
+    }
+}
+
+/// UringMachine.emit_signal_exception(exception, fiber = nil) → nil: raises `exception` (an
+/// instance, or an Exception class to instantiate) in `fiber`, breaking out of whatever it
+/// waits on; by default in the main fiber of Thread.main. Callable from trap handlers, from
+/// any fiber, and from other threads.
+pub fn rb_emit_signal_exception(args: &[Value]) -> Result<Value, Error> {
+    arity(args, 1, 2)?;
+    let exc = exception_arg(arg(args, 0))?;
+    let fiber = arg(args, 1);
+    if fiber != NIL {
+        check_fiber(fiber)?;
+    }
+    if rb::is_frozen(exc) {
+        return Err(rb::frozen_error("can't emit a frozen exception"));
+    }
+    rb::ivar_set(exc, target_id(), if fiber == NIL { TRUE } else { fiber });
+    let current = fiber_current();
+    let thread = target_thread(fiber)?;
+    if thread != unsafe { rb_sys::rb_thread_current() } {
+        // It surfaces in whichever fiber that thread runs; its mark routes it from there.
+        let raise = rb::intern("raise");
+        protect(|| unsafe { rb_sys::rb_funcall(thread, raise, 1, exc) })?;
+        return Ok(rb::value(NIL));
+    }
+    let target = if fiber == NIL { tree_top(current) } else { fiber };
+    if target == current {
+        return Err(exception_error(exc));
+    }
+    let delivered = match machine_for(target, current)? {
+        Some(machine) => machine.with(|s| {
+            let parked = s.is_parked(target);
+            if parked {
+                s.deliver_signal(target, exc);
+            }
+            parked
+        }),
+        None => false,
+    };
+    if !delivered {
+        return Err(rb::arg_error("the fiber is not waiting on a UringMachine"));
+    }
+    Ok(rb::value(NIL))
+}
+
+fn exception_arg(v: VALUE) -> Result<VALUE, Error> {
+    if rb::is_exception(v) {
+        return Ok(v);
+    }
+    let is_class = !rb::is_special(v) && rb::type_of(v) == rb_sys::ruby_value_type::RUBY_T_CLASS;
+    if is_class && unsafe { rb_sys::rb_class_inherited_p(v, rb_sys::rb_eException) } == TRUE {
+        return protect(|| unsafe { rb_sys::rb_class_new_instance(0, std::ptr::null(), v) });
+    }
+    Err(rb::type_error("exception class or instance expected"))
+}
+
+fn machine_obj(v: VALUE) -> Option<Obj<Machine>> {
+    if v == NIL {
+        None
+    } else {
+        Obj::<Machine>::try_convert(rb::value(v)).ok()
+    }
+}
+
+/// The thread `fiber` runs on: its machine's, or Thread.main for the default (nil) and for a
+/// fiber no machine knows.
+fn target_thread(fiber: VALUE) -> Result<VALUE, Error> {
+    if fiber != NIL {
+        if fiber == fiber_current() {
+            return Ok(unsafe { rb_sys::rb_thread_current() });
+        }
+        let machine = machine_obj(machine_value_of(fiber)).or_else(|| machine_obj(home_of(fiber)));
+        if let Some(machine) = machine {
+            return Ok(machine.owner_thread());
+        }
+    }
+    Ok(unsafe { rb_sys::rb_thread_main() })
+}
+
+/// On this thread, the machine `target` waits on: the one that started it, the one its own
+/// fibers run on, or the current fiber's.
+fn machine_for(target: VALUE, current: VALUE) -> Result<Option<Obj<Machine>>, Error> {
+    Ok(machine_obj(machine_value_of(target))
+        .or_else(|| machine_obj(home_of(target)))
+        .or_else(|| machine_obj(machine_value_of(current)))
+        .filter(|m| m.is_owner_thread() && !m.is_inherited_by_fork()))
+}
