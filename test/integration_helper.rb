@@ -43,11 +43,13 @@ module IntegrationTestHelper
     server
   end
 
-  # Requires +library+, or skips naming the Debian package that provides it.
-  def require_library(library, package)
+  # Requires +library+, or skips naming the Debian package that provides it (+note+: why it
+  # may be missing).
+  def require_library(library, package, note: nil)
     require library
   rescue LoadError => e
-    skip_with_reason("#{library} does not load on Ruby #{RUBY_VERSION} (Debian package #{package}): #{e.message}")
+    skip_with_reason("#{library} does not load on Ruby #{RUBY_VERSION} (Debian package #{package}" \
+                     "#{note && "; #{note}"}): #{e.message}")
   end
 
   # A skip whose reason shows even without --verbose.

@@ -11,7 +11,7 @@ class TestIntegrationPg < IntegrationTest
 
   def setup
     super
-    require_library("pg", "ruby-pg")
+    require_library("pg", "ruby-pg", note: "its extension is built for Debian's default Ruby only")
     @server = server(PostgresServer)
   end
 
