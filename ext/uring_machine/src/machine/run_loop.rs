@@ -99,6 +99,9 @@ pub struct Machine {
     state: RefCell<State>,
     wakeup: Arc<Wakeup>,
     owner_thread: VALUE,
+    /// The native thread that created the ring: with SINGLE_ISSUER and DEFER_TASKRUN only it
+    /// may enter the ring (another thread's io_uring_enter can wait forever, holding the GVL).
+    owner_tid: libc::pid_t,
     fork_generation: u64,
 }
 
@@ -155,6 +158,7 @@ impl Machine {
             state: RefCell::new(state),
             wakeup,
             owner_thread: unsafe { rb_sys::rb_thread_current() },
+            owner_tid: unsafe { libc::gettid() },
             fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
         })
     }
@@ -647,6 +651,14 @@ impl Drop for Machine {
             return;
         }
         let state = self.state.get_mut();
+        if unsafe { libc::gettid() } != self.owner_tid {
+            // GC on another thread: the ring must not be entered from here. The owner thread has
+            // ended (a live one keeps its machine reachable), and the kernel cancelled its ops
+            // when it exited; whatever the op table still holds is leaked, never freed under an
+            // op, and the ring's memory goes with its fd.
+            std::mem::forget(std::mem::take(&mut state.ops));
+            return;
+        }
         let ids: Vec<OpId> = state.ops.ids().collect();
         ids.into_iter().for_each(|id| state.cancel(id));
         let tick = types::Timespec::new().nsec(10_000_000);
