@@ -25,9 +25,10 @@ module UringMachine
       timeout.nil? || (timeout.is_a?(Numeric) && timeout.positive?)
     end
 
-    # Whether this Ruby calls the io_select hook itself (3.2+).
+    # Whether this Ruby calls the io_select hook itself (3.2+). No Gem::Version: the gem may be
+    # loaded with --disable-gems.
     def self.native_hook?
-      Gem::Version.new(RUBY_VERSION) >= Gem::Version.new("3.2")
+      (RUBY_VERSION.split(".").map(&:to_i) <=> [3, 2]) >= 0
     end
   end
 
