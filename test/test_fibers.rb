@@ -47,16 +47,19 @@ class TestFibers < MachineTest
     w&.close
   end
 
-  def test_failure_of_an_orphan_goes_to_the_nearest_living_ancestor
-    machine.spin do
+  def test_a_spun_fiber_is_stopped_when_its_parent_finishes_first
+    cleaned = []
+    parent = machine.spin do
       machine.spin do
-        machine.snooze
-        raise "orphan failed"
+        machine.sleep(30)
+      ensure
+        cleaned << :child
       end
+      machine.snooze # the child starts, and waits
+      :parent_value
     end
-    # the middle fiber finishes first; the orphan's failure interrupts the root's sleep
-    error = assert_raises(RuntimeError) { machine.sleep(30) }
-    assert_equal "orphan failed", error.message
+    assert_equal :parent_value, machine.join(parent)
+    assert_equal [:child], cleaned, "the child's ensure ran before its parent finished"
   end
 
   def test_failure_with_no_living_ancestor_is_reported_on_stderr

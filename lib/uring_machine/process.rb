@@ -29,7 +29,7 @@ module UringMachine
     # when it is not a child of ours or someone else reaped it; closing the handle meanwhile
     # raises IOError in the waiter.
     def wait
-      machine = UringMachine.current_machine
+      machine = UringMachine.current_machine(create: false)
       return wait_on(machine) if machine
 
       loop do
@@ -81,14 +81,5 @@ module UringMachine
         raise TypeError, "signal must be an Integer, Symbol or String, not #{signal.class}"
       end
     end
-  end
-
-  # The machine a wait should park on: the current scheduler's if it is ours, else the one this
-  # thread already has (nil if none).
-  def self.current_machine
-    scheduler = Fiber.scheduler
-    return scheduler.machine if scheduler.is_a?(Scheduler)
-
-    Thread.current.thread_variable_get(:uring_machine)
   end
 end

@@ -14,7 +14,17 @@ module UringMachine
 
       parent = Fiber.current
       fiber = Fiber.new(blocking: false, **options) { __run_fiber__(block, args, parent) }
-      __start_fiber__(fiber)
+      __start_fiber__(fiber, false)
+    end
+
+    # UringMachine.spin under this scheduler: Fiber.schedule, but the fiber is stopped if its
+    # parent finishes first.
+    def spin(*args, &block)
+      raise ArgumentError, "spin needs a block" unless block
+
+      parent = Fiber.current
+      fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
+      __start_fiber__(fiber, true)
     end
 
     # Runs the event loop until every scheduled fiber has finished, without closing: more

@@ -35,6 +35,13 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, -1))?;
     module.define_module_function("__op_serial__", function!(scheduler::close::rb_op_serial, 0))?;
     module.define_module_function("machine_of", function!(machine::fibers::rb_machine_of, 1))?;
+    module.define_module_function("parent_of", function!(machine::tree::rb_parent_of, 1))?;
+    module.define_module_function("children_of", function!(machine::tree::rb_children_of, 1))?;
+    module.define_module_function("__spun_children_of__", function!(machine::tree::rb_spun_children_of, 1))?;
+    module.define_module_function("__adopt__", function!(machine::tree::rb_adopt, 3))?;
+    module.define_module_function("__watch__", function!(machine::tree::rb_watch, 2))?;
+    module.define_module_function("__body_of__", function!(machine::tree::rb_body_of, 1))?;
+    module.define_module_function("__set_home__", function!(machine::tree::rb_set_home, 2))?;
     module.define_module_function(
         "release_fd_waiters",
         function!(scheduler::close::rb_release_fd_waiters, 1),
@@ -55,6 +62,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("schedule", method!(Machine::rb_schedule, -1))?;
     class.define_method("snooze", method!(Machine::rb_snooze, 0))?;
     class.define_method("suspend", method!(Machine::rb_suspend, 0))?;
+    class.define_method("__lock_fibers__", method!(Machine::rb_lock_fibers, 1))?;
     class.define_method("wakeup", method!(Machine::rb_wakeup, 0))?;
     class.define_method("sleep", method!(Machine::rb_sleep, 1))?;
     class.define_method("timeout", method!(Machine::rb_timeout, -1))?;
@@ -114,7 +122,7 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.undef_default_alloc_func();
     class.define_singleton_method("new", method!(Scheduler::rb_new, -1))?;
     class.define_method("machine", method!(Scheduler::rb_machine, 0))?;
-    class.define_private_method("__start_fiber__", method!(Scheduler::rb_start_fiber, 1))?;
+    class.define_private_method("__start_fiber__", method!(Scheduler::rb_start_fiber, 2))?;
     class.define_private_method("__run_fiber__", method!(Scheduler::rb_run_fiber, 3))?;
     class.define_private_method("wait_any", method!(Scheduler::rb_wait_any, 2))?;
     class.define_private_method("run_until_fibers_finish", method!(Scheduler::rb_close, 1))?;

@@ -9,6 +9,7 @@ use magnus::{
 use rb_sys::{ID, VALUE};
 
 use crate::machine::timers::timespec_box;
+use crate::machine::tree::{self, parent_of};
 use crate::machine::{error_value, exception_error, signals, terminated, Machine};
 use crate::ring::op::Owned;
 use crate::ring::wakeup::Remote;
@@ -29,7 +30,6 @@ struct Ids {
     value: ID,
     error: ID,
     joiners: ID,
-    parent: ID,
     machine: ID,
     home: ID,
 }
@@ -43,7 +43,6 @@ fn ids() -> &'static Ids {
         value: rb::intern("__uring_machine_value__"),
         error: rb::intern("__uring_machine_error__"),
         joiners: rb::intern("__uring_machine_joiners__"),
-        parent: rb::intern("__uring_machine_parent__"),
         machine: rb::intern("__uring_machine_machine__"),
         home: rb::intern("__uring_machine_home__"),
     })
@@ -113,13 +112,15 @@ impl Machine {
         Ok(())
     }
 
-    /// __spin__(fiber): schedules a fiber `spin` just created, recording this machine as its
-    /// own before it starts (see check_fiber_thread).
+    /// __spin__(fiber): schedules a fiber `spin` just created by the current fiber, recording
+    /// this machine as its own before it starts (see check_fiber_thread) and the current fiber
+    /// as its parent, which stops it when it finishes first.
     pub fn rb_schedule_spun(rb_self: Obj<Machine>, fiber: Value) -> Result<Value, Error> {
         let fiber = raw(fiber);
         check_fiber(fiber)?;
         rb_self.check_owner()?;
         adopt(fiber, raw(rb_self.as_value()));
+        tree::link(fiber_current(), fiber, true);
         rb_self.with(|s| s.schedule(fiber, NIL, false));
         Ok(rb::value(fiber))
     }
@@ -182,26 +183,33 @@ impl Machine {
         self.with_timeout(ts, exception, yield_block)
     }
 
-    /// The body of every fiber `spin` creates: runs the block, records its outcome for
-    /// `join`, wakes the joiners, raises an unjoined failure in the parent (the fiber that
-    /// created this one), then hands back the sentinel that tells the fiber control returns
-    /// to that this one has finished.
+    /// The body of every fiber `spin` creates: runs the block, stops the children it spun
+    /// that still run, records its outcome for `join`, wakes the joiners, reports its end to
+    /// its parent's watcher (a supervisor) or raises an unjoined failure in the parent (the
+    /// fiber that created this one), then hands back the sentinel that tells the fiber control
+    /// returns to that this one has finished.
     pub fn rb_run_fiber(rb_self: Obj<Machine>, block: Value, args: RArray, parent: Value) -> Result<Value, Error> {
         let this = &*rb_self;
         let current = fiber_current();
         let machine_value = raw(rb_self.as_value());
-        rb::ivar_set(current, ids().parent, raw(parent));
         rb::ivar_set(current, ids().machine, machine_value);
+        tree::remember_body(current, raw(block), raw(args));
         // A parent that no machine started (a thread's root fiber, usually) is remembered to
         // wait on this machine: emit_signal_exception finds it there from another thread.
         let parent = raw(parent);
-        if parent != NIL && !is_spun(parent) && rb::ivar_get(parent, ids().home) != machine_value {
-            rb::ivar_set(parent, ids().home, machine_value);
+        if parent != NIL && !is_spun(parent) && home_of(parent) != machine_value {
+            set_home(parent, machine_value);
         }
-        let outcome = match this.with(|s| s.take_pending(current)) {
+        let mut outcome = match this.with(|s| s.take_pending(current)) {
             Some(exc) => Err(exception_error(exc)),
             None => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
         };
+        if tree::has_structured_children(current) {
+            let stopped = stop_children(current);
+            if outcome.is_ok() {
+                outcome = stopped.map(|_| NIL).and(outcome);
+            }
+        }
         // An interrupt still pending (the op it interrupted completed, and the fiber did not
         // wait again) has nothing left to stop: it is dropped, like Thread#raise on a finished
         // thread. A child's failure is not: it moves on to this fiber's parent.
@@ -211,61 +219,53 @@ impl Machine {
             failure.filter(|f| Some(*f) == pending)
         });
         let ids = ids();
-        let (value, error) = match &outcome {
+        let (mut value, mut error) = match &outcome {
             Ok(v) => (*v, NIL),
             Err(e) => (NIL, error_value(e)),
         };
+        if error != NIL && signals::is_stop(error) {
+            // Stopped on purpose (Fiber#stop, its parent finished, the program is ending): not
+            // a failure; Fiber#stop(value) gives the value join returns.
+            value = rb::ivar_get(error, rb::intern("@value"));
+            error = NIL;
+        }
         rb::ivar_set(current, ids.value, value);
         rb::ivar_set(current, ids.error, error);
         rb::ivar_set(current, ids.done, TRUE);
-        let joiners = rb::ivar_get(current, ids.joiners);
-        let joined = joiners != NIL && unsafe { rb_sys::RARRAY_LEN(joiners) } > 0;
-        if joined {
-            let count = unsafe { rb_sys::RARRAY_LEN(joiners) };
-            let list: Vec<VALUE> = (0..count)
-                .map(|i| unsafe { rb_sys::rb_ary_entry(joiners, i) })
-                .collect();
-            this.with(|s| list.iter().for_each(|j| s.schedule(*j, NIL, false)));
+        let joined = wake_joiners(this, current);
+        let parent = parent_of(current);
+        tree::unlink(current);
+        let watcher = tree::watcher_of(parent);
+        if watcher != NIL {
+            let _ = protect(|| unsafe {
+                rb_sys::rb_funcall(watcher, rb::intern("child_finished"), 2, current, error)
+            });
         }
         if let Err(e) = outcome {
             if e.value().is_none() {
                 return Err(e); // throw / kill: let it unwind to where it belongs
             }
-            if signals::is_stop(error) {
-                // Stopped on purpose (see Machine::stop_fibers): not a failure.
-                rb::ivar_set(current, ids.error, NIL);
+            if error == NIL || watcher != NIL {
+                // stopped on purpose, or the supervisor heard of it
             } else if let Some(target) = signals::signal_target(error, current) {
                 // A signal exception that surfaced in this fiber's own code goes to the main
                 // fiber of the tree, not to the parent.
                 this.with(|s| s.deliver_signal(target, error));
             } else if !joined {
-                match living_ancestor(current) {
-                    Some(parent) => this.with(|s| s.interrupt_with_failure(parent, error)),
-                    None if this.with(|s| s.report_on_exception) => {
-                        let _: Result<Value, Error> =
-                            rb_self.funcall("report_fiber_error", (rb::value(current), rb::value(error)));
-                    }
-                    None => {}
-                }
+                raise_in_ancestor(&rb_self, current, error);
             }
         }
         if let Some(failure) = leftover_failure {
-            match living_ancestor(current) {
-                Some(parent) => this.with(|s| s.interrupt_with_failure(parent, failure)),
-                None if this.with(|s| s.report_on_exception) => {
-                    let _: Result<Value, Error> =
-                        rb_self.funcall("report_fiber_error", (rb::value(current), rb::value(failure)));
-                }
-                None => {}
-            }
+            raise_in_ancestor(&rb_self, current, failure);
         }
         Ok(rb::value(terminated()))
     }
 
-    /// join(*fibers): waits for each fiber spun on this machine to finish; returns its value
-    /// (an Array of values for several fibers) and re-raises the first failure.
-    pub fn rb_join(&self, fibers: &[Value]) -> Result<Value, Error> {
-        self.check_owner()?;
+    /// join(*fibers): waits for each fiber to finish (spun on this machine or, through its
+    /// machine's thread-safe queue, on another thread's); returns its value (an Array of values
+    /// for several fibers) and re-raises the first failure.
+    pub fn rb_join(rb_self: Obj<Machine>, fibers: &[Value]) -> Result<Value, Error> {
+        rb_self.check_owner()?;
         let ids = ids();
         let current = fiber_current();
         for f in fibers {
@@ -280,12 +280,12 @@ impl Machine {
             while rb::ivar_get(fiber, ids.done) != TRUE && rb::fiber_alive(fiber) {
                 let mut joiners = rb::ivar_get(fiber, ids.joiners);
                 if joiners == NIL {
-                    joiners = unsafe { rb_sys::rb_ary_new() };
+                    joiners = unsafe { rb_sys::rb_hash_new() };
                     rb::ivar_set(fiber, ids.joiners, joiners);
                 }
-                unsafe { rb_sys::rb_ary_push(joiners, current) };
-                let waited = self.suspend_current();
-                unsafe { rb_sys::rb_ary_delete(joiners, current) };
+                unsafe { rb_sys::rb_hash_aset(joiners, current, raw(rb_self.as_value())) };
+                let waited = rb_self.suspend_current();
+                unsafe { rb_sys::rb_hash_delete(joiners, current) };
                 waited?;
             }
         }
@@ -366,12 +366,17 @@ pub fn home_of(fiber: VALUE) -> VALUE {
     rb::ivar_get(fiber, ids().home)
 }
 
+/// See home_of.
+pub fn set_home(fiber: VALUE, machine: VALUE) {
+    rb::ivar_set(fiber, ids().home, machine);
+}
+
 /// The topmost living fiber of `fiber`'s family tree: for every fiber that `spin` or
 /// `Fiber.schedule` started from a thread's main code, that thread's root fiber. A fiber no
 /// machine started is its own top.
 pub fn tree_top(fiber: VALUE) -> VALUE {
     let mut top = fiber;
-    let mut parent = rb::ivar_get(fiber, ids().parent);
+    let mut parent = parent_of(fiber);
     // Parents are older than their children, so the chain cannot loop; bounded all the same.
     for _ in 0..100_000 {
         if parent == NIL {
@@ -380,21 +385,63 @@ pub fn tree_top(fiber: VALUE) -> VALUE {
         if rb::fiber_alive(parent) {
             top = parent;
         }
-        parent = rb::ivar_get(parent, ids().parent);
+        parent = parent_of(parent);
     }
     top
 }
 
 /// The nearest ancestor of `fiber` that is still alive: a failure is raised there.
 fn living_ancestor(fiber: VALUE) -> Option<VALUE> {
-    let mut parent = rb::ivar_get(fiber, ids().parent);
+    let mut parent = parent_of(fiber);
     while parent != NIL {
         if rb::fiber_alive(parent) {
             return Some(parent);
         }
-        parent = rb::ivar_get(parent, ids().parent);
+        parent = parent_of(parent);
     }
     None
+}
+
+/// Raises a failure that escaped `fiber` in its nearest living ancestor, on whichever thread
+/// that runs; with none, reports it (Machine#report_on_exception).
+fn raise_in_ancestor(machine: &Obj<Machine>, fiber: VALUE, failure: VALUE) {
+    match living_ancestor(fiber) {
+        Some(ancestor) => match tree::machine_of_waiter(ancestor) {
+            Some(other) if !std::ptr::eq(&*other, &**machine) => tree::wake(machine, Some(other), ancestor, failure, true),
+            _ => machine.with(|s| s.interrupt_with_failure(ancestor, failure)),
+        },
+        None if machine.with(|s| s.report_on_exception) => {
+            let _: Result<Value, Error> = machine.funcall("report_fiber_error", (rb::value(fiber), rb::value(failure)));
+        }
+        None => {}
+    }
+}
+
+/// Wakes the fibers that join `fiber`, on whichever machine each waits; whether there were any.
+fn wake_joiners(machine: &Machine, fiber: VALUE) -> bool {
+    let joiners = rb::ivar_get(fiber, ids().joiners);
+    if joiners == NIL || unsafe { rb_sys::RHASH_SIZE(joiners) } == 0 {
+        return false;
+    }
+    let pairs = unsafe { rb_sys::rb_funcall(joiners, rb::intern("to_a"), 0) };
+    for i in 0..unsafe { rb_sys::RARRAY_LEN(pairs) } {
+        let (joiner, home) = unsafe {
+            let pair = rb_sys::rb_ary_entry(pairs, i);
+            (rb_sys::rb_ary_entry(pair, 0), rb_sys::rb_ary_entry(pair, 1))
+        };
+        let target = Obj::<Machine>::try_convert(rb::value(home)).ok();
+        tree::wake(machine, target, joiner, NIL, false);
+    }
+    true
+}
+
+/// Stops the children `spin` started from `fiber` that still run (UringMachine::Stop raised
+/// in each, their ensure blocks run) and waits for them: UringMachine.__stop_children__.
+fn stop_children(fiber: VALUE) -> Result<VALUE, Error> {
+    protect(|| unsafe {
+        let module = rb::class_named("UringMachine");
+        rb_sys::rb_funcall(module, rb::intern("__stop_children__"), 1, fiber)
+    })
 }
 
 fn yield_block() -> Result<Value, Error> {

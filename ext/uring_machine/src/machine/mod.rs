@@ -2,9 +2,11 @@
 //! that switches fibers and reaps completions, the fiber API (schedule, join, ...), timers, and
 //! what it has learned about each descriptor. Uses ring/ and ruby/; knows no particular op.
 pub mod fd_kinds;
+pub mod fiber_lock;
 pub mod fibers;
 pub mod run_loop;
 pub mod signals;
 pub mod timers;
+pub mod tree;
 
 pub use run_loop::{deferrable, error_value, exception_error, init_globals, terminated, Machine, Wait};

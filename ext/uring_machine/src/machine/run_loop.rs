@@ -85,6 +85,8 @@ pub struct State {
     pub report_on_exception: bool,
     /// The fiber this machine last handed control to (see `switch`).
     pub running: VALUE,
+    /// While set (Thread#fiber_lock), the only fiber that may run: the others stay queued.
+    pub locked_to: VALUE,
     pub buffers: Option<crate::ring::buf_ring::BufferRing>,
     pub registry: crate::ring::buffer_registry::Registry,
     pub fd_kinds: crate::machine::fd_kinds::FdKinds,
@@ -123,6 +125,7 @@ impl DataTypeFunctions for Machine {
         }
         state.waiting.keys().for_each(|f| mark(*f));
         mark(state.running);
+        mark(state.locked_to);
         for (f, e) in state.pending.iter().chain(state.failures.iter()) {
             mark(*f);
             mark(*e);
@@ -146,6 +149,7 @@ impl Machine {
             metrics: Metrics::default(),
             report_on_exception: true,
             running: NIL,
+            locked_to: NIL,
             buffers: None,
             registry: Default::default(),
             fd_kinds: Default::default(),
@@ -476,7 +480,12 @@ impl State {
     }
 
     fn pop_runnable(&mut self) -> Option<(VALUE, VALUE)> {
-        let entry = self.runqueue.pop_front()?;
+        let entry = if self.locked_to == NIL {
+            self.runqueue.pop_front()?
+        } else {
+            let at = self.runqueue.iter().position(|(f, _)| *f == self.locked_to)?;
+            self.runqueue.remove(at)?
+        };
         self.ticks += 1;
         if self.ticks >= POLL_INTERVAL {
             self.ticks = 0;

@@ -105,11 +105,14 @@ impl Scheduler {
         Ok(rb::value(self.machine_value.get()))
     }
 
-    /// Starts `fiber` right away; the caller resumes when it first waits (or finishes).
-    pub fn rb_start_fiber(&self, fiber: Value) -> Result<Value, Error> {
+    /// Starts `fiber`, a child of the current fiber, right away; the caller resumes when it
+    /// first waits (or finishes). `structured`: stopped if its parent finishes first (spin),
+    /// or left to run to its end (Fiber.schedule).
+    pub fn rb_start_fiber(&self, fiber: Value, structured: bool) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         machine.check_owner()?;
         crate::machine::fibers::adopt(raw(fiber), self.machine_value.get());
+        crate::machine::tree::link(fiber_current(), raw(fiber), structured);
         self.live_fibers.set(self.live_fibers.get() + 1);
         let current = fiber_current();
         machine.with(|s| {

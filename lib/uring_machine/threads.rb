@@ -1,0 +1,87 @@
+# frozen_string_literal: true
+
+module UringMachine
+  # A thread whose fibers other threads may start with spin(on_thread: thread), to spread
+  # work (connections, jobs) over cores' worth of threads. It runs a UringMachine::Scheduler,
+  # so the fibers use ordinary Ruby I/O; it runs until its main fiber is stopped
+  # (thread.main_fiber.stop) or killed, its fibers finishing (or stopped) first.
+  def self.worker_thread(name: nil)
+    ready = Thread::Queue.new
+    thread = Thread.new do
+      Thread.current.name = name if name
+      Fiber.set_scheduler(Scheduler.new)
+      serve_spins(ready)
+    end
+    ready.pop
+    thread
+  end
+
+  # The loop of a worker thread's main fiber: starts each fiber another thread asks for.
+  def self.serve_spins(ready)
+    me = Fiber.current
+    Thread.current.thread_variable_set(:uring_machine_main_fiber, me)
+    Thread.current.thread_variable_set(:uring_machine_spins, me)
+    ready << true
+    loop do
+      _, token, block, args, parent = receive { |message| message.is_a?(Array) && message[0] == :uring_machine_spin }
+      fiber = spin(*args, &block)
+      __adopt__(parent, fiber, true)
+      parent << [:uring_machine_spun, token, fiber]
+    end
+  rescue Stop
+    nil # stopped on purpose: the thread ends
+  ensure
+    Thread.current.thread_variable_set(:uring_machine_spins, nil)
+  end
+  private_class_method :serve_spins
+
+  # spin(on_thread:): asks the thread to start the fiber, and waits for it to say which.
+  def self.spin_on_thread(thread, args, block)
+    server = thread.thread_variable_get(:uring_machine_spins)
+    raise ArgumentError, "#{thread.inspect} runs no fibers for other threads: start it with UringMachine.worker_thread" unless server
+
+    caller = Fiber.current
+    __set_home__(caller, current_machine) unless machine_of(caller) # its failures find it here
+    token = Object.new
+    server << [:uring_machine_spin, token, block, args, caller]
+    receive { |message| message.is_a?(Array) && message[0] == :uring_machine_spun && message[1].equal?(token) }[2]
+  end
+  private_class_method :spin_on_thread
+end
+
+# Threads in the fiber tree, and the fiber lock.
+class Thread
+  # The thread's main fiber: the one UringMachine.worker_thread runs, or for the current
+  # thread, the fiber that first asked (nil for another thread that never said).
+  def main_fiber
+    fiber = thread_variable_get(:uring_machine_main_fiber)
+    return fiber if fiber || !equal?(Thread.current)
+
+    fiber = Fiber.current
+    fiber = fiber.parent while UringMachine.machine_of(fiber) && fiber.parent
+    thread_variable_set(:uring_machine_main_fiber, fiber)
+  end
+
+  # Makes this thread's main fiber a child of +fiber+: stopped when +fiber+ finishes, its
+  # failures raised in +fiber+. Threads nobody attaches stay independent.
+  def parent_fiber=(fiber)
+    main = main_fiber
+    raise ArgumentError, "#{inspect} has no known main fiber" unless main
+
+    fiber.add_child_fiber(main)
+  end
+
+  # Runs the block while no other fiber of this thread runs: their wake-ups and completions
+  # wait until it returns (or raises). Nestable. Only for the current thread.
+  def fiber_lock
+    raise ThreadError, "fiber_lock is only for the current thread" unless equal?(Thread.current)
+
+    machine = UringMachine.current_machine
+    previous = machine.__lock_fibers__(Fiber.current)
+    begin
+      yield
+    ensure
+      machine.__lock_fibers__(previous)
+    end
+  end
+end
