@@ -1,77 +1,135 @@
 # frozen_string_literal: true
 
-require_relative "test_helper"
+require_relative "scheduler_helper"
 
-# Every op that can wait: a timeout cancels it, the exception arrives only after the kernel let
-# go, and the machine (and the fd) keep working afterwards.
-class TestCancellation < MachineTest
-  def assert_cancelled(&block)
-    in_flight = machine.metrics[:in_flight]
-    assert_raises(UringMachine::TimeoutError) { machine.timeout(0.02, &block) }
-    assert_equal in_flight, machine.metrics[:in_flight], "the cancelled op is drained"
-    assert_equal 0.001, machine.sleep(0.001)
+# cancel_after and move_on_after, with the Machine API and under the scheduler: the op the
+# block waits on is cancelled, the deadlines nest, and nothing fires after the block returned.
+module CancellationCases
+  def test_cancel_after_raises_cancel_by_default
+    error = run_in_fiber do
+      UringMachine.cancel_after(0.01) { wait_long }
+    rescue UringMachine::Cancel => e
+      e
+    end
+    assert_kind_of UringMachine::Cancel, error
   end
 
-  def test_read_recv_and_poll
-    a, b = UNIXSocket.pair
-    buffer = +"keep"
-    assert_cancelled { machine.read(a, buffer, 10) }
-    assert_cancelled { machine.recv(a, buffer, 10) }
-    assert_cancelled { machine.poll(a, IO::READABLE) }
-    b << "fresh"
-    assert_equal "keep", buffer
-    assert_equal 5, machine.recv(a, buffer, 10)
-  ensure
-    [a, b].each { |s| s&.close }
+  def test_cancel_after_with_a_class_a_message_or_an_instance
+    custom = Class.new(StandardError)
+    instance = custom.new("mine")
+    results = run_in_fiber do
+      [custom, "took too long", instance].map do |with_error|
+        UringMachine.cancel_after(0.01, with_error: with_error) { wait_long }
+      rescue StandardError => e
+        e
+      end
+    end
+    assert_kind_of custom, results[0]
+    assert_equal [RuntimeError, "took too long"], [results[1].class, results[1].message]
+    assert_same instance, results[2]
   end
 
-  def test_write_to_a_full_pipe
+  def test_cancel_after_cancels_the_read_the_block_waits_on
     r, w = IO.pipe
-    w.write_nonblock("x" * 65_536) rescue IO::WaitWritable # fill it
-    assert_cancelled { machine.write(w, "y" * 100_000) }
+    result = run_in_fiber do
+      UringMachine.cancel_after(0.01) { read_from(r) }
+    rescue UringMachine::Cancel
+      w << "later"
+      read_from(r) # the cancelled read took nothing
+    end
+    assert_equal "later", result
   ensure
-    [r, w].each { |io| io&.close }
+    r&.close
+    w&.close
   end
 
-  def test_accept
-    server = TCPServer.new("127.0.0.1", 0)
-    assert_cancelled { machine.accept(server) }
-    assert_cancelled { machine.accept_each(server) { flunk "nobody connected" } }
-    client = TCPSocket.new("127.0.0.1", server.local_address.ip_port)
-    fd = machine.accept(server)
-    assert_kind_of Integer, fd
-    machine.close(fd)
-    client.close
-  ensure
-    server&.close
+  def test_the_block_value_when_in_time
+    assert_equal [:cancel_value, :move_value], run_in_fiber {
+      [UringMachine.cancel_after(5) { :cancel_value }, UringMachine.move_on_after(5) { :move_value }]
+    }
   end
 
-  def test_read_each
-    r, w = IO.pipe
-    assert_cancelled { machine.read_each(r) { flunk "no data was written" } }
-    w << "after"
-    assert_equal "after", r.read_nonblock(10)
-  ensure
-    [r, w].each { |io| io&.close }
+  def test_move_on_after_returns_with_value
+    assert_equal [nil, :gave_up], run_in_fiber {
+      [UringMachine.move_on_after(0.01) { wait_long }, UringMachine.move_on_after(0.01, with_value: :gave_up) { wait_long }]
+    }
   end
 
-  def test_waitid_and_splice
-    pid = Process.spawn("sleep", "5")
-    assert_cancelled { machine.waitid(pid) }
-    Process.kill(:KILL, pid)
-    assert machine.waitid(pid).signaled?
-    r, w = IO.pipe
-    r2, w2 = IO.pipe
-    assert_cancelled { machine.splice(r, w2, 100) }
-    w << "spliced later"
-    assert_equal 13, machine.splice(r, w2, 100)
-    assert_equal "spliced later", r2.read_nonblock(100)
-  ensure
-    [r, w, r2, w2].each { |io| io&.close }
+  def test_move_on_after_passes_through_the_blocks_rescue
+    rescued = []
+    value = run_in_fiber do
+      UringMachine.move_on_after(0.01, with_value: :moved) do
+        wait_long
+      rescue StandardError => e
+        rescued << e
+      end
+    end
+    assert_equal :moved, value
+    assert_empty rescued
   end
 
-  def test_sleep_and_suspend
-    assert_cancelled { machine.sleep(10) }
-    assert_cancelled { machine.suspend }
+  def test_nested_the_earlier_deadline_wins
+    outcome = run_in_fiber do
+      UringMachine.move_on_after(0.02, with_value: :outer) do
+        UringMachine.move_on_after(5, with_value: :inner) { wait_long }
+      end
+    end
+    assert_equal :outer, outcome
+    inner = run_in_fiber do
+      UringMachine.cancel_after(5) do
+        UringMachine.move_on_after(0.01, with_value: :inner) { wait_long }
+      end
+    end
+    assert_equal :inner, inner
   end
+
+  def test_no_late_firing_after_the_block_returned
+    value = run_in_fiber do
+      UringMachine.cancel_after(0.01) { :quick }
+      wait(0.05) # longer than the deadline: nothing arrives
+      :still_here
+    end
+    assert_equal :still_here, value
+  end
+
+  def test_bad_arguments
+    run_in_fiber do
+      assert_raises(ArgumentError) { UringMachine.cancel_after(1) }
+      assert_raises(ArgumentError) { UringMachine.move_on_after(1) }
+      assert_raises(ArgumentError) { UringMachine.cancel_after(-1) { 1 } }
+      assert_raises(TypeError) { UringMachine.cancel_after(1, with_error: 42) { 1 } }
+      assert_raises(TypeError) { UringMachine.move_on_after("soon") { 1 } }
+    end
+  end
+end
+
+class TestCancellationMachine < Minitest::Test
+  include CancellationCases
+
+  def run_in_fiber(&block)
+    machine = UringMachine.machine
+    machine.join(machine.spin(&block))
+  end
+
+  def wait_long = UringMachine.machine.sleep(30)
+  def wait(seconds) = UringMachine.machine.sleep(seconds)
+
+  def read_from(io)
+    buffer = +""
+    UringMachine.machine.read(io, buffer, 100)
+    buffer
+  end
+end
+
+class TestCancellationScheduler < SchedulerTest
+  include CancellationCases
+
+  def run_in_fiber(&block)
+    with_scheduler { Fiber.schedule(&block).then { |f| UringMachine.machine_of(f).join(f) } }
+  end
+
+  def wait_long = sleep(30)
+  def wait(seconds) = sleep(seconds)
+  def read_from(io) = io.readpartial(100)
+
 end

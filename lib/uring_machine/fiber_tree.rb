@@ -51,7 +51,7 @@ class Fiber
   # Waits for this fiber to finish and returns its value; re-raises the exception it failed
   # with. Works from any fiber of any thread for a fiber that spin or Fiber.schedule started.
   def join
-    raise ArgumentError, "only a fiber that spin or Fiber.schedule started can be joined" unless UringMachine.machine_of(self)
+    ::Kernel.raise ArgumentError, "only a fiber that spin or Fiber.schedule started can be joined" unless UringMachine.machine_of(self)
 
     UringMachine.current_machine.join(self)
   end
@@ -61,7 +61,7 @@ class Fiber
   # its ensure blocks run, and join returns +value+. From any thread. Returns self.
   def stop(value = nil)
     stop = UringMachine::Stop.new("stopped", value)
-    raise stop if equal?(Fiber.current)
+    ::Kernel.raise stop if equal?(Fiber.current)
     return self unless alive?
 
     machine = UringMachine.machine_of(self)
@@ -77,8 +77,8 @@ class Fiber
   # after stopping this one if it still runs (waiting for it). Returns the new fiber.
   def restart
     body = UringMachine.__body_of__(self)
-    raise ArgumentError, "only a fiber that spin started can be restarted" unless body
-    raise ArgumentError, "a fiber cannot restart itself" if equal?(Fiber.current)
+    ::Kernel.raise ArgumentError, "only a fiber that spin started can be restarted" unless body
+    ::Kernel.raise ArgumentError, "a fiber cannot restart itself" if equal?(Fiber.current)
 
     if alive?
       stop

@@ -23,7 +23,7 @@ module UringMachine
 
       waiters = @lock.synchronize do
         @limit = limit
-        @senders.shift(room)
+        @senders.shift(limit ? [limit - @messages.size, 0].max : @senders.size)
       end
       waiters.each { |fiber, machine| machine.schedule(fiber) }
     end

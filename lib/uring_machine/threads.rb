@@ -66,7 +66,7 @@ class Thread
   # failures raised in +fiber+. Threads nobody attaches stay independent.
   def parent_fiber=(fiber)
     main = main_fiber
-    raise ArgumentError, "#{inspect} has no known main fiber" unless main
+    ::Kernel.raise ArgumentError, "#{inspect} has no known main fiber" unless main
 
     fiber.add_child_fiber(main)
   end
@@ -74,7 +74,7 @@ class Thread
   # Runs the block while no other fiber of this thread runs: their wake-ups and completions
   # wait until it returns (or raises). Nestable. Only for the current thread.
   def fiber_lock
-    raise ThreadError, "fiber_lock is only for the current thread" unless equal?(Thread.current)
+    ::Kernel.raise ThreadError, "fiber_lock is only for the current thread" unless equal?(Thread.current)
 
     machine = UringMachine.current_machine
     previous = machine.__lock_fibers__(Fiber.current)
