@@ -19,6 +19,7 @@ module UringMachine
   # The loop of a worker thread's main fiber: starts each fiber another thread asks for.
   def self.serve_spins(ready)
     me = Fiber.current
+    __set_home__(me, current_machine) # other threads find the machine it waits on
     Thread.current.thread_variable_set(:uring_machine_main_fiber, me)
     Thread.current.thread_variable_set(:uring_machine_spins, me)
     ready << true

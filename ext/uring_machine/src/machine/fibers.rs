@@ -237,9 +237,8 @@ impl Machine {
         tree::unlink(current);
         let watcher = tree::watcher_of(parent);
         if watcher != NIL {
-            let _ = protect(|| unsafe {
-                rb_sys::rb_funcall(watcher, rb::intern("child_finished"), 2, current, error)
-            });
+            // Supervisor#child_finished only queues the news (no limit, no wait): nothing to lose.
+            let _ = protect(|| unsafe { rb_sys::rb_funcall(watcher, rb::intern("child_finished"), 2, current, error) });
         }
         if let Err(e) = outcome {
             if e.value().is_none() {
@@ -407,7 +406,9 @@ fn living_ancestor(fiber: VALUE) -> Option<VALUE> {
 fn raise_in_ancestor(machine: &Obj<Machine>, fiber: VALUE, failure: VALUE) {
     match living_ancestor(fiber) {
         Some(ancestor) => match tree::machine_of_waiter(ancestor) {
-            Some(other) if !std::ptr::eq(&*other, &**machine) => tree::wake(machine, Some(other), ancestor, failure, true),
+            Some(other) if !std::ptr::eq(&*other, &**machine) => {
+                tree::wake(machine, Some(other), ancestor, failure, true)
+            }
             _ => machine.with(|s| s.interrupt_with_failure(ancestor, failure)),
         },
         None if machine.with(|s| s.report_on_exception) => {

@@ -69,7 +69,10 @@ pub fn unlink(child: VALUE) {
 /// Whether `fiber` has a living child that `spin` started (to stop before it finishes).
 pub fn has_structured_children(fiber: VALUE) -> bool {
     let children = rb::ivar_get(fiber, ids().children);
-    children != NIL && hash_pairs(children).iter().any(|(c, s)| *s == TRUE && rb::fiber_alive(*c))
+    children != NIL
+        && hash_pairs(children)
+            .iter()
+            .any(|(c, s)| *s == TRUE && rb::fiber_alive(*c))
 }
 
 fn hash_pairs(hash: VALUE) -> Vec<(VALUE, VALUE)> {
