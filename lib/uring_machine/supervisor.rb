@@ -73,7 +73,7 @@ module UringMachine
 
     def count_restart(error)
       now = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
-      @restarts.reject! { |at| at < now - @within }
+      @restarts.shift while @restarts.first && @restarts.first < now - @within # oldest first
       @restarts << now
       return if @restarts.size <= @max_restarts
 
