@@ -51,6 +51,17 @@ module MailboxCases
     assert_equal [:wanted, %i[other1 other2]], result
   end
 
+  def test_a_standalone_mailbox_with_several_receivers
+    taken = run_in_fiber do
+      box = UringMachine::Mailbox.new
+      receivers = Array.new(3) { UringMachine.spin { box.receive } }
+      pass_control
+      box.push(:a).push(:b).push(:c)
+      [receivers.map(&:join).sort, box.size]
+    end
+    assert_equal [%i[a b c], 0], taken
+  end
+
   def test_receive_all_pending_does_not_wait
     assert_equal [], run_in_fiber { UringMachine.receive_all_pending }
   end
@@ -80,7 +91,7 @@ module MailboxCases
   def test_mailbox_limit_validation
     run_in_fiber do
       assert_raises(ArgumentError) { Fiber.current.mailbox_limit = 0 }
-      assert_raises(ArgumentError) { Fiber.current.mailbox_limit = "2" }
+      assert_raises(TypeError) { Fiber.current.mailbox_limit = "2" }
       Fiber.current.mailbox_limit = 3
       assert_equal 3, Fiber.current.mailbox_limit
       Fiber.current.mailbox_limit = nil

@@ -57,6 +57,26 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
         function!(machine::signals::rb_emit_signal_exception, -1),
     )?;
 
+    module.define_module_function("mailbox_of", function!(machine::mailbox::rb_mailbox_of, 1))?;
+    module.define_module_function("receive", function!(machine::mailbox::rb_receive, 0))?;
+    module.define_module_function(
+        "receive_all_pending",
+        function!(machine::mailbox::rb_receive_all_pending, 0),
+    )?;
+    let fiber: RClass = ruby.class_object().const_get("Fiber")?;
+    fiber.define_method("<<", method!(machine::mailbox::rb_fiber_send, 1))?;
+    let class = module.define_class("Mailbox", ruby.class_object())?;
+    class.define_alloc_func::<machine::mailbox::Mailbox>();
+    class.define_method("push", method!(machine::mailbox::Mailbox::rb_push, 1))?;
+    class.define_method("receive", method!(machine::mailbox::Mailbox::rb_receive, 0))?;
+    class.define_method(
+        "receive_all_pending",
+        method!(machine::mailbox::Mailbox::rb_receive_all_pending, 0),
+    )?;
+    class.define_method("size", method!(machine::mailbox::Mailbox::rb_size, 0))?;
+    class.define_method("limit", method!(machine::mailbox::Mailbox::rb_limit, 0))?;
+    class.define_method("limit=", method!(machine::mailbox::Mailbox::rb_set_limit, 1))?;
+
     let class = module.define_class("Machine", ruby.class_object())?;
     class.define_singleton_method("new", function!(machine_new, -1))?;
     class.define_method("schedule", method!(Machine::rb_schedule, -1))?;

@@ -4,6 +4,7 @@
 pub mod fd_kinds;
 pub mod fiber_lock;
 pub mod fibers;
+pub mod mailbox;
 pub mod run_loop;
 pub mod signals;
 pub mod timers;

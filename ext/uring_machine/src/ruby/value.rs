@@ -49,6 +49,11 @@ pub fn is_exception(v: VALUE) -> bool {
     !is_special(v) && is_kind_of(v, unsafe { rb_sys::rb_eException })
 }
 
+/// Ruby's truthiness: anything but nil and false.
+pub fn truthy(v: VALUE) -> bool {
+    v != NIL && v != FALSE
+}
+
 pub fn is_special(v: VALUE) -> bool {
     rb_sys::SPECIAL_CONST_P(v)
 }

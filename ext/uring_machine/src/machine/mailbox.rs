@@ -1,0 +1,266 @@
+//! UringMachine::Mailbox: the message queue of a fiber (Fiber#<<, UringMachine.receive), in
+//! Rust because it is on the hot path of every message. Any fiber of any thread may push;
+//! waiting receivers and senders (a full mailbox, when it has a limit) park on their own
+//! machine and are woken through it (its thread-safe queue from another thread). No lock: every
+//! call holds the GVL, and no borrow is held across a call back into Ruby.
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::OnceLock;
+
+use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, DataTypeFunctions, Error, TypedData, Value};
+use rb_sys::{ID, VALUE};
+
+use crate::machine::fibers::{check_fiber, machine_value_of};
+use crate::machine::Machine;
+use crate::ring::wakeup::Remote;
+use crate::ruby::value::{self as rb, fiber_current, raw, NIL};
+
+/// A fiber waiting on a mailbox, and the machine that runs it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Waiter {
+    fiber: VALUE,
+    machine: VALUE,
+}
+
+#[derive(Default)]
+struct Inner {
+    messages: VecDeque<VALUE>,
+    /// 0: no limit.
+    limit: usize,
+    receivers: VecDeque<Waiter>,
+    senders: VecDeque<Waiter>,
+}
+
+impl Inner {
+    fn has_room(&self) -> bool {
+        self.limit == 0 || self.messages.len() < self.limit
+    }
+
+    /// The senders that may go on now that there is room.
+    fn senders_to_wake(&mut self) -> Vec<Waiter> {
+        let room = if self.limit == 0 {
+            self.senders.len()
+        } else {
+            self.limit.saturating_sub(self.messages.len())
+        };
+        let n = room.min(self.senders.len());
+        self.senders.drain(..n).collect()
+    }
+}
+
+#[derive(TypedData, Default)]
+#[magnus(class = "UringMachine::Mailbox", free_immediately, size, mark)]
+pub struct Mailbox {
+    inner: RefCell<Inner>,
+}
+
+impl DataTypeFunctions for Mailbox {
+    fn mark(&self, _marker: &magnus::gc::Marker) {
+        let guard = self.inner.try_borrow();
+        let inner: &Inner = match &guard {
+            Ok(i) => i,
+            Err(_) => unsafe { &*self.inner.as_ptr() },
+        };
+        inner.messages.iter().for_each(|m| rb::mark(*m));
+        for w in inner.receivers.iter().chain(inner.senders.iter()) {
+            rb::mark(w.fiber);
+            rb::mark(w.machine);
+        }
+    }
+}
+
+fn mailbox_id() -> ID {
+    static ID_: OnceLock<ID> = OnceLock::new();
+    *ID_.get_or_init(|| rb::intern("__uring_machine_mailbox__"))
+}
+
+/// The current fiber, and the machine it waits on: the one that started it, else
+/// UringMachine.current_machine's choice.
+fn current_waiter() -> Result<(Waiter, Obj<Machine>), Error> {
+    let fiber = fiber_current();
+    let mut machine = machine_value_of(fiber);
+    if machine == NIL {
+        let module = rb::class_named("UringMachine");
+        machine = protect(|| unsafe { rb_sys::rb_funcall(module, rb::intern("current_machine"), 0) })?;
+    }
+    let obj = Obj::<Machine>::try_convert(rb::value(machine))?;
+    Ok((Waiter { fiber, machine }, obj))
+}
+
+/// Resumes a waiter that is suspended on its machine, from any thread.
+fn wake(w: Waiter) {
+    let Ok(machine) = Obj::<Machine>::try_convert(rb::value(w.machine)) else {
+        return;
+    };
+    if machine.is_inherited_by_fork() {
+        return;
+    }
+    if machine.is_owner_thread() {
+        machine.with(|s| s.resume_suspended(w.fiber, NIL));
+    } else {
+        machine.wakeup().push(Remote {
+            fiber: w.fiber,
+            value: NIL,
+            is_exception: false,
+        });
+    }
+}
+
+impl Mailbox {
+    /// push(message) → self: adds the message, waiting while the mailbox is full.
+    pub fn rb_push(rb_self: Obj<Mailbox>, message: Value) -> Result<Obj<Mailbox>, Error> {
+        let message = raw(message);
+        let mut me: Option<(Waiter, Obj<Machine>)> = None;
+        loop {
+            let pushed = {
+                let mut inner = rb_self.inner.borrow_mut();
+                if inner.has_room() {
+                    inner.messages.push_back(message);
+                    Some(inner.receivers.pop_front())
+                } else {
+                    None
+                }
+            };
+            if let Some(receiver) = pushed {
+                receiver.into_iter().for_each(wake);
+                return Ok(rb_self);
+            }
+            if me.is_none() {
+                me = Some(current_waiter()?);
+            }
+            let (waiter, machine) = me.as_ref().expect("set above");
+            rb_self.inner.borrow_mut().senders.push_back(*waiter);
+            let waited = machine.suspend_current();
+            rb_self.inner.borrow_mut().senders.retain(|w| w != waiter);
+            waited?;
+        }
+    }
+
+    /// receive { |message| } → the oldest message, or the oldest one the block is true for
+    /// (the others stay, in order); waits until there is one.
+    pub fn rb_receive(&self) -> Result<Value, Error> {
+        let selective = unsafe { rb_sys::rb_block_given_p() } != 0;
+        let mut me: Option<(Waiter, Obj<Machine>)> = None;
+        loop {
+            if let Some(message) = self.take(selective)? {
+                return Ok(rb::value(message));
+            }
+            if me.is_none() {
+                me = Some(current_waiter()?);
+            }
+            let (waiter, machine) = me.as_ref().expect("set above");
+            self.inner.borrow_mut().receivers.push_back(*waiter);
+            let waited = machine.suspend_current();
+            self.inner.borrow_mut().receivers.retain(|w| w != waiter);
+            waited?;
+        }
+    }
+
+    /// Takes the first (selected) message, waking a sender that waits for room.
+    fn take(&self, selective: bool) -> Result<Option<VALUE>, Error> {
+        let index = if selective { self.select()? } else { Some(0) };
+        let (message, senders) = {
+            let mut inner = self.inner.borrow_mut();
+            let Some(message) = index.and_then(|i| inner.messages.remove(i)) else {
+                return Ok(None);
+            };
+            (message, inner.senders_to_wake())
+        };
+        senders.into_iter().for_each(wake);
+        Ok(Some(message))
+    }
+
+    /// The index of the first message the block is true for. The block may switch fibers:
+    /// messages are read one at a time, never with the queue borrowed.
+    fn select(&self) -> Result<Option<usize>, Error> {
+        let mut i = 0;
+        loop {
+            let Some(message) = self.inner.borrow().messages.get(i).copied() else {
+                return Ok(None);
+            };
+            let chosen = protect(|| unsafe { rb_sys::rb_yield(message) })?;
+            if rb::truthy(chosen) {
+                // A concurrent receiver may have taken messages meanwhile: find it again.
+                return Ok(self.inner.borrow().messages.iter().position(|m| *m == message));
+            }
+            i += 1;
+        }
+    }
+
+    /// receive_all_pending → every message there is (an Array), without waiting.
+    pub fn rb_receive_all_pending(&self) -> Value {
+        let (messages, senders) = {
+            let mut inner = self.inner.borrow_mut();
+            let messages: Vec<VALUE> = inner.messages.drain(..).collect();
+            (messages, inner.senders_to_wake())
+        };
+        senders.into_iter().for_each(wake);
+        let ary = rb::ruby().ary_new_capa(messages.len());
+        for m in messages {
+            let _ = ary.push(rb::value(m));
+        }
+        ary.as_value()
+    }
+
+    pub fn rb_size(&self) -> usize {
+        self.inner.borrow().messages.len()
+    }
+
+    pub fn rb_limit(&self) -> Value {
+        match self.inner.borrow().limit {
+            0 => rb::value(NIL),
+            n => rb::value(rb::int(n as i64)),
+        }
+    }
+
+    /// limit = n (a positive Integer) or nil (no limit): senders waiting for room go on.
+    pub fn rb_set_limit(&self, limit: Value) -> Result<Value, Error> {
+        let raw_limit = raw(limit);
+        let n = if raw_limit == NIL {
+            0
+        } else {
+            rb::int_arg(raw_limit, "mailbox limit", 1, i64::MAX)? as usize
+        };
+        let senders = {
+            let mut inner = self.inner.borrow_mut();
+            inner.limit = n;
+            inner.senders_to_wake()
+        };
+        senders.into_iter().for_each(wake);
+        Ok(limit)
+    }
+}
+
+/// UringMachine.mailbox_of(fiber) → its Mailbox, created on first use.
+pub fn rb_mailbox_of(fiber: Value) -> Result<Value, Error> {
+    let fiber = raw(fiber);
+    check_fiber(fiber)?;
+    let existing = rb::ivar_get(fiber, mailbox_id());
+    if existing != NIL {
+        return Ok(rb::value(existing));
+    }
+    let mailbox = raw(rb::ruby().obj_wrap(Mailbox::default()).as_value());
+    rb::ivar_set(fiber, mailbox_id(), mailbox);
+    Ok(rb::value(mailbox))
+}
+
+fn mailbox_obj(fiber: VALUE) -> Result<Obj<Mailbox>, Error> {
+    Obj::<Mailbox>::try_convert(rb_mailbox_of(rb::value(fiber))?)
+}
+
+/// Fiber#<<(message) → the fiber: sends it a message (waiting while its mailbox is full).
+pub fn rb_fiber_send(fiber: Value, message: Value) -> Result<Value, Error> {
+    Mailbox::rb_push(mailbox_obj(raw(fiber))?, message)?;
+    Ok(fiber)
+}
+
+/// UringMachine.receive { |message| } → the current fiber's oldest (or first selected)
+/// message, waiting for one.
+pub fn rb_receive() -> Result<Value, Error> {
+    mailbox_obj(fiber_current())?.rb_receive()
+}
+
+/// UringMachine.receive_all_pending → every message in the current fiber's mailbox.
+pub fn rb_receive_all_pending() -> Result<Value, Error> {
+    Ok(mailbox_obj(fiber_current())?.rb_receive_all_pending())
+}
