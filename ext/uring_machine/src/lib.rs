@@ -118,7 +118,21 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("register_buffers", method!(Machine::rb_register_buffers, 1))?;
     class.define_method("unregister_buffers", method!(Machine::rb_unregister_buffers, -1))?;
     define_scheduler(ruby, module)?;
+    define_coalesced_writes(module)?;
     define_process(ruby, module)
+}
+
+/// UringMachine::CoalescedWrites (IO#write/puts/print with several pieces as one write under
+/// the Scheduler), prepended to IO by lib/uring_machine/coalesced_writes.rb.
+fn define_coalesced_writes(module: RModule) -> Result<(), Error> {
+    use scheduler::coalesce;
+    module.define_module_function("coalesce_writes", function!(coalesce::rb_enabled, 0))?;
+    module.define_module_function("coalesce_writes=", function!(coalesce::rb_set_enabled, 1))?;
+    let writes = module.define_module("CoalescedWrites")?;
+    writes.define_method("write", method!(coalesce::rb_write, -1))?;
+    writes.define_method("puts", method!(coalesce::rb_puts, -1))?;
+    writes.define_method("print", method!(coalesce::rb_print, -1))?;
+    Ok(())
 }
 
 fn define_process(ruby: &Ruby, module: RModule) -> Result<(), Error> {

@@ -1,0 +1,271 @@
+//! Coalesced multi-piece writes: UringMachine::CoalescedWrites, prepended to IO by
+//! lib/uring_machine/coalesced_writes.rb. Under a fiber scheduler CRuby hands each piece of
+//! `io.write(a, b)` (and each line of `puts`) to the io_write hook separately, so a TCP
+//! socket sends one segment per piece and the second waits for the peer's delayed ACK. When
+//! the IO is in a state where CRuby would write the pieces' bytes unchanged and at once (sync
+//! mode, nothing buffered, no encoding conversion or newline decorator), and the current fiber
+//! is non-blocking under our Scheduler, the pieces are joined into one String and written by
+//! CRuby's own one-argument IO#write: same bytes, return value, partial-write loop, errors and
+//! IO#timeout. In every other state the methods are CRuby's own (`super`).
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use magnus::{rb_sys::protect, Error, Value};
+use rb_sys::{ruby_value_type, VALUE};
+
+use crate::ruby::value::{self as rb, raw, NIL};
+use crate::scheduler::Scheduler;
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// UringMachine.coalesce_writes = bool
+pub fn rb_set_enabled(flag: Value) -> Value {
+    ENABLED.store(magnus::value::ReprValue::to_bool(flag), Ordering::Relaxed);
+    flag
+}
+
+/// UringMachine.coalesce_writes → bool
+pub fn rb_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Whether the current fiber is non-blocking under a UringMachine::Scheduler (or subclass).
+fn under_our_scheduler() -> bool {
+    let scheduler = unsafe { rb_sys::rb_fiber_scheduler_current() };
+    if scheduler == NIL || rb::is_special(scheduler) || rb::type_of(scheduler) != ruby_value_type::RUBY_T_DATA {
+        return false;
+    }
+    let ours =
+        <Scheduler as magnus::TypedData>::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
+    unsafe { rb_sys::RTYPEDDATA_P(scheduler) && rb_sys::RTYPEDDATA_TYPE(scheduler) == ours }
+}
+
+/// Whether a write of several pieces to `io` may be coalesced: the write side of `io` is an
+/// open, writable IO in sync mode with an empty write buffer, whose writes CRuby passes on
+/// unchanged (no external encoding other than binary, no text mode, no newline or stateful
+/// decorator). An IO in any other state, closed included, takes CRuby's path, which raises.
+pub fn coalescible(io: VALUE) -> bool {
+    if !ENABLED.load(Ordering::Relaxed) || !under_our_scheduler() {
+        return false;
+    }
+    if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
+        return false;
+    }
+    // GetWriteIO: a duplex IO (IO.popen "r+") writes through its tied write IO.
+    let io = unsafe { rb_sys::rb_io_get_write_io(io) };
+    if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
+        return false;
+    }
+    let fptr = unsafe { (*(io as *mut rb_sys::RFile)).fptr };
+    if fptr.is_null() {
+        return false;
+    }
+    #[allow(deprecated)]
+    unsafe {
+        let f = &*fptr;
+        let mode = f.mode as u32;
+        let decorators = rb_sys::ruby_econv_flag_type::RUBY_ECONV_DECORATOR_MASK as i32
+            | rb_sys::ruby_econv_flag_type::RUBY_ECONV_STATEFUL_DECORATOR_MASK as i32;
+        f.fd >= 0
+            && mode & rb_sys::FMODE_WRITABLE != 0
+            && mode & rb_sys::FMODE_SYNC != 0
+            && mode & rb_sys::FMODE_TEXTMODE == 0
+            && f.wbuf.len == 0
+            && (f.encs.enc.is_null() || std::ptr::eq(f.encs.enc, rb_sys::rb_ascii8bit_encoding()))
+            && f.encs.ecflags & decorators == 0
+    }
+}
+
+fn call_super(args: &[VALUE]) -> Result<Value, Error> {
+    protect(|| unsafe { rb_sys::rb_call_super(args.len() as i32, args.as_ptr()) }).map(rb::value)
+}
+
+fn raws(args: &[Value]) -> Vec<VALUE> {
+    args.iter().map(|v| raw(*v)).collect()
+}
+
+/// A binary String the pieces' bytes are appended to.
+struct Joined(VALUE);
+
+impl Joined {
+    fn new() -> Joined {
+        let s = unsafe { rb_sys::rb_str_buf_new(256) };
+        unsafe { rb_sys::rb_enc_associate_index(s, rb_sys::rb_ascii8bit_encindex()) };
+        Joined(s)
+    }
+
+    fn push(&self, piece: VALUE) {
+        unsafe {
+            rb_sys::rb_str_buf_cat(self.0, rb_sys::RSTRING_PTR(piece), rb_sys::RSTRING_LEN(piece));
+        }
+    }
+
+    fn push_bytes(&self, bytes: &[u8]) {
+        unsafe {
+            rb_sys::rb_str_buf_cat(self.0, bytes.as_ptr() as *const _, bytes.len() as _);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        unsafe { rb_sys::RSTRING_LEN(self.0) == 0 }
+    }
+}
+
+/// `obj.to_s` as CRuby's writes convert their arguments (rb_obj_as_string); may raise.
+fn as_string(obj: VALUE) -> Result<VALUE, Error> {
+    if rb::is_string(obj) {
+        return Ok(obj);
+    }
+    protect(|| unsafe { rb_sys::rb_obj_as_string(obj) })
+}
+
+/// IO#write(*objects): several pieces become one write when `coalescible`. CRuby's sync-mode
+/// path converts every piece (to_s) before writing any, as this does.
+pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+    if args.len() < 2 || !coalescible(raw(rb_self)) {
+        return call_super(&raws(args));
+    }
+    let joined = Joined::new();
+    for arg in args {
+        joined.push(as_string(raw(*arg))?);
+    }
+    call_super(&[joined.0])
+}
+
+/// Whether `io.write` is CRuby's IO#write behind ours, so one write call of the whole output
+/// is what CRuby's puts/print would have produced with several (a class or singleton that
+/// overrides write gets CRuby's puts/print instead).
+fn write_is_ours(io: VALUE) -> Result<bool, Error> {
+    let module = rb::class_named("UringMachine::CoalescedWrites");
+    let owner = protect(|| unsafe {
+        let klass = (*(io as *const rb_sys::RBasic)).klass;
+        let method = rb_sys::rb_funcall(
+            klass,
+            rb::intern("instance_method"),
+            1,
+            rb_sys::rb_id2sym(rb::intern("write")),
+        );
+        rb_sys::rb_funcall(method, rb::intern("owner"), 0)
+    })?;
+    Ok(owner == module)
+}
+
+/// Whether `line` ends with "\n" in its own encoding (CRuby's rb_str_end_with_asciichar).
+fn ends_with_newline(line: VALUE) -> bool {
+    unsafe {
+        let len = rb_sys::RSTRING_LEN(line) as usize;
+        if len == 0 {
+            return false;
+        }
+        let ptr = rb_sys::RSTRING_PTR(line) as *const u8;
+        let enc = rb_sys::rb_enc_from_index(rb_sys::rb_enc_get_index(line));
+        let mut n = (*enc).min_enc_len;
+        if n == 1 {
+            return *ptr.add(len - 1) == b'\n';
+        }
+        let start = ptr.add(((len - 1) / n as usize) * n as usize);
+        rb_sys::rb_enc_ascget(start as *const _, ptr.add(len) as *const _, &mut n, enc) == b'\n' as i32
+    }
+}
+
+/// The lines CRuby's puts writes for `objects`, appended to `out`: Strings as they are, Arrays
+/// (to_ary) element by element ("[...]" for one that contains itself), anything else by to_s;
+/// a newline after each line that does not end with one.
+fn puts_lines(objects: &[VALUE], out: &Joined, path: &mut Vec<VALUE>) -> Result<(), Error> {
+    for &obj in objects {
+        let line = if rb::is_string(obj) {
+            obj
+        } else {
+            let ary = protect(|| unsafe { rb_sys::rb_check_array_type(obj) })?;
+            if ary != NIL {
+                if path.contains(&ary) {
+                    out.push_bytes(b"[...]\n");
+                    continue;
+                }
+                path.push(ary);
+                let mut i = 0;
+                // The Array may change while its elements' to_s run: read it as CRuby does.
+                while i < unsafe { rb_sys::RARRAY_LEN(ary) } {
+                    let elem = unsafe { rb_sys::rb_ary_entry(ary, i) };
+                    let res = puts_lines(&[elem], out, path);
+                    if res.is_err() {
+                        path.pop();
+                        return res;
+                    }
+                    i += 1;
+                }
+                path.pop();
+                std::hint::black_box(ary); // a to_ary result lives on this stack only
+                continue;
+            }
+            as_string(obj)?
+        };
+        out.push(line);
+        if !ends_with_newline(line) {
+            out.push_bytes(b"\n");
+        }
+    }
+    Ok(())
+}
+
+fn write_once(io: VALUE, joined: &Joined) -> Result<(), Error> {
+    protect(|| unsafe { rb_sys::rb_funcall(io, rb::intern("write"), 1, joined.0) }).map(|_| ())
+}
+
+/// IO#puts(*objects): all the lines in one write when `coalescible`. (One String argument
+/// needs nothing here: CRuby's puts writes it with its newline as one write(line, "\n").) If
+/// an object's to_s raises, the lines before it are written first, as CRuby's would have been.
+pub fn rb_puts(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+    let io = raw(rb_self);
+    let simple = args.is_empty() || (args.len() == 1 && rb::is_string(raw(args[0])));
+    if simple || !coalescible(io) || !write_is_ours(io)? {
+        return call_super(&raws(args));
+    }
+    let joined = Joined::new();
+    let res = puts_lines(&raws(args), &joined, &mut Vec::new());
+    if !joined.is_empty() {
+        write_once(io, &joined)?;
+    }
+    res.map(|_| rb::value(NIL))
+}
+
+/// IO#print(*objects): the objects, `$,` between them and `$\` after them, in one write when
+/// `coalescible` (CRuby writes each separately). Without arguments it prints `$_`: CRuby's.
+pub fn rb_print(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+    let io = raw(rb_self);
+    let (fs, rs) = unsafe { (rb_sys::rb_gv_get(c"$,".as_ptr()), rb_sys::rb_gv_get(c"$\\".as_ptr())) };
+    let pieces = args.len() + usize::from(rs != NIL && !args.is_empty());
+    if pieces < 2 || !coalescible(io) || !write_is_ours(io)? {
+        return call_super(&raws(args));
+    }
+    if args.len() > 1 && fs != NIL {
+        let msg = c"$, is set to non-nil value";
+        protect(|| unsafe {
+            rb_sys::rb_category_warn(rb_sys::rb_warning_category_t::RB_WARN_CATEGORY_DEPRECATED, msg.as_ptr());
+            NIL
+        })?;
+    }
+    let joined = Joined::new();
+    let mut failed = None;
+    for (i, arg) in args.iter().enumerate() {
+        if i > 0 && fs != NIL && rb::is_string(fs) {
+            joined.push(fs);
+        }
+        match as_string(raw(*arg)) {
+            Ok(s) => joined.push(s),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    if failed.is_none() && rs != NIL && rb::is_string(rs) {
+        joined.push(rs);
+    }
+    if !joined.is_empty() {
+        write_once(io, &joined)?;
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(rb::value(NIL)),
+    }
+}
