@@ -60,6 +60,18 @@ module FiberTreeCases
     assert_equal [:ensure], log
   end
 
+  def test_raise_interrupts_what_the_fiber_waits_on_and_join_reraises_it
+    error = run_tree do
+      fiber = UringMachine.spin { sleep_a_while }
+      pass_control
+      fiber.raise(KeyError, "raised in")
+      fiber.join
+    rescue KeyError => e
+      e
+    end
+    assert_equal "raised in", error.message
+  end
+
   def test_stop_of_the_current_fiber_ends_it
     assert_equal :early, run_tree {
       UringMachine.spin do

@@ -293,6 +293,13 @@ impl Machine {
             let fiber = raw(*f);
             let error = rb::ivar_get(fiber, ids.error);
             if error != NIL {
+                // Raised here, so no longer also on its way to this fiber as a child's failure.
+                rb_self.with(|s| {
+                    if s.pending.get(&current) == Some(&error) {
+                        s.pending.remove(&current);
+                        s.failures.remove(&current);
+                    }
+                });
                 return Err(exception_error(error));
             }
             values.push(rb::ivar_get(fiber, ids.value));
