@@ -62,6 +62,17 @@ module SchedulerTestHelper
     end
   end
 
+  # Runs the block in a non-blocking fiber under a fresh scheduler, runs that scheduler to its
+  # end, and returns the block's value (its failure fails the test).
+  def in_scheduled_fiber(limit: RUN_LIMIT, &block)
+    with_scheduler(limit: limit) do
+      result = nil
+      schedule_fiber { result = block.call }
+      Fiber.set_scheduler(nil)
+      result
+    end
+  end
+
   def monotonic
     Process.clock_gettime(Process::CLOCK_MONOTONIC)
   end

@@ -1,13 +1,13 @@
 # frozen_string_literal: true
 
-require_relative "scheduler_helper"
+require_relative "layer_helper"
 
 # cancel_after and move_on_after, with the Machine API and under the scheduler: the op the
 # block waits on is cancelled, the deadlines nest, and nothing fires after the block returned.
 module CancellationCases
   def test_cancel_after_raises_cancel_by_default
     error = run_in_fiber do
-      UringMachine.cancel_after(0.01) { wait_long }
+      UringMachine.cancel_after(0.01) { sleep_a_while }
     rescue UringMachine::Cancel => e
       e
     end
@@ -19,7 +19,7 @@ module CancellationCases
     instance = custom.new("mine")
     results = run_in_fiber do
       [custom, "took too long", instance].map do |with_error|
-        UringMachine.cancel_after(0.01, with_error: with_error) { wait_long }
+        UringMachine.cancel_after(0.01, with_error: with_error) { sleep_a_while }
       rescue StandardError => e
         e
       end
@@ -51,7 +51,7 @@ module CancellationCases
 
   def test_move_on_after_returns_with_value
     assert_equal [nil, :gave_up], run_in_fiber {
-      [UringMachine.move_on_after(0.01) { wait_long }, UringMachine.move_on_after(0.01, with_value: :gave_up) { wait_long }]
+      [UringMachine.move_on_after(0.01) { sleep_a_while }, UringMachine.move_on_after(0.01, with_value: :gave_up) { sleep_a_while }]
     }
   end
 
@@ -59,7 +59,7 @@ module CancellationCases
     rescued = []
     value = run_in_fiber do
       UringMachine.move_on_after(0.01, with_value: :moved) do
-        wait_long
+        sleep_a_while
       rescue StandardError => e
         rescued << e
       end
@@ -71,13 +71,13 @@ module CancellationCases
   def test_nested_the_earlier_deadline_wins
     outcome = run_in_fiber do
       UringMachine.move_on_after(0.02, with_value: :outer) do
-        UringMachine.move_on_after(5, with_value: :inner) { wait_long }
+        UringMachine.move_on_after(5, with_value: :inner) { sleep_a_while }
       end
     end
     assert_equal :outer, outcome
     inner = run_in_fiber do
       UringMachine.cancel_after(5) do
-        UringMachine.move_on_after(0.01, with_value: :inner) { wait_long }
+        UringMachine.move_on_after(0.01, with_value: :inner) { sleep_a_while }
       end
     end
     assert_equal :inner, inner
@@ -105,14 +105,7 @@ end
 
 class TestCancellationMachine < Minitest::Test
   include CancellationCases
-
-  def run_in_fiber(&block)
-    machine = UringMachine.machine
-    machine.join(machine.spin(&block))
-  end
-
-  def wait_long = UringMachine.machine.sleep(30)
-  def wait(seconds) = UringMachine.machine.sleep(seconds)
+  include LayerOnMachine
 
   def read_from(io)
     buffer = +""
@@ -123,13 +116,7 @@ end
 
 class TestCancellationScheduler < SchedulerTest
   include CancellationCases
+  include LayerOnScheduler
 
-  def run_in_fiber(&block)
-    with_scheduler { Fiber.schedule(&block).then { |f| UringMachine.machine_of(f).join(f) } }
-  end
-
-  def wait_long = sleep(30)
-  def wait(seconds) = sleep(seconds)
   def read_from(io) = io.readpartial(100)
-
 end

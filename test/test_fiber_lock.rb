@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require_relative "scheduler_helper"
+require_relative "layer_helper"
 
 # Thread#fiber_lock: while its block runs, no other fiber of the thread runs, even while the
 # locking fiber waits; the others' wake-ups wait their turn. Nested and exception-safe.
@@ -80,23 +80,10 @@ end
 
 class TestFiberLockMachine < Minitest::Test
   include FiberLockCases
-
-  def run_in_fiber(&block)
-    machine = UringMachine.machine
-    machine.join(machine.spin(&block))
-  end
-
-  def pass_control = UringMachine.machine.snooze
-  def wait(seconds) = UringMachine.machine.sleep(seconds)
+  include LayerOnMachine
 end
 
 class TestFiberLockScheduler < SchedulerTest
   include FiberLockCases
-
-  def run_in_fiber(&block)
-    with_scheduler { Fiber.schedule(&block).then { |f| UringMachine.machine_of(f).join(f) } }
-  end
-
-  def pass_control = sleep(0)
-  def wait(seconds) = sleep(seconds)
+  include LayerOnScheduler
 end

@@ -1,13 +1,13 @@
 # frozen_string_literal: true
 
-require_relative "scheduler_helper"
+require_relative "layer_helper"
 
 # The fiber tree through UringMachine.spin: parents, children, join, stop, restart, children
 # stopped with their parent and failures raised in it; with the Machine API and under the
 # scheduler alike.
 module FiberTreeCases
   def test_parent_and_children
-    parent, child = run_tree do
+    parent, child = run_in_fiber do
       child = nil
       parent = UringMachine.spin do
         child = UringMachine.spin { sleep_a_while }
@@ -24,11 +24,11 @@ module FiberTreeCases
   end
 
   def test_join_returns_the_value_and_await_is_join
-    assert_equal [1, 2], run_tree { [UringMachine.spin { 1 }.join, UringMachine.spin { 2 }.await] }
+    assert_equal [1, 2], run_in_fiber { [UringMachine.spin { 1 }.join, UringMachine.spin { 2 }.await] }
   end
 
   def test_join_reraises_the_failure_and_it_is_not_raised_again_in_the_parent
-    error = run_tree do
+    error = run_in_fiber do
       fiber = UringMachine.spin do
         pass_control # a fiber that fails before its parent joins it fails in the parent
         raise ArgumentError, "bad"
@@ -45,7 +45,7 @@ module FiberTreeCases
 
   def test_stop_runs_ensure_and_join_returns_the_value_given
     log = []
-    value = run_tree do
+    value = run_in_fiber do
       fiber = UringMachine.spin do
         sleep_a_while
         log << :not_reached
@@ -61,7 +61,7 @@ module FiberTreeCases
   end
 
   def test_raise_interrupts_what_the_fiber_waits_on_and_join_reraises_it
-    error = run_tree do
+    error = run_in_fiber do
       fiber = UringMachine.spin { sleep_a_while }
       pass_control
       fiber.raise(KeyError, "raised in")
@@ -73,7 +73,7 @@ module FiberTreeCases
   end
 
   def test_stop_of_the_current_fiber_ends_it
-    assert_equal :early, run_tree {
+    assert_equal :early, run_in_fiber {
       UringMachine.spin do
         Fiber.current.stop(:early)
         :late
@@ -83,7 +83,7 @@ module FiberTreeCases
 
   def test_children_are_stopped_when_their_parent_finishes
     log = []
-    run_tree do
+    run_in_fiber do
       parent = UringMachine.spin do
         2.times do |i|
           UringMachine.spin do
@@ -102,7 +102,7 @@ module FiberTreeCases
 
   def test_grandchildren_are_stopped_too
     log = []
-    run_tree do
+    run_in_fiber do
       parent = UringMachine.spin do
         UringMachine.spin do
           UringMachine.spin do
@@ -123,7 +123,7 @@ module FiberTreeCases
   end
 
   def test_a_failure_is_raised_in_the_parent_while_it_waits
-    message = run_tree do
+    message = run_in_fiber do
       UringMachine.spin do
         pass_control
         raise "child failed"
@@ -137,7 +137,7 @@ module FiberTreeCases
   end
 
   def test_a_failure_in_a_child_stopping_with_its_parent_comes_out_of_the_parents_join
-    error = run_tree do
+    error = run_in_fiber do
       parent = UringMachine.spin do
         UringMachine.spin do
           sleep_a_while
@@ -158,7 +158,7 @@ module FiberTreeCases
 
   def test_restart_runs_the_same_block_with_the_same_arguments_under_the_same_parent
     runs = []
-    run_tree do
+    run_in_fiber do
       parent = UringMachine.spin do
         first = UringMachine.spin(:arg) do |a|
           runs << a
@@ -178,7 +178,7 @@ module FiberTreeCases
   end
 
   def test_add_child_fiber_moves_a_fiber_under_another
-    run_tree do
+    run_in_fiber do
       adopter = UringMachine.spin { sleep_a_while }
       other = UringMachine.spin { sleep_a_while }
       pass_control
@@ -193,7 +193,7 @@ module FiberTreeCases
   end
 
   def test_join_of_a_plain_fiber_is_an_argument_error
-    run_tree do
+    run_in_fiber do
       assert_raises(ArgumentError) { Fiber.new { 1 }.join }
     end
   end
@@ -205,35 +205,12 @@ end
 
 class TestFiberTreeMachine < Minitest::Test
   include FiberTreeCases
-
-  def run_tree(&block)
-    machine = UringMachine.machine
-    machine.join(machine.spin(&block))
-  end
-
-  def sleep_a_while
-    UringMachine.machine.sleep(30)
-  end
-
-  def pass_control
-    UringMachine.machine.snooze
-  end
+  include LayerOnMachine
 end
 
 class TestFiberTreeScheduler < SchedulerTest
   include FiberTreeCases
-
-  def run_tree(&block)
-    with_scheduler { Fiber.schedule(&block).then { |f| UringMachine.machine_of(f).join(f) } }
-  end
-
-  def sleep_a_while
-    sleep 30
-  end
-
-  def pass_control
-    sleep 0
-  end
+  include LayerOnScheduler
 
   def test_fiber_schedule_children_run_to_their_end_after_their_parent
     log = []

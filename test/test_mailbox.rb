@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require_relative "scheduler_helper"
+require_relative "layer_helper"
 
 # Mailboxes: fiber << message, receive (plain, selective), limits that make senders wait,
 # receive_all_pending, across fibers and threads; with the Machine API and under the scheduler.
@@ -145,23 +145,12 @@ end
 
 class TestMailboxMachine < Minitest::Test
   include MailboxCases
-
-  def run_in_fiber(&block)
-    machine = UringMachine.machine
-    machine.join(machine.spin(&block))
-  end
-
-  def pass_control = UringMachine.machine.snooze
+  include LayerOnMachine
 end
 
 class TestMailboxScheduler < SchedulerTest
   include MailboxCases
-
-  def run_in_fiber(&block)
-    with_scheduler { Fiber.schedule(&block).then { |f| UringMachine.machine_of(f).join(f) } }
-  end
-
-  def pass_control = sleep(0)
+  include LayerOnScheduler
 
   def test_the_root_fiber_receives_under_the_scheduler
     received = with_scheduler do

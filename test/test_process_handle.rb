@@ -4,15 +4,6 @@ require_relative "scheduler_helper"
 
 # UringMachine::Process: processes held through a pidfd, waited with WAITID in the ring.
 class TestProcessHandle < SchedulerTest
-  def in_scheduled_fiber(limit: RUN_LIMIT, &block)
-    with_scheduler(limit: limit) do
-      result = nil
-      schedule_fiber { result = block.call }
-      Fiber.set_scheduler(nil)
-      result
-    end
-  end
-
   # Waits until +child+ has exited, without reaping it: its pidfd turns readable.
   def wait_for_exit_unreaped(child)
     IO.for_fd(child.fileno, autoclose: false).wait_readable

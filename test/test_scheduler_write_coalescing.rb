@@ -11,16 +11,6 @@ class TestSchedulerWriteCoalescing < SchedulerTest
     super
   end
 
-  # Runs the block in a non-blocking fiber under a fresh Scheduler; returns its value.
-  def in_scheduled_fiber(&block)
-    with_scheduler do
-      result = nil
-      schedule_fiber { result = block.call }
-      Fiber.set_scheduler(nil)
-      result
-    end
-  end
-
   # What +body+ (given the write end of a fresh IO.pipe, or of what +pair+ makes) returns or
   # raises, and the bytes the read end then holds (read by a thread, so large writes work).
   def outcome(pair, body)

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require_relative "scheduler_helper"
+require_relative "layer_helper"
 
 # supervise: lifecycle events, restart policies and their limit, supervising given fibers or
 # all children, and what leaving it early does; with the Machine API and under the scheduler.
@@ -147,24 +147,13 @@ end
 
 class TestSuperviseMachine < Minitest::Test
   include SuperviseCases
-
-  def run_in_fiber(&block)
-    machine = UringMachine.machine
-    machine.join(machine.spin(&block))
-  end
-
-  def pass_control = UringMachine.machine.snooze
-  def sleep_a_while = UringMachine.machine.sleep(30)
+  include LayerOnMachine
 end
 
 class TestSuperviseScheduler < SchedulerTest
   include SuperviseCases
+  include LayerOnScheduler
 
-  def run_in_fiber(&block)
-    with_scheduler { Fiber.schedule(&block).then { |f| UringMachine.machine_of(f).join(f) } }
-  end
-
-  def pass_control = sleep(0)
   def sleep_a_while = sleep(30)
 
   def test_supervising_fibers_that_fiber_schedule_started

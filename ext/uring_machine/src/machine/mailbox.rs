@@ -125,14 +125,7 @@ impl Mailbox {
                 receiver.into_iter().for_each(wake);
                 return Ok(rb_self);
             }
-            if me.is_none() {
-                me = Some(current_waiter()?);
-            }
-            let (waiter, machine) = me.as_ref().expect("set above");
-            rb_self.inner.borrow_mut().senders.push_back(*waiter);
-            let waited = machine.suspend_current();
-            rb_self.inner.borrow_mut().senders.retain(|w| w != waiter);
-            waited?;
+            rb_self.park(&mut me, |inner| &mut inner.senders)?;
         }
     }
 
@@ -145,15 +138,25 @@ impl Mailbox {
             if let Some(message) = self.take(selective)? {
                 return Ok(rb::value(message));
             }
-            if me.is_none() {
-                me = Some(current_waiter()?);
-            }
-            let (waiter, machine) = me.as_ref().expect("set above");
-            self.inner.borrow_mut().receivers.push_back(*waiter);
-            let waited = machine.suspend_current();
-            self.inner.borrow_mut().receivers.retain(|w| w != waiter);
-            waited?;
+            self.park(&mut me, |inner| &mut inner.receivers)?;
         }
+    }
+
+    /// Suspends the current fiber, listed in `line` (the senders or the receivers) until a
+    /// wake-up; `me`, the fiber and its machine, is looked up on the first wait only.
+    fn park(
+        &self,
+        me: &mut Option<(Waiter, Obj<Machine>)>,
+        line: fn(&mut Inner) -> &mut VecDeque<Waiter>,
+    ) -> Result<(), Error> {
+        if me.is_none() {
+            *me = Some(current_waiter()?);
+        }
+        let (waiter, machine) = me.as_ref().expect("set above");
+        line(&mut self.inner.borrow_mut()).push_back(*waiter);
+        let waited = machine.suspend_current();
+        line(&mut self.inner.borrow_mut()).retain(|w| w != waiter);
+        waited.map(|_| ())
     }
 
     /// Takes the first (selected) message, waking a sender that waits for room.
