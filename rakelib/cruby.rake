@@ -9,17 +9,35 @@
 #
 # UM_CRUBY_TIMEOUT (seconds per test, default 30), UM_CRUBY_TESTS (name filter), UM_CRUBY_KEEP,
 # UM_CRUBY_CACHE: see test/cruby/run.rb and script/cruby-src.
+#
+#   rake test:cruby_io    CRuby's test_io.rb and test_io_m17n.rb (same source), run plainly and
+#                         with each test in a fiber under UringMachine::Scheduler: the outcomes
+#                         must match (test/cruby/io_run.rb, expected_io_differences.rb)
 
 require "rbconfig"
+
+# The source tree of this Ruby: CRUBY_SRC, or Debian's source package via script/cruby-src.
+def cruby_source(task)
+  src = ENV.fetch("CRUBY_SRC", "")
+  return src unless src.empty?
+
+  src = IO.popen([File.expand_path("../script/cruby-src", __dir__), RbConfig.ruby], &:read).strip
+  abort "#{task}: script/cruby-src could not provide the source of Ruby #{RUBY_VERSION}" unless $?.success?
+  src
+end
 
 namespace :test do
   desc "Compile, then run CRuby's test/fiber against UringMachine::Scheduler (CRUBY_SRC=tree, else Debian's source)"
   task cruby: :compile do
-    src = ENV.fetch("CRUBY_SRC", "")
-    if src.empty?
-      src = IO.popen([File.expand_path("../script/cruby-src", __dir__), RbConfig.ruby], &:read).strip
-      abort "test:cruby: script/cruby-src could not provide the source of Ruby #{RUBY_VERSION}" unless $?.success?
+    ruby("-w", "test/cruby/run.rb", cruby_source("test:cruby")) do |ok, _|
+      abort "test:cruby failed on Ruby #{RUBY_VERSION}" unless ok
     end
-    ruby("-w", "test/cruby/run.rb", src) { |ok, _| abort "test:cruby failed on Ruby #{RUBY_VERSION}" unless ok }
+  end
+
+  desc "Compile, then run CRuby's test_io.rb and test_io_m17n.rb plainly and under UringMachine::Scheduler, and compare"
+  task cruby_io: :compile do
+    ruby("-w", "test/cruby/io_run.rb", cruby_source("test:cruby_io")) do |ok, _|
+      abort "test:cruby_io failed on Ruby #{RUBY_VERSION}" unless ok
+    end
   end
 end

@@ -15,6 +15,7 @@
 
 require "fileutils"
 require "tmpdir"
+require_relative "source_tree"
 require_relative "work_dir"
 require_relative "isolated_test"
 require_relative "report"
@@ -27,11 +28,11 @@ module CRubyFiberSuite
   def main(argv)
     src = argv.first or abort "usage: ruby #{$PROGRAM_NAME} CRUBY_SOURCE_TREE"
     src = File.expand_path(src)
-    check_version(src)
+    CRubySourceTree.check_version(src)
     work = WorkDir.new(src, Dir.mktmpdir("uring_machine-cruby-"), LIB_DIR).create
     tests = select(work.tests)
     timeout = Float(ENV.fetch("UM_CRUBY_TIMEOUT", "30"))
-    puts "CRuby #{source_version(src)} test/fiber from #{src}, on #{RUBY_DESCRIPTION}"
+    puts "CRuby #{CRubySourceTree.version(src)} test/fiber from #{src}, on #{RUBY_DESCRIPTION}"
     puts "#{tests.size} tests, each in its own process (limit #{timeout.to_i}s), in #{work.path}"
     abort "no test selected (UM_CRUBY_TESTS=#{ENV['UM_CRUBY_TESTS'].inspect})" if tests.empty?
 
@@ -57,26 +58,6 @@ module CRubyFiberSuite
     exit(ok ? 0 : 1)
   end
 
-  # "X.Y.Z" of a CRuby source tree
-  def source_version(src)
-    api = File.read(File.join(src, "include", "ruby", "version.h"))
-    teeny = File.read(File.join(src, "version.h"))[/^#\s*define\s+RUBY_VERSION_TEENY\s+(\d+)/, 1]
-    major = api[/^#\s*define\s+RUBY_API_VERSION_MAJOR\s+(\d+)/, 1]
-    minor = api[/^#\s*define\s+RUBY_API_VERSION_MINOR\s+(\d+)/, 1]
-    [major, minor, teeny].join(".")
-  rescue SystemCallError => e
-    abort "#{src} does not look like a CRuby source tree: #{e.message}"
-  end
-
-  # The tests of another Ruby series test another Fiber::Scheduler interface: refuse.
-  def check_version(src)
-    version = source_version(src)
-    series = ->(v) { v.split(".").first(2) }
-    return if series.(version) == series.(RUBY_VERSION)
-
-    abort "the source tree #{src} is CRuby #{version}, but this is Ruby #{RUBY_VERSION}: " \
-          "its test/fiber would not test this Ruby's scheduler interface"
-  end
 end
 
 CRubyFiberSuite.main(ARGV) if $PROGRAM_NAME == __FILE__

@@ -21,11 +21,28 @@ pub fn fd_arg(v: VALUE) -> Result<i32, Error> {
         }
         let fd = unsafe { (*fptr).fd };
         if fd < 0 {
-            return Err(closed("closed stream"));
+            return rebound_write_fd(v, fptr).ok_or_else(|| closed("closed stream"));
         }
         return Ok(fd);
     }
     Err(rb::type_error("expected an IO or an Integer file descriptor"))
+}
+
+/// The write half of a duplex IO (IO.popen "r+") after close_read: CRuby moves the write
+/// stream into the IO itself and leaves the write IO with the closed read stream, yet still
+/// names the write IO when it calls the io_write hook. The closed stream's owner (`self`) is
+/// then the IO whose stream writes for `v`.
+fn rebound_write_fd(v: VALUE, closed: *mut rb_sys::rb_io_t) -> Option<i32> {
+    let owner = unsafe { (*closed).self_ };
+    if owner == v || rb::is_special(owner) || rb::type_of(owner) != ruby_value_type::RUBY_T_FILE {
+        return None;
+    }
+    let live = unsafe { (*(owner as *mut rb_sys::RFile)).fptr };
+    if live.is_null() || unsafe { (*live).self_ } != v {
+        return None;
+    }
+    let fd = unsafe { (*live).fd };
+    (fd >= 0).then_some(fd)
 }
 
 fn closed(msg: &str) -> Error {

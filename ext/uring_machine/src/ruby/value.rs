@@ -159,6 +159,10 @@ pub fn seconds_arg(v: VALUE, name: &str) -> Result<(f64, libc::timespec), Error>
         return Err(type_error(format!("{name} must be Numeric")));
     }
     let secs = unsafe { rb_sys::rb_num2dbl(v) };
+    if secs.is_nan() {
+        // What Ruby's own time conversion (sleep, IO.select) raises.
+        return Err(exception(ruby().exception_range_error(), "NaN out of Time range"));
+    }
     if !secs.is_finite() || secs < 0.0 {
         return Err(arg_error(format!("{name} must be a non-negative number")));
     }

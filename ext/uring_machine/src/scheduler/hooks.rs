@@ -318,8 +318,15 @@ impl Scheduler {
             return rb_self.funcall("process_wait_on_worker", (pid, flags));
         }
         let reported = match target {
-            WaitTarget::Pidfd(_) => machine.wait_for_pid(pid_n, options)?,
-            _ => machine.wait_child(target, options)?,
+            WaitTarget::Pidfd(_) => machine.wait_for_pid(pid_n, options),
+            _ => machine.wait_child(target, options),
+        };
+        let reported = match reported {
+            // No such child: Ruby's own answer is a Process::Status of pid -1 carrying ECHILD,
+            // which Process.wait turns into Errno::ECHILD and IO#close of a popen IO ignores
+            // (a dup of it waits again). waitpid on a worker gives it at once.
+            Err(e) if is_no_child_error(&e) => return rb_self.funcall("process_wait_on_worker", (pid, flags)),
+            other => other?,
         };
         Ok(rb::value(reported.map_or(NIL, |info| process_status(&info))))
     }
@@ -371,4 +378,9 @@ impl Scheduler {
     pub fn rb_yield(&self) -> Result<Value, Error> {
         self.bound_machine()?.rb_snooze()
     }
+}
+
+fn is_no_child_error(e: &Error) -> bool {
+    let echild = rb::class_named("Errno::ECHILD");
+    e.value().is_some_and(|v| rb::is_kind_of(raw(v), echild))
 }
