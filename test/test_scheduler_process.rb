@@ -277,4 +277,42 @@ class TestSchedulerProcess < SchedulerTest
     assert_equal "child #{got[:pid]}", got[:output]
     assert_equal 7, got[:status].exitstatus
   end
+
+  def test_closing_a_dup_of_a_popen_io_does_not_raise_echild
+    # Each IO of the pair waits for the child when closed; the second finds it reaped, and
+    # IO#close ignores that, as without a scheduler.
+    output = in_scheduled_fiber do
+      io = IO.popen(["echo", "hi"])
+      copy = io.dup
+      line = copy.gets
+      io.close
+      copy.close
+      line
+    end
+    assert_equal "hi\n", output
+  end
+
+  def test_process_wait_of_a_reaped_child_raises_echild
+    errors = in_scheduled_fiber do
+      pid = Process.spawn("true")
+      Process.wait(pid)
+      [Process.wait(pid)]
+    rescue Errno::ECHILD => e
+      [e.class]
+    end
+    assert_equal [Errno::ECHILD], errors
+  end
+
+  def test_writing_to_a_popen_io_after_close_read
+    skip "CRuby 4.0 raises IOError here under any scheduler with fiber_interrupt (before any hook)" if RUBY_VERSION >= "4.0"
+
+    output = in_scheduled_fiber do
+      io = IO.popen(["cat"], "r+")
+      io.close_read
+      io.write("to cat")
+      io.close
+      :written
+    end
+    assert_equal :written, output
+  end
 end

@@ -294,4 +294,15 @@ class TestSchedulerTime < SchedulerTest
     assert_operator got[:time], :<, 2
     assert_equal "abc", got[:after]
   end
+
+  def test_a_nan_timeout_is_a_range_error_as_without_a_scheduler
+    errors = in_scheduled_fiber do
+      [-> { sleep(Float::NAN) }, -> { IO.select(nil, nil, nil, Float::NAN) }].map do |call|
+        call.call
+      rescue RangeError => e
+        e.class
+      end
+    end
+    assert_equal [RangeError, RangeError], errors
+  end
 end
