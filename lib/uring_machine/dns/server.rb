@@ -184,11 +184,7 @@ module UringMachine
       end
 
       def serve_connection(fd)
-        sender = begin
-          Addrinfo.new(Socket.getpeername(fd))
-        rescue StandardError
-          nil
-        end
+        sender = peer_address(fd)
         loop do
           length = read_exactly(fd, 2)&.unpack1("n")
           break unless length
@@ -205,6 +201,15 @@ module UringMachine
         nil
       ensure
         close_connection(fd)
+      end
+
+      # The Addrinfo of the client at the other end of +fd+ (nil if it is gone already).
+      def peer_address(fd)
+        socket = Socket.for_fd(fd)
+        socket.autoclose = false # the connection's fiber closes the descriptor
+        socket.remote_address
+      rescue SystemCallError
+        nil
       end
 
       def close_connection(fd)
