@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "local_server"
+require "etc"
 
 # A throwaway dnsmasq on 127.0.0.1 and a free port, answering only from its command line (no
 # /etc/resolv.conf, no /etc/hosts, no upstream): every name under the +local+ domains that it
@@ -31,7 +32,7 @@ class DnsmasqServer
     argv = [@binary, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--port=#{@port}",
             "--listen-address=127.0.0.1", "--bind-interfaces", "--conf-file=/dev/null",
             "--conf-dir=#{File.join(@dir, 'conf.d')}", "--pid-file=", "--log-facility=#{@log}",
-            "--local-ttl=#{@ttl}", "--user=#{Process.uid.zero? ? 'root' : Etc.getlogin}",
+            "--local-ttl=#{@ttl}", "--user=#{Etc.getpwuid(Process.uid).name}",
             *@local.map { |domain| "--local=/#{domain}/" }, *@records]
     @server = LocalServer::Child.new(argv, log: @log, chdir: @dir)
     LocalServer.wait_until("dnsmasq on port #{@port}", process: @server, log: @log) { answers? }
