@@ -2,6 +2,7 @@
 
 require_relative "local_server"
 require "etc"
+require "resolv"
 
 # A throwaway dnsmasq on 127.0.0.1 and a free port, answering only from its command line (no
 # /etc/resolv.conf, no /etc/hosts, no upstream): every name under the +local+ domains that it

@@ -20,19 +20,26 @@ module UringMachine
         []
       end
 
-      # Which address records to ask for, in order of preference, like AI_ADDRCONFIG: AAAA only
-      # when an interface has an IPv6 address that is not loopback or link-local, and then first
-      # (RFC 6724 prefers IPv6); A when an interface has a non-loopback IPv4 address, or when
-      # there is no non-loopback address at all. Re-read every 10 seconds.
+      # Which address records to ask for, in order of preference, like getaddrinfo with
+      # AI_ADDRCONFIG and RFC 6724's ordering: AAAA only when an interface has an IPv6 address
+      # other than loopback and link-local, and first only when one of them is global (not a
+      # unique-local fc00::/7 or site-local one, from which global IPv6 destinations rank below
+      # IPv4); A when an interface has a non-loopback IPv4 address, or when there is no
+      # non-loopback address at all. Re-read every 10 seconds.
       def address_families
         now = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
         return @address_families if @address_families_at && now - @address_families_at < ADDRESS_FAMILIES_TTL
 
-        list = Socket.ip_address_list.reject(&:ipv4_loopback?).reject(&:ipv6_loopback?)
-        v6 = list.any? { |a| a.ipv6? && !a.ipv6_linklocal? }
-        v4 = list.any?(&:ipv4?) || !v6
+        list = Socket.ip_address_list.reject { |a| a.ipv4_loopback? || a.ipv6_loopback? }
+        v6 = list.select { |a| a.ipv6? && !a.ipv6_linklocal? }
+        global_v6 = v6.any? { |a| !a.ipv6_unique_local? && !a.ipv6_sitelocal? }
+        v4 = list.any?(&:ipv4?) || v6.empty?
+        families = v4 ? [:A] : []
+        if global_v6 then families.unshift(:AAAA)
+        elsif v6.any? then families.push(:AAAA)
+        end
         @address_families_at = now
-        @address_families = [(:AAAA if v6), (:A if v4)].compact.freeze
+        @address_families = families.freeze
       end
 
       # The Machine a lookup waits on: the current scheduler's if it is ours, else the thread's.
