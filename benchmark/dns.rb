@@ -43,19 +43,21 @@ module DnsBench
                                     timeout: 2, attempts: 2, cache: cache ? UringMachine::DNS::Cache.new : false)
   end
 
-  # +count+ workers (fibers on the machine) sharing the names.
+  # FIBERS fibers on this thread's machine, taking names from +list+ until none is left.
   def machine_fibers(list)
     m = UringMachine.machine
     queue = list.dup
     m.join(*Array.new(FIBERS) { m.spin { yield(queue.pop) while queue.any? } })
   end
 
-  def scheduler_fibers(list, &block)
+  # FIBERS fibers under a fresh UringMachine::Scheduler (whose address_resolve uses +dns+).
+  def scheduler_fibers(list, dns: :ring)
     Thread.new do
-      Fiber.set_scheduler(scheduler = UringMachine::Scheduler.new)
-      yield_scheduler = block.arity == 2
+      scheduler = UringMachine::Scheduler.new
+      scheduler.dns = dns
+      Fiber.set_scheduler(scheduler)
       queue = list.dup
-      FIBERS.times { Fiber.schedule { (yield_scheduler ? block.call(queue.pop, scheduler) : block.call(queue.pop)) while queue.any? } }
+      FIBERS.times { Fiber.schedule { yield(queue.pop) while queue.any? } }
     ensure
       Fiber.set_scheduler(nil)
     end.join
@@ -69,10 +71,7 @@ module DnsBench
       "um cold" => -> { machine_fibers(names) { |n| check(cold.lookup(n).map { |r| r.address.to_s }) } },
       "um cached" => -> { machine_fibers(names) { |n| check(cached.lookup(n).map { |r| r.address.to_s }) } },
       "um getaddrinfo" => lambda {
-        scheduler_fibers(names) do |n, scheduler|
-          scheduler.dns = cold
-          check(Addrinfo.getaddrinfo(n, nil, :INET, :STREAM).map(&:ip_address))
-        end
+        scheduler_fibers(names, dns: cold) { |n| check(Addrinfo.getaddrinfo(n, nil, :INET, :STREAM).map(&:ip_address)) }
       },
       "resolv sched" => -> { scheduler_fibers(names) { |n| check([resolv.getaddress(n).to_s]) } }
     }
