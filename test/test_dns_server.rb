@@ -79,6 +79,29 @@ class TestDnsServer < DnsTest
     socket.close
   end
 
+  # Two queries on one connection: the slow one does not hold up the fast one, and a client
+  # that half-closes after writing still gets both answers.
+  def test_pipelined_tcp_queries_are_answered_concurrently
+    server = dns_server do |t|
+      UringMachine.machine.sleep(0.3) if t.question.name == "slow.example"
+      t.respond("192.0.2.1")
+    end
+    tcp = TCPSocket.new("127.0.0.1", server.port)
+    %w[slow.example fast.example].each_with_index do |name, id|
+      query = Resolv::DNS::Message.new(id).tap { |m| m.add_question(Resolv::DNS::Name.create("#{name}."), IN::A) }.encode
+      tcp.write([query.bytesize].pack("n") + query)
+    end
+    tcp.close_write
+    order = 2.times.map do
+      length = tcp.read(2).unpack1("n")
+      Resolv::DNS::Message.decode(tcp.read(length)).id
+    end
+    assert_equal [1, 0], order, "the fast answer came first"
+    assert_nil tcp.read(1), "then the server closed the connection"
+  ensure
+    tcp&.close
+  end
+
   def test_transaction_details
     seen = Thread::Queue.new
     server = dns_server do |t|

@@ -15,8 +15,9 @@ module UringMachine
     # fibers wait. #wait waits for #stop. Packets that do not decode as a query are dropped
     # and counted (#stats[:malformed]); a block that raises gives SERVFAIL (#stats[:errors],
     # #last_error). A UDP answer larger than 512 bytes goes out truncated (TC) so the client
-    # asks again over TCP. TCP queries on one connection are answered in order; a connection
-    # idle for +tcp_idle_timeout+ seconds is closed.
+    # asks again over TCP. Queries pipelined on one TCP connection are answered concurrently
+    # too, each answer as soon as it is ready; a connection idle for +tcp_idle_timeout+ seconds
+    # is closed.
     class Server
       UDP_LIMIT = 512
       MAX_MESSAGE = 65_535
@@ -183,24 +184,46 @@ module UringMachine
         end
       end
 
+      # Reads the queries of one connection; each is answered by a fiber of its own, answers
+      # written whole, in the order they are ready (RFC 7766 allows any order). At EOF the
+      # answers still being made are waited for before the connection closes.
       def serve_connection(fd)
         sender = peer_address(fd)
+        outbox = { pending: [], writing: false }
+        queries = []
         loop do
           length = read_exactly(fd, 2)&.unpack1("n")
-          break unless length
-
-          data = read_exactly(fd, length)
+          data = length && read_exactly(fd, length)
           break unless data
 
-          reply = answer(data, sender, :tcp)
-          break unless reply # malformed: the stream cannot be trusted any further
-
-          @machine.send(fd, [reply.bytesize].pack("n") + reply)
+          query = decode_query(data)
+          unless query
+            @stats[:malformed] += 1
+            break # the stream cannot be trusted any further
+          end
+          queries.reject! { |f| !f.alive? }
+          queries << @machine.spin { answer_tcp(fd, query, sender, outbox) }
         end
       rescue IdleTimeout, IOError, SystemCallError
         nil
       ensure
+        queries&.each { |f| @machine.join(f) if f.alive? }
         close_connection(fd)
+      end
+
+      def answer_tcp(fd, query, sender, outbox)
+        reply = answer_query(query, sender, :tcp)
+        outbox[:pending] << ([reply.bytesize].pack("n") + reply)
+        return if outbox[:writing] # the fiber writing now takes this answer too
+
+        outbox[:writing] = true
+        begin
+          @machine.send(fd, outbox[:pending].shift) until outbox[:pending].empty?
+        ensure
+          outbox[:writing] = false
+        end
+      rescue IOError, SystemCallError
+        nil # the connection was closed meanwhile (stop, or the client left)
       end
 
       # The Addrinfo of the client at the other end of +fd+ (nil if it is gone already).
@@ -234,10 +257,13 @@ module UringMachine
       # The encoded response to +data+, or nil (malformed: dropped, counted).
       def answer(data, sender, protocol)
         query = decode_query(data)
-        unless query
-          @stats[:malformed] += 1
-          return nil
-        end
+        return answer_query(query, sender, protocol) if query
+
+        @stats[:malformed] += 1
+        nil
+      end
+
+      def answer_query(query, sender, protocol)
         @stats[:queries] += 1
         @stats[protocol] += 1
         transaction = Transaction.new(query, sender, protocol)
