@@ -67,6 +67,9 @@ class TestDnsServer < DnsTest
     socket = UDPSocket.new
     socket.connect("127.0.0.1", server.port)
     ["", "x", "\xff" * 11, "\x00" * 12, Random.new(1).bytes(300)].each { |junk| socket.send(junk.b, 0) }
+    valid = Resolv::DNS::Message.new(9).tap { |m| m.add_question(Resolv::DNS::Name.create("www.example."), IN::A) }.encode
+    cut = (12...valid.bytesize).map { |n| valid.byteslice(0, n) } # every truncation of a real query
+    cut.each { |junk| socket.send(junk, 0) }
     reply = Resolv::DNS::Message.new(7).tap { |m| m.qr = 1 }.encode
     socket.send(reply, 0) # a response, not a query
     tcp = TCPSocket.new("127.0.0.1", server.port)
@@ -74,7 +77,7 @@ class TestDnsServer < DnsTest
     assert_nil tcp.wait_readable(5) && tcp.read(1), "the server closed the connection without an answer"
     tcp.close
     assert_equal ["192.0.2.80"], resolver([server.address]).addresses("www.example", families: [:A])
-    assert_equal 7, server.server.stats[:malformed]
+    assert_equal 7 + cut.size, server.server.stats[:malformed]
     assert_equal 1, server.server.stats[:queries]
     socket.close
   end
