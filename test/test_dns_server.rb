@@ -144,6 +144,21 @@ class TestDnsServer < DnsTest
     assert stopped
   end
 
+  def test_a_server_outlives_the_scheduled_fiber_that_started_it
+    answers = nil
+    with_scheduler do
+      server = nil
+      starter = schedule_fiber { server = UringMachine::DNS::Server.new { |t| t.respond("192.0.2.8") }.listen(port: 0) }
+      schedule_fiber do
+        refute starter.alive?, "the fiber that called listen has finished"
+        answers = resolver(["127.0.0.1:#{server.port}"], timeout: 1).lookup("x.example").map { |a| a.address.to_s }
+        server.stop
+      end
+      Fiber.scheduler.run
+    end
+    assert_equal ["192.0.2.8"], answers
+  end
+
   def test_bad_arguments
     assert_raises(ArgumentError) { UringMachine::DNS::Server.new }
     server = UringMachine::DNS::Server.new { |t| t.respond(42) }

@@ -12,7 +12,10 @@ module UringMachine
     #
     # #listen binds and starts the serving fibers on the calling thread's Machine (the
     # scheduler's under Fiber.set_scheduler) and returns self; they run whenever that thread's
-    # fibers wait. #wait waits for #stop. Packets that do not decode as a query are dropped
+    # fibers wait. #wait waits for #stop. Under the scheduler they are Fiber.schedule fibers,
+    # serving until #stop; with the Machine API they are spun by the fiber that called #listen
+    # (listen from a fiber that lives as long as the server, e.g. the thread's root fiber, or
+    # #wait in it). Packets that do not decode as a query are dropped
     # and counted (#stats[:malformed]); a block that raises gives SERVFAIL (#stats[:errors],
     # #last_error). A UDP answer larger than 512 bytes goes out truncated (TC) so the client
     # asks again over TCP. Queries pipelined on one TCP connection are answered concurrently
@@ -51,8 +54,8 @@ module UringMachine
         bind(host, port, udp, tcp)
         @udp_socket = @sockets.find { |s| s.is_a?(UDPSocket) }
         @tcp_server = @sockets.find { |s| s.is_a?(TCPServer) }
-        @loops << @machine.spin { udp_loop(@udp_socket) } if @udp_socket
-        @loops << @machine.spin { tcp_loop(@tcp_server) } if @tcp_server
+        @loops << start_fiber { udp_loop(@udp_socket) } if @udp_socket
+        @loops << start_fiber { tcp_loop(@tcp_server) } if @tcp_server
         self
       end
 
@@ -66,7 +69,7 @@ module UringMachine
       end
 
       # Stops listening: closes the sockets and the TCP connections and waits for the serving
-      # fibers to leave (queries being answered finish; their answers may be lost). Idempotent.
+      # fibers to leave (answers being made are lost). Idempotent.
       # Call it on the thread that called #listen.
       def stop
         return self if @sockets.empty?
@@ -88,6 +91,16 @@ module UringMachine
       end
 
       private
+
+      # A serving fiber. Under our scheduler a Fiber.schedule fiber, which runs to its end even
+      # when the fiber that called listen finishes first; with the Machine API a spun one (on a
+      # fiber tree, stopped when the fiber that called listen finishes).
+      def start_fiber(&block)
+        scheduler = Fiber.scheduler
+        return @machine.spin(&block) unless scheduler.is_a?(UringMachine::Scheduler) && scheduler.machine.equal?(@machine)
+
+        Fiber.schedule(&block)
+      end
 
       def bind(host, port, udp, tcp)
         10.times do
