@@ -223,6 +223,10 @@ module DnsBench
   end
 
   def run
+    DnsmasqServer.new # raises LocalServer::Unavailable without the binary
+  rescue LocalServer::Unavailable => e
+    puts "dns: skipped, #{e.message}"
+  else
     puts "dns: #{LOOKUPS} A lookups of #{NAMES} names, #{FIBERS} at a time, against dnsmasq on loopback, " \
          "best of #{Bench::RUNS}, ruby #{RUBY_VERSION}"
     run_lookups
