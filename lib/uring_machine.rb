@@ -17,6 +17,9 @@ module UringMachine
   private_class_method :load_extension
 
   load_extension
+
+  # DNS over the ring (lib/uring_machine/dns.rb): loaded on first use, as it requires resolv.
+  autoload :DNS, File.expand_path("uring_machine/dns", __dir__)
 end
 
 require_relative "uring_machine/machine"

@@ -2,7 +2,7 @@
 
 require_relative "scheduler_helper"
 
-# The worker threads behind address_resolve and blocking_operation_wait: a burst runs at once
+# The worker threads behind address_resolve (with dns = :getaddrinfo) and blocking_operation_wait: a burst runs at once
 # (one thread per job, up to the maximum), idle threads go away.
 class TestSchedulerBlockingWorkers < SchedulerTest
   SLOW = 0.2
@@ -43,6 +43,7 @@ class TestSchedulerBlockingWorkers < SchedulerTest
 
   def test_address_resolve_bursts_share_the_pool
     got = with_scheduler do |scheduler|
+      scheduler.dns = :getaddrinfo # names go through the ring otherwise (test_dns_address_resolve.rb)
       addresses = []
       20.times { schedule_fiber { addresses << scheduler.address_resolve("localhost") } }
       scheduler.run

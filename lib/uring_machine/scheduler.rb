@@ -54,15 +54,41 @@ module UringMachine
       @closed ? true : false
     end
 
-    # getaddrinfo blocks; a worker thread runs it while other fibers go on.
+    # The addresses of a host name, for TCPSocket.new, Addrinfo.getaddrinfo &c.: through
+    # UringMachine::DNS on the ring (no thread), or, when #dns is :getaddrinfo, getaddrinfo on a
+    # worker thread (nsswitch sources other than files and dns: mDNS, LDAP, ...).
     def address_resolve(hostname)
       raise TypeError, "hostname must be a String, not #{hostname.class}" unless hostname.respond_to?(:to_str)
 
       host = hostname.to_str.delete_prefix("[").delete_suffix("]")
-      blocking_workers.run(-> { Addrinfo.getaddrinfo(host, nil, nil, :STREAM).map(&:ip_address).uniq })
-    rescue SocketError
-      []
+      resolver = dns
+      return DNS.address_resolve(host, resolver == :ring ? DNS.default_resolver : resolver) unless resolver == :getaddrinfo
+
+      begin
+        blocking_workers.run(-> { Addrinfo.getaddrinfo(host, nil, nil, :STREAM).map(&:ip_address).uniq })
+      rescue SocketError
+        []
+      end
     end
+
+    # How address_resolve resolves names: :ring (UringMachine::DNS with the default resolver),
+    # :getaddrinfo, or a UringMachine::DNS::Resolver. The default comes from the environment
+    # variable UM_DNS ("getaddrinfo" or "ring"), else :ring.
+    def dns
+      @dns ||= DNS_MODES.fetch(ENV.fetch("UM_DNS", "ring").downcase) do |value|
+        raise ArgumentError, "UM_DNS must be \"ring\" or \"getaddrinfo\", not #{value.inspect}"
+      end
+    end
+
+    def dns=(mode)
+      unless mode == :ring || mode == :getaddrinfo || (defined?(DNS::Resolver) && mode.is_a?(DNS::Resolver))
+        raise ArgumentError, "dns must be :ring, :getaddrinfo or a UringMachine::DNS::Resolver, not #{mode.inspect}"
+      end
+
+      @dns = mode
+    end
+
+    DNS_MODES = { "ring" => :ring, "getaddrinfo" => :getaddrinfo }.freeze
 
     # IO.select: answered at once when something is ready (Ruby's own buffers included),
     # otherwise after the ring reports readiness on any of the IOs.

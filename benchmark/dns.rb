@@ -1,0 +1,237 @@
+# frozen_string_literal: true
+
+# DNS lookups against a local dnsmasq (every name under bench.test answers 192.0.2.1), LOOKUPS
+# lookups of A records, FIBERS (or threads) at a time:
+#   um cold          UringMachine::DNS::Resolver without cache, Machine API fibers
+#   um cached        the same resolver with its cache (the names repeat: after the first
+#                    round, answers come from memory)
+#   um getaddrinfo   Addrinfo.getaddrinfo in fibers under UringMachine::Scheduler (its
+#                    address_resolve asks our resolver, uncached)
+#   resolv sched     Ruby's Resolv::DNS (no cache) in fibers under UringMachine::Scheduler
+#   getaddrinfo thr  Addrinfo.getaddrinfo in threads (glibc, no cache), in a child process whose
+#                    /etc/resolv.conf is bind-mounted to point at dnsmasq on port 53 (needs root
+#                    and port 53 free; skipped otherwise)
+# Then the server: UringMachine::DNS::Server answering from a block on a thread of this process,
+# flooded by a second process (our resolver, FIBERS at a time, no cache); dnsmasq under the same
+# flood for comparison. One op = one lookup / one query answered.
+require "uring_machine"
+require "rbconfig"
+require "tmpdir"
+require "etc"
+require "resolv"
+require_relative "harness"
+require_relative "../test/support/dnsmasq_server"
+
+module DnsBench
+  LOOKUPS = Bench.scaled(4000)
+  FIBERS = 100
+  NAMES = 200
+  FLOOD_SECONDS = 2.0
+
+  module_function
+
+  def names(count = LOOKUPS)
+    Array.new(count) { |i| "n#{i % NAMES}.bench.test" }
+  end
+
+  def check(addresses)
+    raise "wrong answer: #{addresses.inspect}" unless addresses == ["192.0.2.1"]
+  end
+
+  def resolver(address, cache:)
+    UringMachine::DNS::Resolver.new(nameservers: [address], search: [], resolv_conf: false, hosts: false,
+                                    timeout: 2, attempts: 2, cache: cache ? UringMachine::DNS::Cache.new : false)
+  end
+
+  # FIBERS fibers on this thread's machine, taking names from +list+ until none is left.
+  def machine_fibers(list)
+    m = UringMachine.machine
+    queue = list.dup
+    m.join(*Array.new(FIBERS) { m.spin { yield(queue.pop) while queue.any? } })
+  end
+
+  # FIBERS fibers under a fresh UringMachine::Scheduler (whose address_resolve uses +dns+).
+  def scheduler_fibers(list, dns: :ring)
+    Thread.new do
+      scheduler = UringMachine::Scheduler.new
+      scheduler.dns = dns
+      Fiber.set_scheduler(scheduler)
+      queue = list.dup
+      FIBERS.times { Fiber.schedule { yield(queue.pop) while queue.any? } }
+    ensure
+      Fiber.set_scheduler(nil)
+    end.join
+  end
+
+  def modes(address, port)
+    cold = resolver(address, cache: false)
+    cached = resolver(address, cache: true)
+    resolv = Resolv::DNS.new(nameserver_port: [["127.0.0.1", port]], search: [], ndots: 1)
+    {
+      "um cold" => -> { machine_fibers(names) { |n| check(cold.lookup(n).map { |r| r.address.to_s }) } },
+      "um cached" => -> { machine_fibers(names) { |n| check(cached.lookup(n).map { |r| r.address.to_s }) } },
+      "um getaddrinfo" => lambda {
+        scheduler_fibers(names, dns: cold) { |n| check(Addrinfo.getaddrinfo(n, nil, :INET, :STREAM).map(&:ip_address)) }
+      },
+      "resolv sched" => -> { scheduler_fibers(names) { |n| check([resolv.getaddress(n).to_s]) } }
+    }
+  end
+
+  def run_lookups
+    dnsmasq = DnsmasqServer.new("--address=/bench.test/192.0.2.1", "--cache-size=0", local: ["#"])
+    dnsmasq.start
+    results = {}
+    Bench::RUNS.times do
+      modes(dnsmasq.address, dnsmasq.port).each do |name, body|
+        r = Bench.measure(name) { body.call }
+        results[name] = r if results[name].nil? || r.wall < results[name].wall
+      end
+    end
+    threads = getaddrinfo_threads
+    results["getaddrinfo thr"] = threads if threads
+    report(results, LOOKUPS, "lookups/s")
+  ensure
+    dnsmasq&.stop
+  end
+
+  # Addrinfo.getaddrinfo in FIBERS threads, in a child process that sees a resolv.conf naming
+  # 127.0.0.1 (where a dnsmasq listens on port 53). nil (with the reason printed) if it cannot.
+  def getaddrinfo_threads
+    reason = if !Process.uid.zero? then "needs root (a mount namespace and port 53)"
+             elsif !system("command -v unshare >/dev/null") then "needs unshare (util-linux)"
+             end
+    if reason
+      puts "getaddrinfo thr: skipped, #{reason}"
+      return nil
+    end
+    Dir.mktmpdir("um-dns-bench-") do |dir|
+      conf = File.join(dir, "resolv.conf")
+      File.write(conf, "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n")
+      log = File.join(dir, "dnsmasq.log")
+      dnsmasq = Process.spawn(DnsmasqServer.new.instance_variable_get(:@binary), "--keep-in-foreground", "--no-resolv",
+                              "--no-hosts", "--port=53", "--listen-address=127.0.0.1", "--bind-interfaces",
+                              "--conf-file=/dev/null", "--pid-file=", "--log-facility=#{log}", "--user=root",
+                              "--cache-size=0", "--local=/#/", "--address=/bench.test/192.0.2.1", err: log, out: log)
+      begin
+        sleep 0.3
+        child = <<~RUBY
+          require "socket"
+          names = Array.new(#{LOOKUPS}) { |i| "n\#{i % #{NAMES}}.bench.test" }
+          best = nil
+          #{Bench::RUNS}.times do
+            queue = Thread::Queue.new
+            names.each { |n| queue << n }
+            queue.close
+            t = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+            c = Process.times.then { |x| x.utime + x.stime }
+            Array.new(#{FIBERS}) do
+              Thread.new do
+                while (n = queue.pop)
+                  got = Addrinfo.getaddrinfo(n, nil, :INET, :STREAM).map(&:ip_address)
+                  raise "wrong answer \#{got}" unless got == ["192.0.2.1"]
+                end
+              end
+            end.each(&:join)
+            wall = Process.clock_gettime(Process::CLOCK_MONOTONIC) - t
+            cpu = Process.times.then { |x| x.utime + x.stime } - c
+            best = [wall, cpu] if best.nil? || wall < best[0]
+          end
+          print best.join(" ")
+        RUBY
+        out = IO.popen(["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', conf,
+                        RbConfig.ruby, "-e", child], &:read)
+        unless $?.success?
+          puts "getaddrinfo thr: failed (#{$?.inspect}): #{out}"
+          return nil
+        end
+        wall, cpu = out.split.map(&:to_f)
+        Bench::Result.new("getaddrinfo thr", wall, cpu, nil)
+      ensure
+        Process.kill(:TERM, dnsmasq)
+        Process.wait(dnsmasq)
+      end
+    end
+  end
+
+  # Queries/s a server answers while a second process floods it for FLOOD_SECONDS.
+  def run_server
+    results = {}
+    server_thread, port, stop = our_server
+    results["um server"] = flood(port, server_thread)
+    stop.close
+    server_thread.join
+    dnsmasq = DnsmasqServer.new("--address=/bench.test/192.0.2.1", "--cache-size=0", local: ["#"])
+    dnsmasq.start
+    results["dnsmasq"] = flood(dnsmasq.port, nil)
+    puts
+    puts "server under a flood from another process (#{FIBERS} fibers, #{FLOOD_SECONDS} s):"
+    puts format("%-16s %12s %10s", "server", "queries/s", "cpu s")
+    results.each { |name, (qps, cpu)| puts format("%-16s %12.0f %10s", name, qps, cpu ? format("%.2f", cpu) : "-") }
+  ensure
+    dnsmasq&.stop
+  end
+
+  def our_server
+    ready = Thread::Queue.new
+    stop_r, stop_w = IO.pipe
+    thread = Thread.new do
+      m = UringMachine.machine
+      server = UringMachine::DNS::Server.new { |t| t.respond("192.0.2.1", ttl: 0) }.listen(host: "127.0.0.1", port: 0)
+      ready << server.port
+      m.spin do
+        m.read(stop_r, +"", 1)
+        server.stop
+      end
+      server.wait
+      server.stats[:queries]
+    end
+    [thread, ready.pop, stop_w]
+  end
+
+  # The flood runs in a child process; returns [queries/s, this process's CPU seconds].
+  def flood(port, server_thread)
+    lib = File.expand_path("../lib", __dir__)
+    child = <<~RUBY
+      require "uring_machine"
+      r = UringMachine::DNS::Resolver.new(nameservers: ["127.0.0.1:#{port}"], search: [], resolv_conf: false,
+                                          hosts: false, cache: false, timeout: 1, attempts: 3)
+      m = UringMachine.machine
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + #{FLOOD_SECONDS}
+      count = 0
+      start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      m.join(*Array.new(#{FIBERS}) do |f|
+        m.spin do
+          i = 0
+          while Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+            r.lookup("f\#{f}-\#{i += 1}.bench.test")
+            count += 1
+          end
+        end
+      end)
+      print count / (Process.clock_gettime(Process::CLOCK_MONOTONIC) - start)
+    RUBY
+    cpu = Bench.cpu_seconds
+    qps = IO.popen([RbConfig.ruby, "-I", lib, "-e", child], &:read).to_f
+    [qps, server_thread ? Bench.cpu_seconds - cpu : nil]
+  end
+
+  def report(results, ops, unit)
+    puts format("%-16s %9s %9s %12s %9s", "mode", "wall s", "cpu s", unit, "us/op")
+    results.each_value do |r|
+      puts format("%-16s %9.3f %9.3f %12.0f %9.1f", r.mode, r.wall, r.cpu, ops / r.wall, r.wall * 1e6 / ops)
+    end
+  end
+
+  def run
+    DnsmasqServer.new # raises LocalServer::Unavailable without the binary
+  rescue LocalServer::Unavailable => e
+    puts "dns: skipped, #{e.message}"
+  else
+    puts "dns: #{LOOKUPS} A lookups of #{NAMES} names, #{FIBERS} at a time, against dnsmasq on loopback, " \
+         "best of #{Bench::RUNS}, ruby #{RUBY_VERSION}"
+    run_lookups
+    run_server
+  end
+end
+
+DnsBench.run if $PROGRAM_NAME == __FILE__

@@ -1,0 +1,56 @@
+# frozen_string_literal: true
+
+module UringMachine
+  module DNS
+    # Record types by name: :A, "aaaa", Resolv::DNS::Resource::IN::MX, ...
+    module Types
+      IN = Resolv::DNS::Resource::IN
+      BY_NAME = {
+        A: IN::A, AAAA: IN::AAAA, CNAME: IN::CNAME, MX: IN::MX, TXT: IN::TXT, SRV: IN::SRV,
+        PTR: IN::PTR, NS: IN::NS, SOA: IN::SOA, HINFO: IN::HINFO, ANY: IN::ANY
+      }.freeze
+      NAMES = BY_NAME.invert.freeze
+
+      module_function
+
+      # The Resolv::DNS::Resource class for +type+, or ArgumentError.
+      def resource_class(type)
+        case type
+        when Symbol, String
+          BY_NAME.fetch(type.to_s.upcase.to_sym) do
+            raise ArgumentError, "unknown DNS record type #{type.inspect} (known: #{BY_NAME.keys.join(', ')})"
+          end
+        when Class
+          return type if type < Resolv::DNS::Resource && type.const_defined?(:TypeValue, false)
+
+          raise ArgumentError, "#{type} is not a DNS record type"
+        else
+          raise TypeError, "DNS record type must be a Symbol, String or Resolv::DNS::Resource class, not #{type.class}"
+        end
+      end
+
+      # :A for IN::A; the class's own name for a type this table does not know.
+      def name_of(resource_class)
+        NAMES.fetch(resource_class) { resource_class.name.split("::").last.to_sym }
+      end
+
+      # A DNS name as a String without the trailing dot, checked (ArgumentError) for the
+      # limits of the wire format: labels of 1..63 bytes, 253 in all.
+      def check_name(name)
+        raise TypeError, "DNS name must be a String, not #{name.class}" unless name.is_a?(String) || name.is_a?(Resolv::DNS::Name)
+
+        text = name.to_s
+        text = text.delete_suffix(".") unless text == "."
+        raise ArgumentError, "empty DNS name" if text.empty?
+        raise ArgumentError, "DNS name too long (#{text.bytesize} bytes, at most 253): #{text[0, 40]}..." if text.bytesize > 253
+        return text if text == "."
+
+        text.split(".", -1).each do |label|
+          raise ArgumentError, "empty label in DNS name #{text.inspect}" if label.empty?
+          raise ArgumentError, "DNS label longer than 63 bytes in #{text.inspect}" if label.bytesize > 63
+        end
+        text
+      end
+    end
+  end
+end
