@@ -33,7 +33,7 @@ class TestDnsAddressResolve < DnsTest
         result[:socket_error] = begin
           Addrinfo.getaddrinfo("nope.test", port, nil, :STREAM)
         rescue SocketError => e
-          e.class
+          e # Socket::ResolutionError, a SocketError, from Ruby 3.3 on
         end
       end
       s.run
@@ -43,7 +43,7 @@ class TestDnsAddressResolve < DnsTest
     assert_equal ["127.0.0.1"], got[:addresses]
     assert_equal ["127.0.0.1"], got[:getaddrinfo]
     assert_equal [], got[:missing]
-    assert_equal SocketError, got[:socket_error]
+    assert_kind_of SocketError, got[:socket_error]
     assert_nil got[:workers], "no worker thread was started"
   end
 

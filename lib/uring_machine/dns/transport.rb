@@ -16,6 +16,8 @@ module UringMachine
       class ShortReply < StandardError; end
 
       MAX_UDP = 65_535
+      HEADER_SIZE = 12
+      TC_BIT = 0x0200 # in the header's flags
 
       module_function
 
@@ -83,13 +85,19 @@ module UringMachine
         machine.timeout(remaining, Expired, &block)
       end
 
-      # +bytes+ decoded, if they are the reply to +query+; else nil.
+      # +bytes+ decoded, if they are the reply to +query+; else nil. Of a truncated reply (TC),
+      # only the header and question are decoded: newer resolv versions (0.3+) stop decoding
+      # at the TC bit and drop the question, older ones fail on records cut short.
       def answer_to(query, bytes)
+        return nil if bytes.bytesize < HEADER_SIZE
+
+        truncated = bytes.getbyte(2).anybits?(TC_BIT >> 8)
         reply = begin
-          Resolv::DNS::Message.decode(bytes)
+          Resolv::DNS::Message.decode(truncated ? question_part(bytes) : bytes)
         rescue StandardError # Resolv::DNS::DecodeError and whatever malformed input provokes
           return nil
         end
+        reply.tc = 1 if truncated
         return nil unless reply.id == query.id && reply.qr == 1 && reply.opcode == query.opcode
         return nil unless reply.question.size == query.question.size
 
@@ -97,6 +105,12 @@ module UringMachine
           type == asked_type && name == asked_name
         end
         matched ? reply : nil
+      end
+
+      # The header and question of a message, with TC cleared and no record counts.
+      def question_part(bytes)
+        id, flags, questions = bytes.unpack("nnn")
+        [id, flags & ~TC_BIT, questions, 0, 0, 0].pack("n6") + bytes.byteslice(HEADER_SIZE..)
       end
 
       def family(host)
