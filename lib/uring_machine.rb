@@ -24,6 +24,7 @@ end
 
 require_relative "uring_machine/machine"
 require_relative "uring_machine/scheduler"
+require_relative "uring_machine/io_buffer_warning"
 require_relative "uring_machine/safe_pwrite"
 require_relative "uring_machine/fork"
 require_relative "uring_machine/copy_stream"

@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
 require_relative "scheduler_helper"
+require "open3"
+require "rbconfig"
 
 # Which Fiber::Scheduler interface the extension was built for (RUBY_FIBER_SCHEDULER_VERSION of
 # the headers it was compiled against, not the Ruby version), and how each interface's
@@ -114,5 +116,21 @@ class TestSchedulerInterface < SchedulerTest
       end
     end
     assert_equal(INTERFACE >= 4 ? [2, "ab"] : [6, "abcdef"], got)
+  end
+
+  def test_a_program_under_w_gets_no_warning_about_the_buffers_cruby_hands_the_hooks
+    lib = File.expand_path("../lib", __dir__)
+    program = <<~RUBY
+      require "uring_machine"
+      Fiber.set_scheduler(UringMachine::Scheduler.new)
+      Fiber.schedule do
+        r, w = IO.pipe
+        w.write("x")
+        print r.read(1)
+      end
+    RUBY
+    out, err, status = Open3.capture3(RbConfig.ruby, "-w", "-I", lib, "-e", program)
+    assert status.success?, err
+    assert_equal ["x", ""], [out, err]
   end
 end
