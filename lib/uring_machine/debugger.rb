@@ -24,6 +24,13 @@ module UringMachine
         @tracer = Tracer.new(controller)
       end
 
+      # Stops tracing and the controller's thread (tests; a program just ends).
+      def detach
+        @tracer&.send(:go, :off)
+        @controller&.stop
+        @tracer = @controller = nil
+      end
+
       # Stops the current fiber at its next line (+location+ is the breakpoint call's).
       def breakpoint(location)
         unless @controller || $stdin.tty?

@@ -74,6 +74,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
         method!(machine::mailbox::Mailbox::rb_receive_all_pending, 0),
     )?;
     class.define_method("size", method!(machine::mailbox::Mailbox::rb_size, 0))?;
+    class.define_method("__waiters__", method!(machine::mailbox::Mailbox::rb_waiters, 0))?;
     class.define_method("limit", method!(machine::mailbox::Mailbox::rb_limit, 0))?;
     class.define_method("limit=", method!(machine::mailbox::Mailbox::rb_set_limit, 1))?;
 

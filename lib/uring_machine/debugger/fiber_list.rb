@@ -48,6 +48,7 @@ module UringMachine
         block = UringMachine.__body_of__(fiber)&.first
         where = block ? block.source_location.join(":") : fiber.inspect[/ (\S+:\d+)/, 1]
         where = where&.sub("#{Dir.pwd}/", "")
+        return "fiber #{format("0x%x", fiber.object_id)} (root)" if !where && fiber.parent.nil?
         id = format("0x%x", fiber.object_id)
         where ? "fiber #{id} (#{where})" : "fiber #{id}"
       end
@@ -71,8 +72,9 @@ module UringMachine
       def suspended(fiber, left)
         mailbox = mailbox_wait(fiber)
         return "#{mailbox}#{left(left)}" if mailbox
+        return format("sleeping, %.2f s left", left) if left
 
-        "suspended#{left(left)}"
+        "suspended"
       end
 
       def mailbox_wait(fiber)

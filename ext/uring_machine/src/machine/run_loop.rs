@@ -503,7 +503,7 @@ impl State {
         self.ticks += 1;
         if self.ticks >= POLL_INTERVAL {
             self.ticks = 0;
-            if self.ops.in_flight() > 0 {
+            if self.ops.in_flight() > 0 || self.wakeup.has_pending() {
                 self.enter_nowait();
             }
         }
