@@ -211,7 +211,7 @@ module DebuggerCases
       @controller.feed("fibers")
       deadline = now + DEADLINE
       Thread.pass until @out.string.include?("run queue:") || now > deadline
-      number = @out.string[/^\s+(\d+) +fiber 0x\h+ \(.*test_debugger.rb:#{base + 4}\)/, 1]
+      number = @out.string[/^\s+(\d+) +fiber 0x\h+ \(.*test_debugger.rb:#{base + 10}\)/, 1]
       @controller.feed("switch 99", "switch #{number}", "next", "continue")
     end
     result = run_in_fiber do
@@ -227,7 +227,7 @@ module DebuggerCases
     assert_equal 2, result.call
     watcher.join
     assert_match(/no fiber "99"/, @out.string)
-    assert_equal [base + 13, base + 6, base + 7], stops.map { |_, l, _, _| l }
+    assert_equal [base + 17, base + 12, base + 13], stops.map { |_, l, _, _| l }
     assert_same other, stops[1][2], "after switch, the stops are in the other fiber"
   end
 

@@ -4,9 +4,6 @@ module UringMachine
   module Debugger
     # What the user types at the prompt, as [name, argument].
     module Commands
-      # Commands that let the program go on (the prompt comes back at the next stop).
-      RESUMING = %i[step next finish continue switch].freeze
-
       ALIASES = {
         "s" => :step, "step" => :step, "n" => :next, "next" => :next, "f" => :finish,
         "finish" => :finish, "c" => :continue, "cont" => :continue, "continue" => :continue,

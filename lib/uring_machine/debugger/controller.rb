@@ -15,6 +15,7 @@ module UringMachine
       OUTPUT = :uring_machine_debugger_output
       INPUT = :uring_machine_debugger_input
       COMMAND = :uring_machine_debugger_command
+      RESUMED = :uring_machine_debugger_resumed
 
       attr_reader :thread, :fiber
 
@@ -51,6 +52,11 @@ module UringMachine
         @fiber << [OUTPUT, text]
       end
 
+      # Called by the tracer: the program goes on.
+      def resumed
+        @fiber << [RESUMED]
+      end
+
       def stop
         @thread.kill
         @thread.join
@@ -75,9 +81,10 @@ module UringMachine
           when :help then write(Commands::HELP)
           else
             fiber << [COMMAND, name, arg]
-            return if Commands::RESUMING.include?(name)
+            kind, text = UringMachine.receive { |m| m.is_a?(Array) && (m[0] == OUTPUT || m[0] == RESUMED) }
+            return if kind == RESUMED
 
-            write(UringMachine.receive { |m| m.is_a?(Array) && m[0] == OUTPUT }[1])
+            write(text)
           end
         end
       end

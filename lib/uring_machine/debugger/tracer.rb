@@ -113,7 +113,7 @@ module UringMachine
         loop do
           _, name, arg = UringMachine.receive { |m| m.is_a?(Array) && m[0] == :uring_machine_debugger_command }
           reply = run(name, arg)
-          return if reply.nil?
+          return @controller.resumed if reply.nil?
 
           @controller.output(reply)
         end
