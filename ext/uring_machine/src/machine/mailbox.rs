@@ -219,7 +219,9 @@ impl Mailbox {
             }
             ary
         };
-        rb::ruby().ary_new_from_values(&[list(receivers), list(senders)]).as_value()
+        rb::ruby()
+            .ary_new_from_values(&[list(receivers), list(senders)])
+            .as_value()
     }
 
     pub fn rb_size(&self) -> usize {
