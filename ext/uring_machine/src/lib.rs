@@ -74,6 +74,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
         method!(machine::mailbox::Mailbox::rb_receive_all_pending, 0),
     )?;
     class.define_method("size", method!(machine::mailbox::Mailbox::rb_size, 0))?;
+    class.define_method("__waiters__", method!(machine::mailbox::Mailbox::rb_waiters, 0))?;
     class.define_method("limit", method!(machine::mailbox::Mailbox::rb_limit, 0))?;
     class.define_method("limit=", method!(machine::mailbox::Mailbox::rb_set_limit, 1))?;
 
@@ -83,6 +84,11 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("snooze", method!(Machine::rb_snooze, 0))?;
     class.define_method("suspend", method!(Machine::rb_suspend, 0))?;
     class.define_method("__lock_fibers__", method!(Machine::rb_lock_fibers, 1))?;
+    class.define_method("__pause_timers__", method!(Machine::rb_pause_timers, 0))?;
+    class.define_method("__resume_timers__", method!(Machine::rb_resume_timers, 0))?;
+    class.define_method("__timers_paused__", method!(Machine::rb_timers_paused, 0))?;
+    class.define_method("__waits__", method!(Machine::rb_waits, 0))?;
+    class.define_method("__runqueue__", method!(Machine::rb_runqueue, 0))?;
     class.define_method("wakeup", method!(Machine::rb_wakeup, 0))?;
     class.define_method("sleep", method!(Machine::rb_sleep, 1))?;
     class.define_method("timeout", method!(Machine::rb_timeout, -1))?;

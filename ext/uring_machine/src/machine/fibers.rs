@@ -8,10 +8,9 @@ use magnus::{
 };
 use rb_sys::{ID, VALUE};
 
-use crate::machine::timers::timespec_box;
+use crate::machine::timers::timer_sqe;
 use crate::machine::tree::{self, parent_of};
 use crate::machine::{error_value, exception_error, signals, terminated, Machine};
-use crate::ring::op::Owned;
 use crate::ring::wakeup::Remote;
 use crate::ruby::value::{self as rb, fiber_current, raw, NIL, TRUE};
 
@@ -145,16 +144,7 @@ impl Machine {
     pub fn rb_sleep(&self, seconds: Value) -> Result<Value, Error> {
         self.check_owner()?;
         let (secs, ts) = rb::seconds_arg(raw(seconds), "sleep duration")?;
-        let res = self.run_op(
-            |slot| {
-                let spec = timespec_box(ts);
-                let sqe = opcode::Timeout::new(&*spec as *const _).build();
-                slot.owned = Owned::Timespec(spec);
-                sqe
-            },
-            opcode::Timeout::CODE,
-            NIL,
-        )?;
+        let res = self.run_op(|slot| timer_sqe(slot, ts), opcode::Timeout::CODE, NIL)?;
         if res < 0 && res != -libc::ETIME {
             return Err(rb::errno_error(-res, "sleep"));
         }

@@ -205,6 +205,28 @@ impl Mailbox {
         ary.as_value()
     }
 
+    /// __waiters__ → [receivers, senders]: the fibers waiting to take a message, and those
+    /// waiting for room (for the debugger's list of fibers).
+    pub fn rb_waiters(&self) -> Value {
+        let (receivers, senders): (Vec<VALUE>, Vec<VALUE>) = {
+            let inner = self.inner.borrow();
+            (
+                inner.receivers.iter().map(|w| w.fiber).collect(),
+                inner.senders.iter().map(|w| w.fiber).collect(),
+            )
+        };
+        let list = |fibers: Vec<VALUE>| {
+            let ary = rb::ruby().ary_new_capa(fibers.len());
+            for f in fibers {
+                let _ = ary.push(rb::value(f));
+            }
+            ary
+        };
+        rb::ruby()
+            .ary_new_from_values(&[list(receivers), list(senders)])
+            .as_value()
+    }
+
     pub fn rb_size(&self) -> usize {
         self.inner.borrow().messages.len()
     }

@@ -90,6 +90,10 @@ pub struct State {
     pub buffers: Option<crate::ring::buf_ring::BufferRing>,
     pub registry: crate::ring::buffer_registry::Registry,
     pub fd_kinds: crate::machine::fd_kinds::FdKinds,
+    /// What a fiber parked in the scheduler's `block` hook waits for (a Mutex, a Queue, ...).
+    pub blocked_on: FiberMap<VALUE>,
+    /// While the machine's timers are paused (the debugger is stopped): the TIMEOUT ops paused.
+    pub paused_timers: Option<Vec<OpId>>,
     wakeup: Arc<Wakeup>,
     ticks: u32,
     completions: Vec<Completion>,
@@ -126,7 +130,12 @@ impl DataTypeFunctions for Machine {
         state.waiting.keys().for_each(|f| mark(*f));
         mark(state.running);
         mark(state.locked_to);
-        for (f, e) in state.pending.iter().chain(state.failures.iter()) {
+        for (f, e) in state
+            .pending
+            .iter()
+            .chain(state.failures.iter())
+            .chain(state.blocked_on.iter())
+        {
             mark(*f);
             mark(*e);
         }
@@ -153,6 +162,8 @@ impl Machine {
             buffers: None,
             registry: Default::default(),
             fd_kinds: Default::default(),
+            blocked_on: FiberMap::default(),
+            paused_timers: None,
             wakeup: wakeup.clone(),
             ticks: 0,
             completions: Vec::with_capacity(256),
@@ -455,6 +466,9 @@ unsafe extern "C" fn enter_without_gvl(data: *mut libc::c_void) -> *mut libc::c_
 
 impl State {
     pub fn submit(&mut self, sqe: &squeue::Entry, code: u8) {
+        if let Some((_, slot)) = self.ops.lookup(sqe.get_user_data()) {
+            slot.opcode = code;
+        }
         while !self.ring.try_push(sqe) {
             self.enter_nowait();
         }
@@ -489,7 +503,7 @@ impl State {
         self.ticks += 1;
         if self.ticks >= POLL_INTERVAL {
             self.ticks = 0;
-            if self.ops.in_flight() > 0 {
+            if self.ops.in_flight() > 0 || self.wakeup.has_pending() {
                 self.enter_nowait();
             }
         }

@@ -1,15 +1,73 @@
 //! Waiting with a deadline: a block under a timeout, a suspension that gives up, and a wait
-//! for the first of several ops.
+//! for the first of several ops. And pausing every timer of the machine (the debugger, while
+//! its prompt is up), so that time spent stopped is not program time.
+use std::time::{Duration, Instant};
+
 use io_uring::{opcode, types};
-use magnus::Error;
+use magnus::{Error, Value};
 use rb_sys::VALUE;
 
+use crate::machine::run_loop::State;
 use crate::machine::{exception_error, Machine, Wait};
-use crate::ring::op::{Kind, OpId, Owned};
-use crate::ruby::value::{fiber_current, FALSE, NIL};
+use crate::ring::op::{Kind, OpId, Owned, Slot, State as OpState};
+use crate::ruby::value::{self as rb, fiber_current, FALSE, NIL};
 
 pub fn timespec_box(ts: libc::timespec) -> Box<types::Timespec> {
     Box::new(types::Timespec::new().sec(ts.tv_sec as u64).nsec(ts.tv_nsec as u32))
+}
+
+fn duration_box(d: Duration) -> Box<types::Timespec> {
+    Box::new(types::Timespec::new().sec(d.as_secs()).nsec(d.subsec_nanos()))
+}
+
+/// The SQE of a TIMEOUT op of `ts` for `slot`, which keeps the timespec and its deadline (so
+/// that `pause_timers` knows what is left of it).
+pub fn timer_sqe(slot: &mut Slot, ts: libc::timespec) -> io_uring::squeue::Entry {
+    let spec = timespec_box(ts);
+    let sqe = opcode::Timeout::new(&*spec as *const _).build();
+    slot.owned = Owned::Timespec(spec);
+    slot.deadline = Some(Instant::now() + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+    sqe
+}
+
+/// How long a paused timer is set to: far enough never to fire while the debugger is stopped.
+const PAUSED_FOR: Duration = Duration::from_secs(366 * 24 * 3600);
+
+impl State {
+    /// Re-times the live TIMEOUT op `id` in place (IORING_TIMEOUT_UPDATE: no new op, the same
+    /// user_data, nothing freed). The new timespec has its own detached slot that keeps it
+    /// until the update's CQE; an update that finds the timer already fired gets ENOENT, and
+    /// the timer's own CQE follows as usual.
+    fn retime(&mut self, id: OpId, after: Duration) {
+        let update = self.ops.alloc(Kind::Detached, NIL);
+        let spec = duration_box(after.max(Duration::from_nanos(1)));
+        let sqe = opcode::TimeoutUpdate::new(id.user_data(), &*spec as *const _)
+            .build()
+            .user_data(update.user_data());
+        self.ops.get_mut(update).expect("fresh slot").owned = Owned::Timespec(spec);
+        self.submit(&sqe, opcode::TimeoutUpdate::CODE);
+    }
+
+    /// The TIMEOUT ops that are still waiting to fire (not cancelled, not done).
+    fn live_timers(&self) -> Vec<OpId> {
+        self.ops
+            .ids()
+            .filter(|id| {
+                self.ops.get(*id).is_some_and(|s| {
+                    s.deadline.is_some()
+                        && s.state == OpState::InFlight
+                        && !s.cancel_requested
+                        && s.kind != Kind::Detached
+                })
+            })
+            .collect()
+    }
+
+    /// Time left before timer slot `slot` fires (what it had left when paused, while paused).
+    fn time_left(slot: &Slot) -> Option<Duration> {
+        slot.paused
+            .or_else(|| slot.deadline.map(|d| d.saturating_duration_since(Instant::now())))
+    }
 }
 
 impl Machine {
@@ -20,11 +78,7 @@ impl Machine {
             let id = s.ops.alloc(kind, current);
             let slot = s.ops.get_mut(id).expect("fresh slot");
             slot.exception = exception;
-            let spec = timespec_box(ts);
-            let sqe = opcode::Timeout::new(&*spec as *const _)
-                .build()
-                .user_data(id.user_data());
-            slot.owned = Owned::Timespec(spec);
+            let sqe = timer_sqe(slot, ts).user_data(id.user_data());
             s.submit(&sqe, opcode::Timeout::CODE);
             id
         })
@@ -133,6 +187,155 @@ impl Machine {
         Ok(fired)
     }
 }
+
+impl Machine {
+    /// __pause_timers__ → how many timers it paused: every TIMEOUT op of this machine that has
+    /// not fired (sleeps, timed waits, timeouts) stops counting, until `__resume_timers__`.
+    /// Timers started meanwhile run as usual. Pausing twice is a no-op.
+    pub fn rb_pause_timers(&self) -> Result<usize, Error> {
+        self.check_owner()?;
+        Ok(self.with(|s| {
+            if s.paused_timers.is_some() {
+                return 0;
+            }
+            let ids = s.live_timers();
+            let now = Instant::now();
+            for id in ids.iter() {
+                let slot = s.ops.get_mut(*id).expect("live timer");
+                slot.paused = Some(
+                    slot.deadline
+                        .map_or(Duration::ZERO, |d| d.saturating_duration_since(now)),
+                );
+                s.retime(*id, PAUSED_FOR);
+            }
+            let n = ids.len();
+            s.paused_timers = Some(ids);
+            n
+        }))
+    }
+
+    /// __resume_timers__ → how many timers it resumed: each paused timer that still waits gets
+    /// the time it had left when paused.
+    pub fn rb_resume_timers(&self) -> Result<usize, Error> {
+        self.check_owner()?;
+        Ok(self.with(|s| {
+            let Some(ids) = s.paused_timers.take() else {
+                return 0;
+            };
+            let now = Instant::now();
+            let mut resumed = 0;
+            for id in ids {
+                let Some(slot) = s.ops.get_mut(id) else {
+                    continue; // fired or cancelled meanwhile, and released
+                };
+                let Some(left) = slot.paused.take() else {
+                    continue;
+                };
+                if slot.state != OpState::InFlight || slot.cancel_requested {
+                    continue;
+                }
+                slot.deadline = Some(now + left);
+                s.retime(id, left);
+                resumed += 1;
+            }
+            resumed
+        }))
+    }
+
+    /// __timers_paused__ → whether the machine's timers are paused.
+    pub fn rb_timers_paused(&self) -> bool {
+        self.with(|s| s.paused_timers.is_some())
+    }
+
+    /// __waits__ → [[fiber, what, detail], ...]: each fiber parked on this machine and what it
+    /// waits for: [:timer, seconds left] (sleep), [:op, "read"] (an op, by opcode name),
+    /// [:poll, seconds left or nil] (IO.select / io_wait on several), [:blocked, object] (the
+    /// scheduler's block hook: a Mutex, a Queue, ...), [:suspended, seconds left or nil] (a
+    /// mailbox, a join, a timed wait). For the debugger's `fibers` command.
+    pub fn rb_waits(&self) -> Result<Value, Error> {
+        self.check_owner()?;
+        let rows: Vec<WaitRow> = self.with(|s| {
+            let timer_of = |fiber: VALUE| {
+                s.ops.ids().find_map(|id| {
+                    let slot = s.ops.get(id)?;
+                    (slot.fiber == fiber && slot.deadline.is_some() && slot.kind != Kind::Detached)
+                        .then(|| State::time_left(slot))
+                        .flatten()
+                })
+            };
+            s.waiting
+                .iter()
+                .map(|(fiber, wait)| match *wait {
+                    Wait::Op(id) => match s.ops.get(id) {
+                        Some(slot) if slot.deadline.is_some() => (*fiber, "timer", State::time_left(slot), None, NIL),
+                        Some(slot) => (*fiber, "op", None, Some(op_name(slot.opcode)), NIL),
+                        None => (*fiber, "op", None, Some("op"), NIL),
+                    },
+                    Wait::Any => (*fiber, "poll", timer_of(*fiber), None, NIL),
+                    Wait::Suspended => match s.blocked_on.get(fiber) {
+                        Some(blocker) => (*fiber, "blocked", timer_of(*fiber), None, *blocker),
+                        None => (*fiber, "suspended", timer_of(*fiber), None, NIL),
+                    },
+                })
+                .collect()
+        });
+        let list = unsafe { rb_sys::rb_ary_new() };
+        for (fiber, what, left, name, blocker) in rows {
+            let detail = match (left, name) {
+                (_, Some(name)) => rb::raw(rb::ruby().str_new(name)),
+                (Some(d), None) => unsafe { rb_sys::rb_float_new(d.as_secs_f64()) },
+                (None, None) => blocker,
+            };
+            let sym = rb::raw(rb::ruby().to_symbol(what));
+            let row = unsafe { rb_sys::rb_ary_new() };
+            unsafe {
+                rb_sys::rb_ary_push(row, fiber);
+                rb_sys::rb_ary_push(row, sym);
+                rb_sys::rb_ary_push(row, detail);
+                rb_sys::rb_ary_push(list, row);
+            }
+        }
+        Ok(rb::value(list))
+    }
+
+    /// __runqueue__ → the fibers queued to run, in order (a fiber may appear twice).
+    pub fn rb_runqueue(&self) -> Result<Value, Error> {
+        self.check_owner()?;
+        let fibers: Vec<VALUE> = self.with(|s| s.runqueue.iter().map(|(f, _)| *f).collect());
+        let list = unsafe { rb_sys::rb_ary_new() };
+        fibers.into_iter().for_each(|f| unsafe {
+            rb_sys::rb_ary_push(list, f);
+        });
+        Ok(rb::value(list))
+    }
+}
+
+/// The name of an io_uring opcode, as the debugger shows what a fiber waits on.
+fn op_name(code: u8) -> &'static str {
+    use io_uring::opcode as o;
+    match code {
+        c if c == o::Read::CODE || c == o::ReadFixed::CODE || c == o::Readv::CODE => "read",
+        c if c == o::Write::CODE || c == o::WriteFixed::CODE || c == o::Writev::CODE => "write",
+        c if c == o::Recv::CODE || c == o::RecvMsg::CODE => "recv",
+        c if c == o::Send::CODE || c == o::SendMsg::CODE => "send",
+        c if c == o::Accept::CODE => "accept",
+        c if c == o::Connect::CODE => "connect",
+        c if c == o::PollAdd::CODE => "poll",
+        c if c == o::Timeout::CODE => "timeout",
+        c if c == o::Close::CODE => "close",
+        c if c == o::OpenAt::CODE => "open",
+        c if c == o::Statx::CODE => "statx",
+        c if c == o::Fsync::CODE => "fsync",
+        c if c == o::Splice::CODE => "splice",
+        c if c == o::Tee::CODE => "tee",
+        c if c == o::WaitId::CODE => "waitid",
+        c if c == o::FutexWait::CODE => "futex_wait",
+        _ => "op",
+    }
+}
+
+/// One row of `__waits__`: the fiber, what it waits for, time left, the op's name, a blocker.
+type WaitRow = (VALUE, &'static str, Option<Duration>, Option<&'static str>, VALUE);
 
 /// What a timed suspension returns when its timer fires.
 pub const TIMED_OUT: VALUE = FALSE;

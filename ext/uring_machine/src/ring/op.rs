@@ -103,6 +103,12 @@ pub struct Slot {
     pub completions: VecDeque<(i32, u32)>,
     /// The descriptor the fiber waits on through this op, or -1 (see `OpTable::tag_fd`).
     fd: i32,
+    /// The io_uring opcode of the op's SQE (for the debugger's list of what fibers wait on).
+    pub opcode: u8,
+    /// A TIMEOUT op: when it fires (see machine/timers.rs, which can pause it).
+    pub deadline: Option<std::time::Instant>,
+    /// A paused TIMEOUT op: the time it had left when the machine's timers were paused.
+    pub paused: Option<std::time::Duration>,
 }
 
 impl Slot {
@@ -123,6 +129,9 @@ impl Slot {
             serial: 0,
             completions: VecDeque::new(),
             fd: -1,
+            opcode: 0,
+            deadline: None,
+            paused: None,
         }
     }
 }
@@ -156,6 +165,9 @@ impl OpTable {
         slot.close_fds = false;
         slot.serial = OP_SERIAL.fetch_add(1, Ordering::Relaxed);
         slot.fd = -1;
+        slot.opcode = 0;
+        slot.deadline = None;
+        slot.paused = None;
         self.in_flight += 1;
         OpId {
             index,
@@ -198,6 +210,8 @@ impl OpTable {
         slot.pinned.clear();
         slot.owned = Owned::None;
         slot.completions.clear();
+        slot.deadline = None;
+        slot.paused = None;
         self.in_flight -= 1;
         self.free.push(id.index);
         if fd >= 0 {

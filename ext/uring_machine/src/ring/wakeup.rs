@@ -1,5 +1,6 @@
 //! Cross-thread wakeups: an eventfd whose multishot poll lives in the ring, and a queue of
 //! fibers that other threads asked to resume. Everything here is safe to call off the GVL.
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use rb_sys::VALUE;
@@ -18,6 +19,9 @@ pub struct Remote {
 pub struct Wakeup {
     pub fd: i32,
     queue: Mutex<Vec<Remote>>,
+    /// Set by `push`, cleared by `take`: lets a machine that never waits (its fibers keep
+    /// snoozing) see that another thread wants a fiber resumed.
+    pending: AtomicBool,
 }
 
 impl Wakeup {
@@ -29,6 +33,7 @@ impl Wakeup {
         Ok(Wakeup {
             fd,
             queue: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
         })
     }
 
@@ -45,10 +50,16 @@ impl Wakeup {
 
     pub fn push(&self, remote: Remote) {
         self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(remote);
+        self.pending.store(true, Ordering::Release);
         self.signal();
     }
 
+    pub fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
     pub fn take(&self) -> Vec<Remote> {
+        self.pending.store(false, Ordering::Release);
         std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
     }
 

@@ -229,13 +229,19 @@ impl Scheduler {
         let machine = self.bound_machine()?;
         machine.check_owner()?;
         let timeout = arg(args, 1);
-        if timeout == NIL {
-            machine.suspend_current()?;
-            return Ok(rb::value(TRUE));
-        }
-        let (_, ts) = rb::seconds_arg(timeout, "timeout")?;
-        let resumed = machine.suspend_with_timeout(ts)?;
-        Ok(rb::value(if resumed == FALSE { FALSE } else { TRUE }))
+        let ts = match timeout {
+            NIL => None,
+            t => Some(rb::seconds_arg(t, "timeout")?.1),
+        };
+        // What it waits for, for the debugger's list of fibers (slow path: it parks anyway).
+        let current = crate::ruby::value::fiber_current();
+        machine.with(|s| s.blocked_on.insert(current, raw(args[0])));
+        let resumed = match ts {
+            None => machine.suspend_current().map(|_| TRUE),
+            Some(ts) => machine.suspend_with_timeout(ts),
+        };
+        machine.with(|s| s.blocked_on.remove(&current));
+        Ok(rb::value(if resumed? == FALSE { FALSE } else { TRUE }))
     }
 
     /// unblock(blocker, fiber): from any thread.

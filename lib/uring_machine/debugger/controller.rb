@@ -1,0 +1,111 @@
+# frozen_string_literal: true
+
+module UringMachine
+  module Debugger
+    # The controller: its own thread, the one that talks to the user. The tracer tells it of
+    # each stop ([:stopped, fiber, text] in its mailbox); it shows the text, prompts, reads a
+    # command and sends it to the stopped fiber's mailbox; a reply ([:output, text]) is shown
+    # and the prompt comes back, until a command lets the program go on.
+    #
+    # Input comes from a terminal (+input+, read in this thread), or, with input: :mailbox,
+    # from [:input, line] messages sent to #fiber (for programs and tests driving it).
+    class Controller
+      PROMPT = "(um) "
+      STOPPED = :uring_machine_debugger_stopped
+      OUTPUT = :uring_machine_debugger_output
+      INPUT = :uring_machine_debugger_input
+      COMMAND = :uring_machine_debugger_command
+      RESUMED = :uring_machine_debugger_resumed
+
+      attr_reader :thread, :fiber
+
+      # idle_timeout: with mailbox input, how long to wait for a line before continuing (so a
+      # test that ran out of commands never hangs).
+      def initialize(input: $stdin, output: $stdout, idle_timeout: 10)
+        @input = input
+        @output = output
+        @idle_timeout = idle_timeout
+        ready = Thread::Queue.new
+        @thread = Thread.new do
+          Thread.current.name = "uring_machine debugger"
+          Thread.current.report_on_exception = false
+          @fiber = Fiber.current
+          ready << true
+          run
+        end
+        ready.pop
+      end
+
+      # Sends a line of input, as if typed (input: :mailbox).
+      def feed(*lines)
+        lines.each { |line| @fiber << [INPUT, line] }
+        self
+      end
+
+      # Called by the tracer, from the stopped fiber.
+      def stopped(fiber, text)
+        @fiber << [STOPPED, fiber, text]
+      end
+
+      # Called by the tracer: the answer to a command.
+      def output(text)
+        @fiber << [OUTPUT, text]
+      end
+
+      # Called by the tracer: the program goes on.
+      def resumed
+        @fiber << [RESUMED]
+      end
+
+      def stop
+        @thread.kill
+        @thread.join
+      end
+
+      private
+
+      def run
+        loop do
+          _, fiber, text = UringMachine.receive { |m| m.is_a?(Array) && m[0] == STOPPED }
+          write(text)
+          converse(fiber)
+        end
+      end
+
+      def converse(fiber)
+        loop do
+          write(PROMPT)
+          name, arg = Commands.parse(read_line)
+          case name
+          when :nothing then next
+          when :help then write(Commands::HELP)
+          else
+            fiber << [COMMAND, name, arg]
+            kind, text = UringMachine.receive { |m| m.is_a?(Array) && (m[0] == OUTPUT || m[0] == RESUMED) }
+            return if kind == RESUMED
+
+            write(text)
+          end
+        end
+      end
+
+      def read_line
+        line = if @input == :mailbox
+                 UringMachine.move_on_after(@idle_timeout) do
+                   UringMachine.receive { |m| m.is_a?(Array) && m[0] == INPUT }[1]
+                 end
+               else
+                 @input.gets
+               end
+        write("#{line.chomp}\n") if line && @input == :mailbox # as a terminal would echo it
+        write("\n") if line.nil?
+        line
+      end
+
+      def write(text)
+        @output.write(text)
+        @output.flush
+      end
+    end
+  end
+end

@@ -1,0 +1,85 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "tmpdir"
+require "fileutils"
+
+# The debugger on a real terminal: a program runs in a tmux pane (a private tmux server),
+# commands are typed with send-keys, and the screen is read with capture-pane.
+class TestDebuggerTerminal < Minitest::Test
+  PROGRAM = File.expand_path("support/debugger_program.rb", __dir__)
+  LIB = File.expand_path("../lib", __dir__)
+  DEADLINE = 15
+
+  def setup
+    super
+    skip "tmux is not installed (Debian package tmux): the terminal tests need it" unless system("command -v tmux >/dev/null 2>&1")
+    @dir = Dir.mktmpdir("uring_machine_tmux")
+    @socket = File.join(@dir, "socket") # a private tmux server
+    tmux("new-session", "-d", "-x", "120", "-y", "50", "-s", "debug",
+         "#{RbConfig.ruby} -w -I#{LIB} #{PROGRAM}; echo EXITED $?; sleep 60")
+  end
+
+  def teardown
+    system("tmux", "-S", @socket, "kill-server", out: File::NULL, err: File::NULL) if @socket
+    FileUtils.rm_rf(@dir) if @dir
+    super
+  end
+
+  def tmux(*args)
+    assert system("tmux", "-S", @socket, *args, out: File::NULL, err: File::NULL), "tmux #{args.first} failed"
+  end
+
+  def screen
+    IO.popen(["tmux", "-S", @socket, "capture-pane", "-p", "-J", "-S", "-200", "-t", "debug"], &:read)
+  end
+
+  # Polls the screen until +pattern+ shows up (or fails at the deadline); returns the screen.
+  def wait_for(pattern)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + DEADLINE
+    loop do
+      text = screen
+      return text if text.match?(pattern)
+
+      flunk "#{pattern.inspect} did not appear; the screen:\n#{text}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+      sleep 0.05 # polling interval, not a wait for something to happen
+    end
+  end
+
+  def type(line)
+    tmux("send-keys", "-t", "debug", "-l", line)
+    tmux("send-keys", "-t", "debug", "Enter")
+  end
+
+  def test_a_session_on_a_terminal
+    text = wait_for(/\(um\) \z|\(um\)\s*\z/)
+    assert_match(/^=> 17\|   total \+= 2$/, text, "the source window marks the line after the breakpoint")
+    assert_match(/^   16\|   breakpoint$/, text)
+
+    type "total"
+    assert_match(/^=> 40$/, wait_for(/^=> 40$/))
+
+    type "fibers"
+    text = wait_for(/^run queue:/)
+    assert_match(/^\*\s+\d+ +fiber 0x\h+ \(.*debugger_program.rb:13\)  stopped here$/, text)
+    assert_match(/fiber 0x\h+ \(.*debugger_program.rb:9\)  sleeping, 1\.\d\d s left|sleeping, 0\.9\d s left/, text)
+
+    sleep 1.5 # time at the prompt: the sleeper's 1 s timer must not fire meanwhile
+    type "next"
+    text = wait_for(/^=> 18\|   machine.sleep\(0.01\)$/)
+    refute_match(/sleeper woke/, text, "the sleeper's timer did not fire while stopped")
+    type "next"
+    text = wait_for(/^=> 19\|   puts "total is/)
+    refute_match(/sleeper woke/, text, "next stayed in the worker fiber; the sleeper still sleeps")
+
+    type "eval total * 10"
+    wait_for(/^=> 420$/)
+    type "continue"
+    text = wait_for(/EXITED 0/)
+    assert_match(/total is 42/, text)
+    woke = text[/sleeper woke after (\d+\.\d) s/, 1]
+    assert woke, text
+    assert_operator woke.to_f, :>=, 2.4, "1 s of program time plus the time spent stopped"
+    assert_match(/program done/, text)
+  end
+end
