@@ -287,7 +287,22 @@ class TestSchedulerFastIO < SchedulerTest
   def test_timeout
     skip "IO#timeout is Ruby 3.2+ (#{RUBY_VERSION} has none)" unless IO.method_defined?(:timeout=)
 
-    assert_same_as_cruby(prepare: ->(r, _) { r.timeout = 0.05 }) { |r| r.readpartial(10) }
+    # CRuby 3.3.8's own readpartial on an empty pipe without a scheduler ignores IO#timeout
+    # (it waits forever), so that one is compared with CRuby's method under the scheduler.
+    got = in_scheduled_fiber do
+      r, w = IO.pipe
+      r.timeout = 0.05
+      outcomes = [true, false].map do |fast|
+        UringMachine.fast_io = fast
+        r.readpartial(10)
+      rescue IO::TimeoutError => e
+        [e.class, e.message]
+      end
+      [r, w].each(&:close)
+      outcomes
+    end
+    assert_equal 2, got.uniq.size + 1, got.inspect
+    assert_equal IO::TimeoutError, got[0][0]
     assert_same_as_cruby(prepare: ->(r, _) { r.timeout = 0.05 }) { |r| r.read(10) }
     assert_same_as_cruby(prepare: ->(r, w) { r.timeout = 0.05 && w.write("ab") }) { |r| r.read(10) }
     assert_same_as_cruby(prepare: ->(_, w) { w.timeout = 0.05 }) { |_, w| w.write("x" * 1_000_000) }
@@ -399,6 +414,17 @@ class TestSchedulerFastIO < SchedulerTest
       end
       assert_equal [6, 1], got
       assert_equal "synced", File.read(f.path)
+      # A large write to a File goes to the ring (the page cache does not say "would block").
+      File.open(f.path, "w") do |out|
+        out.sync = true
+        got = in_scheduled_fiber do
+          before = fast_calls
+          big = +"f" * 3_000_000
+          [out.write(big), out.write("end".b), fast_calls - before]
+        end
+      end
+      assert_equal [3_000_000, 3, 2], got
+      assert_equal "#{"f" * 3_000_000}end", File.read(f.path)
     end
   end
 

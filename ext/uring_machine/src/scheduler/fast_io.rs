@@ -21,6 +21,7 @@ use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
 use crate::machine::Machine;
+use crate::ops::direct_io::would_block;
 use crate::ops::io::{Blocking, Direction};
 use crate::ruby::value::{self as rb, int, raw, NIL};
 use crate::scheduler::coalesce::{call_super, our_scheduler, plain_write_fptr, raws};
@@ -315,7 +316,7 @@ fn write_all(machine: &Machine, fptr: *mut rb_sys::rb_io_t, string: VALUE) -> Re
         let res = machine.transfer_once(Direction::Write, fd, ptr, total - written, -1, source, blocking, || {
             Ok(())
         })?;
-        if res == -(libc::EAGAIN as i64) && !frozen {
+        if would_block(res) && !frozen {
             source = protect(|| unsafe { rb_sys::rb_str_new_frozen(source) })?;
             continue;
         }
