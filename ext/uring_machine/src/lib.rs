@@ -138,6 +138,20 @@ fn define_coalesced_writes(module: RModule) -> Result<(), Error> {
     writes.define_method("write", method!(coalesce::rb_write, -1))?;
     writes.define_method("puts", method!(coalesce::rb_puts, -1))?;
     writes.define_method("print", method!(coalesce::rb_print, -1))?;
+    define_fast_io(module)
+}
+
+/// UringMachine::FastIO (IO#readpartial/sysread/read(n) straight to the fd under the
+/// Scheduler), prepended to IO by lib/uring_machine/fast_io.rb; IO#write's fast path is in
+/// CoalescedWrites#write.
+fn define_fast_io(module: RModule) -> Result<(), Error> {
+    use scheduler::fast_io;
+    module.define_module_function("fast_io", function!(fast_io::rb_enabled, 0))?;
+    module.define_module_function("fast_io=", function!(fast_io::rb_set_enabled, 1))?;
+    let fast = module.define_module("FastIO")?;
+    fast.define_method("readpartial", method!(fast_io::rb_readpartial, -1))?;
+    fast.define_method("sysread", method!(fast_io::rb_sysread, -1))?;
+    fast.define_method("read", method!(fast_io::rb_read, -1))?;
     Ok(())
 }
 

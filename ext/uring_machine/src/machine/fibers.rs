@@ -322,6 +322,7 @@ impl Machine {
                 submits: s.metrics.submits,
                 waits: s.metrics.waits,
                 switches: s.metrics.switches,
+                fast_io: s.metrics.fast_io,
             };
             (m, s.ops.in_flight(), s.runqueue.len())
         });

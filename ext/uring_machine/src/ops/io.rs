@@ -72,6 +72,7 @@ impl Machine {
             return Ok(res);
         }
         let deadline = match blocking {
+            Blocking::Never => return Ok(res),
             Blocking::AgainIfNonblockCaller(_) if res == -(libc::EAGAIN as i64) && called_from_nonblock() => {
                 return Ok(res)
             }
@@ -450,6 +451,9 @@ pub enum Blocking {
     /// Answer -EAGAIN when called from a `*_nonblock` method (Ruby passes the same arguments
     /// for read_nonblock as for sysread, which expects the hook to wait); wait otherwise.
     AgainIfNonblockCaller(Option<libc::timespec>),
+    /// Never wait: the direct attempt's result, -EAGAIN included (the caller then prepares
+    /// its memory for the ring and tries again with `Wait`).
+    Never,
 }
 
 /// Whether the Ruby method that called this hook is a `*_nonblock` one (read_nonblock,

@@ -11,6 +11,9 @@ pub struct Metrics {
     pub submits: u64,
     pub waits: u64,
     pub switches: u64,
+    /// IO method calls (readpartial, sysread, read(n), write) served by the scheduler's
+    /// fast path (scheduler/fast_io.rs) instead of CRuby's method and the hooks.
+    pub fast_io: u64,
 }
 
 impl Default for Metrics {
@@ -21,6 +24,7 @@ impl Default for Metrics {
             submits: 0,
             waits: 0,
             switches: 0,
+            fast_io: 0,
         }
     }
 }
@@ -33,6 +37,7 @@ impl Metrics {
         hash.aset(ruby.to_symbol("submits"), self.submits)?;
         hash.aset(ruby.to_symbol("waits"), self.waits)?;
         hash.aset(ruby.to_symbol("switches"), self.switches)?;
+        hash.aset(ruby.to_symbol("fast_io"), self.fast_io)?;
         hash.aset(ruby.to_symbol("in_flight"), in_flight)?;
         hash.aset(ruby.to_symbol("runqueue"), runqueue)?;
         Ok(hash)

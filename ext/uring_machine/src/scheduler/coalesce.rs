@@ -28,15 +28,21 @@ pub fn rb_enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// Whether the current fiber is non-blocking under a UringMachine::Scheduler (or subclass).
-fn under_our_scheduler() -> bool {
+/// The current fiber's scheduler when the fiber is non-blocking under a UringMachine::Scheduler
+/// (or subclass).
+pub fn our_scheduler() -> Option<VALUE> {
     let scheduler = unsafe { rb_sys::rb_fiber_scheduler_current() };
     if scheduler == NIL || rb::is_special(scheduler) || rb::type_of(scheduler) != ruby_value_type::RUBY_T_DATA {
-        return false;
+        return None;
     }
     let ours =
         <Scheduler as magnus::TypedData>::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
-    unsafe { rb_sys::RTYPEDDATA_P(scheduler) && rb_sys::RTYPEDDATA_TYPE(scheduler) == ours }
+    let is_ours = unsafe { rb_sys::RTYPEDDATA_P(scheduler) && rb_sys::RTYPEDDATA_TYPE(scheduler) == ours };
+    is_ours.then_some(scheduler)
+}
+
+fn under_our_scheduler() -> bool {
+    our_scheduler().is_some()
 }
 
 /// Whether a write of several pieces to `io` may be coalesced: the write side of `io` is an
@@ -44,23 +50,27 @@ fn under_our_scheduler() -> bool {
 /// unchanged (no external encoding other than binary, no text mode, no newline or stateful
 /// decorator). An IO in any other state, closed included, takes CRuby's path, which raises.
 pub fn coalescible(io: VALUE) -> bool {
-    if !ENABLED.load(Ordering::Relaxed) || !under_our_scheduler() {
-        return false;
-    }
+    ENABLED.load(Ordering::Relaxed) && under_our_scheduler() && !plain_write_fptr(io).is_null()
+}
+
+/// The rb_io_t that `io`'s writes go through (GetWriteIO) when CRuby would write a String's
+/// bytes unchanged and at once (see `coalescible`); null in every other state.
+pub fn plain_write_fptr(io: VALUE) -> *mut rb_sys::rb_io_t {
+    let none = std::ptr::null_mut();
     if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
-        return false;
+        return none;
     }
     // GetWriteIO: a duplex IO (IO.popen "r+") writes through its tied write IO.
     let io = unsafe { rb_sys::rb_io_get_write_io(io) };
     if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
-        return false;
+        return none;
     }
     let fptr = unsafe { (*(io as *mut rb_sys::RFile)).fptr };
     if fptr.is_null() {
-        return false;
+        return none;
     }
     #[allow(deprecated)]
-    unsafe {
+    let plain = unsafe {
         let f = &*fptr;
         let mode = f.mode as u32;
         let decorators = rb_sys::ruby_econv_flag_type::RUBY_ECONV_DECORATOR_MASK as i32
@@ -72,14 +82,19 @@ pub fn coalescible(io: VALUE) -> bool {
             && f.wbuf.len == 0
             && (f.encs.enc.is_null() || std::ptr::eq(f.encs.enc, rb_sys::rb_ascii8bit_encoding()))
             && f.encs.ecflags & decorators == 0
+    };
+    if plain {
+        fptr
+    } else {
+        none
     }
 }
 
-fn call_super(args: &[VALUE]) -> Result<Value, Error> {
+pub fn call_super(args: &[VALUE]) -> Result<Value, Error> {
     protect(|| unsafe { rb_sys::rb_call_super(args.len() as i32, args.as_ptr()) }).map(rb::value)
 }
 
-fn raws(args: &[Value]) -> Vec<VALUE> {
+pub fn raws(args: &[Value]) -> Vec<VALUE> {
     args.iter().map(|v| raw(*v)).collect()
 }
 
@@ -120,7 +135,13 @@ fn as_string(obj: VALUE) -> Result<VALUE, Error> {
 
 /// IO#write(*objects): several pieces become one write when `coalescible`. CRuby's sync-mode
 /// path converts every piece (to_s) before writing any, as this does.
+/// One String argument takes the fast path when it can (scheduler/fast_io.rs).
 pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+    if args.len() == 1 {
+        if let Some(res) = crate::scheduler::fast_io::write(raw(rb_self), raw(args[0])) {
+            return res;
+        }
+    }
     if args.len() < 2 || !coalescible(raw(rb_self)) {
         return call_super(&raws(args));
     }

@@ -76,7 +76,7 @@ fn size_arg(v: VALUE, name: &str) -> Result<usize, Error> {
 
 /// IO#timeout (Ruby 3.2+), the longest a hook may wait on `io`.
 #[cfg(ruby_gte_3_2)]
-fn io_deadline(io: VALUE) -> Result<Option<libc::timespec>, Error> {
+pub fn io_deadline(io: VALUE) -> Result<Option<libc::timespec>, Error> {
     if !rb::is_kind_of(io, unsafe { rb_sys::rb_cIO }) {
         return Ok(None);
     }
@@ -93,7 +93,7 @@ fn is_io_timeout(e: &Error) -> bool {
 }
 
 #[cfg(not(ruby_gte_3_2))]
-fn io_deadline(_io: VALUE) -> Result<Option<libc::timespec>, Error> {
+pub fn io_deadline(_io: VALUE) -> Result<Option<libc::timespec>, Error> {
     Ok(None)
 }
 

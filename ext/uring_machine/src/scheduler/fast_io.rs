@@ -1,0 +1,336 @@
+//! The IO fast path: UringMachine::FastIO (IO#readpartial, IO#sysread, IO#read(length)),
+//! prepended to IO by lib/uring_machine/fast_io.rb, and the one-String IO#write of
+//! CoalescedWrites (coalesce.rs). Under a fiber scheduler CRuby's own methods reach the fd
+//! through hook dispatch and an IO::Buffer per call; when the current fiber is non-blocking
+//! under our Scheduler and the IO is in a state where going straight to the fd is exactly what
+//! CRuby would do (nothing in its read-ahead, character or write buffer; no duplex write IO; no
+//! encoding conversion or newline decorator; sync writes without a write lock), these move the
+//! bytes themselves with the io_read/io_write hooks' logic: a direct non-blocking syscall,
+//! else an op that waits in the ring (up to IO#timeout). In every other state, and for every
+//! argument that needs a conversion or raises, they are CRuby's own methods (`super`).
+//!
+//! Results are CRuby's: readpartial/sysread/read(n) return a new binary String or fill
+//! `outbuf` (its encoding kept, resized as CRuby resizes it), EOFError (nil for read(n)) at
+//! EOF; write returns the String's bytesize after writing all of it. Errno exceptions are
+//! raised as CRuby raises them for an IO without a path; an IO with a path (a File) whose
+//! syscall fails before any byte moved takes CRuby's method instead, which raises its own.
+use std::os::raw::c_long;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use magnus::{rb_sys::protect, Error, Value};
+use rb_sys::{ruby_value_type, VALUE};
+
+use crate::machine::Machine;
+use crate::ops::direct_io::would_block;
+use crate::ops::io::{Blocking, Direction};
+use crate::ruby::value::{self as rb, int, raw, NIL};
+use crate::scheduler::coalesce::{call_super, our_scheduler, plain_write_fptr, raws};
+use crate::scheduler::io::io_deadline;
+use crate::scheduler::Scheduler;
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// CRuby's FMODE_SIGNAL_ON_EPIPE (io.c, the same bit in 3.1-4.0): STDOUT and STDERR, whose
+/// EPIPE carries a signal number; they keep CRuby's path.
+const FMODE_SIGNAL_ON_EPIPE: u32 = 1 << 17;
+
+/// UringMachine.fast_io = bool
+pub fn rb_set_enabled(flag: Value) -> Value {
+    ENABLED.store(magnus::value::ReprValue::to_bool(flag), Ordering::Relaxed);
+    flag
+}
+
+/// UringMachine.fast_io → bool
+pub fn rb_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// The machine of the current fiber's scheduler when the fast path is on and the fiber is
+/// non-blocking under our Scheduler on its own thread.
+fn machine() -> Option<&'static Machine> {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let scheduler = our_scheduler()?;
+    let scheduler = rb::typed_ref::<Scheduler>(rb::value(scheduler)).ok()?;
+    let machine = scheduler.bound_machine().ok()?;
+    machine.check_owner().ok()?;
+    Some(machine)
+}
+
+/// The rb_io_t of `io` when a byte read from it is exactly a read(2) of its fd: open for
+/// reading, nothing in its read-ahead (rbuf: getc, ungetc, gets leave bytes there), character
+/// (cbuf) or write buffer, no duplex write IO to flush, no text mode, no conversion (internal
+/// encoding) and no newline decorator.
+fn plain_read_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
+    if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
+        return None;
+    }
+    let fptr = unsafe { (*(io as *mut rb_sys::RFile)).fptr };
+    if fptr.is_null() {
+        return None;
+    }
+    #[allow(deprecated)]
+    let plain = unsafe {
+        let f = &*fptr;
+        let mode = f.mode as u32;
+        let decorators = rb_sys::ruby_econv_flag_type::RUBY_ECONV_DECORATOR_MASK as i32
+            | rb_sys::ruby_econv_flag_type::RUBY_ECONV_STATEFUL_DECORATOR_MASK as i32;
+        f.fd >= 0
+            && mode & rb_sys::FMODE_READABLE != 0
+            && mode & rb_sys::FMODE_TEXTMODE == 0
+            && f.rbuf.len == 0
+            && f.cbuf.len == 0
+            && f.wbuf.len == 0
+            && (f.tied_io_for_writing == 0 || f.tied_io_for_writing == NIL)
+            && f.encs.enc2.is_null()
+            && f.encs.ecflags & decorators == 0
+    };
+    plain.then_some(fptr)
+}
+
+/// rb_str_locktmp for the time an op in the ring writes into the String (CRuby locks it for
+/// its read too): another fiber that changes it meanwhile gets CRuby's "temporarily locked".
+struct StrLock {
+    string: VALUE,
+    locked: bool,
+}
+
+impl StrLock {
+    fn new(string: VALUE) -> StrLock {
+        StrLock { string, locked: false }
+    }
+
+    fn lock(&mut self) -> Result<(), Error> {
+        let s = self.string;
+        protect(|| unsafe { rb_sys::rb_str_locktmp(s) })?;
+        self.locked = true;
+        Ok(())
+    }
+}
+
+impl Drop for StrLock {
+    fn drop(&mut self) {
+        if self.locked {
+            let s = self.string;
+            let _ = protect(|| unsafe { rb_sys::rb_str_unlocktmp(s) });
+        }
+    }
+}
+
+/// IOError "closed stream" when the IO was closed while this fiber waited (rb_io_check_closed).
+fn check_closed(fptr: *mut rb_sys::rb_io_t) -> Result<i32, Error> {
+    let fd = unsafe { (*fptr).fd };
+    if fd < 0 {
+        protect(|| unsafe {
+            rb_sys::rb_io_check_closed(fptr);
+            NIL
+        })?;
+    }
+    Ok(fd)
+}
+
+/// The Errno exception CRuby raises for an IO without a path (its message is strerror alone).
+fn errno_exception(errno: i32) -> Error {
+    match protect(|| unsafe { rb_sys::rb_syserr_new_str(errno, NIL) }) {
+        Ok(exc) => match magnus::Exception::from_value(rb::value(exc)) {
+            Some(e) => Error::from(e),
+            None => rb::errno_error(errno, "IO"),
+        },
+        Err(e) => e,
+    }
+}
+
+fn count(machine: &Machine) {
+    machine.with(|s| s.metrics.fast_io += 1);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum ReadKind {
+    /// readpartial: one read, EOFError at EOF.
+    Partial,
+    /// sysread: the same on an IO with nothing buffered.
+    Sys,
+    /// read(length): reads until `length` bytes or EOF, nil at EOF.
+    Full,
+}
+
+/// Ok(None): take CRuby's method (nothing was read).
+fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Error> {
+    let (length, outbuf) = match args {
+        [l] => (raw(*l), NIL),
+        [l, b] => (raw(*l), raw(*b)),
+        _ => return Ok(None),
+    };
+    // Anything but a positive Integer length and a mutable String (or no) outbuf: CRuby's
+    // method converts, raises, or answers without a syscall.
+    if !rb::is_fixnum(length) || rb::fixnum_value(length) <= 0 {
+        return Ok(None);
+    }
+    if outbuf != NIL
+        && (rb::is_special(outbuf) || rb::type_of(outbuf) != ruby_value_type::RUBY_T_STRING || rb::is_frozen(outbuf))
+    {
+        return Ok(None);
+    }
+    let Some(fptr) = plain_read_fptr(io) else {
+        return Ok(None);
+    };
+    let Some(machine) = machine() else {
+        return Ok(None);
+    };
+    let maxlen = rb::fixnum_value(length) as usize;
+    // io_setstrbuf: a new String of maxlen bytes, or outbuf made room for maxlen bytes.
+    let string = protect(|| unsafe {
+        if outbuf == NIL {
+            return rb_sys::rb_str_new(std::ptr::null(), maxlen as c_long);
+        }
+        let len = rb_sys::RSTRING_LEN(outbuf) as usize;
+        if len >= maxlen {
+            rb_sys::rb_str_modify(outbuf);
+        } else {
+            rb_sys::rb_str_modify_expand(outbuf, (maxlen - len) as c_long);
+        }
+        outbuf
+    })?;
+    let deadline = io_deadline(io)?;
+    let mut total = 0usize;
+    loop {
+        let fd = check_closed(fptr)?;
+        let ptr = unsafe { (rb_sys::RSTRING_PTR(string) as *mut u8).add(total) };
+        let mut lock = StrLock::new(string);
+        let res = machine.transfer_once(
+            Direction::Read,
+            fd,
+            ptr,
+            maxlen - total,
+            -1,
+            string,
+            Blocking::Wait(deadline),
+            || lock.lock(),
+        );
+        drop(lock);
+        let res = res?;
+        if res < 0 {
+            let path = unsafe { (*fptr).pathv };
+            if path != NIL && total == 0 {
+                return Ok(None);
+            }
+            return Err(errno_exception(-res as i32));
+        }
+        total += res as usize;
+        if res == 0 || kind != ReadKind::Full || total >= maxlen {
+            break;
+        }
+    }
+    count(machine);
+    // io_set_read_length, with io_shrink_read_string for a String made here.
+    protect(|| unsafe {
+        if rb_sys::RSTRING_LEN(string) as usize != total {
+            rb_sys::rb_str_set_len(string, total as c_long);
+            if outbuf == NIL && (rb_sys::rb_str_capacity(string) as usize).saturating_sub(total) > 4096 {
+                rb_sys::rb_str_resize(string, total as c_long);
+            }
+        }
+        NIL
+    })?;
+    if total > 0 {
+        return Ok(Some(rb::value(string)));
+    }
+    match kind {
+        ReadKind::Full => Ok(Some(rb::value(NIL))),
+        _ => protect(|| unsafe { rb_sys::rb_eof_error() }).map(|_| None),
+    }
+}
+
+fn read_or_super(rb_self: Value, args: &[Value], kind: ReadKind) -> Result<Value, Error> {
+    match read(raw(rb_self), args, kind)? {
+        Some(v) => Ok(v),
+        None => call_super(&raws(args)),
+    }
+}
+
+/// IO#readpartial(maxlen, outbuf = nil)
+pub fn rb_readpartial(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+    read_or_super(rb_self, args, ReadKind::Partial)
+}
+
+/// IO#sysread(maxlen, outbuf = nil)
+pub fn rb_sysread(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+    read_or_super(rb_self, args, ReadKind::Sys)
+}
+
+/// IO#read(length = nil, outbuf = nil): the fast path for a positive length only.
+pub fn rb_read(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+    read_or_super(rb_self, args, ReadKind::Full)
+}
+
+/// IO#write(string) with one non-empty String, when `io` writes it unchanged and at once
+/// (coalesce::plain_write_fptr: sync mode, nothing buffered, no conversion), has no write lock
+/// (CRuby creates one with a write buffer and then serialises writers on it), no read-ahead to
+/// seek back over, and is not STDOUT/STDERR. None: take CRuby's method.
+pub fn write(io: VALUE, string: VALUE) -> Option<Result<Value, Error>> {
+    if !ENABLED.load(Ordering::Relaxed)
+        || rb::is_special(string)
+        || rb::type_of(string) != ruby_value_type::RUBY_T_STRING
+        || unsafe { rb_sys::RSTRING_LEN(string) } == 0
+    {
+        return None;
+    }
+    let fptr = plain_write_fptr(io);
+    if fptr.is_null() {
+        return None;
+    }
+    let eligible = unsafe {
+        let f = &*fptr;
+        (f.write_lock == 0 || f.write_lock == NIL) && f.mode as u32 & FMODE_SIGNAL_ON_EPIPE == 0 && f.rbuf.len == 0
+    };
+    if !eligible {
+        return None;
+    }
+    let machine = machine()?;
+    write_all(machine, fptr, string).transpose()
+}
+
+/// Writes all of `string`: direct attempts with its own memory (no fiber switch can happen,
+/// so it cannot change); once one would block, the rest from a frozen copy (CRuby writes from
+/// one too: rb_str_tmp_frozen_acquire), which waits in the ring up to IO#timeout.
+fn write_all(machine: &Machine, fptr: *mut rb_sys::rb_io_t, string: VALUE) -> Result<Option<Value>, Error> {
+    // io_binwrite: pending interrupts first.
+    protect(|| unsafe {
+        rb_sys::rb_thread_check_ints();
+        NIL
+    })?;
+    let deadline = io_deadline(unsafe { (*fptr).self_ })?;
+    let total = unsafe { rb_sys::RSTRING_LEN(string) } as usize;
+    let mut source = string;
+    let mut written = 0usize;
+    loop {
+        let fd = check_closed(fptr)?;
+        let frozen = rb::is_frozen(source);
+        let blocking = if frozen {
+            Blocking::Wait(deadline)
+        } else {
+            Blocking::Never
+        };
+        let ptr = unsafe { (rb_sys::RSTRING_PTR(source) as *mut u8).add(written) };
+        let res = machine.transfer_once(Direction::Write, fd, ptr, total - written, -1, source, blocking, || {
+            Ok(())
+        })?;
+        if would_block(res) && !frozen {
+            source = protect(|| unsafe { rb_sys::rb_str_new_frozen(source) })?;
+            continue;
+        }
+        if res < 0 {
+            let path = unsafe { (*fptr).pathv };
+            if path != NIL && written == 0 {
+                return Ok(None);
+            }
+            return Err(errno_exception(-res as i32));
+        }
+        written += res as usize;
+        if written >= total {
+            count(machine);
+            return Ok(Some(rb::value(int(total as i64))));
+        }
+    }
+}

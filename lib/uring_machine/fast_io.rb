@@ -1,0 +1,15 @@
+# frozen_string_literal: true
+
+module UringMachine
+  # IO#readpartial, IO#sysread, IO#read(length) and IO#write(string) go straight to the fd
+  # (a direct non-blocking syscall, else an op that waits in the ring) when the current fiber
+  # is non-blocking under a UringMachine::Scheduler and the IO is in a state where that is
+  # exactly what CRuby's method would do: nothing in its read-ahead or write buffer, no
+  # encoding conversion or newline decorator, sync writes without a write lock. The methods
+  # (in Rust, scheduler/fast_io.rs) fall back to CRuby's own in every other case.
+  #
+  # Opt out: UringMachine.fast_io = false, or URING_MACHINE_FAST_IO=0 in the environment when
+  # the gem loads.
+  self.fast_io = ENV.fetch("URING_MACHINE_FAST_IO", "1") != "0"
+  ::IO.prepend(FastIO)
+end
