@@ -5,8 +5,10 @@
 //! under our Scheduler and the IO is in a state where going straight to the fd is exactly what
 //! CRuby would do (nothing in its read-ahead, character or write buffer; no duplex write IO; no
 //! encoding conversion or newline decorator; sync writes without a write lock), these move the
-//! bytes themselves with the io_read/io_write hooks' logic: a direct non-blocking syscall,
-//! else an op that waits in the ring (up to IO#timeout). In every other state, and for every
+//! bytes themselves with a direct non-blocking syscall. When that would block, CRuby's own
+//! method moves the rest (its hooks then wait in the ring): so every wait is CRuby's, with its
+//! IO#timeout, its interrupts and, on 4.0, the blocking-operation record through which an
+//! IO#close from another thread finds the waiting fiber. In every other state, and for every
 //! argument that needs a conversion or raises, they are CRuby's own methods (`super`).
 //!
 //! Results are CRuby's: readpartial/sysread/read(n) return a new binary String or fill
@@ -25,7 +27,6 @@ use crate::ops::direct_io::would_block;
 use crate::ops::io::{Blocking, Direction};
 use crate::ruby::value::{self as rb, int, raw, NIL};
 use crate::scheduler::coalesce::{call_super, our_scheduler, plain_write_fptr, raws};
-use crate::scheduler::io::io_deadline;
 use crate::scheduler::Scheduler;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -89,36 +90,7 @@ fn plain_read_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
     plain.then_some(fptr)
 }
 
-/// rb_str_locktmp for the time an op in the ring writes into the String (CRuby locks it for
-/// its read too): another fiber that changes it meanwhile gets CRuby's "temporarily locked".
-struct StrLock {
-    string: VALUE,
-    locked: bool,
-}
-
-impl StrLock {
-    fn new(string: VALUE) -> StrLock {
-        StrLock { string, locked: false }
-    }
-
-    fn lock(&mut self) -> Result<(), Error> {
-        let s = self.string;
-        protect(|| unsafe { rb_sys::rb_str_locktmp(s) })?;
-        self.locked = true;
-        Ok(())
-    }
-}
-
-impl Drop for StrLock {
-    fn drop(&mut self) {
-        if self.locked {
-            let s = self.string;
-            let _ = protect(|| unsafe { rb_sys::rb_str_unlocktmp(s) });
-        }
-    }
-}
-
-/// IOError "closed stream" when the IO was closed while this fiber waited (rb_io_check_closed).
+/// IOError "closed stream" when the IO was closed meanwhile (rb_io_check_closed).
 fn check_closed(fptr: *mut rb_sys::rb_io_t) -> Result<i32, Error> {
     let fd = unsafe { (*fptr).fd };
     if fd < 0 {
@@ -192,12 +164,11 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
         }
         outbuf
     })?;
-    let deadline = io_deadline(io)?;
     let mut total = 0usize;
+    let mut would_wait = false;
     loop {
         let fd = check_closed(fptr)?;
         let ptr = unsafe { (rb_sys::RSTRING_PTR(string) as *mut u8).add(total) };
-        let mut lock = StrLock::new(string);
         let res = machine.transfer_once(
             Direction::Read,
             fd,
@@ -205,11 +176,13 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
             maxlen - total,
             -1,
             string,
-            Blocking::Wait(deadline),
-            || lock.lock(),
-        );
-        drop(lock);
-        let res = res?;
+            Blocking::Never,
+            || Ok(()),
+        )?;
+        if would_block(res) {
+            would_wait = true;
+            break;
+        }
         if res < 0 {
             let path = unsafe { (*fptr).pathv };
             if path != NIL && total == 0 {
@@ -222,6 +195,9 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
             break;
         }
     }
+    if would_wait && total == 0 {
+        return Ok(None); // nothing read, nothing changed: CRuby's method waits and reads
+    }
     count(machine);
     // io_set_read_length, with io_shrink_read_string for a String made here.
     protect(|| unsafe {
@@ -233,6 +209,13 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
         }
         NIL
     })?;
+    if would_wait {
+        // read(length) got part of it: CRuby's read(rest) waits for the rest (nil at EOF).
+        let rest = call_super(&[int((maxlen - total) as i64)])?;
+        if raw(rest) != NIL {
+            protect(|| unsafe { rb_sys::rb_str_buf_append(string, raw(rest)) })?;
+        }
+    }
     if total > 0 {
         return Ok(Some(rb::value(string)));
     }
@@ -291,34 +274,32 @@ pub fn write(io: VALUE, string: VALUE) -> Option<Result<Value, Error>> {
     write_all(machine, fptr, string).transpose()
 }
 
-/// Writes all of `string`: direct attempts with its own memory (no fiber switch can happen,
-/// so it cannot change); once one would block, the rest from a frozen copy (CRuby writes from
-/// one too: rb_str_tmp_frozen_acquire), which waits in the ring up to IO#timeout.
+/// Writes all of `string` with direct attempts (no fiber switch can happen meanwhile, so it
+/// cannot change); once one would block, CRuby's IO#write writes the rest (waiting through the
+/// hooks). None: nothing written, CRuby's method takes it all.
 fn write_all(machine: &Machine, fptr: *mut rb_sys::rb_io_t, string: VALUE) -> Result<Option<Value>, Error> {
     // io_binwrite: pending interrupts first.
     protect(|| unsafe {
         rb_sys::rb_thread_check_ints();
         NIL
     })?;
-    let deadline = io_deadline(unsafe { (*fptr).self_ })?;
     let total = unsafe { rb_sys::RSTRING_LEN(string) } as usize;
-    let mut source = string;
     let mut written = 0usize;
     loop {
         let fd = check_closed(fptr)?;
-        let frozen = rb::is_frozen(source);
-        let blocking = if frozen {
-            Blocking::Wait(deadline)
-        } else {
-            Blocking::Never
-        };
-        let ptr = unsafe { (rb_sys::RSTRING_PTR(source) as *mut u8).add(written) };
-        let res = machine.transfer_once(Direction::Write, fd, ptr, total - written, -1, source, blocking, || {
-            Ok(())
-        })?;
-        if would_block(res) && !frozen {
-            source = protect(|| unsafe { rb_sys::rb_str_new_frozen(source) })?;
-            continue;
+        let ptr = unsafe { (rb_sys::RSTRING_PTR(string) as *mut u8).add(written) };
+        let res = machine.transfer_once(
+            Direction::Write,
+            fd,
+            ptr,
+            total - written,
+            -1,
+            string,
+            Blocking::Never,
+            || Ok(()),
+        )?;
+        if would_block(res) {
+            break;
         }
         if res < 0 {
             let path = unsafe { (*fptr).pathv };
@@ -333,4 +314,12 @@ fn write_all(machine: &Machine, fptr: *mut rb_sys::rb_io_t, string: VALUE) -> Re
             return Ok(Some(rb::value(int(total as i64))));
         }
     }
+    if written == 0 {
+        return Ok(None);
+    }
+    count(machine);
+    let rest = protect(|| unsafe { rb_sys::rb_str_substr(string, written as c_long, (total - written) as c_long) })?;
+    let rest_written = call_super(&[rest])?;
+    let rest_written: i64 = magnus::TryConvert::try_convert(rest_written)?;
+    Ok(Some(rb::value(int(written as i64 + rest_written))))
 }
