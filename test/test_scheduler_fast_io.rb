@@ -416,18 +416,19 @@ class TestSchedulerFastIO < SchedulerTest
       end
       assert_equal [6, 1], got
       assert_equal "synced", File.read(f.path)
-      # A large write to a File: the page cache answers "would block" to the direct attempt,
-      # so CRuby's method writes it (through the hook); the small one goes straight.
+      # A small write to a File goes straight; to a large one, the page cache answers "would
+      # block", so CRuby's method writes it (through the hook).
       File.open(f.path, "w") do |out|
         out.sync = true
         got = in_scheduled_fiber do
           before = fast_calls
-          big = +"f" * 3_000_000
-          [out.write(big), out.write("end".b), fast_calls - before]
+          small = out.write("start".b)
+          counted = fast_calls - before
+          [small, out.write(+"f" * 3_000_000), counted]
         end
       end
-      assert_equal [3_000_000, 3, 1], got
-      assert_equal "#{"f" * 3_000_000}end", File.read(f.path)
+      assert_equal [5, 3_000_000, 1], got
+      assert_equal "start#{"f" * 3_000_000}", File.read(f.path)
     end
   end
 
