@@ -34,6 +34,11 @@ module UringMachine
         end
       end
 
+      # Monotonic seconds: deadlines, TTLs and file checks.
+      def clock
+        ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
+      end
+
       # Replaces the default resolver (nil: a fresh one from the system files at next use).
       def default_resolver=(resolver)
         raise TypeError, "expected a UringMachine::DNS::Resolver, not #{resolver.class}" unless resolver.nil? || resolver.is_a?(Resolver)

@@ -27,7 +27,7 @@ module UringMachine
       # IPv4); A when an interface has a non-loopback IPv4 address, or when there is no
       # non-loopback address at all. Re-read every 10 seconds.
       def address_families
-        now = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
+        now = DNS.clock
         return @address_families if @address_families_at && now - @address_families_at < ADDRESS_FAMILIES_TTL
 
         list = Socket.ip_address_list.reject { |a| a.ipv4_loopback? || a.ipv6_loopback? }

@@ -26,7 +26,7 @@ module UringMachine
 
       # The value stored for +key+ if it has not expired, else nil.
       def get(key)
-        now = clock
+        now = DNS.clock
         @lock.synchronize do
           entry = @entries[key]
           if entry && entry.expires_at > now
@@ -47,7 +47,7 @@ module UringMachine
         ttl = [ttl, @max_ttl].min
         return value unless ttl.positive?
 
-        now = clock
+        now = DNS.clock
         @lock.synchronize do
           @entries.delete(key)
           make_room(now) if @entries.size >= @max_entries
@@ -75,10 +75,6 @@ module UringMachine
       def make_room(now)
         @entries.delete_if { |_, entry| entry.expires_at <= now }
         @entries.shift while @entries.size >= @max_entries # Hashes keep insertion order: oldest first
-      end
-
-      def clock
-        ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
       end
     end
   end

@@ -72,7 +72,7 @@ module UringMachine
       private
 
       def refresh
-        now = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
+        now = DNS.clock
         return if @checked_at && now - @checked_at < RECHECK_SECONDS
 
         @lock.synchronize do

@@ -42,7 +42,7 @@ module UringMachine
 
       # The effective settings: {nameservers:, search:, ndots:, timeout:, attempts:, rotate:}.
       def configuration
-        now = clock
+        now = DNS.clock
         return @config if @config && (@resolv_conf.nil? || now - @config_checked_at < RECONFIGURE_SECONDS)
 
         @config_lock.synchronize do
@@ -290,10 +290,6 @@ module UringMachine
         [stat.mtime, stat.size, stat.ino]
       rescue SystemCallError
         nil
-      end
-
-      def clock
-        ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
       end
     end
   end

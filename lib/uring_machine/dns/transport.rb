@@ -25,9 +25,9 @@ module UringMachine
       # Expired after +timeout+ seconds, or the socket's SystemCallError (ECONNREFUSED: nothing
       # listens there).
       def exchange(machine, server, query, timeout)
-        deadline = clock + timeout
+        deadline = DNS.clock + timeout
         reply = udp(machine, server, query, deadline)
-        reply = tcp(machine, server, query, clock + timeout) if reply.tc == 1 # a fresh try, over TCP
+        reply = tcp(machine, server, query, DNS.clock + timeout) if reply.tc == 1 # a fresh try, over TCP
         reply
       end
 
@@ -79,7 +79,7 @@ module UringMachine
 
       # The block's value, or Expired once +deadline+ has passed.
       def wait(machine, deadline, &block)
-        remaining = deadline - clock
+        remaining = deadline - DNS.clock
         raise Expired if remaining <= 0
 
         machine.timeout(remaining, Expired, &block)
@@ -115,10 +115,6 @@ module UringMachine
 
       def family(host)
         host.include?(":") ? Socket::AF_INET6 : Socket::AF_INET
-      end
-
-      def clock
-        ::Process.clock_gettime(::Process::CLOCK_MONOTONIC)
       end
     end
   end

@@ -65,29 +65,39 @@ pub fn plain_write_fptr(io: VALUE) -> *mut rb_sys::rb_io_t {
     if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
         return none;
     }
-    let fptr = unsafe { (*(io as *mut rb_sys::RFile)).fptr };
-    if fptr.is_null() {
+    let Some(fptr) = open_fptr(io) else {
         return none;
-    }
+    };
     #[allow(deprecated)]
     let plain = unsafe {
         let f = &*fptr;
         let mode = f.mode as u32;
-        let decorators = rb_sys::ruby_econv_flag_type::RUBY_ECONV_DECORATOR_MASK as i32
-            | rb_sys::ruby_econv_flag_type::RUBY_ECONV_STATEFUL_DECORATOR_MASK as i32;
-        f.fd >= 0
-            && mode & rb_sys::FMODE_WRITABLE != 0
+        mode & rb_sys::FMODE_WRITABLE != 0
             && mode & rb_sys::FMODE_SYNC != 0
             && mode & rb_sys::FMODE_TEXTMODE == 0
             && f.wbuf.len == 0
             && (f.encs.enc.is_null() || std::ptr::eq(f.encs.enc, rb_sys::rb_ascii8bit_encoding()))
-            && f.encs.ecflags & decorators == 0
+            && f.encs.ecflags & DECORATORS == 0
     };
     if plain {
         fptr
     } else {
         none
     }
+}
+
+/// CRuby's newline and stateful decorators (crlf, universal newline, ...): an IO with any of
+/// them transforms its bytes.
+pub const DECORATORS: i32 = rb_sys::ruby_econv_flag_type::RUBY_ECONV_DECORATOR_MASK as i32
+    | rb_sys::ruby_econv_flag_type::RUBY_ECONV_STATEFUL_DECORATOR_MASK as i32;
+
+/// The rb_io_t of an IO whose descriptor is open (None for anything else).
+pub fn open_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
+    if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
+        return None;
+    }
+    let fptr = unsafe { (*(io as *mut rb_sys::RFile)).fptr };
+    (!fptr.is_null() && unsafe { (*fptr).fd } >= 0).then_some(fptr)
 }
 
 pub fn call_super(args: &[VALUE]) -> Result<Value, Error> {

@@ -26,7 +26,7 @@ use crate::machine::Machine;
 use crate::ops::direct_io::would_block;
 use crate::ops::io::{Blocking, Direction};
 use crate::ruby::value::{self as rb, int, raw, NIL};
-use crate::scheduler::coalesce::{call_super, our_scheduler, plain_write_fptr, raws};
+use crate::scheduler::coalesce::{call_super, open_fptr, our_scheduler, plain_write_fptr, raws, DECORATORS};
 use crate::scheduler::Scheduler;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -64,30 +64,36 @@ fn machine() -> Option<&'static Machine> {
 /// (cbuf) or write buffer, no duplex write IO to flush, no text mode, no conversion (internal
 /// encoding) and no newline decorator.
 fn plain_read_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
-    if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
-        return None;
-    }
-    let fptr = unsafe { (*(io as *mut rb_sys::RFile)).fptr };
-    if fptr.is_null() {
-        return None;
-    }
+    let fptr = open_fptr(io)?;
     #[allow(deprecated)]
     let plain = unsafe {
         let f = &*fptr;
         let mode = f.mode as u32;
-        let decorators = rb_sys::ruby_econv_flag_type::RUBY_ECONV_DECORATOR_MASK as i32
-            | rb_sys::ruby_econv_flag_type::RUBY_ECONV_STATEFUL_DECORATOR_MASK as i32;
-        f.fd >= 0
-            && mode & rb_sys::FMODE_READABLE != 0
+        mode & rb_sys::FMODE_READABLE != 0
             && mode & rb_sys::FMODE_TEXTMODE == 0
             && f.rbuf.len == 0
             && f.cbuf.len == 0
             && f.wbuf.len == 0
             && (f.tied_io_for_writing == 0 || f.tied_io_for_writing == NIL)
             && f.encs.enc2.is_null()
-            && f.encs.ecflags & decorators == 0
+            && f.encs.ecflags & DECORATORS == 0
     };
     plain.then_some(fptr)
+}
+
+/// One direct, never waiting read or write of `len` bytes at byte `offset` of `string`: the
+/// count or -errno (would-block included).
+fn attempt(
+    machine: &Machine,
+    fptr: *mut rb_sys::rb_io_t,
+    direction: Direction,
+    string: VALUE,
+    offset: usize,
+    len: usize,
+) -> Result<i64, Error> {
+    let fd = check_closed(fptr)?;
+    let ptr = unsafe { (rb_sys::RSTRING_PTR(string) as *mut u8).add(offset) };
+    machine.transfer_once(direction, fd, ptr, len, -1, string, Blocking::Never, || Ok(()))
 }
 
 /// IOError "closed stream" when the IO was closed meanwhile (rb_io_check_closed).
@@ -167,18 +173,7 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
     let mut total = 0usize;
     let mut would_wait = false;
     loop {
-        let fd = check_closed(fptr)?;
-        let ptr = unsafe { (rb_sys::RSTRING_PTR(string) as *mut u8).add(total) };
-        let res = machine.transfer_once(
-            Direction::Read,
-            fd,
-            ptr,
-            maxlen - total,
-            -1,
-            string,
-            Blocking::Never,
-            || Ok(()),
-        )?;
+        let res = attempt(machine, fptr, Direction::Read, string, total, maxlen - total)?;
         if would_block(res) {
             would_wait = true;
             break;
@@ -286,18 +281,7 @@ fn write_all(machine: &Machine, fptr: *mut rb_sys::rb_io_t, string: VALUE) -> Re
     let total = unsafe { rb_sys::RSTRING_LEN(string) } as usize;
     let mut written = 0usize;
     loop {
-        let fd = check_closed(fptr)?;
-        let ptr = unsafe { (rb_sys::RSTRING_PTR(string) as *mut u8).add(written) };
-        let res = machine.transfer_once(
-            Direction::Write,
-            fd,
-            ptr,
-            total - written,
-            -1,
-            string,
-            Blocking::Never,
-            || Ok(()),
-        )?;
+        let res = attempt(machine, fptr, Direction::Write, string, written, total - written)?;
         if would_block(res) {
             break;
         }
