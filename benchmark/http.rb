@@ -103,7 +103,11 @@ module HttpBench
   end
 
   def stop(pid)
-    Process.kill(:KILL, pid)
+    begin
+      Process.kill(:KILL, -pid) # nginx runs in a process group of its own: master and worker
+    rescue Errno::ESRCH
+      Process.kill(:KILL, pid)
+    end
     Process.wait(pid)
   rescue Errno::ESRCH, Errno::ECHILD
     nil
@@ -145,7 +149,7 @@ module HttpBench
     probe.close
     File.write(File.join(dir, "nginx.conf"), format(NGINX_CONF, dir: dir, port: port))
     pid = spawn(nginx_binary, "-p", dir, "-c", File.join(dir, "nginx.conf"), "-e", File.join(dir, "error.log"),
-                out: File::NULL, err: File.join(dir, "stderr.log"))
+                out: File::NULL, err: File.join(dir, "stderr.log"), pgroup: true)
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
     begin
       TCPSocket.new("127.0.0.1", port).close
