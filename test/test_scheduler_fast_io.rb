@@ -452,4 +452,35 @@ class TestSchedulerFastIO < SchedulerTest
     assert_equal [200_000, 200_000], got[0, 2]
     assert_operator got[2], :>, 0, "the reader's sysread calls"
   end
+
+  # A subclass that overrides an I/O hook sees every read and write (CRuby's test/fiber
+  # IOErrorScheduler answers -EINVAL from io_write).
+  class FailingWrites < UringMachine::Scheduler
+    def io_write(*)
+      -Errno::EINVAL::Errno
+    end
+  end
+
+  def test_a_subclass_overriding_io_write_gets_every_write
+    errors = with_scheduler_class(FailingWrites) do
+      r, w = IO.pipe
+      Fiber.schedule do
+        w.write("x")
+      rescue SystemCallError => e
+        e.class
+      ensure
+        [r, w].each(&:close)
+      end.then { |f| UringMachine.machine_of(f).join(f) }
+    end
+    assert_equal Errno::EINVAL, errors
+  end
+
+  def with_scheduler_class(klass)
+    Thread.new do
+      Fiber.set_scheduler(klass.new)
+      yield
+    ensure
+      Fiber.set_scheduler(nil)
+    end.value
+  end
 end

@@ -2,9 +2,10 @@
 
 module UringMachine
   # IO#readpartial, IO#sysread, IO#read(length) and IO#write(string) go straight to the fd
-  # (a direct non-blocking syscall, else an op that waits in the ring) when the current fiber
-  # is non-blocking under a UringMachine::Scheduler and the IO is in a state where that is
-  # exactly what CRuby's method would do: nothing in its read-ahead or write buffer, no
+  # (a direct non-blocking syscall; CRuby's method when it would block) when the current fiber
+  # is non-blocking under a UringMachine::Scheduler whose class keeps our io_read/io_write
+  # (a subclass that overrides them sees every read and write) and the IO is in a state where
+  # that is exactly what CRuby's method would do: nothing in its read-ahead or write buffer, no
   # encoding conversion or newline decorator, sync writes without a write lock. The methods
   # (in Rust, scheduler/fast_io.rs) fall back to CRuby's own in every other case.
   #

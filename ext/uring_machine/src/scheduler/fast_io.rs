@@ -46,14 +46,18 @@ pub fn rb_enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// The machine of the current fiber's scheduler when the fast path is on and the fiber is
-/// non-blocking under our Scheduler on its own thread.
+/// The machine of the current fiber's scheduler when the fast path is on, the fiber is
+/// non-blocking under our Scheduler on its own thread, and that scheduler's class keeps our
+/// io_read/io_write hooks.
 fn machine() -> Option<&'static Machine> {
     if !ENABLED.load(Ordering::Relaxed) {
         return None;
     }
     let scheduler = our_scheduler()?;
     let scheduler = rb::typed_ref::<Scheduler>(rb::value(scheduler)).ok()?;
+    if !scheduler.has_own_io_hooks() {
+        return None; // a subclass's io_read/io_write must see every read and write
+    }
     let machine = scheduler.bound_machine().ok()?;
     machine.check_owner().ok()?;
     Some(machine)

@@ -27,6 +27,9 @@ pub struct Scheduler {
     transferred_fibers: Cell<usize>,
     /// The fiber waiting in `close` for the last one.
     closer: Cell<VALUE>,
+    /// Whether io_read and io_write are this class's own (not a subclass's): only then may the
+    /// IO fast path (fast_io.rs) move bytes without calling them.
+    own_io_hooks: bool,
 }
 
 // The Machine behind the pointer is kept alive (and unmoved: it is heap data) by the mark of
@@ -52,11 +55,16 @@ impl Scheduler {
             live_fibers: Cell::new(0),
             transferred_fibers: Cell::new(0),
             closer: Cell::new(NIL),
+            own_io_hooks: io_hooks_are_ours(class)?,
         };
         if let Some(machine) = args.first().filter(|v| raw(**v) != NIL) {
             scheduler.bind(*machine)?;
         }
         Ok(rb::ruby().obj_wrap_as(scheduler, class))
+    }
+
+    pub fn has_own_io_hooks(&self) -> bool {
+        self.own_io_hooks
     }
 
     fn bind(&self, machine_value: Value) -> Result<&Machine, Error> {
@@ -389,4 +397,18 @@ impl Scheduler {
 fn is_no_child_error(e: &Error) -> bool {
     let echild = rb::class_named("Errno::ECHILD");
     e.value().is_some_and(|v| rb::is_kind_of(raw(v), echild))
+}
+
+/// Whether `class` (UringMachine::Scheduler or a subclass) leaves io_read and io_write as
+/// UringMachine::Scheduler defines them, when the scheduler is created.
+fn io_hooks_are_ours(class: magnus::RClass) -> Result<bool, Error> {
+    let base = rb::class_named("UringMachine::Scheduler");
+    for hook in ["io_read", "io_write"] {
+        let method: Value = class.funcall("instance_method", (rb::ruby().to_symbol(hook),))?;
+        let owner: Value = method.funcall("owner", ())?;
+        if raw(owner) != base {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
