@@ -7,13 +7,7 @@ require "resolv"
 # A throwaway dnsmasq on 127.0.0.1 and a free port, answering only from its command line (no
 # /etc/resolv.conf, no /etc/hosts, no upstream): every name under the +local+ domains that it
 # was not told about is NXDOMAIN ("#": every domain). Binary: dnsmasq (Debian package dnsmasq-base).
-class DnsmasqServer
-  attr_reader :port
-
-  def self.start(*records, **options)
-    new(*records, **options).tap(&:start)
-  end
-
+class DnsmasqServer < LocalServer::Server
   # +records+: dnsmasq options such as "--host-record=h.test,192.0.2.1".
   def initialize(*records, local: %w[test], ttl: 60)
     @records = records
@@ -25,39 +19,30 @@ class DnsmasqServer
     raise LocalServer::Unavailable, "no dnsmasq (Debian package dnsmasq-base; bin/setup installs it)"
   end
 
-  def start
-    @dir = Dir.mktmpdir("um-dnsmasq-")
-    @log = File.join(@dir, "dnsmasq.log")
-    Dir.mkdir(File.join(@dir, "conf.d"))
-    @port = LocalServer.free_port
-    argv = [@binary, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--port=#{@port}",
-            "--listen-address=127.0.0.1", "--bind-interfaces", "--conf-file=/dev/null",
-            "--conf-dir=#{File.join(@dir, 'conf.d')}", "--pid-file=", "--log-facility=#{@log}",
-            "--local-ttl=#{@ttl}", "--user=#{Etc.getpwuid(Process.uid).name}",
-            *@local.map { |domain| "--local=/#{domain}/" }, *@records]
-    @server = LocalServer::Child.new(argv, log: @log, chdir: @dir)
-    LocalServer.wait_until("dnsmasq on port #{@port}", process: @server, log: @log) { answers? }
-    self
-  rescue StandardError
-    stop
-    raise
-  end
-
   def address
     "127.0.0.1:#{@port}"
   end
 
-  def stop
-    @server&.stop(:TERM)
-    @server = nil
-    FileUtils.rm_rf(@dir) if @dir
-    @dir = nil
-  end
-
   private
 
+  def description
+    "dnsmasq"
+  end
+
+  def prepare
+    Dir.mkdir(File.join(@dir, "conf.d"))
+  end
+
+  def command
+    [@binary, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--port=#{@port}",
+     "--listen-address=127.0.0.1", "--bind-interfaces", "--conf-file=/dev/null",
+     "--conf-dir=#{File.join(@dir, 'conf.d')}", "--pid-file=", "--log-facility=#{@log}",
+     "--local-ttl=#{@ttl}", "--user=#{Etc.getpwuid(Process.uid).name}",
+     *@local.map { |domain| "--local=/#{domain}/" }, *@records]
+  end
+
   # Does it answer a query over UDP yet? (Any answer will do: NXDOMAIN for the probe name.)
-  def answers?
+  def ready?
     socket = UDPSocket.new
     socket.connect("127.0.0.1", @port)
     message = Resolv::DNS::Message.new(4242)

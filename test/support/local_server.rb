@@ -92,4 +92,48 @@ module LocalServer
       nil
     end
   end
+
+  # The life of a throwaway server: a private directory holding its log, a free port, the child
+  # process and a wait until it answers. #stop (also run when #start fails) ends the process and
+  # removes the directory. A subclass defines #description, #command and #ready?, and may define
+  # #prepare (runs in the directory before the port is chosen), #child_env and #stop_signal.
+  class Server
+    attr_reader :port
+
+    def self.start(...)
+      new(...).tap(&:start)
+    end
+
+    def start
+      @dir = Dir.mktmpdir("um-#{description.split.first.downcase}-")
+      @log = File.join(@dir, "server.log")
+      prepare
+      @port = LocalServer.free_port
+      @server = Child.new(command, log: @log, chdir: @dir, env: child_env)
+      LocalServer.wait_until("#{description} on port #{@port}", process: @server, log: @log) { ready? }
+      self
+    rescue StandardError
+      stop
+      raise
+    end
+
+    def stop
+      @server&.stop(stop_signal)
+      @server = nil
+      FileUtils.rm_rf(@dir) if @dir
+      @dir = nil
+    end
+
+    private
+
+    def prepare; end
+
+    def child_env
+      {}
+    end
+
+    def stop_signal
+      :TERM
+    end
+  end
 end

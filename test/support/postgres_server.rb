@@ -7,14 +7,8 @@ require_relative "local_server"
 # directory, postgres with fsync off, trust authentication for the user "postgres". PostgreSQL
 # refuses to run as root: as root both run as the postgres user (setpriv), which owns the
 # directory. Binaries: /usr/lib/postgresql/*/bin (Debian's postgresql package).
-class PostgresServer
+class PostgresServer < LocalServer::Server
   USER = "postgres"
-
-  attr_reader :port
-
-  def self.start
-    new.tap(&:start)
-  end
 
   def initialize
     @postgres = LocalServer.executable("/usr/lib/postgresql/*/bin/postgres")
@@ -27,37 +21,35 @@ class PostgresServer
     @run_as = Process.uid.zero? ? run_as_postgres : []
   end
 
-  def start
-    @dir = Dir.mktmpdir("um-postgres-")
-    File.chown(Etc.getpwnam(USER).uid, Etc.getpwnam(USER).gid, @dir) if Process.uid.zero?
-    @log = File.join(@dir, "server.log")
-    initdb
-    @port = LocalServer.free_port
-    @server = LocalServer::Child.new(
-      [*@run_as, @postgres, "-D", data, "-k", @dir, "-h", "127.0.0.1", "-p", @port.to_s, "-F",
-       "-c", "max_connections=100", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"],
-      log: @log, chdir: @dir, env: { "LC_ALL" => "C" }
-    )
-    LocalServer.wait_until("PostgreSQL on port #{@port}", process: @server, log: @log) { ready? }
-    self
-  rescue StandardError
-    stop
-    raise
-  end
-
   # Connection parameters for PG.connect.
   def params
     { host: "127.0.0.1", port: @port, user: USER, dbname: "postgres", connect_timeout: 10 }
   end
 
-  def stop
-    @server&.stop(:INT) # fast shutdown: ends the sessions
-    @server = nil
-    FileUtils.rm_rf(@dir) if @dir
-    @dir = nil
+  private
+
+  def description
+    "PostgreSQL"
   end
 
-  private
+  # As root, the directory belongs to the postgres user, who runs initdb and the server.
+  def prepare
+    File.chown(Etc.getpwnam(USER).uid, Etc.getpwnam(USER).gid, @dir) if Process.uid.zero?
+    initdb
+  end
+
+  def command
+    [*@run_as, @postgres, "-D", data, "-k", @dir, "-h", "127.0.0.1", "-p", @port.to_s, "-F",
+     "-c", "max_connections=100", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"]
+  end
+
+  def child_env
+    { "LC_ALL" => "C" }
+  end
+
+  def stop_signal
+    :INT # fast shutdown: ends the sessions
+  end
 
   def data
     File.join(@dir, "data")
