@@ -37,6 +37,28 @@ class TestIO < MachineTest
 
   # Sockets are read with recv and pipes with preadv2; a descriptor number that changes from
   # one to the other (reopen, or close and reuse) must still be read correctly.
+  # After a read that had to wait, the fd's next read goes straight to the ring (a peer's
+  # next message is rarely there yet); one that fills the buffer brings direct reads back.
+  def test_reads_go_to_the_ring_after_one_waited_until_data_streams
+    buffer = +""
+    reader = machine.spin { machine.read(@r, buffer, 4) }
+    machine.snooze
+    machine.write(@w, "ab")
+    assert_equal 2, machine.join(reader)
+    direct = machine.metrics[:direct][:read].to_i
+    ring = machine.metrics[:ops][:read]
+
+    @w << "wxyz"
+    assert_equal 4, machine.read(@r, buffer, 4)
+    assert_equal "wxyz", buffer
+    assert_equal [direct, ring + 1], [machine.metrics[:direct][:read].to_i, machine.metrics[:ops][:read]]
+
+    @w << "more"
+    assert_equal 4, machine.read(@r, buffer, 4)
+    assert_equal "more", buffer
+    assert_equal [direct + 1, ring + 1], [machine.metrics[:direct][:read].to_i, machine.metrics[:ops][:read]]
+  end
+
   def test_a_descriptor_that_becomes_another_kind_of_file
     a, b = UNIXSocket.pair
     b.write("socket")

@@ -6,6 +6,12 @@
 //!   ops/direct_io.rs). Each use first checks that the fd is still seekable (lseek): if it was
 //!   closed and reused for a pipe, socket or tty, whose writes can wait for a reader, that
 //!   fails with ESPIPE and the fd is re-learned.
+//! - Reads that wait: when a read of an fd last had to wait in the ring (its direct attempt
+//!   found nothing), the next read goes to the ring at once. A request/response peer's next
+//!   message is never there yet right after we answered, so the direct attempt (and the fast
+//!   path's, and the hook's after it) would be a wasted syscall per message. A read that fills
+//!   its whole buffer means data is streaming, and direct attempts resume. Only speed depends
+//!   on it: a READ in the ring returns what a direct read would.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum FdKind {
     Unknown,
@@ -14,9 +20,20 @@ pub enum FdKind {
     PageCacheFile,
 }
 
+#[derive(Clone, Copy)]
+struct Entry {
+    kind: FdKind,
+    reads_wait: bool,
+}
+
+const UNKNOWN: Entry = Entry {
+    kind: FdKind::Unknown,
+    reads_wait: false,
+};
+
 #[derive(Default)]
 pub struct FdKinds {
-    kinds: Vec<FdKind>,
+    entries: Vec<Entry>,
 }
 
 /// Descriptors beyond this are not remembered (always Unknown, so recv is tried first).
@@ -24,17 +41,36 @@ const MAX_TRACKED: usize = 1 << 20;
 
 impl FdKinds {
     pub fn get(&self, fd: i32) -> FdKind {
-        self.kinds.get(fd as usize).copied().unwrap_or(FdKind::Unknown)
+        self.entries.get(fd as usize).map_or(FdKind::Unknown, |e| e.kind)
     }
 
     pub fn set(&mut self, fd: i32, kind: FdKind) {
+        if let Some(e) = self.entry(fd) {
+            e.kind = kind;
+        }
+    }
+
+    /// Whether the last read of `fd` had to wait in the ring (see the module's comment).
+    pub fn reads_wait(&self, fd: i32) -> bool {
+        self.entries.get(fd as usize).is_some_and(|e| e.reads_wait)
+    }
+
+    pub fn set_reads_wait(&mut self, fd: i32, waits: bool) {
+        if self.reads_wait(fd) != waits {
+            if let Some(e) = self.entry(fd) {
+                e.reads_wait = waits;
+            }
+        }
+    }
+
+    fn entry(&mut self, fd: i32) -> Option<&mut Entry> {
         let i = fd as usize;
         if i >= MAX_TRACKED {
-            return;
+            return None;
         }
-        if i >= self.kinds.len() {
-            self.kinds.resize(i + 1, FdKind::Unknown);
+        if i >= self.entries.len() {
+            self.entries.resize(i + 1, UNKNOWN);
         }
-        self.kinds[i] = kind;
+        Some(&mut self.entries[i])
     }
 }

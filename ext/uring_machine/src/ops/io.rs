@@ -62,6 +62,13 @@ impl Machine {
         blocking: Blocking,
         prepare: impl FnOnce() -> Result<(), Error>,
     ) -> Result<i64, Error> {
+        let is_read = matches!(direction, Direction::Read);
+        if is_read && self.reads_wait(fd) {
+            if let Some(deadline) = blocking.ring_deadline() {
+                prepare()?;
+                return self.read_in_ring(fd, ptr, len, file_offset, pin, deadline);
+            }
+        }
         let res = self.try_direct(direction, fd, ptr, len, file_offset);
         let code = match direction {
             Direction::Read => opcode::Read::CODE,
@@ -71,6 +78,9 @@ impl Machine {
             self.count_direct(code);
             return Ok(res);
         }
+        if is_read && res == -(libc::EAGAIN as i64) {
+            self.with(|s| s.fd_kinds.set_reads_wait(fd, true)); // a pipe, socket or tty
+        }
         let deadline = match blocking {
             Blocking::Never => return Ok(res),
             Blocking::AgainIfNonblockCaller(_) if res == -(libc::EAGAIN as i64) && called_from_nonblock() => {
@@ -79,7 +89,34 @@ impl Machine {
             Blocking::AgainIfNonblockCaller(deadline) | Blocking::Wait(deadline) => deadline,
         };
         prepare()?;
+        if is_read {
+            return self.read_in_ring(fd, ptr, len, file_offset, pin, deadline);
+        }
         self.ring_transfer(direction, fd, ptr, len, file_offset, pin, None, deadline)
+    }
+
+    /// Whether the last read of `fd` had to wait (machine/fd_kinds.rs): its next read skips
+    /// the direct attempt.
+    pub fn reads_wait(&self, fd: i32) -> bool {
+        self.with(|s| s.fd_kinds.reads_wait(fd))
+    }
+
+    /// A READ waiting in the ring; one that fills its whole buffer (data streaming in) lets
+    /// the next read of `fd` try directly again.
+    fn read_in_ring(
+        &self,
+        fd: i32,
+        ptr: *mut u8,
+        len: usize,
+        file_offset: i64,
+        pin: VALUE,
+        deadline: Option<libc::timespec>,
+    ) -> Result<i64, Error> {
+        let res = self.ring_transfer(Direction::Read, fd, ptr, len, file_offset, pin, None, deadline)?;
+        if res >= len as i64 {
+            self.with(|s| s.fd_kinds.set_reads_wait(fd, false));
+        }
+        Ok(res)
     }
 
     /// One READ/WRITE waiting in the ring, or READ_FIXED/WRITE_FIXED when `ptr` lies in the
@@ -454,6 +491,19 @@ pub enum Blocking {
     /// Never wait: the direct attempt's result, -EAGAIN included (the caller then prepares
     /// its memory for the ring and tries again with `Wait`).
     Never,
+}
+
+impl Blocking {
+    /// The deadline of a read that would wait in the ring without a direct attempt first;
+    /// None when the caller wants the direct attempt's answer (never waits, or a `*_nonblock`
+    /// caller, which expects EAGAIN).
+    fn ring_deadline(self) -> Option<Option<libc::timespec>> {
+        match self {
+            Blocking::Never => None,
+            Blocking::Wait(deadline) => Some(deadline),
+            Blocking::AgainIfNonblockCaller(deadline) => (!called_from_nonblock()).then_some(deadline),
+        }
+    }
 }
 
 /// Whether the Ruby method that called this hook is a `*_nonblock` one (read_nonblock,

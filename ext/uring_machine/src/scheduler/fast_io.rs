@@ -160,6 +160,9 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
     let Some(machine) = machine() else {
         return Ok(None);
     };
+    if machine.reads_wait(unsafe { (*fptr).fd }) {
+        return Ok(None); // its last read waited: CRuby's method goes straight to the ring
+    }
     let maxlen = rb::fixnum_value(length) as usize;
     // io_setstrbuf: a new String of maxlen bytes, or outbuf made room for maxlen bytes.
     let string = protect(|| unsafe {
