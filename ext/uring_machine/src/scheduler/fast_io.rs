@@ -250,9 +250,10 @@ pub fn rb_read(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
 }
 
 /// IO#write(string) with one non-empty String, when `io` writes it unchanged and at once
-/// (coalesce::plain_write_fptr: sync mode, nothing buffered, no conversion), has no write lock
-/// (CRuby creates one with a write buffer and then serialises writers on it), no read-ahead to
-/// seek back over, and is not STDOUT/STDERR. None: take CRuby's method.
+/// (coalesce::plain_write_fptr: sync mode, nothing buffered, no conversion), no other writer
+/// holds its write lock (CRuby serialises writers on it; 3.3+ create it on an IO's first
+/// write, 3.1 with a write buffer only), it has no read-ahead to seek back over, and is not
+/// STDOUT/STDERR. None: take CRuby's method.
 pub fn write(io: VALUE, string: VALUE) -> Option<Result<Value, Error>> {
     if !ENABLED.load(Ordering::Relaxed)
         || rb::is_special(string)
@@ -267,13 +268,20 @@ pub fn write(io: VALUE, string: VALUE) -> Option<Result<Value, Error>> {
     }
     let eligible = unsafe {
         let f = &*fptr;
-        (f.write_lock == 0 || f.write_lock == NIL) && f.mode as u32 & FMODE_SIGNAL_ON_EPIPE == 0 && f.rbuf.len == 0
+        f.mode as u32 & FMODE_SIGNAL_ON_EPIPE == 0 && f.rbuf.len == 0 && !write_lock_held(f.write_lock)
     };
     if !eligible {
         return None;
     }
     let machine = machine()?;
     write_all(machine, fptr, string).transpose()
+}
+
+/// Whether a writer holds an IO's write lock: one waiting in the middle of its String, whose
+/// bytes must not be interleaved with ours. Direct attempts cannot switch fibers, and when they
+/// hand the rest to CRuby's method, it takes the free lock without switching either.
+fn write_lock_held(lock: VALUE) -> bool {
+    lock != 0 && lock != NIL && unsafe { rb_sys::rb_mutex_locked_p(lock) } != rb::FALSE
 }
 
 /// Writes all of `string` with direct attempts (no fiber switch can happen meanwhile, so it
