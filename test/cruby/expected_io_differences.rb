@@ -13,15 +13,6 @@ module ExpectedIODifferences
     }
   }.freeze
 
-  # Tests the scheduled run does not run (they are omitted there, with the reason printed):
-  # name => reason.
-  NOT_SCHEDULED = {
-    "TestIO#test_read_buffer_error" =>
-      "hung twice under CPU load on 3.1 (a thread blocked in IO#read is killed while a " \
-      "scheduled fiber waits for it with Thread.pass/Thread#value); not reproduced in 100 quiet " \
-      "runs, under investigation"
-  }.freeze
-
   # The reason +name+ may differ on this Ruby, or nil.
   def self.reason(name)
     LIST.dig(name, RUBY_VERSION.split(".").first(2).join("."))

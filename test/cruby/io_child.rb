@@ -6,15 +6,11 @@
 # under a fresh UringMachine::Scheduler (so every IO call it makes goes through the hooks), the
 # scheduler closed (run to its end) before the outcome counts.
 require "uring_machine"
-require_relative "expected_io_differences"
 
 module UringMachineIOSuite
   # Runs the test method in a scheduled fiber.
   module InScheduledFiber
     def run_test(name)
-      reason = ExpectedIODifferences::NOT_SCHEDULED["#{self.class}##{name}"]
-      omit("not run under the scheduler: #{reason}") if reason
-
       outcome = nil
       Fiber.set_scheduler(UringMachine::Scheduler.new)
       begin

@@ -176,6 +176,11 @@ pub struct EnterArgs {
 
 impl EnterArgs {
     pub fn enter(&mut self) {
+        let mask = (self.min_complete > 0).then(mask_while_waiting);
+        let (mask_ptr, mask_size) = match &mask {
+            Some(set) => (set as *const libc::sigset_t, KERNEL_SIGSET_SIZE),
+            None => (std::ptr::null(), 0),
+        };
         self.result = unsafe {
             libc::syscall(
                 libc::SYS_io_uring_enter,
@@ -183,12 +188,32 @@ impl EnterArgs {
                 self.to_submit,
                 self.min_complete,
                 self.flags,
-                std::ptr::null::<libc::c_void>(),
-                0usize,
+                mask_ptr,
+                mask_size,
             )
         };
         if self.result < 0 {
             self.result = -(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) as i64);
         }
+    }
+}
+
+/// The kernel's sigset_t is 64 bits (glibc's is larger): io_uring_enter wants that size.
+const KERNEL_SIGSET_SIZE: usize = 8;
+
+/// The signal mask while the ring waits: the thread's own plus SIGVTALRM. Ruby 3.1 wakes a
+/// thread blocked in a syscall (Thread#kill, Thread#raise) with SIGVTALRM, and when that first
+/// signal comes just before the syscall starts it re-sends it from a process-wide timer. The
+/// kernel hands a process-wide signal to the main thread first: a main thread waiting here
+/// would swallow every retry and the other thread would sleep on (CRuby's own waits pass them
+/// on; this wait cannot). Blocked here, the retries reach the thread that needs them. Nothing
+/// is lost: our wait is woken through its eventfd, and a SIGVTALRM pending for this thread
+/// runs its handler once the wait returns.
+fn mask_while_waiting() -> libc::sigset_t {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
+        libc::sigaddset(&mut set, libc::SIGVTALRM);
+        set
     }
 }
