@@ -229,7 +229,9 @@ pub fn rb_readlines(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
 }
 
 /// One turn of io.c's each_line loop (rb_io_getline_1 with the arguments prepared once): nil at
-/// EOF; no $_.
+/// EOF; no $_. Not exact in one corner: IO's own gets checks the separator's encoding against
+/// the IO's on each call, io.c's loop once, so a block that switches the IO to an encoding that
+/// rejects a non-ASCII separator gets ArgumentError here where CRuby's loop reads on.
 fn next_line(io: VALUE, args: &LineArgs) -> Result<VALUE, Error> {
     if let Fill::Eof = fill(io)? {
         return Ok(NIL);
