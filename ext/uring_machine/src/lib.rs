@@ -152,6 +152,24 @@ fn define_fast_io(module: RModule) -> Result<(), Error> {
     fast.define_method("readpartial", method!(fast_io::rb_readpartial, -1))?;
     fast.define_method("sysread", method!(fast_io::rb_sysread, -1))?;
     fast.define_method("read", method!(fast_io::rb_read, -1))?;
+    define_fast_lines(fast)
+}
+
+/// FastIO's buffered readers (scheduler/fast_lines.rs): they fill the read-ahead buffer with a
+/// direct read, then CRuby's method reads from it.
+fn define_fast_lines(fast: RModule) -> Result<(), Error> {
+    use scheduler::fast_lines;
+    fast_lines::remember_originals();
+    fast.define_method("gets", method!(fast_lines::rb_gets, -1))?;
+    fast.define_method("readline", method!(fast_lines::rb_readline, -1))?;
+    fast.define_method("each_line", method!(fast_lines::rb_each_line, -1))?;
+    fast.define_method("readlines", method!(fast_lines::rb_readlines, -1))?;
+    fast.define_method("getc", method!(fast_lines::rb_getc, -1))?;
+    fast.define_method("readchar", method!(fast_lines::rb_readchar, -1))?;
+    fast.define_method("getbyte", method!(fast_lines::rb_getbyte, -1))?;
+    fast.define_method("readbyte", method!(fast_lines::rb_readbyte, -1))?;
+    fast.define_method("eof?", method!(fast_lines::rb_eof, -1))?;
+    fast.define_method("eof", method!(fast_lines::rb_eof, -1))?;
     Ok(())
 }
 

@@ -49,7 +49,7 @@ pub fn rb_enabled() -> bool {
 /// The machine of the current fiber's scheduler when the fast path is on, the fiber is
 /// non-blocking under our Scheduler on its own thread, and that scheduler's class keeps our
 /// io_read/io_write hooks.
-fn machine() -> Option<&'static Machine> {
+pub(crate) fn machine() -> Option<&'static Machine> {
     if !ENABLED.load(Ordering::Relaxed) {
         return None;
     }
@@ -123,7 +123,7 @@ fn errno_exception(errno: i32) -> Error {
     }
 }
 
-fn count(machine: &Machine) {
+pub(crate) fn count(machine: &Machine) {
     machine.with(|s| s.metrics.fast_io += 1);
 }
 

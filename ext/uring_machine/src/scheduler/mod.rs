@@ -5,7 +5,9 @@
 //! ops/, machine/, ring/ and ruby/, and nothing uses it but lib.rs.
 pub mod close;
 pub mod coalesce;
+pub mod fast_fill;
 pub mod fast_io;
+pub mod fast_lines;
 pub mod hooks;
 pub mod io;
 pub mod registered_buffers;
