@@ -79,6 +79,9 @@ pub fn fill(io: VALUE) -> Result<Fill, Error> {
     let Some(machine) = machine() else {
         return Ok(Fill::Cruby);
     };
+    if machine.reads_wait(unsafe { (*fptr).fd }) {
+        return Ok(Fill::Cruby); // its last read waited: CRuby's method goes straight to the ring
+    }
     let (fd, ptr, capa) = unsafe {
         let f = &mut *fptr;
         if f.rbuf.ptr.is_null() {
