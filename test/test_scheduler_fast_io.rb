@@ -360,6 +360,29 @@ class TestSchedulerFastIO < SchedulerTest
     end
   end
 
+  # A read that waited sends the fd's next reads to the ring; a close forgets that, so a new
+  # pipe that gets the same number reads directly.
+  def test_a_closed_fds_number_reads_directly_again
+    got = in_scheduled_fiber do
+      r, w = IO.pipe
+      reader = Fiber.schedule { r.readpartial(10) } # nothing there yet: it waits in the ring
+      w.write("a")
+      sleep 0.001 while reader.alive?
+      before = fast_calls
+      w.write("b")
+      waited = [r.readpartial(10), fast_calls - before - 1] # (the write was fast)
+      numbers = [r, w].map(&:fileno)
+      [r, w].each(&:close)
+      r, w = IO.pipe
+      w.write("c")
+      before = fast_calls
+      again = [[r, w].map(&:fileno) == numbers, r.readpartial(10), fast_calls - before]
+      [r, w].each(&:close)
+      [waited, again]
+    end
+    assert_equal [["b", 0], [true, "c", 1]], got
+  end
+
   # A write that had to wait leaves the IO with a write lock (3.3+ create it on the first
   # write CRuby's method does); once nobody holds it, writes go fast again.
   def test_writes_after_one_that_waited_go_fast

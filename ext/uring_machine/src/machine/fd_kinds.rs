@@ -12,6 +12,8 @@
 //!   path's, and the hook's after it) would be a wasted syscall per message. A read that fills
 //!   its whole buffer means data is streaming, and direct attempts resume. Only speed depends
 //!   on it: a READ in the ring returns what a direct read would.
+//! A close seen by this thread's machines (IO#close, Machine#close) forgets the fd; what stays
+//! stale after other closes costs speed only.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum FdKind {
     Unknown,
@@ -60,6 +62,13 @@ impl FdKinds {
             if let Some(e) = self.entry(fd) {
                 e.reads_wait = waits;
             }
+        }
+    }
+
+    /// Forgets `fd` (closed: its number may name another file next).
+    pub fn forget(&mut self, fd: i32) {
+        if let Some(e) = self.entries.get_mut(fd as usize) {
+            *e = UNKNOWN;
         }
     }
 

@@ -52,6 +52,14 @@ impl Machine {
         Ok(fibers.len())
     }
 
+    /// After `fd` was closed: what the direct attempts learned about the file (machine/fd_kinds.rs)
+    /// does not hold for the next one with its number.
+    pub fn forget_fd(&self, fd: i32) {
+        if !self.is_inherited_by_fork() && self.is_owner_thread() {
+            self.with(|s| s.fd_kinds.forget(fd));
+        }
+    }
+
     fn interrupt_waiters_on(&self, fd: i32, before: u64) -> Result<Vec<VALUE>, Error> {
         if self.is_inherited_by_fork() || !self.is_owner_thread() {
             return Ok(Vec::new());
@@ -80,6 +88,7 @@ impl Machine {
         }
         let fd = fd_arg(v)?;
         self.interrupt_fd_waiters(fd)?;
+        self.forget_fd(fd);
         // Even with an exception pending: a close must happen (it never waits for long).
         let res = self.submit_and_await(
             None,

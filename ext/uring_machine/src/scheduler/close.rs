@@ -39,14 +39,17 @@ pub fn rb_release_fd_waiters(fd: Value) -> Result<usize, Error> {
     on_thread_machines(fd, Machine::release_fd_waiters)
 }
 
-/// Applies `act` to `fd` on each of this thread's machines; the sum of what it returns.
+/// Applies `act` to `fd` on each of this thread's machines, which forget what they learned
+/// about the closed file; the sum of what `act` returns.
 fn on_thread_machines(fd: Value, act: impl Fn(&Machine, i32) -> Result<usize, Error>) -> Result<usize, Error> {
     let fd = fd_arg(rb::raw(fd))?; // a bad argument raises even when nothing waits anywhere
+    let machines = thread_machines()?;
+    machines.iter().for_each(|m| m.forget_fd(fd));
     if !crate::ring::op::any_fd_waits_in_process() {
         return Ok(0);
     }
     let mut count = 0;
-    for machine in thread_machines()? {
+    for machine in machines {
         count += act(&machine, fd)?;
     }
     Ok(count)
