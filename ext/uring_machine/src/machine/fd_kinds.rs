@@ -12,6 +12,7 @@
 //!   path's, and the hook's after it) would be a wasted syscall per message. A read that fills
 //!   its whole buffer means data is streaming, and direct attempts resume. Only speed depends
 //!   on it: a READ in the ring returns what a direct read would.
+//!
 //! A close seen by this thread's machines (IO#close, Machine#close) forgets the fd; what stays
 //! stale after other closes costs speed only.
 #[derive(Clone, Copy, PartialEq, Eq)]
