@@ -1,10 +1,13 @@
 # frozen_string_literal: true
 
+require "socket"
+
 module UringMachine
-  # IO#read_nonblock and IO#syswrite make their syscall themselves (UringMachine::FastCalls,
-  # in Rust: scheduler/fast_nonblock.rs) when the current fiber is non-blocking under a
-  # UringMachine::Scheduler and CRuby's method would make just that syscall: read_nonblock
-  # answers EAGAIN and EOF as CRuby's does; syswrite takes CRuby's method when it would block.
+  # IO#read_nonblock, IO#syswrite, BasicSocket#recv and BasicSocket#send make their syscall
+  # themselves (UringMachine::FastCalls, in Rust: scheduler/fast_nonblock.rs and fast_socket.rs)
+  # when the current fiber is non-blocking under a UringMachine::Scheduler and CRuby's method
+  # would make just that syscall: read_nonblock answers EAGAIN and EOF as CRuby's does; the
+  # others take CRuby's method when it would block.
   # FastCalls answers false for "CRuby's method", which none of these returns. Switched with
   # UringMachine.fast_io.
   #
@@ -23,6 +26,8 @@ module UringMachine
 
     keep_cruby(::IO, :read_nonblock)
     keep_cruby(::IO, :syswrite)
+    keep_cruby(::BasicSocket, :recv)
+    keep_cruby(::BasicSocket, :send)
   end
 end
 
@@ -35,5 +40,18 @@ class IO
   def syswrite(string)
     result = UringMachine::FastCalls.syswrite(self, string)
     result.equal?(false) ? __cruby_syswrite(string) : result
+  end
+end
+
+class BasicSocket
+  # flags and outbuf nil are what CRuby's recv takes for "none given".
+  def recv(maxlen, flags = nil, outbuf = nil)
+    result = UringMachine::FastCalls.recv(self, maxlen, flags, outbuf)
+    result.equal?(false) ? __cruby_recv(maxlen, flags, outbuf) : result
+  end
+
+  def send(mesg, flags, dest_sockaddr = nil)
+    result = UringMachine::FastCalls.send(self, mesg, flags, dest_sockaddr)
+    result.equal?(false) ? __cruby_send(mesg, flags, dest_sockaddr) : result
   end
 end
