@@ -3,11 +3,11 @@
 require "socket"
 
 module UringMachine
-  # IO#read_nonblock, IO#syswrite, BasicSocket#recv and BasicSocket#send make their syscall
-  # themselves (UringMachine::FastCalls, in Rust: scheduler/fast_nonblock.rs and fast_socket.rs)
-  # when the current fiber is non-blocking under a UringMachine::Scheduler and CRuby's method
-  # would make just that syscall: read_nonblock answers EAGAIN and EOF as CRuby's does; the
-  # others take CRuby's method when it would block.
+  # IO#read_nonblock, IO#syswrite and BasicSocket#recv make their syscall themselves
+  # (UringMachine::FastCalls, in Rust: scheduler/fast_nonblock.rs and fast_socket.rs) when the
+  # current fiber is non-blocking under a UringMachine::Scheduler and CRuby's method would make
+  # just that syscall: read_nonblock answers EAGAIN and EOF as CRuby's does; the others take
+  # CRuby's method when it would block. (BasicSocket#send stays CRuby's: no measurable gain.)
   # FastCalls answers false for "CRuby's method", which none of these returns. Switched with
   # UringMachine.fast_io.
   #
@@ -27,7 +27,6 @@ module UringMachine
     keep_cruby(::IO, :read_nonblock)
     keep_cruby(::IO, :syswrite)
     keep_cruby(::BasicSocket, :recv)
-    keep_cruby(::BasicSocket, :send)
   end
 end
 
@@ -48,10 +47,5 @@ class BasicSocket
   def recv(maxlen, flags = nil, outbuf = nil)
     result = UringMachine::FastCalls.recv(self, maxlen, flags, outbuf)
     result.equal?(false) ? __cruby_recv(maxlen, flags, outbuf) : result
-  end
-
-  def send(mesg, flags, dest_sockaddr = nil)
-    result = UringMachine::FastCalls.send(self, mesg, flags, dest_sockaddr)
-    result.equal?(false) ? __cruby_send(mesg, flags, dest_sockaddr) : result
   end
 end
