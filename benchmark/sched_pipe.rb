@@ -55,8 +55,11 @@ class SchedStreams
     total
   end
 
+  # The one-thread baseline: write 1 KiB, read it back, pair after pair.
+  def blocking(pairs) = PipeBench.blocking(pairs)
+
   def modes
-    modes = Bench.concurrent_modes(method(:tasks), blocking: PipeBench.method(:blocking))
+    modes = Bench.concurrent_modes(method(:tasks), blocking: method(:blocking))
     @machine ? modes.merge("machine" => PipeBench.method(:machine)) : modes
   end
 

@@ -79,4 +79,34 @@ module FastIOHelper
   }.freeze
 
   TEXT = "héllo wörld, 0123456789"
+
+  # Write side: the bytes the read end receives (read by a thread, so large writes work).
+  def write_outcome(pair, body)
+    r, w = pair.call
+    reader = Thread.new do
+      r.read.b
+    rescue IOError
+      :closed
+    end
+    result = begin
+      [:returned, describe(body.call(w, r))]
+    rescue StandardError => e
+      [:raised, e.class, e.message]
+    end
+    w.close unless w.closed?
+    [result, reader.value]
+  ensure
+    [r, w].each { |io| io.close if io && !io.closed? }
+  end
+
+  def assert_write_same_as_cruby(pair: -> { IO.pipe }, &body)
+    expected = Thread.new { write_outcome(pair, body) }.value
+    actual, fast = in_scheduled_fiber do
+      before = fast_calls
+      got = write_outcome(pair, body)
+      [got, fast_calls - before]
+    end
+    assert_equal expected, actual
+    [actual, fast]
+  end
 end

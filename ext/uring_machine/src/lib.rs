@@ -152,7 +152,20 @@ fn define_fast_io(module: RModule) -> Result<(), Error> {
     fast.define_method("readpartial", method!(fast_io::rb_readpartial, -1))?;
     fast.define_method("sysread", method!(fast_io::rb_sysread, -1))?;
     fast.define_method("read", method!(fast_io::rb_read, -1))?;
-    define_fast_lines(fast)
+    define_fast_lines(fast)?;
+    define_fast_calls(module)
+}
+
+/// UringMachine::FastCalls, called by the Ruby methods that lib/uring_machine/fast_calls.rb
+/// puts in place of IO#read_nonblock and IO#syswrite (scheduler/fast_nonblock.rs) and
+/// BasicSocket#recv (scheduler/fast_socket.rs); false means "take CRuby's method".
+fn define_fast_calls(module: RModule) -> Result<(), Error> {
+    use scheduler::{fast_nonblock, fast_socket};
+    let calls = module.define_module("FastCalls")?;
+    calls.define_singleton_method("read_nonblock", function!(fast_nonblock::rb_read_nonblock, 4))?;
+    calls.define_singleton_method("syswrite", function!(fast_nonblock::rb_syswrite, 2))?;
+    calls.define_singleton_method("recv", function!(fast_socket::rb_recv, 4))?;
+    Ok(())
 }
 
 /// FastIO's buffered readers (scheduler/fast_lines.rs): they fill the read-ahead buffer with a

@@ -145,7 +145,8 @@ fn as_string(obj: VALUE) -> Result<VALUE, Error> {
 
 /// IO#write(*objects): several pieces become one write when `coalescible`. CRuby's sync-mode
 /// path converts every piece (to_s) before writing any, as this does.
-/// One String argument takes the fast path when it can (scheduler/fast_io.rs).
+/// One String argument, or the joined pieces, take the fast path when they can
+/// (scheduler/fast_io.rs).
 pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     if args.len() == 1 {
         if let Some(res) = crate::scheduler::fast_io::write(raw(rb_self), raw(args[0])) {
@@ -158,6 +159,11 @@ pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     let joined = Joined::new();
     for arg in args {
         joined.push(as_string(raw(*arg))?);
+    }
+    // The joined String takes the fast path as one String would (puts(line) comes here too:
+    // CRuby's puts calls write(line, "\n")).
+    if let Some(res) = crate::scheduler::fast_io::write(raw(rb_self), joined.0) {
+        return res;
     }
     call_super(&[joined.0])
 }

@@ -33,7 +33,7 @@ static ENABLED: AtomicBool = AtomicBool::new(true);
 
 /// CRuby's FMODE_SIGNAL_ON_EPIPE (io.c, the same bit in 3.1-4.0): STDOUT and STDERR, whose
 /// EPIPE carries a signal number; they keep CRuby's path.
-const FMODE_SIGNAL_ON_EPIPE: u32 = 1 << 17;
+pub(crate) const FMODE_SIGNAL_ON_EPIPE: u32 = 1 << 17;
 
 /// UringMachine.fast_io = bool
 pub fn rb_set_enabled(flag: Value) -> Value {
@@ -87,7 +87,7 @@ fn plain_read_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
 
 /// One direct, never waiting read or write of `len` bytes at byte `offset` of `string`: the
 /// count or -errno (would-block included).
-fn attempt(
+pub(crate) fn attempt(
     machine: &Machine,
     fptr: *mut rb_sys::rb_io_t,
     direction: Direction,
@@ -113,7 +113,7 @@ fn check_closed(fptr: *mut rb_sys::rb_io_t) -> Result<i32, Error> {
 }
 
 /// The Errno exception CRuby raises for an IO without a path (its message is strerror alone).
-fn errno_exception(errno: i32) -> Error {
+pub(crate) fn errno_exception(errno: i32) -> Error {
     match protect(|| unsafe { rb_sys::rb_syserr_new_str(errno, NIL) }) {
         Ok(exc) => match magnus::Exception::from_value(rb::value(exc)) {
             Some(e) => Error::from(e),
@@ -125,6 +125,51 @@ fn errno_exception(errno: i32) -> Error {
 
 pub(crate) fn count(machine: &Machine) {
     machine.with(|s| s.metrics.fast_io += 1);
+}
+
+/// io_setstrbuf: a new String of `maxlen` bytes, or `outbuf` (a mutable String) made room for
+/// `maxlen` bytes, its length and encoding kept.
+pub(crate) fn setstrbuf(outbuf: VALUE, maxlen: usize) -> Result<VALUE, Error> {
+    protect(|| unsafe {
+        if outbuf == NIL {
+            return rb_sys::rb_str_new(std::ptr::null(), maxlen as c_long);
+        }
+        let len = rb_sys::RSTRING_LEN(outbuf) as usize;
+        if len >= maxlen {
+            rb_sys::rb_str_modify(outbuf);
+        } else {
+            rb_sys::rb_str_modify_expand(outbuf, (maxlen - len) as c_long);
+        }
+        outbuf
+    })
+}
+
+/// io_set_read_length, with io_shrink_read_string for a String made by setstrbuf.
+pub(crate) fn set_read_length(string: VALUE, total: usize, shrinkable: bool) -> Result<(), Error> {
+    protect(|| unsafe {
+        if rb_sys::RSTRING_LEN(string) as usize != total {
+            rb_sys::rb_str_set_len(string, total as c_long);
+            if shrinkable && (rb_sys::rb_str_capacity(string) as usize).saturating_sub(total) > 4096 {
+                rb_sys::rb_str_resize(string, total as c_long);
+            }
+        }
+        NIL
+    })
+    .map(|_| ())
+}
+
+/// A positive Integer length and nil or a mutable String: the arguments a direct read takes
+/// as they are (anything else needs CRuby's conversion or raises).
+pub(crate) fn plain_read_args(length: VALUE, outbuf: VALUE) -> Option<usize> {
+    if !rb::is_fixnum(length) || rb::fixnum_value(length) <= 0 {
+        return None;
+    }
+    if outbuf != NIL
+        && (rb::is_special(outbuf) || rb::type_of(outbuf) != ruby_value_type::RUBY_T_STRING || rb::is_frozen(outbuf))
+    {
+        return None;
+    }
+    Some(rb::fixnum_value(length) as usize)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -144,16 +189,10 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
         [l, b] => (raw(*l), raw(*b)),
         _ => return Ok(None),
     };
-    // Anything but a positive Integer length and a mutable String (or no) outbuf: CRuby's
-    // method converts, raises, or answers without a syscall.
-    if !rb::is_fixnum(length) || rb::fixnum_value(length) <= 0 {
+    // Anything else: CRuby's method converts, raises, or answers without a syscall.
+    let Some(maxlen) = plain_read_args(length, outbuf) else {
         return Ok(None);
-    }
-    if outbuf != NIL
-        && (rb::is_special(outbuf) || rb::type_of(outbuf) != ruby_value_type::RUBY_T_STRING || rb::is_frozen(outbuf))
-    {
-        return Ok(None);
-    }
+    };
     let Some(fptr) = plain_read_fptr(io) else {
         return Ok(None);
     };
@@ -163,20 +202,7 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
     if machine.reads_wait(unsafe { (*fptr).fd }) {
         return Ok(None); // its last read waited: CRuby's method goes straight to the ring
     }
-    let maxlen = rb::fixnum_value(length) as usize;
-    // io_setstrbuf: a new String of maxlen bytes, or outbuf made room for maxlen bytes.
-    let string = protect(|| unsafe {
-        if outbuf == NIL {
-            return rb_sys::rb_str_new(std::ptr::null(), maxlen as c_long);
-        }
-        let len = rb_sys::RSTRING_LEN(outbuf) as usize;
-        if len >= maxlen {
-            rb_sys::rb_str_modify(outbuf);
-        } else {
-            rb_sys::rb_str_modify_expand(outbuf, (maxlen - len) as c_long);
-        }
-        outbuf
-    })?;
+    let string = setstrbuf(outbuf, maxlen)?;
     let mut total = 0usize;
     let mut would_wait = false;
     loop {
@@ -201,16 +227,7 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
         return Ok(None); // nothing read, nothing changed: CRuby's method waits and reads
     }
     count(machine);
-    // io_set_read_length, with io_shrink_read_string for a String made here.
-    protect(|| unsafe {
-        if rb_sys::RSTRING_LEN(string) as usize != total {
-            rb_sys::rb_str_set_len(string, total as c_long);
-            if outbuf == NIL && (rb_sys::rb_str_capacity(string) as usize).saturating_sub(total) > 4096 {
-                rb_sys::rb_str_resize(string, total as c_long);
-            }
-        }
-        NIL
-    })?;
+    set_read_length(string, total, outbuf == NIL)?;
     if would_wait {
         // read(length) got part of it: CRuby's read(rest) waits for the rest (nil at EOF).
         let rest = call_super(&[int((maxlen - total) as i64)])?;

@@ -8,6 +8,8 @@ pub mod coalesce;
 pub mod fast_fill;
 pub mod fast_io;
 pub mod fast_lines;
+pub mod fast_nonblock;
+pub mod fast_socket;
 pub mod hooks;
 pub mod io;
 pub mod registered_buffers;

@@ -1,0 +1,175 @@
+//! The IO fast path for IO#read_nonblock and IO#syswrite (UringMachine::FastCalls, called by
+//! the methods lib/uring_machine/fast_calls.rb puts in their place; see fast_io.rs for the
+//! rest of the fast path). Under a fiber scheduler CRuby's read_nonblock reads through the
+//! io_read hook (an IO::Buffer and hook dispatch per call; the hook answers EAGAIN to a
+//! *_nonblock caller) and syswrite writes through io_write: about 450 and 350 ns per call above
+//! a direct syscall here. These make the one syscall themselves when the IO is in a state where
+//! that is exactly what CRuby's method does, and answer false (CRuby's method) otherwise.
+//!
+//! IO#write_nonblock stays CRuby's: it already is one write(2) with the GVL held, no hook (as
+//! fast as the fast IO#write, measured). Sockets have their own read_nonblock/write_nonblock
+//! (BasicSocket, recv/send with MSG_DONTWAIT, no hook), which this does not reach.
+use std::sync::OnceLock;
+
+use magnus::{rb_sys::protect, Error, Value};
+use rb_sys::{ruby_value_type, VALUE};
+
+use crate::ops::direct_io::would_block;
+use crate::ops::io::Direction;
+use crate::ruby::value::{self as rb, int, raw, NIL};
+use crate::scheduler::coalesce::open_fptr;
+use crate::scheduler::fast_io::{
+    attempt, count, errno_exception, machine, plain_read_args, set_read_length, setstrbuf, FMODE_SIGNAL_ON_EPIPE,
+};
+
+static WAIT_READABLE: OnceLock<VALUE> = OnceLock::new();
+
+/// A Symbol made once (static Symbols are never collected).
+fn static_symbol(cell: &OnceLock<VALUE>, name: &str) -> VALUE {
+    *cell.get_or_init(|| unsafe { rb_sys::rb_id2sym(rb::intern(name)) })
+}
+
+/// rb_fd_set_nonblock, as CRuby's read_nonblock does before reading (a side effect callers
+/// see: the fd stays O_NONBLOCK). False if fcntl fails (CRuby's method then raises).
+fn set_nonblock(fd: i32) -> bool {
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return false;
+    }
+    flags & libc::O_NONBLOCK != 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } == 0
+}
+
+/// A regular file (or a block device): its read(2) waits for the disk whatever O_NONBLOCK
+/// says, so RWF_NOWAIT's EAGAIN is not the answer CRuby's read would give.
+fn reads_wait_for_storage(fd: i32) -> bool {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return true;
+    }
+    matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFBLK)
+}
+
+/// The rb_io_t of `io` when read_nonblock reads its fd at once: open for reading, nothing in
+/// its read-ahead (CRuby serves that first), character buffer (CRuby raises) or write buffer,
+/// and no duplex write IO (CRuby flushes those first). Encodings do not matter: bytes are read.
+fn nonblock_read_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
+    let fptr = open_fptr(io)?;
+    let plain = unsafe {
+        let f = &*fptr;
+        f.mode as u32 & rb_sys::FMODE_READABLE != 0
+            && f.rbuf.len == 0
+            && f.cbuf.len == 0
+            && f.wbuf.len == 0
+            && (f.tied_io_for_writing == 0 || f.tied_io_for_writing == NIL)
+    };
+    plain.then_some(fptr)
+}
+
+/// UringMachine::FastCalls.read_nonblock(io, maxlen, outbuf, exception), for FastIO#read_nonblock
+/// (lib/uring_machine/fast_io.rb, a Ruby method: keywords cost a Hash per call in a C one):
+/// the result, or false to take CRuby's method (nothing was read).
+pub fn rb_read_nonblock(io: Value, length: Value, outbuf: Value, exception: Value) -> Result<Value, Error> {
+    let exception = match raw(exception) {
+        rb::TRUE => true,
+        rb::FALSE => false,
+        _ => return Ok(rb::value(rb::FALSE)), // CRuby's raises
+    };
+    Ok(read_nonblock(raw(io), raw(length), raw(outbuf), exception)?.unwrap_or(rb::value(rb::FALSE)))
+}
+
+/// Ok(None): take CRuby's method (nothing was read).
+fn read_nonblock(io: VALUE, length: VALUE, outbuf: VALUE, exception: bool) -> Result<Option<Value>, Error> {
+    let Some(maxlen) = plain_read_args(length, outbuf) else {
+        return Ok(None);
+    };
+    let Some(fptr) = nonblock_read_fptr(io) else {
+        return Ok(None);
+    };
+    let Some(machine) = machine() else {
+        return Ok(None);
+    };
+    let fd = unsafe { (*fptr).fd };
+    if !set_nonblock(fd) {
+        return Ok(None);
+    }
+    let string = setstrbuf(outbuf, maxlen)?;
+    let res = attempt(machine, fptr, Direction::Read, string, 0, maxlen)?;
+    if would_block(res) {
+        // EOPNOTSUPP, or a file's RWF_NOWAIT: CRuby's read would have waited for the data.
+        if res != -(libc::EAGAIN as i64) || reads_wait_for_storage(fd) {
+            return Ok(None);
+        }
+        count(machine);
+        if !exception {
+            return Ok(Some(rb::value(static_symbol(&WAIT_READABLE, "wait_readable"))));
+        }
+        let msg = c"read would block";
+        // IO::EAGAINWaitReadable, "Resource temporarily unavailable - read would block"
+        let wait = rb_sys::rb_io_wait_readwrite::RB_IO_WAIT_READABLE;
+        return protect(|| -> VALUE { unsafe { rb_sys::rb_readwrite_syserr_fail(wait, libc::EAGAIN, msg.as_ptr()) } })
+            .map(|_| None);
+    }
+    if res < 0 {
+        if unsafe { (*fptr).pathv } != NIL {
+            return Ok(None); // CRuby's message names the path
+        }
+        return Err(errno_exception(-res as i32));
+    }
+    count(machine);
+    set_read_length(string, res as usize, outbuf == NIL)?;
+    if res > 0 {
+        return Ok(Some(rb::value(string)));
+    }
+    if !exception {
+        return Ok(Some(rb::value(NIL)));
+    }
+    protect(|| unsafe { rb_sys::rb_eof_error() }).map(|_| None)
+}
+
+/// IO#syswrite(string) with one non-empty String when CRuby's would write it at once: the
+/// write side open and writable, no write buffer (CRuby warns), no read-ahead (CRuby seeks
+/// back over it), not STDOUT/STDERR (whose EPIPE carries a signal number). One write, as
+/// CRuby's syswrite: the count, partial or not.
+///
+/// UringMachine::FastCalls.syswrite(io, string): the count, or false to take CRuby's method.
+pub fn rb_syswrite(io: Value, string: Value) -> Result<Value, Error> {
+    Ok(syswrite(raw(io), raw(string))?.unwrap_or(rb::value(rb::FALSE)))
+}
+
+fn syswrite(io: VALUE, string: VALUE) -> Result<Option<Value>, Error> {
+    if rb::is_special(string)
+        || rb::type_of(string) != ruby_value_type::RUBY_T_STRING
+        || unsafe { rb_sys::RSTRING_LEN(string) } == 0
+        || rb::is_special(io)
+        || rb::type_of(io) != ruby_value_type::RUBY_T_FILE
+    {
+        return Ok(None);
+    }
+    let Some(fptr) = open_fptr(unsafe { rb_sys::rb_io_get_write_io(io) }) else {
+        return Ok(None);
+    };
+    let eligible = unsafe {
+        let f = &*fptr;
+        let mode = f.mode as u32;
+        mode & rb_sys::FMODE_WRITABLE != 0 && mode & FMODE_SIGNAL_ON_EPIPE == 0 && f.wbuf.len == 0 && f.rbuf.len == 0
+    };
+    if !eligible {
+        return Ok(None);
+    }
+    let Some(machine) = machine() else {
+        return Ok(None);
+    };
+    let len = unsafe { rb_sys::RSTRING_LEN(string) } as usize;
+    let res = attempt(machine, fptr, Direction::Write, string, 0, len)?;
+    if would_block(res) {
+        return Ok(None); // CRuby's syswrite waits in the io_write hook
+    }
+    if res < 0 {
+        if unsafe { (*fptr).pathv } != NIL {
+            return Ok(None);
+        }
+        return Err(errno_exception(-res as i32));
+    }
+    count(machine);
+    Ok(Some(rb::value(int(res))))
+}
