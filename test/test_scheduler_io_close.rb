@@ -221,18 +221,22 @@ class TestSchedulerIOClose < SchedulerTest
   def test_close_from_another_thread_wakes_the_fiber_on_ruby_4
     skip "Ruby #{RUBY_VERSION} has no fiber_interrupt hook: a close from another thread wakes no fiber before 4.0" unless ruby_at_least?("4.0")
 
-    r, w = IO.pipe
-    reading = nil
-    outcome = with_scheduler do
-      reading = expect_ioerror { r.read(10) }
-      closer = Thread.new { r.close } # Ruby 4.0 calls fiber_interrupt from this thread
-      Fiber.set_scheduler(nil)
-      closer.join
-      reading
+    # read(10) waits through CRuby's method and the io_read hook, readpartial on the fast
+    # path (scheduler/fast_wait.rs): both are recorded where Ruby 4.0's close looks.
+    [->(io) { io.read(10) }, ->(io) { io.readpartial(10) }].each do |call|
+      r, w = IO.pipe
+      reading = nil
+      outcome = with_scheduler do
+        reading = expect_ioerror { call.call(r) }
+        closer = Thread.new { r.close } # Ruby 4.0 calls fiber_interrupt from this thread
+        Fiber.set_scheduler(nil)
+        closer.join
+        reading
+      end
+      assert_woken_by_close(outcome)
+    ensure
+      w&.close
     end
-    assert_woken_by_close(outcome)
-  ensure
-    w&.close
   end
 
   def test_fiber_interrupt_hook_raises_in_a_fiber_waiting_in_the_ring

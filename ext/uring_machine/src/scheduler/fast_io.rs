@@ -132,7 +132,9 @@ pub(crate) fn count(machine: &Machine) {
 pub(crate) fn setstrbuf(outbuf: VALUE, maxlen: usize) -> Result<VALUE, Error> {
     protect(|| unsafe {
         if outbuf == NIL {
-            return rb_sys::rb_str_new(std::ptr::null(), maxlen as c_long);
+            // Room for maxlen bytes, length 0 (set once read): unlike rb_str_new(NULL, maxlen)
+            // on Ruby 4.0, nothing zero-fills it.
+            return rb_sys::rb_str_buf_new(maxlen as c_long);
         }
         let len = rb_sys::RSTRING_LEN(outbuf) as usize;
         if len >= maxlen {
@@ -199,10 +201,16 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
     let Some(machine) = machine() else {
         return Ok(None);
     };
-    if machine.reads_wait(unsafe { (*fptr).fd }) {
+    // readpartial/sysread of an IO without a path (CRuby's errors for those name no file)
+    // wait in the ring here (fast_wait.rs); read(length) leaves its waits to CRuby's method.
+    let waits_here = kind != ReadKind::Full && unsafe { (*fptr).pathv } == NIL;
+    if !waits_here && machine.reads_wait(unsafe { (*fptr).fd }) {
         return Ok(None); // its last read waited: CRuby's method goes straight to the ring
     }
     let string = setstrbuf(outbuf, maxlen)?;
+    if waits_here {
+        return read_waiting(machine, io, fptr, string, maxlen, outbuf == NIL);
+    }
     let mut total = 0usize;
     let mut would_wait = false;
     loop {
@@ -242,6 +250,31 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
         ReadKind::Full => Ok(Some(rb::value(NIL))),
         _ => protect(|| unsafe { rb_sys::rb_eof_error() }).map(|_| None),
     }
+}
+
+/// readpartial/sysread through fast_wait::read: the String, EOFError at EOF, CRuby's Errno
+/// exception; None (CRuby's method) where this Ruby's wait cannot be recorded.
+fn read_waiting(
+    machine: &Machine,
+    io: VALUE,
+    fptr: *mut rb_sys::rb_io_t,
+    string: VALUE,
+    maxlen: usize,
+    shrinkable: bool,
+) -> Result<Option<Value>, Error> {
+    let fd = check_closed(fptr)?;
+    let Some(res) = crate::scheduler::fast_wait::read(machine, io, fd, string, maxlen)? else {
+        return Ok(None);
+    };
+    if res < 0 {
+        return Err(errno_exception(-res as i32));
+    }
+    count(machine);
+    set_read_length(string, res as usize, shrinkable)?; // an outbuf is emptied at EOF too
+    if res == 0 {
+        return protect(|| unsafe { rb_sys::rb_eof_error() }).map(|_| None);
+    }
+    Ok(Some(rb::value(string)))
 }
 
 fn read_or_super(rb_self: Value, args: &[Value], kind: ReadKind) -> Result<Value, Error> {

@@ -10,6 +10,7 @@ pub mod fast_io;
 pub mod fast_lines;
 pub mod fast_nonblock;
 pub mod fast_socket;
+pub mod fast_wait;
 pub mod hooks;
 pub mod io;
 pub mod registered_buffers;
