@@ -119,6 +119,9 @@ class TestSchedulerWriteCoalescing < SchedulerTest
   def test_large_pieces_are_written_in_full
     _, bytes = assert_same_as_cruby { |w| w.write("a" * 300_000, "b" * 200_001, "c") }
     assert_equal 500_002, bytes.bytesize
+    # The first write stops inside the second piece (a pipe holds 64 KiB): the rest follows.
+    _, bytes = assert_same_as_cruby { |w| w.write("a" * 1000, "b" * 100_000, "", "c") }
+    assert_equal "#{'a' * 1000}#{'b' * 100_000}c", bytes
   end
 
   def test_encoding_conversion_binmode_and_buffering_take_crubys_path

@@ -192,6 +192,32 @@ impl Machine {
         }
     }
 
+    /// One attempt to write all of `iov` at the fd's position that never waits for a peer:
+    /// sendmsg(MSG_DONTWAIT) on a socket, pwritev2 with RWF_NOWAIT otherwise (see write_direct).
+    /// The count or -errno.
+    pub fn try_direct_writev(&self, fd: i32, iov: &[libc::iovec]) -> i64 {
+        let kind = self.with(|s| s.fd_kinds.get(fd));
+        if matches!(kind, FdKind::Unknown | FdKind::Socket) {
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+            msg.msg_iovlen = iov.len() as _;
+            let res = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) };
+            let res = if res < 0 { last_errno() } else { res as i64 };
+            let learned = if res == -(libc::ENOTSOCK as i64) {
+                FdKind::NotSocket
+            } else {
+                FdKind::Socket
+            };
+            if learned != kind {
+                self.with(|s| s.fd_kinds.set(fd, learned));
+            }
+            if learned == FdKind::Socket {
+                return res;
+            }
+        }
+        self.write_direct(fd, kind, iov, -1)
+    }
+
     /// write(io, buffer, length = nil, file_offset = -1) → bytes written: all of them (short
     /// writes are continued), or an Errno; fewer when an interrupt came after some went out
     /// (the exception then arrives at the fiber's next wait).

@@ -156,6 +156,10 @@ pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     if args.len() < 2 || !coalescible(raw(rb_self)) {
         return call_super(&raws(args));
     }
+    // Strings: one writev of them all, nothing joined.
+    if let Some(res) = crate::scheduler::fast_io::write_pieces(raw(rb_self), &raws(args)) {
+        return res;
+    }
     let joined = Joined::new();
     for arg in args {
         joined.push(as_string(raw(*arg))?);

@@ -312,6 +312,13 @@ pub fn write(io: VALUE, string: VALUE) -> Option<Result<Value, Error>> {
     {
         return None;
     }
+    let fptr = fast_write_fptr(io)?;
+    let machine = machine()?;
+    write_all(machine, fptr, string).transpose()
+}
+
+/// The rb_io_t that a fast write to `io` goes through (see `write`), if it may.
+fn fast_write_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
     let fptr = plain_write_fptr(io);
     if fptr.is_null() {
         return None;
@@ -320,11 +327,73 @@ pub fn write(io: VALUE, string: VALUE) -> Option<Result<Value, Error>> {
         let f = &*fptr;
         f.mode as u32 & FMODE_SIGNAL_ON_EPIPE == 0 && f.rbuf.len == 0 && !write_lock_held(f.write_lock)
     };
-    if !eligible {
+    eligible.then_some(fptr)
+}
+
+/// IO#write(a, b, ...) with Strings only, when `io` takes the fast write (see `write`): all of
+/// them in one direct writev/sendmsg, with no String joined; once one would block, CRuby's
+/// IO#write writes the rest as one String. None: nothing written, CRuby's method takes it.
+pub fn write_pieces(io: VALUE, pieces: &[VALUE]) -> Option<Result<Value, Error>> {
+    if !ENABLED.load(Ordering::Relaxed) || !pieces.iter().all(|p| rb::is_string(*p)) {
         return None;
     }
+    let fptr = fast_write_fptr(io)?;
     let machine = machine()?;
-    write_all(machine, fptr, string).transpose()
+    write_vectored(machine, fptr, pieces).transpose()
+}
+
+fn write_vectored(machine: &Machine, fptr: *mut rb_sys::rb_io_t, pieces: &[VALUE]) -> Result<Option<Value>, Error> {
+    protect(|| unsafe {
+        rb_sys::rb_thread_check_ints(); // io_binwrite: pending interrupts first
+        NIL
+    })?;
+    let fd = check_closed(fptr)?;
+    let iov: Vec<libc::iovec> = pieces
+        .iter()
+        .map(|&p| unsafe {
+            libc::iovec {
+                iov_base: rb_sys::RSTRING_PTR(p) as *mut libc::c_void,
+                iov_len: rb_sys::RSTRING_LEN(p) as usize,
+            }
+        })
+        .filter(|v| v.iov_len > 0)
+        .collect();
+    let total: usize = iov.iter().map(|v| v.iov_len).sum();
+    if iov.len() > libc::UIO_MAXIOV as usize || total == 0 {
+        return Ok(None);
+    }
+    let res = machine.try_direct_writev(fd, &iov);
+    if would_block(res) {
+        return Ok(None);
+    }
+    if res < 0 {
+        if unsafe { (*fptr).pathv } != NIL {
+            return Ok(None); // a File: CRuby's method raises with its path
+        }
+        return Err(errno_exception(-res as i32));
+    }
+    count(machine);
+    let written = res as usize;
+    if written == total {
+        return Ok(Some(rb::value(int(total as i64))));
+    }
+    // The bytes not written yet, as one String for CRuby's write (which waits for room).
+    // (Pointers re-read from the Strings: the allocation may run the GC.)
+    let rest = unsafe { rb_sys::rb_str_buf_new((total - written) as c_long) };
+    let mut skip = written;
+    for &piece in pieces {
+        let len = unsafe { rb_sys::RSTRING_LEN(piece) } as usize;
+        let take = len.saturating_sub(skip);
+        if take > 0 {
+            unsafe {
+                let from = rb_sys::RSTRING_PTR(piece).add(len - take);
+                rb_sys::rb_str_buf_cat(rest, from, take as c_long);
+            }
+        }
+        skip = skip.saturating_sub(len);
+    }
+    let rest_written: i64 = magnus::TryConvert::try_convert(call_super(&[rest])?)?;
+    Ok(Some(rb::value(int(written as i64 + rest_written))))
 }
 
 /// Whether a writer holds an IO's write lock: one waiting in the middle of its String, whose
