@@ -160,23 +160,14 @@ impl Machine {
     /// preadv2/pwritev2 with RWF_NOWAIT otherwise (see write_direct). The count or -errno.
     fn try_direct(&self, direction: Direction, fd: i32, ptr: *mut u8, len: usize, file_offset: i64) -> i64 {
         let kind = self.with(|s| s.fd_kinds.get(fd));
-        if file_offset < 0 && matches!(kind, FdKind::Unknown | FdKind::Socket) {
-            let res = unsafe {
+        if file_offset < 0 {
+            let socket_call = || unsafe {
                 match direction {
                     Direction::Read => libc::recv(fd, ptr as *mut libc::c_void, len, libc::MSG_DONTWAIT),
                     Direction::Write => libc::send(fd, ptr as *const libc::c_void, len, libc::MSG_DONTWAIT),
                 }
             };
-            let res = if res < 0 { last_errno() } else { res as i64 };
-            let learned = if res == -(libc::ENOTSOCK as i64) {
-                FdKind::NotSocket
-            } else {
-                FdKind::Socket
-            };
-            if learned != kind {
-                self.with(|s| s.fd_kinds.set(fd, learned));
-            }
-            if learned == FdKind::Socket {
+            if let Some(res) = self.try_as_socket(fd, kind, socket_call) {
                 return res;
             }
         }
@@ -197,25 +188,35 @@ impl Machine {
     /// The count or -errno.
     pub fn try_direct_writev(&self, fd: i32, iov: &[libc::iovec]) -> i64 {
         let kind = self.with(|s| s.fd_kinds.get(fd));
-        if matches!(kind, FdKind::Unknown | FdKind::Socket) {
+        let socket_call = || {
             let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
             msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
             msg.msg_iovlen = iov.len() as _;
-            let res = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) };
-            let res = if res < 0 { last_errno() } else { res as i64 };
-            let learned = if res == -(libc::ENOTSOCK as i64) {
-                FdKind::NotSocket
-            } else {
-                FdKind::Socket
-            };
-            if learned != kind {
-                self.with(|s| s.fd_kinds.set(fd, learned));
-            }
-            if learned == FdKind::Socket {
-                return res;
-            }
+            unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) }
+        };
+        if let Some(res) = self.try_as_socket(fd, kind, socket_call) {
+            return res;
         }
         self.write_direct(fd, kind, iov, -1)
+    }
+
+    /// `socket_call` (a MSG_DONTWAIT socket syscall) on an fd that is, or may be, a socket:
+    /// its count or -errno; None when the fd turned out not to be one (ENOTSOCK), learned.
+    fn try_as_socket(&self, fd: i32, kind: FdKind, socket_call: impl FnOnce() -> isize) -> Option<i64> {
+        if !matches!(kind, FdKind::Unknown | FdKind::Socket) {
+            return None;
+        }
+        let res = socket_call();
+        let res = if res < 0 { last_errno() } else { res as i64 };
+        let learned = if res == -(libc::ENOTSOCK as i64) {
+            FdKind::NotSocket
+        } else {
+            FdKind::Socket
+        };
+        if learned != kind {
+            self.with(|s| s.fd_kinds.set(fd, learned));
+        }
+        (learned == FdKind::Socket).then_some(res)
     }
 
     /// write(io, buffer, length = nil, file_offset = -1) → bytes written: all of them (short
