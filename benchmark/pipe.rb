@@ -74,13 +74,15 @@ module PipeBench
     nil
   end
 
-  def blocking(pairs)
+  # The baseline: each pair in turn, a chunk written then read back, by +write+ and +read+
+  # (IO#write and IO#readpartial unless given).
+  def blocking(pairs, write: ->(w) { w.write(CHUNK) }, read: ->(r, buf) { r.readpartial(CHUNK.bytesize, buf) })
     buf = +""
     pairs.each do |r, w|
       total = 0
       WRITES.times do
-        w.write(CHUNK)
-        total += r.readpartial(CHUNK.bytesize, buf).bytesize
+        write.call(w)
+        total += read.call(r, buf).bytesize
       end
       check(total)
     end

@@ -35,16 +35,8 @@ class SchedNonblock < SchedStreams
   end
 
   def blocking(pairs)
-    buf = +""
-    pairs.each do |r, w|
-      total = 0
-      WRITES.times do
-        w.write_nonblock(CHUNK)
-        total += r.read_nonblock(CHUNK.bytesize, buf).bytesize
-      end
-      check(total)
-    end
-    nil
+    PipeBench.blocking(pairs, write: ->(w) { w.write_nonblock(CHUNK) },
+                              read: ->(r, buf) { r.read_nonblock(CHUNK.bytesize, buf) })
   end
 end
 

@@ -25,16 +25,7 @@ class SchedSendRecv < SchedStreams
   end
 
   def blocking(pairs)
-    buf = +""
-    pairs.each do |r, w|
-      total = 0
-      WRITES.times do
-        w.send(CHUNK, 0)
-        total += r.recv(CHUNK.bytesize, 0, buf).bytesize
-      end
-      check(total)
-    end
-    nil
+    PipeBench.blocking(pairs, write: ->(w) { w.send(CHUNK, 0) }, read: ->(r, buf) { r.recv(CHUNK.bytesize, 0, buf) })
   end
 end
 
