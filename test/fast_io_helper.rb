@@ -5,6 +5,12 @@ require "socket"
 # What the fast-path tests share: run a body on a fresh pair of IOs in a plain thread and in a
 # scheduled fiber, compare the outcomes, and count the fast-path calls.
 module FastIOHelper
+  # Tests switch the fast path off; the next test starts with it on.
+  def teardown
+    UringMachine.fast_io = true
+    super
+  end
+
   # What a value looks like, to compare across runs: Strings with their encoding.
   def describe(value)
     case value

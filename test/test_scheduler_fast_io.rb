@@ -12,11 +12,6 @@ require_relative "fast_io_helper"
 class TestSchedulerFastIO < SchedulerTest
   include FastIOHelper
 
-  def teardown
-    UringMachine.fast_io = true
-    super
-  end
-
   def test_readpartial_results_equal_crubys
     PAIRS.each_value do |pair|
       _, fast = assert_same_as_cruby(pair: pair, prepare: fill(TEXT)) { |r| r.readpartial(5) }

@@ -12,11 +12,6 @@ require "tempfile"
 class TestSchedulerFastLines < SchedulerTest
   include FastIOHelper
 
-  def teardown
-    UringMachine.fast_io = true
-    super
-  end
-
   LINES = "line one\r\nline two\n\n\n\npara a\npara b\n\nhéllo wörld\nlast line, no newline"
 
   # Arguments of gets/readline/each_line/readlines the tests try.

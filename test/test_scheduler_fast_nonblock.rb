@@ -11,12 +11,6 @@ require "tempfile"
 class TestSchedulerFastNonblock < SchedulerTest
   include FastIOHelper
 
-  def teardown
-    UringMachine.fast_io = true
-    super
-  end
-
-  TEXT = "héllo wörld, 0123456789"
 
   # read_nonblock on a socket is BasicSocket's own (MSG_DONTWAIT, no hook): only IO's is ours.
   IO_PAIRS = {

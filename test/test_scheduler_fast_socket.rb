@@ -9,12 +9,6 @@ require_relative "fast_io_helper"
 class TestSchedulerFastSocket < SchedulerTest
   include FastIOHelper
 
-  def teardown
-    UringMachine.fast_io = true
-    super
-  end
-
-  TEXT = "héllo wörld, 0123456789"
   STREAMS = PAIRS.slice(:unix, :tcp).freeze
 
   def udp_pair
