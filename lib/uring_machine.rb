@@ -23,6 +23,7 @@ module UringMachine
 end
 
 require_relative "uring_machine/machine"
+require_relative "uring_machine/on_first_machine"
 require_relative "uring_machine/scheduler"
 require_relative "uring_machine/io_buffer_warning"
 require_relative "uring_machine/safe_pwrite"

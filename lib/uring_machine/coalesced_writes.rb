@@ -11,5 +11,5 @@ module UringMachine
   # Opt out: UringMachine.coalesce_writes = false, or URING_MACHINE_COALESCE_WRITES=0 in the
   # environment when the gem loads.
   self.coalesce_writes = ENV.fetch("URING_MACHINE_COALESCE_WRITES", "1") != "0"
-  ::IO.prepend(CoalescedWrites)
+  OnFirstMachine.install { ::IO.prepend(CoalescedWrites) }
 end

@@ -24,28 +24,31 @@ module UringMachine
       cruby
     end
 
-    keep_cruby(::IO, :read_nonblock)
-    keep_cruby(::IO, :syswrite)
-    keep_cruby(::BasicSocket, :recv)
-  end
-end
+    # Replaces the methods; run with the first Machine (see OnFirstMachine).
+    def self.install
+      keep_cruby(::IO, :read_nonblock)
+      keep_cruby(::IO, :syswrite)
+      keep_cruby(::BasicSocket, :recv)
+      ::IO.class_eval do
+        def read_nonblock(maxlen, outbuf = nil, exception: true)
+          result = UringMachine::FastCalls.read_nonblock(self, maxlen, outbuf, exception)
+          result.equal?(false) ? __cruby_read_nonblock(maxlen, outbuf, exception: exception) : result
+        end
 
-class IO
-  def read_nonblock(maxlen, outbuf = nil, exception: true)
-    result = UringMachine::FastCalls.read_nonblock(self, maxlen, outbuf, exception)
-    result.equal?(false) ? __cruby_read_nonblock(maxlen, outbuf, exception: exception) : result
+        def syswrite(string)
+          result = UringMachine::FastCalls.syswrite(self, string)
+          result.equal?(false) ? __cruby_syswrite(string) : result
+        end
+      end
+      ::BasicSocket.class_eval do
+        # flags and outbuf nil are what CRuby's recv takes for "none given".
+        def recv(maxlen, flags = nil, outbuf = nil)
+          result = UringMachine::FastCalls.recv(self, maxlen, flags, outbuf)
+          result.equal?(false) ? __cruby_recv(maxlen, flags, outbuf) : result
+        end
+      end
+    end
   end
 
-  def syswrite(string)
-    result = UringMachine::FastCalls.syswrite(self, string)
-    result.equal?(false) ? __cruby_syswrite(string) : result
-  end
-end
-
-class BasicSocket
-  # flags and outbuf nil are what CRuby's recv takes for "none given".
-  def recv(maxlen, flags = nil, outbuf = nil)
-    result = UringMachine::FastCalls.recv(self, maxlen, flags, outbuf)
-    result.equal?(false) ? __cruby_recv(maxlen, flags, outbuf) : result
-  end
+  OnFirstMachine.install { FastCalls.install }
 end

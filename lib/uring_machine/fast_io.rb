@@ -14,5 +14,5 @@ module UringMachine
   # Opt out: UringMachine.fast_io = false, or URING_MACHINE_FAST_IO=0 in the environment when
   # the gem loads.
   self.fast_io = ENV.fetch("URING_MACHINE_FAST_IO", "1") != "0"
-  ::IO.prepend(FastIO)
+  OnFirstMachine.install { ::IO.prepend(FastIO) }
 end

@@ -94,16 +94,5 @@ module UringMachine
     end
   end
 
-  # Installed with the first Machine: programs that load the gem without using it keep the plain
-  # IO#close.
-  module InstallCloseWakesFibers
-    CLOSE_MODULE = RUBY_VERSION < "4" ? CloseWakesFibers : CloseReleasesFibers
-
-    def new(...)
-      IO.prepend(CLOSE_MODULE) unless IO <= CLOSE_MODULE
-      super
-    end
-  end
-
-  Machine.singleton_class.prepend(InstallCloseWakesFibers)
+  OnFirstMachine.install { IO.prepend(RUBY_VERSION < "4" ? CloseWakesFibers : CloseReleasesFibers) }
 end
