@@ -157,7 +157,7 @@ pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
         return call_super(&raws(args));
     }
     // Strings: one writev of them all, nothing joined.
-    if let Some(res) = crate::scheduler::fast_io::write_pieces(raw(rb_self), &raws(args)) {
+    if let Some(res) = crate::scheduler::fast_io::write_pieces(raw(rb_self), args) {
         return res;
     }
     let joined = Joined::new();

@@ -13,9 +13,9 @@ use rb_sys::VALUE;
 
 use crate::ops::direct_io::would_block;
 use crate::ops::io::{Blocking, Direction};
-use crate::ruby::value::{self as rb, NIL};
+use crate::ruby::value::NIL;
 use crate::scheduler::coalesce::{open_fptr, DECORATORS};
-use crate::scheduler::fast_io::{count, machine};
+use crate::scheduler::fast_io::{count, machine, syserr};
 
 /// CRuby's IO_RBUF_CAPA_MIN: the capacity io_fillbuf gives rbuf of an IO without read
 /// conversion (IO_RBUF_CAPA_FOR), the same in 3.1-4.0.
@@ -117,11 +117,5 @@ fn fillbuf_error(fptr: *mut rb_sys::rb_io_t, errno: c_int) -> Error {
         }
         rb_syserr_new_path_in(c"io_fillbuf".as_ptr(), errno, path)
     });
-    match made {
-        Ok(exc) => match magnus::Exception::from_value(rb::value(exc)) {
-            Some(e) => Error::from(e),
-            None => rb::errno_error(errno, "io_fillbuf"),
-        },
-        Err(e) => e,
-    }
+    syserr(made, errno)
 }

@@ -114,7 +114,12 @@ fn check_closed(fptr: *mut rb_sys::rb_io_t) -> Result<i32, Error> {
 
 /// The Errno exception CRuby raises for an IO without a path (its message is strerror alone).
 pub(crate) fn errno_exception(errno: i32) -> Error {
-    match protect(|| unsafe { rb_sys::rb_syserr_new_str(errno, NIL) }) {
+    syserr(protect(|| unsafe { rb_sys::rb_syserr_new_str(errno, NIL) }), errno)
+}
+
+/// The SystemCallError CRuby built (`made`) for `errno`, as an Error to raise.
+pub(crate) fn syserr(made: Result<VALUE, Error>, errno: i32) -> Error {
+    match made {
         Ok(exc) => match magnus::Exception::from_value(rb::value(exc)) {
             Some(e) => Error::from(e),
             None => rb::errno_error(errno, "IO"),
@@ -333,8 +338,8 @@ fn fast_write_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
 /// IO#write(a, b, ...) with Strings only, when `io` takes the fast write (see `write`): all of
 /// them in one direct writev/sendmsg, with no String joined; once one would block, CRuby's
 /// IO#write writes the rest as one String. None: nothing written, CRuby's method takes it.
-pub fn write_pieces(io: VALUE, pieces: &[VALUE]) -> Option<Result<Value, Error>> {
-    if !ENABLED.load(Ordering::Relaxed) || !pieces.iter().all(|p| rb::is_string(*p)) {
+pub fn write_pieces(io: VALUE, pieces: &[Value]) -> Option<Result<Value, Error>> {
+    if !ENABLED.load(Ordering::Relaxed) || !pieces.iter().all(|p| rb::is_string(raw(*p))) {
         return None;
     }
     let fptr = fast_write_fptr(io)?;
@@ -342,7 +347,7 @@ pub fn write_pieces(io: VALUE, pieces: &[VALUE]) -> Option<Result<Value, Error>>
     write_vectored(machine, fptr, pieces).transpose()
 }
 
-fn write_vectored(machine: &Machine, fptr: *mut rb_sys::rb_io_t, pieces: &[VALUE]) -> Result<Option<Value>, Error> {
+fn write_vectored(machine: &Machine, fptr: *mut rb_sys::rb_io_t, pieces: &[Value]) -> Result<Option<Value>, Error> {
     protect(|| unsafe {
         rb_sys::rb_thread_check_ints(); // io_binwrite: pending interrupts first
         NIL
@@ -352,8 +357,8 @@ fn write_vectored(machine: &Machine, fptr: *mut rb_sys::rb_io_t, pieces: &[VALUE
         .iter()
         .map(|&p| unsafe {
             libc::iovec {
-                iov_base: rb_sys::RSTRING_PTR(p) as *mut libc::c_void,
-                iov_len: rb_sys::RSTRING_LEN(p) as usize,
+                iov_base: rb_sys::RSTRING_PTR(raw(p)) as *mut libc::c_void,
+                iov_len: rb_sys::RSTRING_LEN(raw(p)) as usize,
             }
         })
         .filter(|v| v.iov_len > 0)
@@ -381,7 +386,7 @@ fn write_vectored(machine: &Machine, fptr: *mut rb_sys::rb_io_t, pieces: &[VALUE
     // (Pointers re-read from the Strings: the allocation may run the GC.)
     let rest = unsafe { rb_sys::rb_str_buf_new((total - written) as c_long) };
     let mut skip = written;
-    for &piece in pieces {
+    for piece in pieces.iter().map(|p| raw(*p)) {
         let len = unsafe { rb_sys::RSTRING_LEN(piece) } as usize;
         let take = len.saturating_sub(skip);
         if take > 0 {

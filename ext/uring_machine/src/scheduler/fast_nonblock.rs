@@ -65,8 +65,8 @@ fn nonblock_read_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
     plain.then_some(fptr)
 }
 
-/// UringMachine::FastCalls.read_nonblock(io, maxlen, outbuf, exception), for FastIO#read_nonblock
-/// (lib/uring_machine/fast_io.rb, a Ruby method: keywords cost a Hash per call in a C one):
+/// UringMachine::FastCalls.read_nonblock(io, maxlen, outbuf, exception), for IO#read_nonblock
+/// (lib/uring_machine/fast_calls.rb, a Ruby method: keywords cost a Hash per call in a C one):
 /// the result, or false to take CRuby's method (nothing was read).
 pub fn rb_read_nonblock(io: Value, length: Value, outbuf: Value, exception: Value) -> Result<Value, Error> {
     let exception = match raw(exception) {

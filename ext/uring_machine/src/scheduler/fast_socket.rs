@@ -14,11 +14,11 @@
 //! answers again. Errors are CRuby's Errno with "recvfrom(2)", IO::TimeoutError for ETIMEDOUT
 //! on 3.3+.
 use magnus::{rb_sys::protect, Error, Value};
-use rb_sys::{ruby_value_type, VALUE};
+use rb_sys::VALUE;
 
 use crate::ruby::value::{self as rb, last_errno, raw, NIL};
 use crate::scheduler::coalesce::open_fptr;
-use crate::scheduler::fast_io::{count, machine, setstrbuf};
+use crate::scheduler::fast_io::{count, machine, setstrbuf, syserr};
 
 /// recv flags whose answer does not depend on whether the call may wait once data is there
 /// (MSG_WAITALL does; MSG_TRUNC can answer more than the buffer holds).
@@ -30,10 +30,6 @@ fn c_int(v: VALUE) -> Option<i32> {
         return None;
     }
     i32::try_from(rb::fixnum_value(v)).ok()
-}
-
-fn is_string(v: VALUE) -> bool {
-    !rb::is_special(v) && rb::type_of(v) == ruby_value_type::RUBY_T_STRING
 }
 
 /// The fd of a socket that CRuby's recv would use at once: open, nothing buffered to read.
@@ -55,13 +51,10 @@ fn socket_error(errno: i32, syscall: &std::ffi::CStr) -> Error {
             msg,
         );
     }
-    match protect(|| unsafe { rb_sys::rb_syserr_new(errno, syscall.as_ptr()) }) {
-        Ok(exc) => match magnus::Exception::from_value(rb::value(exc)) {
-            Some(e) => Error::from(e),
-            None => rb::errno_error(errno, "socket"),
-        },
-        Err(e) => e,
-    }
+    syserr(
+        protect(|| unsafe { rb_sys::rb_syserr_new(errno, syscall.as_ptr()) }),
+        errno,
+    )
 }
 
 /// SO_TYPE of `fd`.
@@ -95,7 +88,7 @@ fn recv(io: VALUE, length: VALUE, flags: VALUE, outbuf: VALUE) -> Result<Option<
     let Some(flags) = flags.filter(|f| f & !RECV_FLAGS == 0) else {
         return Ok(None);
     };
-    if outbuf != NIL && (!is_string(outbuf) || rb::is_frozen(outbuf)) {
+    if outbuf != NIL && (!rb::is_string(outbuf) || rb::is_frozen(outbuf)) {
         return Ok(None);
     }
     let Some(fd) = socket_fd(io) else {

@@ -21,7 +21,13 @@ pub fn read(machine: &Machine, io: VALUE, fd: i32, string: VALUE, len: usize) ->
     let deadline = io_deadline(io)?;
     let wait = || {
         let ptr = unsafe { rb_sys::RSTRING_PTR(string) as *mut u8 };
-        protect(|| unsafe { rb_sys::rb_str_locktmp(string) })?;
+        // Locked only if the read goes to the ring (a direct read cannot let Ruby run).
+        let mut locked = false;
+        let lock = || {
+            protect(|| unsafe { rb_sys::rb_str_locktmp(string) })?;
+            locked = true;
+            Ok(())
+        };
         let res = machine.transfer_once(
             Direction::Read,
             fd,
@@ -30,9 +36,11 @@ pub fn read(machine: &Machine, io: VALUE, fd: i32, string: VALUE, len: usize) ->
             -1,
             string,
             Blocking::Wait(deadline),
-            || Ok(()),
+            lock,
         );
-        protect(|| unsafe { rb_sys::rb_str_unlocktmp(string) })?;
+        if locked {
+            protect(|| unsafe { rb_sys::rb_str_unlocktmp(string) })?;
+        }
         res
     };
     recorded(io, wait)
