@@ -16,14 +16,17 @@ module UringMachine
       scheduler.io_select(*args)
     end
 
-    # 1 to 4 arguments, and a timeout that is nil or a positive number: anything else is
-    # answered (or rejected) by Ruby at once.
+    # 1 to 4 arguments, and a timeout that is nil or a positive Integer, Float or Rational:
+    # anything else is answered (or rejected) by Ruby at once. (Other objects are not asked
+    # whether they are positive: that may raise what IO.select would not.)
     def self.may_wait?(args)
       return false unless args.size.between?(1, 4)
 
       timeout = args[3]
-      timeout.nil? || (timeout.is_a?(Numeric) && timeout.positive?)
+      timeout.nil? || (REAL.any? { |c| timeout.is_a?(c) } && timeout.positive?)
     end
+
+    REAL = [Integer, Float, Rational].freeze
 
     # Whether this Ruby calls the io_select hook itself (3.2+). No Gem::Version: the gem may be
     # loaded with --disable-gems.

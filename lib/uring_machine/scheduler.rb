@@ -91,11 +91,11 @@ module UringMachine
     DNS_MODES = { "ring" => :ring, "getaddrinfo" => :getaddrinfo }.freeze
 
     # IO.select: answered at once when something is ready (Ruby's own buffers included),
-    # otherwise after the ring reports readiness on any of the IOs.
+    # otherwise after the ring reports readiness on any of the IOs. The timeout is checked and
+    # converted as IO.select does; one past the clock's range never passes.
     def io_select(readables, writables = nil, exceptables = nil, timeout = nil)
-      raise ArgumentError, "time interval must not be negative" if timeout.is_a?(Numeric) && timeout.negative?
-
-      deadline = timeout && ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) + timeout
+      seconds = timeout.nil? ? nil : interval_seconds(timeout)
+      deadline = seconds && ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) + seconds
       polls = nil
       loop do
         ready = select_now(readables, writables, exceptables) # also checks the arguments

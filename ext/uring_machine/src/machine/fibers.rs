@@ -12,6 +12,7 @@ use crate::machine::timers::timer_sqe;
 use crate::machine::tree::{self, parent_of};
 use crate::machine::{error_value, exception_error, signals, terminated, Machine};
 use crate::ring::wakeup::Remote;
+use crate::ruby::duration;
 use crate::ruby::value::{self as rb, fiber_current, raw, NIL, TRUE};
 
 static TIMEOUT_ERROR_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
@@ -141,13 +142,21 @@ impl Machine {
         rb::value(NIL)
     }
 
+    /// sleep(seconds) → seconds (a Float): converted as Kernel#sleep converts them
+    /// (ruby/duration.rs); one past the clock's range sleeps until an exception interrupts it.
     pub fn rb_sleep(&self, seconds: Value) -> Result<Value, Error> {
         self.check_owner()?;
-        let (secs, ts) = rb::seconds_arg(raw(seconds), "sleep duration")?;
-        let res = self.run_op(|slot| timer_sqe(slot, ts), opcode::Timeout::CODE, NIL)?;
+        let after = duration::interval(raw(seconds))?;
+        let res = self.run_op(
+            |slot| timer_sqe(slot, after.unwrap_or(duration::RING_FOREVER)),
+            opcode::Timeout::CODE,
+            NIL,
+        )?;
         if res < 0 && res != -libc::ETIME {
             return Err(rb::errno_error(-res, "sleep"));
         }
+        let secs = after.unwrap_or(duration::RING_FOREVER).as_secs_f64();
+        // SAFETY: allocates a Float (a flonum for most values); cannot raise.
         Ok(rb::value(unsafe { rb_sys::rb_float_new(secs) }))
     }
 
@@ -168,9 +177,9 @@ impl Machine {
         if seconds == NIL {
             return yield_block();
         }
-        let (_, ts) = rb::seconds_arg(seconds, "timeout")?;
+        let after = duration::interval(seconds)?;
         let exception = timeout_exception(opt(args, 1))?;
-        self.with_timeout(ts, exception, yield_block)
+        self.with_timeout(after, exception, yield_block)
     }
 
     /// The body of every fiber `spin` creates: runs the block, stops the children it spun

@@ -10,23 +10,21 @@ use rb_sys::VALUE;
 use crate::machine::run_loop::State;
 use crate::machine::{exception_error, Machine, Wait};
 use crate::ring::op::{Kind, OpId, Owned, Slot, State as OpState};
+use crate::ruby::duration::ring_timespec;
 use crate::ruby::value::{self as rb, fiber_current, FALSE, NIL};
 
-pub fn timespec_box(ts: libc::timespec) -> Box<types::Timespec> {
-    Box::new(types::Timespec::new().sec(ts.tv_sec as u64).nsec(ts.tv_nsec as u32))
-}
-
 fn duration_box(d: Duration) -> Box<types::Timespec> {
-    Box::new(types::Timespec::new().sec(d.as_secs()).nsec(d.subsec_nanos()))
+    Box::new(ring_timespec(d))
 }
 
-/// The SQE of a TIMEOUT op of `ts` for `slot`, which keeps the timespec and its deadline (so
-/// that `pause_timers` knows what is left of it).
-pub fn timer_sqe(slot: &mut Slot, ts: libc::timespec) -> io_uring::squeue::Entry {
-    let spec = timespec_box(ts);
+/// The SQE of a TIMEOUT op of `after` for `slot`, which keeps the timespec and its deadline (so
+/// that `pause_timers` knows what is left of it). A timer too long for the clock to tell its
+/// deadline (ruby/duration.rs) has none: it never fires, and pausing leaves it alone.
+pub fn timer_sqe(slot: &mut Slot, after: Duration) -> io_uring::squeue::Entry {
+    let spec = duration_box(after);
     let sqe = opcode::Timeout::new(&*spec as *const _).build();
     slot.owned = Owned::Timespec(spec);
-    slot.deadline = Some(Instant::now() + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+    slot.deadline = Instant::now().checked_add(after);
     sqe
 }
 
@@ -72,13 +70,13 @@ impl State {
 
 impl Machine {
     /// Starts a TIMEOUT op of `kind` for the current fiber.
-    fn start_timer(&self, kind: Kind, ts: libc::timespec, exception: VALUE) -> OpId {
+    fn start_timer(&self, kind: Kind, after: Duration, exception: VALUE) -> OpId {
         let current = fiber_current();
         self.with(|s| {
             let id = s.ops.alloc(kind, current);
             let slot = s.ops.get_mut(id).expect("fresh slot");
             slot.exception = exception;
-            let sqe = timer_sqe(slot, ts).user_data(id.user_data());
+            let sqe = timer_sqe(slot, after).user_data(id.user_data());
             s.submit(&sqe, opcode::Timeout::CODE);
             id
         })
@@ -96,16 +94,19 @@ impl Machine {
         });
     }
 
-    /// Runs `body`; if it has not returned within `ts`, `exception` is raised in this fiber,
-    /// interrupting (cancelling) whatever op it waits on.
+    /// Runs `body`; if it has not returned within `after`, `exception` is raised in this fiber,
+    /// interrupting (cancelling) whatever op it waits on. `None`: no time limit.
     pub fn with_timeout<T>(
         &self,
-        ts: libc::timespec,
+        after: Option<Duration>,
         exception: VALUE,
         body: impl FnOnce() -> Result<T, Error>,
     ) -> Result<T, Error> {
+        let Some(after) = after else {
+            return body();
+        };
         let current = fiber_current();
-        let id = self.start_timer(Kind::Timeout, ts, exception);
+        let id = self.start_timer(Kind::Timeout, after, exception);
         let result = body();
         self.stop_timer(id);
         // A timeout that fired but was not delivered must not escape its block.
@@ -117,9 +118,13 @@ impl Machine {
         result
     }
 
-    /// Parks the current fiber until it is scheduled (→ that value) or `ts` passes (→ false).
-    pub fn suspend_with_timeout(&self, ts: libc::timespec) -> Result<VALUE, Error> {
-        let id = self.start_timer(Kind::WakeTimer, ts, NIL);
+    /// Parks the current fiber until it is scheduled (→ that value) or `after` passes (→ false;
+    /// `None`: never).
+    pub fn suspend_with_timeout(&self, after: Option<Duration>) -> Result<VALUE, Error> {
+        let Some(after) = after else {
+            return self.suspend_current();
+        };
+        let id = self.start_timer(Kind::WakeTimer, after, NIL);
         let resumed = self.suspend_current();
         self.stop_timer(id);
         resumed
@@ -127,7 +132,7 @@ impl Machine {
 
     /// Parks the current fiber until the first of `polls` (fd, poll mask) is ready or `timeout`
     /// passes; returns whether a poll fired. Every op is cancelled and drained before returning.
-    pub fn await_any_poll(&self, polls: &[(i32, u32)], timeout: Option<libc::timespec>) -> Result<bool, Error> {
+    pub fn await_any_poll(&self, polls: &[(i32, u32)], timeout: Option<Duration>) -> Result<bool, Error> {
         self.raise_pending()?;
         let current = fiber_current();
         let mut ids: Vec<OpId> = self.with(|s| {
@@ -145,8 +150,8 @@ impl Machine {
                 })
                 .collect()
         });
-        let timer = timeout.map(|ts| {
-            let id = self.start_timer(Kind::Await, ts, NIL);
+        let timer = timeout.map(|after| {
+            let id = self.start_timer(Kind::Await, after, NIL);
             self.with(|s| s.ops.get_mut(id).expect("fresh slot").parked = true);
             id
         });
@@ -234,7 +239,7 @@ impl Machine {
                 if slot.state != OpState::InFlight || slot.cancel_requested {
                     continue;
                 }
-                slot.deadline = Some(now + left);
+                slot.deadline = now.checked_add(left);
                 s.retime(id, left);
                 resumed += 1;
             }
@@ -258,7 +263,7 @@ impl Machine {
             let timer_of = |fiber: VALUE| {
                 s.ops.ids().find_map(|id| {
                     let slot = s.ops.get(id)?;
-                    (slot.fiber == fiber && slot.deadline.is_some() && slot.kind != Kind::Detached)
+                    (slot.fiber == fiber && is_timer(slot) && slot.kind != Kind::Detached)
                         .then(|| State::time_left(slot))
                         .flatten()
                 })
@@ -267,7 +272,7 @@ impl Machine {
                 .iter()
                 .map(|(fiber, wait)| match *wait {
                     Wait::Op(id) => match s.ops.get(id) {
-                        Some(slot) if slot.deadline.is_some() => (*fiber, "timer", State::time_left(slot), None, NIL),
+                        Some(slot) if is_timer(slot) => (*fiber, "timer", State::time_left(slot), None, NIL),
                         Some(slot) => (*fiber, "op", None, Some(op_name(slot.opcode)), NIL),
                         None => (*fiber, "op", None, Some("op"), NIL),
                     },
@@ -308,6 +313,11 @@ impl Machine {
         });
         Ok(rb::value(list))
     }
+}
+
+/// Whether `slot` is a TIMEOUT op (a timer that never fires has no deadline).
+fn is_timer(slot: &Slot) -> bool {
+    slot.opcode == opcode::Timeout::CODE
 }
 
 /// The name of an io_uring opcode, as the debugger shows what a fiber waits on.

@@ -1,6 +1,8 @@
 //! Byte-moving operations. read/write/recv/send first try the syscall without blocking (no
 //! ring round trip, no fiber switch, GVL held); only what would block goes to the ring, where
 //! it waits inside the kernel.
+use std::time::Duration;
+
 use io_uring::{opcode, types};
 use magnus::{Error, Value};
 use rb_sys::VALUE;
@@ -110,7 +112,7 @@ impl Machine {
         len: usize,
         file_offset: i64,
         pin: VALUE,
-        deadline: Option<libc::timespec>,
+        deadline: Option<Duration>,
     ) -> Result<i64, Error> {
         let res = self.ring_transfer(Direction::Read, fd, ptr, len, file_offset, pin, None, deadline)?;
         if res >= len as i64 {
@@ -132,7 +134,7 @@ impl Machine {
         file_offset: i64,
         pin: VALUE,
         fixed_slot: Option<u16>,
-        deadline: Option<libc::timespec>,
+        deadline: Option<Duration>,
     ) -> Result<i64, Error> {
         let (target, off, len) = (types::Fd(fd), file_offset as u64, len.min(u32::MAX as usize) as u32);
         let code = match (direction, fixed_slot) {
@@ -152,7 +154,7 @@ impl Machine {
         };
         match deadline {
             None => op(),
-            Some(ts) => self.with_timeout(ts, io_timeout_error()?, op),
+            after => self.with_timeout(after, io_timeout_error()?, op),
         }
     }
 
@@ -511,10 +513,10 @@ pub enum Direction {
 #[derive(Clone, Copy)]
 pub enum Blocking {
     /// Wait in the ring, up to the deadline (then IO::TimeoutError).
-    Wait(Option<libc::timespec>),
+    Wait(Option<Duration>),
     /// Answer -EAGAIN when called from a `*_nonblock` method (Ruby passes the same arguments
     /// for read_nonblock as for sysread, which expects the hook to wait); wait otherwise.
-    AgainIfNonblockCaller(Option<libc::timespec>),
+    AgainIfNonblockCaller(Option<Duration>),
     /// Never wait: the direct attempt's result, -EAGAIN included (the caller then prepares
     /// its memory for the ring and tries again with `Wait`).
     Never,
@@ -524,7 +526,7 @@ impl Blocking {
     /// The deadline of a read that would wait in the ring without a direct attempt first;
     /// None when the caller wants the direct attempt's answer (never waits, or a `*_nonblock`
     /// caller, which expects EAGAIN).
-    fn ring_deadline(self) -> Option<Option<libc::timespec>> {
+    fn ring_deadline(self) -> Option<Option<Duration>> {
         match self {
             Blocking::Never => None,
             Blocking::Wait(deadline) => Some(deadline),

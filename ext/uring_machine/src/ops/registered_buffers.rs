@@ -2,6 +2,8 @@
 //! writes on them (or on any slice of them) become READ_FIXED / WRITE_FIXED ops that skip
 //! the per-op page walk. A registered buffer stays locked (IO::Buffer#locked?), so Ruby can
 //! neither resize nor free it, until it is unregistered, which is refused while ops use it.
+use std::time::Duration;
+
 use magnus::{rb_sys::protect, Error, RArray, Value};
 use rb_sys::VALUE;
 
@@ -169,7 +171,7 @@ impl Machine {
         len: usize,
         file_offset: i64,
         slot: u16,
-        deadline: Option<libc::timespec>,
+        deadline: Option<Duration>,
     ) -> Result<i64, Error> {
         self.with(|s| s.registry.slots[slot as usize].as_mut().map(|e| e.in_use += 1));
         let res = self.ring_transfer(direction, fd, ptr, len, file_offset, NIL, Some(slot), deadline);

@@ -105,7 +105,8 @@ pub struct Slot {
     fd: i32,
     /// The io_uring opcode of the op's SQE (for the debugger's list of what fibers wait on).
     pub opcode: u8,
-    /// A TIMEOUT op: when it fires (see machine/timers.rs, which can pause it).
+    /// A TIMEOUT op: when it fires (see machine/timers.rs, which can pause it); None for one
+    /// too long for the clock, which never fires.
     pub deadline: Option<std::time::Instant>,
     /// A paused TIMEOUT op: the time it had left when the machine's timers were paused.
     pub paused: Option<std::time::Duration>,

@@ -3,5 +3,6 @@
 //! it uses no other layer, and every layer may use it.
 pub mod args;
 pub mod buffer;
+pub mod duration;
 pub mod fd;
 pub mod value;

@@ -153,27 +153,6 @@ pub fn int_arg(v: VALUE, name: &str, min: i64, max: i64) -> Result<i64, Error> {
     Ok(n)
 }
 
-/// Seconds (Integer or Float) as a timespec; negative or non-numeric input is an error.
-pub fn seconds_arg(v: VALUE, name: &str) -> Result<(f64, libc::timespec), Error> {
-    if !is_kind_of(v, unsafe { rb_sys::rb_cNumeric }) {
-        return Err(type_error(format!("{name} must be Numeric")));
-    }
-    let secs = unsafe { rb_sys::rb_num2dbl(v) };
-    if secs.is_nan() {
-        // What Ruby's own time conversion (sleep, IO.select) raises.
-        return Err(exception(ruby().exception_range_error(), "NaN out of Time range"));
-    }
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(arg_error(format!("{name} must be a non-negative number")));
-    }
-    let whole = secs.trunc();
-    let ts = libc::timespec {
-        tv_sec: whole.min(i64::MAX as f64) as libc::time_t,
-        tv_nsec: ((secs - whole) * 1e9) as libc::c_long,
-    };
-    Ok((secs, ts))
-}
-
 /// A core class by name (Fiber, FiberError, ...): classes bound to constants never move.
 pub fn class_named(name: &str) -> VALUE {
     let c = CString::new(name).expect("class name without NUL");

@@ -10,6 +10,7 @@ use crate::machine::{exception_error, signals, terminated, Machine};
 use crate::ops::process::{process_status, waitid_options, WaitTarget};
 use crate::ring::wakeup::Remote;
 use crate::ruby::args::{arg, arity};
+use crate::ruby::duration;
 use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, fiber_current, raw, FALSE, NIL, TRUE};
 
@@ -232,21 +233,22 @@ impl Scheduler {
     }
 
     /// block(blocker, timeout = nil) → true when unblocked, false when the timeout passed.
+    /// The timeout converts as Thread#join's and Queue#pop's (their callers): anything with
+    /// to_f; negative has passed, NaN, Infinity and past the clock's range never pass.
     pub fn rb_block(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 1, 2)?;
         let machine = self.bound_machine()?;
         machine.check_owner()?;
-        let timeout = arg(args, 1);
-        let ts = match timeout {
+        let after = match arg(args, 1) {
             NIL => None,
-            t => Some(rb::seconds_arg(t, "timeout")?.1),
+            t => duration::float_seconds(t)?,
         };
         // What it waits for, for the debugger's list of fibers (slow path: it parks anyway).
         let current = crate::ruby::value::fiber_current();
         machine.with(|s| s.blocked_on.insert(current, raw(args[0])));
-        let resumed = match ts {
+        let resumed = match after {
             None => machine.suspend_current().map(|_| TRUE),
-            Some(ts) => machine.suspend_with_timeout(ts),
+            Some(d) => machine.suspend_with_timeout(Some(d)),
         };
         machine.with(|s| s.blocked_on.remove(&current));
         Ok(rb::value(if resumed? == FALSE { FALSE } else { TRUE }))
@@ -270,7 +272,9 @@ impl Scheduler {
         Ok(rb::value(TRUE))
     }
 
-    /// kernel_sleep(duration = nil): without a duration, until something wakes the fiber.
+    /// kernel_sleep(duration = nil): without a duration, until something wakes the fiber. The
+    /// duration converts as Kernel#sleep's (ruby/duration.rs): one past the clock's range
+    /// sleeps until something wakes the fiber as well.
     pub fn rb_kernel_sleep(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 0, 1)?;
         let machine = self.bound_machine()?;
@@ -278,23 +282,25 @@ impl Scheduler {
         // A timed suspension, not a TIMEOUT op: `unblock` ends it early, as ConditionVariable
         // #wait(mutex, timeout) needs (CRuby's rb_mutex_sleep calls kernel_sleep, and signal
         // calls unblock for the waiting fiber).
-        let waited = match arg(args, 0) {
-            NIL => machine.suspend_current(),
-            duration => {
-                let (_, ts) = rb::seconds_arg(duration, "sleep duration")?;
-                machine.suspend_with_timeout(ts)
-            }
+        let after = match arg(args, 0) {
+            NIL => None,
+            seconds => duration::interval(seconds)?,
         };
-        waited.map(|_| rb::value(NIL))
+        machine.suspend_with_timeout(after).map(|_| rb::value(NIL))
     }
 
     /// timeout_after(duration, exception_class, *arguments) { }: Timeout.timeout's hook. The
-    /// op the block waits on is cancelled when time is up.
+    /// op the block waits on is cancelled when time is up. The duration converts as
+    /// Kernel#sleep's (what Timeout's own thread does with it on Ruby 3.1); nil or one past the
+    /// clock's range never fires.
     pub fn rb_timeout_after(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 2, usize::MAX)?;
         let machine = self.bound_machine()?;
         machine.check_owner()?;
-        let (_, ts) = rb::seconds_arg(arg(args, 0), "timeout")?;
+        let after = match arg(args, 0) {
+            NIL => None,
+            seconds => duration::interval(seconds)?,
+        };
         // An exception class (with its arguments), or, from the timeout gem 0.4 on, an instance.
         let given = arg(args, 1);
         let exception = if rb::is_exception(given) {
@@ -308,7 +314,7 @@ impl Scheduler {
         if !rb::is_exception(exception) {
             return Err(rb::type_error("timeout_after needs an exception class or instance"));
         }
-        machine.with_timeout(ts, exception, || {
+        machine.with_timeout(after, exception, || {
             protect(|| unsafe { rb_sys::rb_yield(NIL) }).map(rb::value)
         })
     }
@@ -357,11 +363,22 @@ impl Scheduler {
             let events = rb::int_arg(raw(pair.entry::<Value>(1)?), "events", 1, 0xffff)? as u32;
             list.push((fd, events));
         }
-        let deadline = match raw(timeout) {
+        // io_select checked the caller's timeout as IO.select does; this is what is left of it.
+        let after = match raw(timeout) {
             NIL => None,
-            t => Some(rb::seconds_arg(t, "timeout")?.1),
+            t => duration::float_seconds(t)?,
         };
-        machine.await_any_poll(&list, deadline)
+        machine.await_any_poll(&list, after)
+    }
+
+    /// interval_seconds(timeout) → Float seconds, or nil when past the clock's range (never):
+    /// io_select's timeout checked and converted as IO.select does (ruby/duration.rs).
+    pub fn rb_interval_seconds(timeout: Value) -> Result<Value, Error> {
+        Ok(match duration::interval(raw(timeout))? {
+            // SAFETY: allocates a Float (a flonum for most values); cannot raise.
+            Some(d) => rb::value(unsafe { rb_sys::rb_float_new(d.as_secs_f64()) }),
+            None => rb::value(NIL),
+        })
     }
 
     /// fiber_interrupt(fiber, exception) (Ruby 4.0): cancel what the fiber waits on and raise

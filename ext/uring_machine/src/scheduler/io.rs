@@ -2,12 +2,15 @@
 //! counts or -errno, as `rb_fiber_scheduler_io_result` expects. Before interface version 4
 //! (Ruby 4.1) `length` is the minimum to transfer (0: at least one attempt); from 4 it is one
 //! transfer of at most `length` (0: no I/O), and the offset comes before the length.
+use std::time::Duration;
+
 use magnus::{rb_sys::protect, Error, RArray, Symbol, TryConvert, Value};
 use rb_sys::VALUE;
 
 use crate::ops::direct_io::poll_now;
 use crate::ops::io::{Blocking, Direction};
 use crate::ruby::args::{arg, arity};
+use crate::ruby::duration;
 use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, int, raw, NIL};
 use crate::scheduler::Scheduler;
@@ -74,15 +77,16 @@ fn size_arg(v: VALUE, name: &str) -> Result<usize, Error> {
     rb::int_arg(v, name, 0, i64::MAX).map(|n| n as usize)
 }
 
-/// IO#timeout (Ruby 3.2+), the longest a hook may wait on `io`.
+/// IO#timeout (Ruby 3.2+), the longest a hook may wait on `io`; None: no limit (none set, or
+/// one past the clock's range). IO#timeout= checked it as Kernel#sleep would.
 #[cfg(ruby_gte_3_2)]
-pub fn io_deadline(io: VALUE) -> Result<Option<libc::timespec>, Error> {
+pub fn io_deadline(io: VALUE) -> Result<Option<Duration>, Error> {
     if !rb::is_kind_of(io, unsafe { rb_sys::rb_cIO }) {
         return Ok(None);
     }
     match unsafe { rb_sys::rb_io_timeout(io) } {
         NIL => Ok(None),
-        t => Ok(Some(rb::seconds_arg(t, "IO#timeout")?.1)),
+        t => duration::interval(t),
     }
 }
 
@@ -93,7 +97,7 @@ fn is_io_timeout(e: &Error) -> bool {
 }
 
 #[cfg(not(ruby_gte_3_2))]
-pub fn io_deadline(_io: VALUE) -> Result<Option<libc::timespec>, Error> {
+pub fn io_deadline(_io: VALUE) -> Result<Option<Duration>, Error> {
     Ok(None)
 }
 
@@ -272,11 +276,15 @@ impl Scheduler {
         // File#write that flushes): a poll(2) answers those without the ring.
         let mut ready = poll_now(fd, events);
         if ready == 0 {
-            ready = match raw(timeout) {
-                NIL => rb::check(machine.poll_fd(fd, events)? as i64, "io_wait")? as u32,
-                t => {
-                    let (_, ts) = rb::seconds_arg(t, "timeout")?;
-                    if !machine.await_any_poll(&[(fd, events)], Some(ts))? {
+            // The timeout converts as IO#wait_readable's (Kernel#sleep's, ruby/duration.rs).
+            let after = match raw(timeout) {
+                NIL => None,
+                t => duration::interval(t)?,
+            };
+            ready = match after {
+                None => rb::check(machine.poll_fd(fd, events)? as i64, "io_wait")? as u32,
+                after => {
+                    if !machine.await_any_poll(&[(fd, events)], after)? {
                         return Ok(rb::value(rb::FALSE));
                     }
                     poll_now(fd, events)

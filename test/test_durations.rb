@@ -1,0 +1,181 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "rbconfig"
+require "tempfile"
+require "timeout"
+require_relative "support/timed_calls"
+
+# Every timed API given odd durations (huge Integers and Floats, Infinity, NaN, negatives,
+# Rationals, nil, a String, objects with to_f or divmod; see support/timed_calls.rb): under
+# UringMachine::Scheduler and on the Machine, each gives plain Ruby's outcome for the same
+# call (the same exception class, returns, or still asleep after a moment), a duration past
+# the clock's range sleeps and never fires, and nothing ends the process with a Rust panic
+# (`fatal`, which no rescue catches): ours run in child processes, all at once, and each must
+# exit cleanly. Plain Ruby's outcomes are taken live, in threads of this process.
+class TestDurations < Minitest::Test
+  LIB = File.expand_path("../lib", __dir__)
+  CHILD = File.expand_path("support/timed_calls.rb", __dir__)
+  CHILD_LIMIT = 60
+
+  # The rows run in child processes: [side, row] (support/timed_calls.rb).
+  OURS = TimedCalls::CRUBY.keys.map { |row| ["cruby", row] } +
+         TimedCalls::HOOKS.keys.map { |row| ["hooks", row] } +
+         TimedCalls::MACHINE.keys.map { |row| ["machine", row] }
+
+  # Durations whose nanoseconds overflow CRuby's 64-bit hrtime: plain Thread#join, Queue#pop
+  # (and IO#timeout on 3.3) give up at once there, a CRuby bug. We wait, as for any duration
+  # too long to ever pass.
+  HRTIME_OVERFLOW = { "1e12" => :asleep, "2**62" => :asleep }.freeze
+
+  class << self
+    # Plain Ruby's outcomes: row => { value label => outcome }, every row at once. Timeout's
+    # is taken on 3.1 only: from 3.2 on, its timeout thread spins on NaN and dies on 1e20.
+    def plain
+      @plain ||= begin
+        rows = TimedCalls::CRUBY.keys
+        rows -= ["Timeout.timeout"] if TimedCalls.ruby_at_least?("3.2")
+        rows.to_h { |row| [row, Thread.new { TimedCalls.plain(row) }] }.transform_values(&:value)
+      end
+    end
+
+    # Our outcomes: [side, row] => [stdout, stderr, Process::Status], one child process each.
+    def ours
+      @ours ||= OURS.to_h { |key| [key, Thread.new { run_child(*key) }] }.transform_values(&:value)
+    end
+
+    def run_child(side, row)
+      Tempfile.create("out") do |out|
+        Tempfile.create("err") do |err|
+          pid = Process.spawn(RbConfig.ruby, "-I", LIB, CHILD, side, row, out: out.path, err: err.path)
+          waiter = Process.detach(pid)
+          unless waiter.join(CHILD_LIMIT)
+            Process.kill(:KILL, pid)
+            waiter.join
+          end
+          [File.read(out.path), File.read(err.path), waiter.value]
+        end
+      end
+    end
+  end
+
+  def plain(row)
+    self.class.plain.fetch(row)
+  end
+
+  # A timeout's outcomes from Kernel#sleep's: where that sleep returns, the timer fires.
+  def fired(outcomes, as)
+    outcomes.transform_values { |o| o == :returned ? as : o }
+  end
+
+  def assert_outcomes(side, row, expected)
+    out, err, status = self.class.ours.fetch([side, row])
+    assert status.success?, "#{row}: the child process did not exit cleanly (#{status.inspect}):\n#{err[0, 2000]}"
+    assert_nil err[/.*(panicked|\[BUG\]|fatal).*/], "#{row}: the child reported a crash"
+    got = out.lines.to_h { |line| line.chomp.split("\t", 2) }
+    assert_equal(side == "machine" ? "0.001" : "ok", got.delete("(afterwards)"), "#{row}: unusable afterwards")
+    wrong = expected.filter_map do |label, want|
+      "#{label}: plain Ruby's rule gives #{want}, ours #{got[label].inspect}" unless got[label] == want.to_s
+    end
+    assert_empty wrong, "#{row} under #{side}:\n#{wrong.join("\n")}"
+  end
+
+  def test_kernel_sleep
+    # sleep(nil) sleeps forever under a scheduler: the hook gets the same nil as from
+    # Mutex#sleep(nil). Plain Ruby agrees from 3.3 on (3.1 raises TypeError).
+    assert_outcomes("cruby", "sleep", plain("sleep").merge("nil" => :asleep))
+  end
+
+  def test_mutex_sleep
+    assert_outcomes("cruby", "Mutex#sleep", plain("Mutex#sleep"))
+  end
+
+  def test_condition_variable_wait
+    assert_outcomes("cruby", "ConditionVariable#wait", plain("ConditionVariable#wait"))
+  end
+
+  def test_io_select
+    assert_outcomes("cruby", "IO.select", plain("IO.select"))
+  end
+
+  def test_io_wait_readable
+    assert_outcomes("cruby", "IO#wait_readable", plain("IO#wait_readable"))
+  end
+
+  def test_thread_join
+    expected = plain("Thread#join").merge(HRTIME_OVERFLOW)
+    unless TimedCalls.ruby_at_least?("3.2")
+      # CRuby 3.1's Thread#join under a scheduler calls block(thread, limit) again and again
+      # until the thread ends: past the limit it waits on (block itself times out, see
+      # test_scheduler_block).
+      expected = expected.transform_values { |o| o.is_a?(String) ? o : :asleep }
+    end
+    assert_outcomes("cruby", "Thread#join", expected)
+  end
+
+  def test_queue_pop
+    skip "Queue#pop(timeout:) is Ruby 3.2+" unless TimedCalls.ruby_at_least?("3.2")
+    assert_outcomes("cruby", "Queue#pop", plain("Queue#pop").merge(HRTIME_OVERFLOW))
+  end
+
+  def test_io_timeout
+    skip "IO#timeout is Ruby 3.2+" unless TimedCalls.ruby_at_least?("3.2")
+    assert_outcomes("cruby", "IO#timeout", plain("IO#timeout").merge(HRTIME_OVERFLOW))
+  end
+
+  # Timeout.timeout runs its block without a timer for nil and zero (asking the duration
+  # #zero?), and hands anything else to timeout_after, which converts it as Kernel#sleep does:
+  # what Ruby 3.1's Timeout does with it (its timer thread sleeps that long).
+  def test_timeout_timeout
+    expected = fired(plain("sleep"), "Timeout::Error").to_h do |label, outcome|
+      value = TimedCalls::VALUES.fetch(label)
+      untimed = begin
+        value.nil? || value.zero?
+      rescue NoMethodError
+        next [label, "NoMethodError"]
+      end
+      [label, untimed ? :asleep : outcome]
+    end
+    assert_equal expected, plain("Timeout.timeout") unless TimedCalls.ruby_at_least?("3.2")
+    assert_outcomes("cruby", "Timeout.timeout", expected)
+  end
+
+  def test_scheduler_kernel_sleep
+    assert_outcomes("hooks", "Scheduler#kernel_sleep", plain("sleep").merge("nil" => :asleep))
+  end
+
+  # block converts its timeout as its callers Thread#join and Queue#pop do (Float()): a negative
+  # one has passed; Infinity, NaN and anything past the clock's range never pass.
+  def test_scheduler_block
+    assert_outcomes("hooks", "Scheduler#block", plain("Thread#join").merge(HRTIME_OVERFLOW))
+  end
+
+  def test_scheduler_timeout_after
+    assert_outcomes("hooks", "Scheduler#timeout_after", fired(plain("sleep"), "RuntimeError").merge("nil" => :asleep))
+  end
+
+  def test_scheduler_io_wait
+    assert_outcomes("hooks", "Scheduler#io_wait", plain("IO#wait_readable"))
+  end
+
+  # The Machine API converts durations as Kernel#sleep does; Machine#sleep(nil) stays a
+  # TypeError (Machine#suspend is the wait without end), a nil timeout means no timeout.
+  def test_machine_sleep
+    assert_outcomes("machine", "Machine#sleep", plain("sleep").merge("nil" => "TypeError"))
+  end
+
+  def test_machine_timeout
+    expected = fired(plain("sleep"), "UringMachine::TimeoutError").merge("nil" => :asleep)
+    assert_outcomes("machine", "Machine#timeout", expected)
+  end
+
+  def test_cancel_after
+    expected = fired(plain("sleep"), "UringMachine::Cancel").merge("nil" => :asleep)
+    assert_outcomes("machine", "UringMachine.cancel_after", expected)
+  end
+
+  def test_move_on_after
+    expected = fired(plain("sleep"), :returned).merge("nil" => :asleep)
+    assert_outcomes("machine", "UringMachine.move_on_after", expected)
+  end
+end
