@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require "open3"
+require "rbconfig"
 
 class TestBadInput < MachineTest
   def setup
@@ -98,6 +100,30 @@ class TestBadInput < MachineTest
     assert_match(/another thread/, error.message)
     assert_raises(ArgumentError) { machine.schedule(fiber, RuntimeError.new("no")) }
     assert_still_usable
+  end
+
+  # The classes the Rust side raises or recognises are looked up at load: a program that
+  # removes their constants afterwards still gets them, not a Rust panic (fatal).
+  def test_timeout_error_and_stop_outlive_their_constants
+    code = <<~RUBY
+      UringMachine.send(:remove_const, :TimeoutError)
+      UringMachine.send(:remove_const, :Stop)
+      m = UringMachine::Machine.new
+      fiber = m.spin { raise "boom" }
+      begin
+        m.join(fiber)
+      rescue RuntimeError => e
+        print e.message, " "
+      end
+      begin
+        m.timeout(0.001) { m.sleep(1) }
+      rescue Timeout::Error => e
+        print e.class.name
+      end
+    RUBY
+    out, err, status = Open3.capture3(RbConfig.ruby, "-I", File.expand_path("../lib", __dir__), "-ruring_machine", "-e", code)
+    assert status.success?, "the child process did not exit cleanly (#{status.inspect}): #{err[0, 2000]}"
+    assert_equal "boom UringMachine::TimeoutError", out
   end
 
   def test_fd_waiter_functions_check_their_argument

@@ -52,6 +52,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
         .const_get("Error")?;
     module.define_class("TimeoutError", timeout_base)?;
     module.define_class("Stop", ruby.exception_exception().as_r_class())?;
+    machine::fibers::remember_timeout_error(ruby);
+    machine::signals::remember_stop(ruby);
     module.define_module_function(
         "emit_signal_exception",
         function!(machine::signals::rb_emit_signal_exception, -1),

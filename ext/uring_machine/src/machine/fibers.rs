@@ -25,6 +25,12 @@ static TIMEOUT_ERROR_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
         .expect("UringMachine::TimeoutError defined")
 });
 
+/// Looks UringMachine::TimeoutError up at load, right after defining it: a program that
+/// removes the constant later must not make a timeout's first lookup fail (and panic).
+pub fn remember_timeout_error(ruby: &magnus::Ruby) {
+    Lazy::force(&TIMEOUT_ERROR_CLASS, ruby);
+}
+
 struct Ids {
     done: ID,
     value: ID,

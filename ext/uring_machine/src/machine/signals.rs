@@ -20,6 +20,12 @@ static STOP_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
     module.const_get("Stop").expect("UringMachine::Stop defined")
 });
 
+/// Looks UringMachine::Stop up at load, right after defining it: a program that removes the
+/// constant later must not make the first lookup fail (and panic).
+pub fn remember_stop(ruby: &magnus::Ruby) {
+    Lazy::force(&STOP_CLASS, ruby);
+}
+
 /// Hidden ivar on an exception that emit_signal_exception sent: the fiber it is for, or true
 /// for "the main fiber" (the top of the tree of whichever fiber it surfaces in).
 fn target_id() -> ID {

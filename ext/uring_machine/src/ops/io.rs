@@ -17,7 +17,11 @@ use crate::ruby::value::{self as rb, int, last_errno, NIL};
 
 impl Machine {
     pub fn count_direct(&self, code: u8) {
-        self.with(|s| s.metrics.direct[code as usize] += 1);
+        self.with(|s| {
+            if let Some(count) = s.metrics.direct.get_mut(usize::from(code)) {
+                *count += 1;
+            }
+        });
     }
 
     /// read(io, buffer, maxlen, buffer_offset = 0, file_offset = -1) → bytes read, 0 at EOF.
