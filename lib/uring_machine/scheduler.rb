@@ -94,7 +94,7 @@ module UringMachine
     # otherwise after the ring reports readiness on any of the IOs. The timeout is checked and
     # converted as IO.select does; one past the clock's range never passes.
     def io_select(readables, writables = nil, exceptables = nil, timeout = nil)
-      seconds = timeout.nil? ? nil : interval_seconds(timeout)
+      seconds = forever?(timeout) ? nil : interval_seconds(timeout)
       deadline = seconds && ::Process.clock_gettime(::Process::CLOCK_MONOTONIC) + seconds
       polls = nil
       loop do
@@ -156,7 +156,16 @@ module UringMachine
       nil
     end
 
+    # Ruby 4.0's IO.select takes Float::INFINITY for no timeout (earlier ones raise RangeError).
+    SELECT_TAKES_INFINITY = (RUBY_VERSION.split(".").map(&:to_i) <=> [4, 0]) >= 0
+    private_constant :SELECT_TAKES_INFINITY
+
     private
+
+    # Whether IO.select's timeout means none at all.
+    def forever?(timeout)
+      timeout.nil? || (SELECT_TAKES_INFINITY && timeout.is_a?(Float) && timeout.infinite? == 1)
+    end
 
     # IO.select without waiting. From 3.2 on, IO.select calls io_select in a non-blocking fiber,
     # so it runs in a blocking one; on 3.1 (no Fiber.blocking) a zero timeout goes straight to
