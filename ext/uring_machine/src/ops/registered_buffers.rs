@@ -173,10 +173,10 @@ impl Machine {
         slot: u16,
         deadline: Option<Duration>,
     ) -> Result<i64, Error> {
-        self.with(|s| s.registry.slots[slot as usize].as_mut().map(|e| e.in_use += 1));
+        self.with(|s| s.registry.count_use(slot, true));
         let res = self.ring_transfer(direction, fd, ptr, len, file_offset, NIL, Some(slot), deadline);
         // run_op returns only after the CQE, even when interrupted: the kernel is done.
-        self.with(|s| s.registry.slots[slot as usize].as_mut().map(|e| e.in_use -= 1));
+        self.with(|s| s.registry.count_use(slot, false));
         res
     }
 

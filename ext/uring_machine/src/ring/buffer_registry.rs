@@ -50,6 +50,17 @@ impl Registry {
         }
     }
 
+    /// One more (or one fewer) op using the buffer in `slot`.
+    pub fn count_use(&mut self, slot: u16, starts: bool) {
+        if let Some(Some(e)) = self.slots.get_mut(usize::from(slot)) {
+            e.in_use = if starts {
+                e.in_use + 1
+            } else {
+                e.in_use.saturating_sub(1)
+            };
+        }
+    }
+
     pub fn mark(&self) {
         self.slots.iter().flatten().for_each(|e| rb::mark(e.buffer));
     }
