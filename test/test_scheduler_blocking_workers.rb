@@ -119,6 +119,20 @@ class TestSchedulerBlockingWorkers < SchedulerTest
     assert_equal 0, got[:alive]
   end
 
+  # ConditionVariable#wait raises RangeError for these: the idle worker died, and with no
+  # thread left to start (maximum 1) the next job waited forever.
+  def test_an_idle_timeout_too_long_to_wait_keeps_idle_threads
+    [Float::INFINITY, 1e20, 2**70].each do |forever|
+      workers = UringMachine::BlockingWorkers.new(maximum: 1, idle_timeout: forever)
+      assert_equal 1, workers.run(-> { 1 })
+      thread = workers.instance_variable_get(:@threads).first
+      Thread.pass until workers.idle == 1 || !thread.alive?
+      assert thread.alive?, "the idle worker died (idle_timeout #{forever})"
+      assert_equal 2, workers.run(-> { 2 })
+      workers.shutdown
+    end
+  end
+
   def test_settings_are_checked
     workers = UringMachine::BlockingWorkers.new(maximum: 2, idle_timeout: 1)
     assert_equal 2, workers.maximum

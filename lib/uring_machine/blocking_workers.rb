@@ -117,6 +117,10 @@ module UringMachine
       end
     end
 
+    # The longest idle wait with a timeout (about 68 years); a longer one has none.
+    LONGEST_WAIT = 2**31
+    private_constant :LONGEST_WAIT
+
     # The next job, or nil when this thread should exit: the pool was shut down (and no job is
     # left), or no job came for idle_timeout seconds. Leaves @threads when it returns nil.
     def take_job
@@ -132,7 +136,10 @@ module UringMachine
           end
           @idle += 1
           begin
-            @wakeup.wait(@lock, @idle_timeout - waited)
+            left = @idle_timeout - waited
+            # ConditionVariable#wait raises RangeError for Infinity and past time_t: an idle
+            # timeout that long waits for a job without one.
+            @wakeup.wait(@lock, left < LONGEST_WAIT ? left : nil)
           ensure
             @idle -= 1
           end
