@@ -52,6 +52,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
         .const_get("Error")?;
     module.define_class("TimeoutError", timeout_base)?;
     module.define_class("Stop", ruby.exception_exception().as_r_class())?;
+    ruby::partial_write::define(module)?;
     module.define_module_function(
         "emit_signal_exception",
         function!(machine::signals::rb_emit_signal_exception, -1),

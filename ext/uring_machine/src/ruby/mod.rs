@@ -4,4 +4,5 @@
 pub mod args;
 pub mod buffer;
 pub mod fd;
+pub mod partial_write;
 pub mod value;
