@@ -99,35 +99,6 @@ class TestSchedulerCompletedOps < SchedulerTest
     assert_equal({ value: "data", later: :no_late_timeout }, got)
   end
 
-  def test_io_write_reports_the_bytes_written_before_an_interrupt
-    got = with_scheduler do |scheduler|
-      r, w = IO.pipe
-      capacity = w.fcntl(1032) rescue 65_536 # F_GETPIPE_SZ # rubocop:disable Style/RescueModifier
-      payload = "x" * (capacity * 3)
-      args = lambda do |buffer|
-        version = UringMachine::Scheduler::INTERFACE_VERSION
-        next [w, buffer, 0, payload.bytesize] if version >= 4
-
-        ruby_at_least?("3.2") ? [w, buffer, payload.bytesize, 0] : [w, buffer, payload.bytesize]
-      end
-      got = {}
-      writer = schedule_fiber do
-        got[:written] = scheduler.io_write(*args.call(IO::Buffer.for(payload)))
-        got[:next] = next_wait_raises
-      end
-      schedule_fiber { UringMachine.machine.schedule(writer, Stop.new("stop")) }
-      Fiber.set_scheduler(nil)
-      w.close
-      got[:read] = r.read.bytesize
-      r.close
-      got
-    end
-    assert_operator got[:written], :>, 0
-    assert_operator got[:written], :<, got[:read] + 1
-    assert_equal got[:read], got[:written], "every byte that went out is counted"
-    assert_equal :raised, got[:next]
-  end
-
   def test_an_interrupted_blocking_operation_wait_returns_only_after_the_work_ran
     got = with_scheduler do |scheduler|
       got = {}

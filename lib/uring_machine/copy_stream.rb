@@ -69,7 +69,13 @@ module UringMachine
         dst_io.flush
         return total if copy_length&.zero?
 
-        total + scheduler.io_splice(src_io, dst_io, copy_length, src_offset)
+        begin
+          total + scheduler.io_splice(src_io, dst_io, copy_length, src_offset)
+        rescue Exception => e # rubocop:disable Lint/RescueException
+          # An interrupted copy tells how much went out in all (see PartialWrite).
+          PartialWrite.__add__(e, total) if total.positive?
+          raise
+        end
       end
     end
   end

@@ -54,6 +54,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     module.define_class("Stop", ruby.exception_exception().as_r_class())?;
     machine::fibers::remember_timeout_error(ruby);
     machine::signals::remember_stop(ruby);
+    ruby::partial_write::define(module)?;
     module.define_module_function(
         "emit_signal_exception",
         function!(machine::signals::rb_emit_signal_exception, -1),

@@ -94,6 +94,9 @@ pub struct State {
     pub blocked_on: FiberMap<VALUE>,
     /// While the machine's timers are paused (the debugger is stopped): the TIMEOUT ops paused.
     pub paused_timers: Option<Vec<OpId>>,
+    /// The fibers inside an IO#write (puts, print) under the scheduler: the descriptor and the
+    /// bytes written to it so far (scheduler/write_count.rs).
+    pub write_counts: FiberMap<(i32, usize)>,
     wakeup: Arc<Wakeup>,
     ticks: u32,
     completions: Vec<Completion>,
@@ -127,7 +130,11 @@ impl DataTypeFunctions for Machine {
             mark(*f);
             mark(*v);
         }
-        state.waiting.keys().for_each(|f| mark(*f));
+        state
+            .waiting
+            .keys()
+            .chain(state.write_counts.keys())
+            .for_each(|f| mark(*f));
         mark(state.running);
         mark(state.locked_to);
         for (f, e) in state
@@ -164,6 +171,7 @@ impl Machine {
             fd_kinds: Default::default(),
             blocked_on: FiberMap::default(),
             paused_timers: None,
+            write_counts: FiberMap::default(),
             wakeup: wakeup.clone(),
             ticks: 0,
             completions: Vec::with_capacity(256),
@@ -355,8 +363,9 @@ impl Machine {
         }
     }
 
-    /// Keeps `e` pending for the current fiber's next wait when it interrupted a loop that had
-    /// already moved bytes (`done` > 0), so that the caller learns the count; Ok(done) then.
+    /// Keeps `e` pending for the current fiber's next wait when it interrupted a read loop that
+    /// had already read bytes (`done` > 0): a completed read wins, so the caller gets them;
+    /// Ok(done) then. (A write loop raises instead, with the count: ruby/partial_write.rs.)
     pub fn keep_progress<T: Default + PartialEq>(&self, done: T, e: Error) -> Result<T, Error> {
         if done == T::default() {
             return Err(e);

@@ -13,6 +13,7 @@ use crate::ops::direct_io::{preadv2_nowait, would_block};
 use crate::ruby::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
 use crate::ruby::buffer::{ReadTarget, WriteSource};
 use crate::ruby::fd::fd_arg;
+use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, int, last_errno, NIL};
 
 impl Machine {
@@ -226,8 +227,9 @@ impl Machine {
     }
 
     /// write(io, buffer, length = nil, file_offset = -1) → bytes written: all of them (short
-    /// writes are continued), or an Errno; fewer when an interrupt came after some went out
-    /// (the exception then arrives at the fiber's next wait).
+    /// writes are continued). Or it raises: an Errno, or an interrupt (timeout, Fiber#raise,
+    /// schedule with an exception, a close), at once, carrying the count that went out before
+    /// (PartialWrite, ruby/partial_write.rs).
     pub fn rb_write(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 2, 4)?;
         self.check_owner()?;
@@ -243,7 +245,7 @@ impl Machine {
         Ok(rb::value(int(written as i64)))
     }
 
-    /// writev(io, *buffers) → total bytes written.
+    /// writev(io, *buffers) → total bytes written: all of them, or it raises (as `write`).
     pub fn rb_writev(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 1, usize::MAX)?;
         self.check_owner()?;
@@ -259,21 +261,13 @@ impl Machine {
                 iov_len: s.len,
             })
             .collect();
-        let mut written = 0;
-        let mut rest: &mut [libc::iovec] = &mut iov;
-        while !rest.is_empty() {
-            // Each pass writes what it can; the loop advances past fully written vectors. An
-            // interrupt after some bytes went out returns their count (see keep_progress).
-            let n = match self.write_vectors(fd, rest, -1, &mut sources) {
-                Ok(n) => n,
-                Err(e) => return self.keep_progress(written, e).map(|n| rb::value(int(n as i64))),
-            };
-            written += n;
-            rest = advance(rest, n);
-        }
+        let written = self
+            .write_counted(fd, &mut iov, -1, &mut sources)
+            .map_err(|(n, e)| partial_write::mark(e, n))?;
         Ok(rb::value(int(written as i64)))
     }
 
+    /// Writes all of `iov` (of `source`); raises as `rb_write` does.
     pub fn write_all(
         &self,
         fd: i32,
@@ -281,6 +275,19 @@ impl Machine {
         file_offset: i64,
         source: &mut WriteSource,
     ) -> Result<usize, Error> {
+        self.write_counted(fd, iov, file_offset, std::slice::from_mut(source))
+            .map_err(|(n, e)| partial_write::mark(e, n))
+    }
+
+    /// Writes all of `iov`, continuing short writes: the count, or the exception that stopped
+    /// it with the count that went out before it.
+    pub fn write_counted(
+        &self,
+        fd: i32,
+        iov: &mut [libc::iovec],
+        file_offset: i64,
+        sources: &mut [WriteSource],
+    ) -> Result<usize, (usize, Error)> {
         let mut written = 0;
         let mut rest: &mut [libc::iovec] = iov;
         while !rest.is_empty() {
@@ -289,12 +296,16 @@ impl Machine {
             } else {
                 file_offset + written as i64
             };
-            let n = match self.write_vectors(fd, rest, offset, std::slice::from_mut(source)) {
-                Ok(n) => n,
-                Err(e) => return self.keep_progress(written, e),
-            };
+            let n = self
+                .write_vectors(fd, rest, offset, sources)
+                .map_err(|e| (written, e))?;
             written += n;
             rest = advance(rest, n);
+            if !rest.is_empty() {
+                // An interrupt that came while that piece went out anyway is raised now: the
+                // caller must not take a short count for all of it.
+                self.raise_pending().map_err(|e| (written, e))?;
+            }
         }
         Ok(written)
     }
@@ -385,7 +396,8 @@ impl Machine {
         Ok(rb::value(int(n as i64)))
     }
 
-    /// send(io, buffer, length = nil, flags = 0) → bytes sent (all of them on a stream socket).
+    /// send(io, buffer, length = nil, flags = 0) → bytes sent (all of them on a stream socket),
+    /// or it raises (as `write`).
     pub fn rb_send(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 2, 4)?;
         self.check_owner()?;
@@ -406,17 +418,16 @@ impl Machine {
                     opcode::Send::CODE,
                     source.object(),
                 );
-                res = match sent_op {
-                    Ok(r) => r as i64,
-                    Err(e) => return self.keep_progress(sent, e).map(|n| rb::value(int(n as i64))),
-                };
+                res = sent_op.map_err(|e| partial_write::mark(e, sent))? as i64;
             } else {
                 self.count_direct(opcode::Send::CODE);
             }
-            sent += rb::check(res, "send")? as usize;
+            sent += rb::check(res, "send").map_err(|e| partial_write::mark(e, sent))? as usize;
             if sent >= source.len || res == 0 {
                 return Ok(rb::value(int(sent as i64)));
             }
+            // As in write_counted: an interrupt that came meanwhile is raised now.
+            self.raise_pending().map_err(|e| partial_write::mark(e, sent))?;
         }
     }
 

@@ -11,6 +11,7 @@ use magnus::Error;
 
 use crate::machine::Machine;
 use crate::ruby::buffer::{ReadTarget, WriteSource};
+use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, last_errno, NIL};
 
 /// The most one splice moves; also the size asked for the pipe pair.
@@ -184,7 +185,8 @@ impl Hint {
 
 impl Machine {
     /// Moves up to `length` bytes (None: until EOF) from `src` to `dst`, reading `src` at
-    /// `src_offset` (None: at and advancing its file position). Returns the count moved.
+    /// `src_offset` (None: at and advancing its file position). Returns the count moved, all
+    /// of it; an exception after some bytes reached `dst` carries their count (PartialWrite).
     pub fn splice_copy(&self, src: End, dst: End, length: Option<u64>, src_offset: Option<i64>) -> Result<u64, Error> {
         let plan = Plan {
             src,
@@ -213,16 +215,15 @@ impl Machine {
             if want == 0 {
                 return Ok(total);
             }
+            self.no_interrupt_since(total)?;
             let flags = plan.more.flags(total + want as u64);
-            // Interrupted after some bytes moved: their count (the exception comes next wait).
-            let res = match self.splice_once(plan.src, plan.offset(total), plan.dst, want, flags) {
-                Ok(res) => res,
-                Err(e) => return self.keep_progress(total, e),
-            };
+            let res = self
+                .splice_once(plan.src, plan.offset(total), plan.dst, want, flags)
+                .map_err(|e| moved(e, total))?;
             if res == -(libc::EINVAL as i64) && total == 0 {
                 return self.copy_through_buffer(plan, 0);
             }
-            match rb::check(res, "splice")? {
+            match rb::check(res, "splice").map_err(|e| moved(e, total))? {
                 0 => return Ok(total),
                 n => total += n as u64,
             }
@@ -238,6 +239,7 @@ impl Machine {
             if want == 0 {
                 break;
             }
+            self.no_interrupt_since(total)?;
             let res = self.splice_once(plan.src, plan.offset(total), pipe_in, want, 0);
             let filled = match res {
                 Ok(r) if r == -(libc::EINVAL as i64) && total == 0 => {
@@ -248,36 +250,39 @@ impl Machine {
                 // The splice failed, so the pipe is still empty: it can serve the next transfer.
                 Ok(r) => {
                     give_back(pair);
-                    return rb::check(r, "splice").map(|_| total);
+                    return rb::check(r, "splice").map(|_| total).map_err(|e| moved(e, total));
                 }
                 // Interrupted, and the cancel won, so nothing moved (the pipe is closed anyway).
-                Err(e) => return self.keep_progress(total, e),
+                Err(e) => return Err(moved(e, total)),
             };
             if filled == 0 {
                 break;
             }
             // From here on the pipe holds data; on error it is dropped (closed), not reused.
+            // Whatever stops the copy while our pipe holds bytes taken from `src` (an
+            // interrupt, an error): a file read at its position gets them back (it is moved
+            // back), and the count says what reached `dst`.
             let mut drained = 0;
             while drained < filled {
                 let flags = plan.more.flags(total + filled as u64);
-                let res = match self.splice_once(pipe_out, -1, plan.dst, filled - drained, flags) {
-                    Ok(res) => res,
-                    Err(e) => {
-                        // Interrupted while our pipe holds bytes taken from `src`: a file read
-                        // at its position gets them back (it is moved back); the count says
-                        // what reached `dst`.
-                        self.unread(plan, filled - drained);
-                        return self.keep_progress(total + drained as u64, e);
-                    }
-                };
-                if res == -(libc::EINVAL as i64) && total == 0 && drained == 0 {
+                let res = self.splice_once(pipe_out, -1, plan.dst, filled - drained, flags);
+                if matches!(res, Ok(r) if r == -(libc::EINVAL as i64)) && total == 0 && drained == 0 {
                     // The destination takes no splices: write out what the pipe holds, then
                     // copy the rest through a buffer.
-                    self.write_pipe_contents(pair.read.as_raw_fd(), plan.dst, filled)?;
+                    if let Err((written, e)) = self.write_pipe_contents(pair.read.as_raw_fd(), plan.dst, filled) {
+                        self.unread(plan, filled - written);
+                        return Err(moved(e, written as u64));
+                    }
                     give_back(pair);
                     return self.copy_through_buffer(plan, filled as u64);
                 }
-                drained += rb::check(res, "splice")? as usize;
+                match res.and_then(|r| rb::check(r, "splice")) {
+                    Ok(n) => drained += n as usize,
+                    Err(e) => {
+                        self.unread(plan, filled - drained);
+                        return Err(moved(e, total + drained as u64));
+                    }
+                }
             }
             total += filled as u64;
         }
@@ -286,7 +291,7 @@ impl Machine {
     }
 
     /// Gives `count` bytes back to a source read at its file position; other sources (a
-    /// socket) cannot take bytes back: see the README on interrupted copies.
+    /// socket) cannot take bytes back: see the README, "Interrupted writes".
     fn unread(&self, plan: Plan, count: usize) {
         if count > 0 && plan.src.kind == Kind::File && plan.src_offset.is_none() {
             unsafe { libc::lseek(plan.src.fd, -(count as i64), libc::SEEK_CUR) };
@@ -364,35 +369,42 @@ impl Machine {
         rb::check(res as i64, "poll").map(|_| ())
     }
 
-    /// Empties `len` bytes out of our own pipe into `dst` with plain writes.
-    fn write_pipe_contents(&self, pipe_read: i32, dst: End, len: usize) -> Result<(), Error> {
+    /// Empties `len` bytes out of our own pipe into `dst` with plain writes; or fails with
+    /// the count that reached `dst` before the error.
+    fn write_pipe_contents(&self, pipe_read: i32, dst: End, len: usize) -> Result<(), (usize, Error)> {
         let string = unsafe { rb_sys::rb_str_buf_new(len as _) };
-        let target = ReadTarget::prepare(string, len, 0)?;
+        let target = ReadTarget::prepare(string, len, 0).map_err(|e| (0, e))?;
         let mut got = 0;
         while got < len {
             // The bytes are already in the pipe: these reads never wait.
             let n = unsafe { libc::read(pipe_read, target.ptr.add(got) as *mut libc::c_void, len - got) };
             if n <= 0 {
-                return Err(rb::errno_error(-last_errno() as i32, "read (splice pipe)"));
+                return Err((0, rb::errno_error(-last_errno() as i32, "read (splice pipe)")));
             }
             got += n as usize;
         }
         target.finish(len);
-        match self.write_string(dst.fd, string, len)? {
-            n if n == len => Ok(()),
-            // Interrupted: the exception is pending; the rest of the pipe's bytes go with it.
-            _ => self.raise_pending(),
-        }
+        self.write_string(dst.fd, string, len)
     }
 
-    /// Writes `len` bytes of `string`; fewer only when interrupted (see write_all).
-    fn write_string(&self, fd: i32, string: rb_sys::VALUE, len: usize) -> Result<usize, Error> {
-        let mut source = WriteSource::prepare(string, Some(len))?;
+    /// Writes the `len` bytes of `string`, or fails with the count written before the error.
+    fn write_string(&self, fd: i32, string: rb_sys::VALUE, len: usize) -> Result<(), (usize, Error)> {
+        let mut source = WriteSource::prepare(string, Some(len)).map_err(|e| (0, e))?;
         let mut iov = [libc::iovec {
             iov_base: source.ptr as *mut libc::c_void,
             iov_len: len,
         }];
-        self.write_all(fd, &mut iov, -1, &mut source)
+        self.write_counted(fd, &mut iov, -1, std::slice::from_mut(&mut source))
+            .map(|_| ())
+    }
+
+    /// A copy promises all of it: an interrupt that came while its last piece moved anyway is
+    /// raised before the next piece, with the count moved so far.
+    fn no_interrupt_since(&self, total: u64) -> Result<(), Error> {
+        if total == 0 {
+            return Ok(());
+        }
+        self.raise_pending().map_err(|e| moved(e, total))
     }
 
     /// The fallback: read into a buffer, write it out, through the same waits as IO#read.
@@ -404,28 +416,25 @@ impl Machine {
             if want == 0 {
                 return Ok(total);
             }
-            let mut target = ReadTarget::prepare(string, want, 0)?;
-            let n = match self.read_into(plan.src.fd, &mut target, want, plan.offset(total)) {
-                Ok(n) => n,
-                Err(e) => return self.keep_progress(total, e),
-            };
+            self.no_interrupt_since(total)?;
+            let mut target = ReadTarget::prepare(string, want, 0).map_err(|e| moved(e, total))?;
+            let n = self
+                .read_into(plan.src.fd, &mut target, want, plan.offset(total))
+                .map_err(|e| moved(e, total))?;
             target.finish(n);
             if n == 0 {
                 return Ok(total);
             }
-            let written = match self.write_string(plan.dst.fd, string, n) {
-                Ok(written) => written,
-                Err(e) => {
-                    self.unread(plan, n);
-                    return self.keep_progress(total, e);
-                }
-            };
-            total += written as u64;
-            if written < n {
-                // Interrupted: the exception is pending for the next wait.
+            if let Err((written, e)) = self.write_string(plan.dst.fd, string, n) {
                 self.unread(plan, n - written);
-                return Ok(total);
+                return Err(moved(e, total + written as u64));
             }
+            total += n as u64;
         }
     }
+}
+
+/// `e`, which ended a copy after `total` bytes reached the destination, carrying that count.
+fn moved(e: Error, total: u64) -> Error {
+    partial_write::mark(e, total as usize)
 }

@@ -5,4 +5,5 @@ pub mod args;
 pub mod buffer;
 pub mod duration;
 pub mod fd;
+pub mod partial_write;
 pub mod value;

@@ -6,13 +6,15 @@
 //! mode, nothing buffered, no encoding conversion or newline decorator), and the current fiber
 //! is non-blocking under our Scheduler, the pieces are joined into one String and written by
 //! CRuby's own one-argument IO#write: same bytes, return value, partial-write loop, errors and
-//! IO#timeout. In every other state the methods are CRuby's own (`super`).
+//! IO#timeout. In every other state the methods are CRuby's own (`super`), run with a count of
+//! the bytes they write, for the exception that may stop them (scheduler/write_count.rs).
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
 use crate::ruby::value::{self as rb, raw, NIL};
+use crate::scheduler::write_count::counted;
 use crate::scheduler::Scheduler;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -154,7 +156,7 @@ pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
         }
     }
     if args.len() < 2 || !coalescible(raw(rb_self)) {
-        return call_super(&raws(args));
+        return counted(raw(rb_self), 0, || call_super(&raws(args)));
     }
     // Strings: one writev of them all, nothing joined.
     if let Some(res) = crate::scheduler::fast_io::write_pieces(raw(rb_self), args) {
@@ -169,7 +171,7 @@ pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     if let Some(res) = crate::scheduler::fast_io::write(raw(rb_self), joined.0) {
         return res;
     }
-    call_super(&[joined.0])
+    counted(raw(rb_self), 0, || call_super(&[joined.0]))
 }
 
 /// Whether `io.write` is CRuby's IO#write behind ours, so one write call of the whole output
@@ -259,7 +261,7 @@ pub fn rb_puts(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     let io = raw(rb_self);
     let simple = args.is_empty() || (args.len() == 1 && rb::is_string(raw(args[0])));
     if simple || !coalescible(io) || !write_is_ours(io)? {
-        return call_super(&raws(args));
+        return counted(io, 0, || call_super(&raws(args)));
     }
     let joined = Joined::new();
     let res = puts_lines(&raws(args), &joined, &mut Vec::new());
@@ -276,7 +278,7 @@ pub fn rb_print(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     let (fs, rs) = unsafe { (rb_sys::rb_gv_get(c"$,".as_ptr()), rb_sys::rb_gv_get(c"$\\".as_ptr())) };
     let pieces = args.len() + usize::from(rs != NIL && !args.is_empty());
     if pieces < 2 || !coalescible(io) || !write_is_ours(io)? {
-        return call_super(&raws(args));
+        return counted(io, 0, || call_super(&raws(args)));
     }
     if args.len() > 1 && fs != NIL {
         let msg = c"$, is set to non-nil value";

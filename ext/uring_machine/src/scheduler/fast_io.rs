@@ -25,8 +25,10 @@ use rb_sys::{ruby_value_type, VALUE};
 use crate::machine::Machine;
 use crate::ops::direct_io::would_block;
 use crate::ops::io::{Blocking, Direction};
+use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, int, raw, NIL};
 use crate::scheduler::coalesce::{call_super, open_fptr, our_scheduler, plain_write_fptr, raws, DECORATORS};
+use crate::scheduler::write_count::counted;
 use crate::scheduler::Scheduler;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -319,7 +321,7 @@ pub fn write(io: VALUE, string: VALUE) -> Option<Result<Value, Error>> {
     }
     let fptr = fast_write_fptr(io)?;
     let machine = machine()?;
-    write_all(machine, fptr, string).transpose()
+    write_all(machine, io, fptr, string).transpose()
 }
 
 /// The rb_io_t that a fast write to `io` goes through (see `write`), if it may.
@@ -344,10 +346,15 @@ pub fn write_pieces(io: VALUE, pieces: &[Value]) -> Option<Result<Value, Error>>
     }
     let fptr = fast_write_fptr(io)?;
     let machine = machine()?;
-    write_vectored(machine, fptr, pieces).transpose()
+    write_vectored(machine, io, fptr, pieces).transpose()
 }
 
-fn write_vectored(machine: &Machine, fptr: *mut rb_sys::rb_io_t, pieces: &[Value]) -> Result<Option<Value>, Error> {
+fn write_vectored(
+    machine: &Machine,
+    io: VALUE,
+    fptr: *mut rb_sys::rb_io_t,
+    pieces: &[Value],
+) -> Result<Option<Value>, Error> {
     protect(|| unsafe {
         rb_sys::rb_thread_check_ints(); // io_binwrite: pending interrupts first
         NIL
@@ -380,6 +387,7 @@ fn write_vectored(machine: &Machine, fptr: *mut rb_sys::rb_io_t, pieces: &[Value
     count(machine);
     let written = res as usize;
     if written == total {
+        machine.count_written(fd, total);
         return Ok(Some(rb::value(int(total as i64))));
     }
     // The bytes not written yet, as one String for CRuby's write (which waits for room).
@@ -397,7 +405,7 @@ fn write_vectored(machine: &Machine, fptr: *mut rb_sys::rb_io_t, pieces: &[Value
         }
         skip = skip.saturating_sub(len);
     }
-    let rest_written: i64 = magnus::TryConvert::try_convert(call_super(&[rest])?)?;
+    let rest_written: i64 = magnus::TryConvert::try_convert(counted(io, written, || call_super(&[rest]))?)?;
     Ok(Some(rb::value(int(written as i64 + rest_written))))
 }
 
@@ -410,8 +418,9 @@ fn write_lock_held(lock: VALUE) -> bool {
 
 /// Writes all of `string` with direct attempts (no fiber switch can happen meanwhile, so it
 /// cannot change); once one would block, CRuby's IO#write writes the rest (waiting through the
-/// hooks). None: nothing written, CRuby's method takes it all.
-fn write_all(machine: &Machine, fptr: *mut rb_sys::rb_io_t, string: VALUE) -> Result<Option<Value>, Error> {
+/// hooks), counting for the exception that may stop it (scheduler/write_count.rs). None:
+/// nothing written, CRuby's method takes it all.
+fn write_all(machine: &Machine, io: VALUE, fptr: *mut rb_sys::rb_io_t, string: VALUE) -> Result<Option<Value>, Error> {
     // io_binwrite: pending interrupts first.
     protect(|| unsafe {
         rb_sys::rb_thread_check_ints();
@@ -429,11 +438,13 @@ fn write_all(machine: &Machine, fptr: *mut rb_sys::rb_io_t, string: VALUE) -> Re
             if path != NIL && written == 0 {
                 return Ok(None);
             }
-            return Err(errno_exception(-res as i32));
+            machine.count_written(unsafe { (*fptr).fd }, written);
+            return Err(partial_write::mark(errno_exception(-res as i32), written));
         }
         written += res as usize;
         if written >= total {
             count(machine);
+            machine.count_written(unsafe { (*fptr).fd }, total);
             return Ok(Some(rb::value(int(total as i64))));
         }
     }
@@ -441,8 +452,9 @@ fn write_all(machine: &Machine, fptr: *mut rb_sys::rb_io_t, string: VALUE) -> Re
         return Ok(None);
     }
     count(machine);
-    let rest = protect(|| unsafe { rb_sys::rb_str_substr(string, written as c_long, (total - written) as c_long) })?;
-    let rest_written = call_super(&[rest])?;
+    let rest = protect(|| unsafe { rb_sys::rb_str_substr(string, written as c_long, (total - written) as c_long) })
+        .map_err(|e| partial_write::mark(e, written))?;
+    let rest_written = counted(io, written, || call_super(&[rest]))?;
     let rest_written: i64 = magnus::TryConvert::try_convert(rest_written)?;
     Ok(Some(rb::value(int(written as i64 + rest_written))))
 }

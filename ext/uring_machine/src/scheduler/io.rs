@@ -12,6 +12,7 @@ use crate::ops::io::{Blocking, Direction};
 use crate::ruby::args::{arg, arity};
 use crate::ruby::duration;
 use crate::ruby::fd::fd_arg;
+use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, int, raw, NIL};
 use crate::scheduler::Scheduler;
 
@@ -182,7 +183,9 @@ pub fn rb_hook_arguments(args: &[Value]) -> Result<RArray, Error> {
 
 impl Scheduler {
     /// Moves bytes between `io` and the buffer until `length` is reached (or in a single
-    /// transfer, see Request), EOF, or an error; returns the count or -errno.
+    /// transfer, see Request), EOF, or an error; returns the count or -errno. A write that
+    /// stops after some bytes went out raises, carrying their count (PartialWrite); a read
+    /// returns what it read, an interrupt then coming at the next wait.
     fn transfer(&self, req: Request, direction: Direction) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         machine.check_owner()?;
@@ -206,6 +209,7 @@ impl Scheduler {
         } else {
             Blocking::Wait(deadline)
         };
+        let writing = matches!(direction, Direction::Write);
         let mut total = 0usize;
         loop {
             let (ptr, room) = buffer.window(req.buffer_offset + total)?;
@@ -219,22 +223,33 @@ impl Scheduler {
                 Some(slot) => machine.transfer_fixed(direction, fd, ptr, want, file_offset, slot, deadline),
                 None => machine.transfer_once(direction, fd, ptr, want, file_offset, req.buffer, blocking, || Ok(())),
             };
-            // Interrupted after some bytes moved: their count, the exception at the next wait;
-            // IO#timeout's own deadline is this call's business only: just the count.
+            // A read interrupted after some bytes came: their count, the exception at the next
+            // wait; IO#timeout's own deadline is this call's business only: just the count.
             let res = match moved {
                 Ok(res) => res,
+                Err(e) if writing => return Err(partial_write::mark(e, total)),
                 Err(e) if total > 0 && deadline.is_some() && is_io_timeout(&e) => {
                     return Ok(rb::value(int(total as i64)))
                 }
                 Err(e) => return machine.keep_progress(total, e).map(|n| rb::value(int(n as i64))),
             };
+            if res < 0 && writing && total > 0 {
+                return Err(partial_write::mark(rb::errno_error(-res as i32, "write"), total));
+            }
             if res < 0 {
                 return Ok(rb::value(int(if total > 0 { total as i64 } else { res })));
             }
             total += res as usize;
+            if writing {
+                machine.count_written(fd, res as usize);
+            }
             let done = res == 0 || total >= req.length || req.single_transfer;
             if done || total >= available {
                 return Ok(rb::value(int(total as i64)));
+            }
+            if writing {
+                // An interrupt that came while that piece went out anyway: raised now.
+                machine.raise_pending().map_err(|e| partial_write::mark(e, total))?;
             }
         }
     }

@@ -1,0 +1,96 @@
+//! UringMachine::PartialWrite: a method that promises to write everything either does, or
+//! raises; when the exception (an interrupt, an Errno) leaves it after some bytes went out,
+//! the exception object itself (never a copy: a timeout must still recognise its own) is
+//! extended with this module, whose `bytes_written` says how many.
+use std::sync::OnceLock;
+
+use magnus::{function, method, prelude::*, rb_sys::protect, Error, RModule, Value};
+use rb_sys::VALUE;
+
+use crate::ruby::value::{self as rb, raw, NIL};
+
+/// The module, kept (and pinned against GC.compact) from `define` on.
+static MODULE: OnceLock<VALUE> = OnceLock::new();
+
+const IVAR: &str = "@bytes_written";
+
+/// Defines UringMachine::PartialWrite, with `#bytes_written` and `.__add__(exception, count)`.
+pub fn define(module: RModule) -> Result<(), Error> {
+    let partial = module.define_module("PartialWrite")?;
+    partial.define_method("bytes_written", method!(rb_bytes_written, 0))?;
+    partial.define_singleton_method("__add__", function!(rb_add, 2))?;
+    let value = raw(partial);
+    // SAFETY: a module is a live heap object; registering it keeps it from moving or dying.
+    unsafe { rb_sys::rb_gc_register_mark_object(value) };
+    let _ = MODULE.set(value);
+    Ok(())
+}
+
+/// PartialWrite#bytes_written → the bytes the write that raised this had written.
+fn rb_bytes_written(rb_self: Value) -> Value {
+    rb::value(rb::ivar_get(raw(rb_self), rb::intern(IVAR)))
+}
+
+/// UringMachine::PartialWrite.__add__(exception, count) → exception, which now says `count`
+/// more bytes were written (for a Ruby caller that wrote some itself before a method raised).
+fn rb_add(exception: Value, count: Value) -> Result<Value, Error> {
+    let count = rb::int_arg(raw(count), "count", 0, i64::MAX)? as usize;
+    let exception = raw(exception);
+    if !rb::is_exception(exception) {
+        return Err(rb::type_error("expected an exception"));
+    }
+    let total = count + bytes_written(exception);
+    set(exception, total);
+    Ok(rb::value(exception))
+}
+
+/// What a PartialWrite exception says was written (0 for any other).
+fn bytes_written(exception: VALUE) -> usize {
+    if !is_partial(exception) {
+        return 0;
+    }
+    let n = rb::ivar_get(exception, rb::intern(IVAR));
+    if rb::is_fixnum(n) {
+        rb::fixnum_value(n).max(0) as usize
+    } else {
+        0
+    }
+}
+
+fn is_partial(exception: VALUE) -> bool {
+    MODULE.get().is_some_and(|m| rb::is_kind_of(exception, *m))
+}
+
+/// Records `count` on `exception`, extending it on the first partial write. A frozen
+/// exception cannot be changed: it is raised as it is. One that carries an older write's
+/// count gets this write's (0 included), so the count never describes another call.
+fn set(exception: VALUE, count: usize) {
+    let Some(&module) = MODULE.get() else {
+        return;
+    };
+    let already = is_partial(exception);
+    if (count == 0 && !already) || rb::is_frozen(exception) {
+        return;
+    }
+    let id = rb::intern(IVAR);
+    // Extending allocates a singleton class: it may raise (NoMemoryError). Then the exception
+    // goes on as it is, which matters more than the count.
+    // SAFETY: `exception` is a live, unfrozen exception object and `module` a module; protect
+    // catches whatever these raise.
+    let _ = protect(|| unsafe {
+        if !already {
+            rb_sys::rb_extend_object(exception, module);
+        }
+        rb_sys::rb_ivar_set(exception, id, rb::int(count as i64));
+        NIL
+    });
+}
+
+/// `e`, the exception that ended a write after `written` bytes went out, carrying that
+/// count. Not an exception object (throw, Fiber#kill, an error not yet raised): as it is.
+pub fn mark(e: Error, written: usize) -> Error {
+    if let Some(exception) = e.value().map(raw).filter(|v| rb::is_exception(*v)) {
+        set(exception, written);
+    }
+    e
+}

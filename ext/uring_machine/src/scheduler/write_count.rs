@@ -1,0 +1,72 @@
+//! The bytes one IO#write (puts, print) call wrote, for the exception that stops it
+//! (ruby/partial_write.rs). CRuby's IO#write hands its String to the io_write hook one transfer
+//! at a time, looping until all of it went out, and an exception from a hook call loses the
+//! count. So our IO#write, puts and print (CoalescedWrites, prepended to IO) open a count for
+//! the current fiber and the descriptor before they hand over to CRuby's method, every write
+//! to that descriptor adds to it (the io_write hook, the fast path's direct writes), and the
+//! exception leaving the method carries the total.
+use magnus::{Error, Value};
+use rb_sys::VALUE;
+
+use crate::machine::Machine;
+use crate::ruby::partial_write;
+use crate::ruby::value::{self as rb, fiber_current};
+use crate::scheduler::coalesce::{open_fptr, our_scheduler};
+use crate::scheduler::Scheduler;
+
+impl Machine {
+    /// Adds `n` bytes written to `fd` to the current fiber's count, if one is open for `fd`.
+    pub fn count_written(&self, fd: i32, n: usize) {
+        self.with(|s| {
+            if s.write_counts.is_empty() {
+                return;
+            }
+            if let Some((counted_fd, count)) = s.write_counts.get_mut(&fiber_current()) {
+                if *counted_fd == fd {
+                    *count += n;
+                }
+            }
+        });
+    }
+}
+
+/// The machine of the current fiber's Scheduler, when it is ours and may be used here.
+fn current_machine() -> Option<&'static Machine> {
+    let scheduler = rb::typed_ref::<Scheduler>(rb::value(our_scheduler()?)).ok()?;
+    let machine = scheduler.bound_machine().ok()?;
+    machine.is_owner_thread().then_some(machine)
+}
+
+/// The descriptor writes to `io` go to (the write half of a duplex IO), if it is open.
+fn write_fd(io: VALUE) -> Option<i32> {
+    // SAFETY: rb_io_get_write_io only reads the IO's tied write IO (itself when there is none).
+    let io = unsafe { rb_sys::rb_io_get_write_io(io) };
+    // SAFETY: open_fptr returned a live rb_io_t of an open IO.
+    open_fptr(io).map(|fptr| unsafe { (*fptr).fd })
+}
+
+/// Runs `body` (CRuby's write, puts or print of `io`) with a count open for the current fiber
+/// and `io`'s descriptor, `already` bytes written to it before; an exception from `body`
+/// carries the total. The count of an enclosing call on the same descriptor (IO#puts calling
+/// IO#write) gets this one's added.
+pub fn counted(io: VALUE, already: usize, body: impl FnOnce() -> Result<Value, Error>) -> Result<Value, Error> {
+    let Some((machine, fd)) = current_machine().zip(write_fd(io)) else {
+        return body().map_err(|e| partial_write::mark(e, already));
+    };
+    let fiber = fiber_current();
+    let outer = machine.with(|s| s.write_counts.insert(fiber, (fd, already)));
+    let result = body();
+    let (_, count) = machine.with(|s| {
+        let inner = s.write_counts.remove(&fiber).unwrap_or((fd, already));
+        if let Some((outer_fd, outer_count)) = outer {
+            let outer_count = if outer_fd == fd {
+                outer_count + inner.1
+            } else {
+                outer_count
+            };
+            s.write_counts.insert(fiber, (outer_fd, outer_count));
+        }
+        inner
+    });
+    result.map_err(|e| partial_write::mark(e, count))
+}
