@@ -18,7 +18,8 @@ module UringMachine
 
   load_extension
 
-  # DNS over the ring (lib/uring_machine/dns.rb): loaded on first use, as it requires resolv.
+  # DNS over the ring (lib/uring_machine/dns.rb): loaded by the first Scheduler.new (the
+  # scheduler's address_resolve needs it) or on first use, as it requires resolv.
   autoload :DNS, File.expand_path("uring_machine/dns", __dir__)
 end
 

@@ -7,6 +7,18 @@ module UringMachine
   # Ruby-side glue of the Fiber::Scheduler (the hooks themselves are in Rust): fiber creation,
   # and the few hooks that need a worker thread because the kernel offers no ring op for them.
   class Scheduler
+    # What the hooks need is loaded when a scheduler is made (in the thread's root fiber, as a
+    # rule), never lazily from a hook: an autoload in a fiber reads its files through the
+    # scheduler, and the fibers that run meanwhile see a half-defined module (NameError).
+    # UringMachine::DNS, for address_resolve, is not loaded with the gem: it requires resolv.
+    module LoadsWhatHooksNeed
+      def new(...)
+        UringMachine.const_get(:DNS) # its autoload
+        super
+      end
+    end
+    singleton_class.prepend(LoadsWhatHooksNeed)
+
     # Fiber.schedule(*args, **options) { |*args| }: starts the fiber at once; the caller
     # continues when it first waits.
     def fiber(*args, **options, &block)
