@@ -41,21 +41,23 @@ module UringMachine
 
     # Runs the event loop until every scheduled fiber has finished, without closing: more
     # fibers may be scheduled afterwards. An exception that escaped a fiber whose parent is the
-    # calling fiber comes out of here. While the program is ending (see #close), the fibers are
-    # stopped instead.
+    # calling fiber comes out of here. While the program is ending (a signal exception,
+    # SystemExit or an exception sent by UringMachine.emit_signal_exception propagates, or one
+    # arrives while it waits), the fibers are stopped instead (see #close).
     def run
-      run_until_fibers_finish($!)
+      run_until_fibers_finish($!, false)
       true
     end
 
     # Runs until every scheduled fiber has finished, then stops the worker threads. Safe to
-    # call again; Ruby calls it at Fiber.set_scheduler(nil) and at thread exit. When the
-    # program is ending -- close runs while a signal exception (Interrupt, SignalException),
-    # SystemExit or an exception sent by UringMachine.emit_signal_exception propagates, or one
-    # arrives while it waits -- the fibers are stopped (UringMachine::Stop is raised in each,
-    # their ensure blocks run) and waited for instead; one that arrived is then raised.
+    # call again; Ruby calls it at Fiber.set_scheduler(nil) and at thread exit. When it runs
+    # while an exception propagates ($!: the main fiber is ending with it, as when the main
+    # code raised), or when a signal exception (Interrupt, SignalException), SystemExit or an
+    # exception sent by UringMachine.emit_signal_exception arrives while it waits, the fibers
+    # are stopped (UringMachine::Stop is raised in each, their ensure blocks run) and waited
+    # for instead, and one that arrived is then raised.
     def close
-      run_until_fibers_finish($!)
+      run_until_fibers_finish($!, true)
       @workers&.shutdown
       @workers = nil
       @closed = true

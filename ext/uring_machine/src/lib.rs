@@ -214,7 +214,7 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_private_method("__run_fiber__", method!(Scheduler::rb_run_fiber, 3))?;
     class.define_private_method("wait_any", method!(Scheduler::rb_wait_any, 2))?;
     class.define_private_method("interval_seconds", function!(Scheduler::rb_interval_seconds, 1))?;
-    class.define_private_method("run_until_fibers_finish", method!(Scheduler::rb_close, 1))?;
+    class.define_private_method("run_until_fibers_finish", method!(Scheduler::rb_close, 2))?;
     class.define_method("transfer", method!(Scheduler::rb_transfer, 0))?;
     class.define_method("block", method!(Scheduler::rb_block, -1))?;
     class.define_method("unblock", method!(Scheduler::rb_unblock, 2))?;

@@ -191,15 +191,17 @@ impl Scheduler {
     /// nothing but an explicit resume (see `transfer`). When the program is ending (`error`,
     /// the caller's `$!`, is a signal exception or SystemExit, or one arrives meanwhile), the
     /// fibers are stopped instead (UringMachine::Stop, their `ensure` blocks run) and waited
-    /// for; an exception that arrived meanwhile is then raised.
-    pub fn rb_close(&self, error: Value) -> Result<Value, Error> {
+    /// for; an exception that arrived meanwhile is then raised. With `any_error` (close), any
+    /// exception in `error` stops them: the main fiber is ending with it.
+    pub fn rb_close(&self, error: Value, any_error: bool) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         // In a forked child the parent's fibers and ring are not ours to run.
         if machine.is_inherited_by_fork() {
             return Ok(rb::value(TRUE));
         }
         machine.check_owner()?;
-        let mut stopping = signals::ends_program(raw(error));
+        let error = raw(error);
+        let mut stopping = signals::ends_program(error) || (any_error && rb::is_exception(error));
         let mut arrived: Option<Error> = None;
         loop {
             if stopping {
