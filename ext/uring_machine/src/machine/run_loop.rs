@@ -1,7 +1,7 @@
 //! UringMachine::Machine: one ring per thread, the run queue, and the loop that hands control
 //! straight from a fiber that must wait to the next runnable one. A fiber with nothing else to
 //! run waits on the ring itself, with the GVL released.
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,21 +20,18 @@ use crate::ruby::value::{self as rb, fiber_current, mark, NIL};
 /// How many run-queue pops may pass before completions are collected without waiting.
 const POLL_INTERVAL: u32 = 32;
 
-static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 static TERMINATED: AtomicU64 = AtomicU64::new(0);
 
-extern "C" fn after_fork_in_child() {
-    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Called once at load: the sentinel a finished fiber hands back, and the fork counter.
+/// Called once at load: the sentinel a finished fiber hands back, what a forked child does first
+/// (ring/private_fds.rs), and the hook that closes a thread's machine when the thread ends.
 pub fn init_globals() {
     unsafe {
         let sentinel = rb_sys::rb_obj_alloc(rb_sys::rb_cObject);
         rb_sys::rb_gc_register_mark_object(sentinel);
         TERMINATED.store(sentinel, Ordering::Relaxed);
-        libc::pthread_atfork(None, None, Some(after_fork_in_child));
     }
+    crate::ring::private_fds::init();
+    crate::machine::thread_end::install();
 }
 
 /// What the fiber that ran last returns: control came back because a fiber finished.
@@ -112,6 +109,8 @@ pub struct Machine {
     /// may enter the ring (another thread's io_uring_enter can wait forever, holding the GVL).
     owner_tid: libc::pid_t,
     fork_generation: u64,
+    /// Set by `shut_down`: the ring and the eventfd are closed.
+    closed: Cell<bool>,
 }
 
 impl DataTypeFunctions for Machine {
@@ -182,7 +181,8 @@ impl Machine {
             wakeup,
             owner_thread: unsafe { rb_sys::rb_thread_current() },
             owner_tid: unsafe { libc::gettid() },
-            fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
+            fork_generation: crate::ring::private_fds::generation(),
+            closed: Cell::new(false),
         })
     }
 
@@ -202,7 +202,17 @@ impl Machine {
 
     /// True in a child process: the ring belongs to the parent and must not be touched.
     pub fn is_inherited_by_fork(&self) -> bool {
-        self.fork_generation != FORK_GENERATION.load(Ordering::Relaxed)
+        self.fork_generation != crate::ring::private_fds::generation()
+    }
+
+    /// True once `shut_down` closed the ring (its thread ended).
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Whether this thread may run ops on the machine now: its own, in this process, not closed.
+    pub fn is_usable_here(&self) -> bool {
+        !self.is_inherited_by_fork() && !self.is_closed() && self.is_owner_thread()
     }
 
     /// Ring operations only from the thread and the process that created the ring.
@@ -217,6 +227,12 @@ impl Machine {
             return Err(rb::exception(
                 rb::ruby().exception_runtime_error(),
                 "this UringMachine::Machine belongs to another thread; use UringMachine.machine",
+            ));
+        }
+        if self.is_closed() {
+            return Err(rb::exception(
+                rb::ruby().exception_io_error(),
+                "this UringMachine::Machine is closed: its thread ended",
             ));
         }
         Ok(())
@@ -485,7 +501,10 @@ impl State {
     }
 
     fn arm_wakeup(&mut self) {
-        let sqe = opcode::PollAdd::new(types::Fd(self.wakeup.fd), libc::POLLIN as u32)
+        let Some(fd) = self.wakeup.fd() else {
+            return;
+        };
+        let sqe = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
             .multi(true)
             .build()
             .user_data(TAG_WAKEUP);
@@ -675,11 +694,63 @@ impl State {
     }
 }
 
+impl Machine {
+    /// Closes the ring and its eventfd now, at the end of the machine's thread, rather than
+    /// when GC frees the machine: a Thread object, or a stale reference GC finds on a stack,
+    /// would keep them open long after. What is in flight is cancelled and drained first. The
+    /// machine refuses ops afterwards (IOError). Only on the owner thread; idempotent.
+    pub fn shut_down(&self) {
+        if !self.is_usable_here() {
+            return;
+        }
+        self.closed.set(true);
+        self.with(|s| {
+            s.cancel_all_and_drain();
+            s.buffers = None;
+            s.ring.close();
+        });
+        self.wakeup.close();
+    }
+}
+
+impl State {
+    /// Cancels every op in flight and waits (bounded) for the kernel to let go of them. Ops it
+    /// still holds after that are leaked, never freed under the kernel.
+    fn cancel_all_and_drain(&mut self) {
+        let ids: Vec<OpId> = self.ops.ids().collect();
+        ids.into_iter().for_each(|id| self.cancel(id));
+        let tick = types::Timespec::new().nsec(10_000_000);
+        for _ in 0..100 {
+            if self.ops.in_flight() == 0 {
+                break;
+            }
+            let sqe = opcode::Timeout::new(&tick).build().user_data(TAG_IGNORE);
+            self.submit(&sqe, opcode::Timeout::CODE);
+            let mut args = self.ring.enter_args(1);
+            args.enter();
+            let mut batch = Vec::new();
+            self.ring.drain_completions(&mut batch);
+            for c in batch {
+                if let Some((id, _)) = self.ops.lookup(c.user_data) {
+                    if !has_more(c.flags) {
+                        self.ops.release(id);
+                    }
+                }
+            }
+        }
+        if self.ops.in_flight() > 0 {
+            std::mem::forget(std::mem::take(&mut self.ops));
+        }
+    }
+}
+
 impl Drop for Machine {
     /// Cancels whatever is still in flight and waits (bounded) for the kernel to let go of it
     /// before the ring and the op table's buffers are freed.
     fn drop(&mut self) {
-        if self.fork_generation != FORK_GENERATION.load(Ordering::Relaxed) {
+        // In a forked child the ring is the parent's (its fd closed there at fork, see
+        // private_fds.rs); after shut_down there is nothing left to do.
+        if self.is_inherited_by_fork() || self.is_closed() {
             return;
         }
         let state = self.state.get_mut();
@@ -691,27 +762,7 @@ impl Drop for Machine {
             std::mem::forget(std::mem::take(&mut state.ops));
             return;
         }
-        let ids: Vec<OpId> = state.ops.ids().collect();
-        ids.into_iter().for_each(|id| state.cancel(id));
-        let tick = types::Timespec::new().nsec(10_000_000);
-        for _ in 0..100 {
-            if state.ops.in_flight() == 0 {
-                break;
-            }
-            let sqe = opcode::Timeout::new(&tick).build().user_data(TAG_IGNORE);
-            state.submit(&sqe, opcode::Timeout::CODE);
-            let mut args = state.ring.enter_args(1);
-            args.enter();
-            let mut batch = Vec::new();
-            state.ring.drain_completions(&mut batch);
-            for c in batch {
-                if let Some((id, _)) = state.ops.lookup(c.user_data) {
-                    if !has_more(c.flags) {
-                        state.ops.release(id);
-                    }
-                }
-            }
-        }
+        state.cancel_all_and_drain();
     }
 }
 

@@ -171,7 +171,10 @@ impl Machine {
         }
         self.with(|s| -> Result<(), Error> {
             if s.buffers.is_none() {
-                let ring = BufferRing::new(&s.ring.submitter())
+                let ring = s
+                    .ring
+                    .submitter()
+                    .and_then(|submitter| BufferRing::new(&submitter))
                     .map_err(|e| rb::errno_error(e.raw_os_error().unwrap_or(libc::EIO), "registering read buffers"))?;
                 s.buffers = Some(ring);
             }

@@ -6,6 +6,7 @@ use magnus::{Error, Value};
 use rb_sys::VALUE;
 
 use crate::machine::Machine;
+use crate::ring::private_fds::PrivateFd;
 use crate::ruby::value::{self as rb, last_errno, raw, NIL};
 
 /// Who a wait is for: waitid(2)'s idtype and id.
@@ -29,8 +30,9 @@ impl WaitTarget {
     }
 }
 
-/// A pidfd (close-on-exec), closed when dropped.
-pub struct Pidfd(i32);
+/// A pidfd (close-on-exec), closed when dropped; a private descriptor: a forked child closes
+/// the ones the parent's waits hold (see ring/private_fds.rs).
+pub struct Pidfd(PrivateFd);
 
 impl Pidfd {
     /// pidfd_open(pid); Err carries the errno.
@@ -39,25 +41,17 @@ impl Pidfd {
         if fd < 0 {
             Err(-last_errno() as i32)
         } else {
-            Ok(Pidfd(fd as i32))
+            Ok(Pidfd(PrivateFd::new(fd as i32)))
         }
     }
 
     pub fn fd(&self) -> i32 {
-        self.0
+        self.0.raw()
     }
 
-    /// Hands the descriptor over to the caller, who closes it.
+    /// Hands the descriptor over to the caller, who closes it (a forked child keeps it).
     pub fn into_raw(self) -> i32 {
-        let fd = self.0;
-        std::mem::forget(self);
-        fd
-    }
-}
-
-impl Drop for Pidfd {
-    fn drop(&mut self) {
-        unsafe { libc::close(self.0) };
+        self.0.into_raw()
     }
 }
 

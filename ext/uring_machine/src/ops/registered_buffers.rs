@@ -87,11 +87,11 @@ impl Machine {
         };
         let registered = self.with(|s| {
             if !s.registry.table_ready {
-                s.ring.submitter().register_buffers_sparse(TABLE_SLOTS)?;
+                s.ring.submitter()?.register_buffers_sparse(TABLE_SLOTS)?;
                 s.registry.table_ready = true;
             }
             // The buffer is locked and marked by the registry until its slot is cleared.
-            unsafe { s.ring.submitter().register_buffers_update(slot as u32, &[iov], None) }
+            unsafe { s.ring.submitter()?.register_buffers_update(slot as u32, &[iov], None) }
         });
         if let Err(e) = registered {
             let _ = protect(|| unsafe { rb_sys::rb_io_buffer_unlock(buffer) });
@@ -150,7 +150,7 @@ impl Machine {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
         };
-        self.with(|s| unsafe { s.ring.submitter().register_buffers_update(slot as u32, &[empty], None) })
+        self.with(|s| unsafe { s.ring.submitter()?.register_buffers_update(slot as u32, &[empty], None) })
             .map_err(|e| rb::errno_error(e.raw_os_error().unwrap_or(libc::EIO), "io_uring_register (buffers)"))?;
         self.with(|s| {
             s.registry.slots[slot] = None;

@@ -4,12 +4,12 @@
 //! may wait (a file on disk, a full socket) runs as a SPLICE op in the ring. Ends that splice
 //! cannot serve (O_APPEND files, some devices) are copied through a buffer instead.
 use std::cell::RefCell;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use io_uring::{opcode, types};
 use magnus::Error;
 
 use crate::machine::Machine;
+use crate::ring::private_fds::PrivateFd;
 use crate::ruby::buffer::{ReadTarget, WriteSource};
 use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, last_errno, NIL};
@@ -99,8 +99,8 @@ impl End {
 
 /// A pipe pair for ends that are not pipes; returned to the pool only when empty.
 struct PipePair {
-    read: OwnedFd,
-    write: OwnedFd,
+    read: PrivateFd,
+    write: PrivateFd,
     capacity: usize,
 }
 
@@ -125,10 +125,11 @@ fn take_pipe() -> Result<PipePair, Error> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
         return Err(rb::errno_error(-last_errno() as i32, "pipe2 (for splice)"));
     }
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // Private: a child forked while a splice loop holds the pair closes it at once.
+    let (read, write) = (PrivateFd::new(fds[0]), PrivateFd::new(fds[1]));
     // A bigger pipe means fewer splices; unprivileged users may be capped below CHUNK.
-    unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, CHUNK as libc::c_int) };
-    let size = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    unsafe { libc::fcntl(write.raw(), libc::F_SETPIPE_SZ, CHUNK as libc::c_int) };
+    let size = unsafe { libc::fcntl(write.raw(), libc::F_GETPIPE_SZ) };
     Ok(PipePair {
         read,
         write,
@@ -232,7 +233,7 @@ impl Machine {
 
     fn splice_through_pipe(&self, plan: Plan) -> Result<u64, Error> {
         let pair = take_pipe()?;
-        let (pipe_in, pipe_out) = (End::pipe(pair.write.as_raw_fd()), End::pipe(pair.read.as_raw_fd()));
+        let (pipe_in, pipe_out) = (End::pipe(pair.write.raw()), End::pipe(pair.read.raw()));
         let mut total = 0u64;
         loop {
             let want = plan.want(total, pair.capacity);
@@ -269,7 +270,7 @@ impl Machine {
                 if matches!(res, Ok(r) if r == -(libc::EINVAL as i64)) && total == 0 && drained == 0 {
                     // The destination takes no splices: write out what the pipe holds, then
                     // copy the rest through a buffer.
-                    if let Err((written, e)) = self.write_pipe_contents(pair.read.as_raw_fd(), plan.dst, filled) {
+                    if let Err((written, e)) = self.write_pipe_contents(pair.read.raw(), plan.dst, filled) {
                         self.unread(plan, filled - written);
                         return Err(moved(e, written as u64));
                     }

@@ -7,6 +7,7 @@ pub mod buffer_registry;
 pub mod metrics;
 pub mod op;
 pub mod opcodes;
+pub mod private_fds;
 pub mod uring;
 pub mod wakeup;
 

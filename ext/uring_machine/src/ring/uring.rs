@@ -1,7 +1,10 @@
 //! One io_uring instance: set up with the best flags this kernel accepts, an opcode probe,
 //! SQE pushes that report a full queue (the caller flushes), and raw `io_uring_enter` calls
-//! that are safe to make without the GVL.
+//! that are safe to make without the GVL. Its memory is not inherited by forked children, its
+//! fd is closed in them (private_fds.rs), and it can be closed before it is dropped: a ring that
+//! is closed or inherited takes nothing and gives nothing.
 use std::io;
+use std::mem::ManuallyDrop;
 
 use io_uring::{cqueue, squeue, IoUring, Probe};
 
@@ -9,7 +12,16 @@ pub const IORING_ENTER_GETEVENTS: u32 = 1;
 const IORING_ENTER_REGISTERED_RING: u32 = 1 << 4;
 
 pub struct Ring {
-    uring: IoUring,
+    /// Dropped by `close`, once; never touched after that, nor in a forked child.
+    uring: ManuallyDrop<IoUring>,
+    /// The ring's descriptor, listed with the private ones (a forked child closes it).
+    fd: i32,
+    /// False once closed.
+    open: bool,
+    /// The fork generation the ring was made in (private_fds.rs).
+    generation: u64,
+    /// The thread that registered the ring fd (see `register_ring_fd`), if it did.
+    registered_by: Option<libc::pid_t>,
     enter_fd: i32,
     enter_flags: u32,
     probe: Probe,
@@ -49,7 +61,11 @@ impl Ring {
     pub fn new(entries: u32, single_issuer: bool) -> io::Result<Ring> {
         let mut entries = entries.clamp(8, 32768).next_power_of_two();
         loop {
-            match Self::try_setups(entries, single_issuer) {
+            // Without the child's copy of its memory if the kernel lets us (MADV_DONTFORK): a
+            // child then cannot scribble on the parent's queues, and nothing there to unmap.
+            let ring = Self::try_setups(entries, single_issuer, true)
+                .or_else(|_| Self::try_setups(entries, single_issuer, false));
+            match ring {
                 Ok(ring) => return Ok(ring),
                 // Locked-memory limits bite big rings first: retry smaller before giving up.
                 Err(e) if e.raw_os_error() == Some(libc::ENOMEM) && entries > 64 => entries /= 4,
@@ -58,12 +74,15 @@ impl Ring {
         }
     }
 
-    fn try_setups(entries: u32, single_issuer: bool) -> io::Result<Ring> {
+    fn try_setups(entries: u32, single_issuer: bool, dontfork: bool) -> io::Result<Ring> {
         let mut last = io::Error::from_raw_os_error(libc::EINVAL);
         for (name, apply) in setups(single_issuer) {
             let mut builder = IoUring::builder();
             apply(&mut builder);
             builder.setup_cqsize(entries * 2).setup_clamp();
+            if dontfork {
+                builder.dontfork();
+            }
             match builder.build(entries) {
                 Ok(uring) => return Self::finish(uring, name),
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
@@ -76,12 +95,19 @@ impl Ring {
     fn finish(uring: IoUring, setup_flags: &'static str) -> io::Result<Ring> {
         let mut probe = Probe::new();
         uring.submitter().register_probe(&mut probe)?;
-        let (enter_fd, enter_flags) = match register_ring_fd(&uring) {
-            Some(index) => (index, IORING_ENTER_REGISTERED_RING),
-            None => (std::os::fd::AsRawFd::as_raw_fd(&uring), 0),
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&uring);
+        let (enter_fd, enter_flags, registered_by) = match register_ring_fd(&uring) {
+            // SAFETY: gettid has no preconditions.
+            Some(index) => (index, IORING_ENTER_REGISTERED_RING, Some(unsafe { libc::gettid() })),
+            None => (fd, 0, None),
         };
+        crate::ring::private_fds::track(fd);
         Ok(Ring {
-            uring,
+            uring: ManuallyDrop::new(uring),
+            fd,
+            open: true,
+            generation: crate::ring::private_fds::generation(),
+            registered_by,
             enter_fd,
             enter_flags,
             probe,
@@ -93,12 +119,25 @@ impl Ring {
         self.probe.is_supported(opcode)
     }
 
-    /// Queues one SQE; false when the SQ is full (flush with `enter`, then push again).
+    /// Whether the ring may be used: not closed, and made in this process.
+    pub fn is_live(&self) -> bool {
+        self.open && self.generation == crate::ring::private_fds::generation()
+    }
+
+    /// Queues one SQE; false when the SQ is full (flush with `enter`, then push again). A ring
+    /// that is not live drops it (its owner refuses ops before they get here).
     pub fn try_push(&mut self, sqe: &squeue::Entry) -> bool {
+        if !self.is_live() {
+            return true;
+        }
+        // SAFETY: the SQE's buffers and fds are kept alive by the op table until its CQE.
         unsafe { self.uring.submission().push(sqe).is_ok() }
     }
 
     pub fn pending_sqes(&mut self) -> u32 {
+        if !self.is_live() {
+            return 0;
+        }
         self.uring.submission().len() as u32
     }
 
@@ -106,7 +145,8 @@ impl Ring {
     /// `min_complete` > 0, waits for that many completions.
     pub fn enter_args(&mut self, min_complete: u32) -> EnterArgs {
         EnterArgs {
-            fd: self.enter_fd,
+            // A ring that is not live: no enter reaches it (the call fails).
+            fd: if self.is_live() { self.enter_fd } else { -1 },
             to_submit: self.pending_sqes(),
             min_complete,
             flags: self.enter_flags | IORING_ENTER_GETEVENTS,
@@ -116,6 +156,9 @@ impl Ring {
 
     /// Copies out every available completion.
     pub fn drain_completions(&mut self, into: &mut Vec<Completion>) {
+        if !self.is_live() {
+            return;
+        }
         for cqe in self.uring.completion() {
             into.push(Completion {
                 user_data: cqe.user_data(),
@@ -125,8 +168,39 @@ impl Ring {
         }
     }
 
-    pub fn submitter(&self) -> io_uring::Submitter<'_> {
-        self.uring.submitter()
+    /// For registrations; EBADF once the ring is not live.
+    pub fn submitter(&self) -> io::Result<io_uring::Submitter<'_>> {
+        if !self.is_live() {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        Ok(self.uring.submitter())
+    }
+
+    /// Closes the ring now (its owner's thread is ending), or, in a forked child, only forgets
+    /// it: the child closed its fd when it started, and its memory was not copied there (or
+    /// stays mapped until the child exits or execs). What is still in flight is the caller's
+    /// to cancel and drain first. Idempotent.
+    pub fn close(&mut self) {
+        if !std::mem::replace(&mut self.open, false) {
+            return;
+        }
+        if self.generation != crate::ring::private_fds::generation() {
+            return;
+        }
+        // SAFETY: gettid has no preconditions.
+        if self.registered_by == Some(unsafe { libc::gettid() }) {
+            unregister_ring_fd(&self.uring, self.enter_fd);
+        }
+        crate::ring::private_fds::untrack(self.fd);
+        // SAFETY: `open` was true, so this is the only drop, and every method checks `open`
+        // before it touches the ring again.
+        unsafe { ManuallyDrop::drop(&mut self.uring) };
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -154,6 +228,33 @@ fn register_ring_fd(uring: &IoUring) -> Option<i32> {
         )
     };
     (ret == 1).then_some(update.offset as i32)
+}
+
+/// Frees the slot `register_ring_fd` took in the calling thread's table (16 slots per thread):
+/// otherwise it would hold the closed ring in the kernel until the thread exits.
+fn unregister_ring_fd(uring: &IoUring, index: i32) {
+    const IORING_UNREGISTER_RING_FDS: u32 = 21;
+    #[repr(C)]
+    struct RsrcUpdate {
+        offset: u32,
+        resv: u32,
+        data: u64,
+    }
+    let mut update = RsrcUpdate {
+        offset: index as u32,
+        resv: 0,
+        data: 0,
+    };
+    // SAFETY: the kernel reads one RsrcUpdate, which lives across the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            std::os::fd::AsRawFd::as_raw_fd(uring),
+            IORING_UNREGISTER_RING_FDS,
+            &mut update as *mut RsrcUpdate,
+            1u32,
+        )
+    };
 }
 
 pub fn has_more(flags: u32) -> bool {

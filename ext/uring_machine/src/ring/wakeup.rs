@@ -1,6 +1,8 @@
 //! Cross-thread wakeups: an eventfd whose multishot poll lives in the ring, and a queue of
 //! fibers that other threads asked to resume. Everything here is safe to call off the GVL.
-use std::sync::atomic::{AtomicBool, Ordering};
+//! The eventfd is a private descriptor (private_fds.rs): closed by a forked child at once, and
+//! by `close` when the machine's thread ends; after either, signals go nowhere.
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Mutex;
 
 use rb_sys::VALUE;
@@ -17,7 +19,10 @@ pub struct Remote {
 }
 
 pub struct Wakeup {
-    pub fd: i32,
+    /// -1 once closed.
+    fd: AtomicI32,
+    /// The fork generation it was made in.
+    generation: u64,
     queue: Mutex<Vec<Remote>>,
     /// Set by `push`, cleared by `take`: lets a machine that never waits (its fibers keep
     /// snoozing) see that another thread wants a fiber resumed.
@@ -30,22 +35,51 @@ impl Wakeup {
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
+        crate::ring::private_fds::track(fd);
         Ok(Wakeup {
-            fd,
+            fd: AtomicI32::new(fd),
+            generation: crate::ring::private_fds::generation(),
             queue: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
         })
     }
 
+    /// The eventfd, unless it was closed (here, or by a fork: the number may be another file's).
+    pub fn fd(&self) -> Option<i32> {
+        let fd = self.fd.load(Ordering::Acquire);
+        (fd >= 0 && self.generation == crate::ring::private_fds::generation()).then_some(fd)
+    }
+
     /// Makes the ring's wait return; callable from any thread, and from an unblocking function.
     pub fn signal(&self) {
+        let Some(fd) = self.fd() else {
+            return;
+        };
         let one: u64 = 1;
-        unsafe { libc::write(self.fd, &one as *const u64 as *const libc::c_void, 8) };
+        // SAFETY: writes 8 bytes from a live u64 to our own eventfd.
+        unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
     }
 
     pub fn drain_signal(&self) {
+        let Some(fd) = self.fd() else {
+            return;
+        };
         let mut count: u64 = 0;
-        unsafe { libc::read(self.fd, &mut count as *mut u64 as *mut libc::c_void, 8) };
+        // SAFETY: reads at most 8 bytes into a live u64 from our own eventfd.
+        unsafe { libc::read(fd, &mut count as *mut u64 as *mut libc::c_void, 8) };
+    }
+
+    /// Closes the eventfd (its machine's thread is ending; in a forked child it is only
+    /// forgotten). Signals from then on go nowhere. Idempotent. Called by the owner thread with
+    /// the GVL, so no other thread signals meanwhile (they need the GVL, and the unblocking
+    /// function runs only while the owner waits on the ring).
+    pub fn close(&self) {
+        let fd = self.fd.swap(-1, Ordering::AcqRel);
+        if fd >= 0 && self.generation == crate::ring::private_fds::generation() {
+            crate::ring::private_fds::untrack(fd);
+            // SAFETY: our own eventfd, which nothing uses once `fd` reads -1.
+            unsafe { libc::close(fd) };
+        }
     }
 
     pub fn push(&self, remote: Remote) {
@@ -73,7 +107,7 @@ impl Wakeup {
 
 impl Drop for Wakeup {
     fn drop(&mut self) {
-        unsafe { libc::close(self.fd) };
+        self.close();
     }
 }
 

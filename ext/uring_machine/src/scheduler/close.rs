@@ -3,10 +3,7 @@
 //! but not from a blocking fiber, see io_close.rb). It finds this thread's machines,
 //! the current scheduler's and UringMachine.machine, and has each interrupt its waiters on the
 //! fd (Machine::interrupt_fd_waiters, ops/close.rs).
-use std::sync::OnceLock;
-
-use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, Error, Value};
-use rb_sys::{ID, VALUE};
+use magnus::{prelude::*, typed_data::Obj, Error, Value};
 
 use crate::machine::Machine;
 use crate::ruby::fd::fd_arg;
@@ -56,7 +53,7 @@ fn on_thread_machines(fd: Value, act: impl Fn(&Machine, i32) -> Result<usize, Er
 }
 
 /// This thread's machines that fibers can wait in, each once: the current scheduler's (unless
-/// it has run no fiber yet) and UringMachine.machine.
+/// it has run no fiber yet) and UringMachine.machine (neither inherited nor closed).
 fn thread_machines() -> Result<Vec<Obj<Machine>>, Error> {
     let mut machines: Vec<Obj<Machine>> = Vec::with_capacity(2);
     // Checked for nil first: a failed conversion builds an error message.
@@ -67,21 +64,13 @@ fn thread_machines() -> Result<Vec<Obj<Machine>>, Error> {
             machines.push(Obj::<Machine>::try_convert(scheduler.rb_machine()?)?);
         }
     }
-    let own = thread_machine()?;
+    let own = crate::machine::thread_end::thread_machine_value()?;
     if own != NIL && machines.first().is_none_or(|m| rb::raw(m.as_value()) != own) {
         if let Ok(machine) = Obj::<Machine>::try_convert(rb::value(own)) {
             machines.push(machine);
         }
     }
+    // A machine inherited from the parent process, or closed with its thread, waits for nothing.
+    machines.retain(|m| m.is_usable_here());
     Ok(machines)
-}
-
-/// Thread.current.thread_variable_get(:uring_machine), where UringMachine.machine keeps it.
-fn thread_machine() -> Result<VALUE, Error> {
-    static NAMES: OnceLock<(ID, VALUE)> = OnceLock::new();
-    let (get, key) = *NAMES.get_or_init(|| {
-        let key = unsafe { rb_sys::rb_id2sym(rb::intern("uring_machine")) }; // static: never moves
-        (rb::intern("thread_variable_get"), key)
-    });
-    protect(|| unsafe { rb_sys::rb_funcall(rb_sys::rb_thread_current(), get, 1, key) })
 }

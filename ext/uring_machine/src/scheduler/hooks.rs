@@ -199,6 +199,10 @@ impl Scheduler {
         if machine.is_inherited_by_fork() {
             return Ok(rb::value(TRUE));
         }
+        // A closed machine (its thread ended) has nothing left to run.
+        if machine.is_owner_thread() && machine.is_closed() {
+            return Ok(rb::value(TRUE));
+        }
         machine.check_owner()?;
         let error = raw(error);
         let mut stopping = signals::ends_program(error) || (any_error && rb::is_exception(error));
