@@ -29,7 +29,7 @@ fn machine_new(ruby: &Ruby, args: &[magnus::Value]) -> Result<Machine, Error> {
 
 #[magnus::init]
 fn init(ruby: &Ruby) -> Result<(), Error> {
-    machine::init_globals();
+    machine::init_globals()?;
     ruby.require("timeout")?;
     let module = ruby.define_module("UringMachine")?;
     module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, -1))?;
@@ -175,7 +175,7 @@ fn define_fast_calls(module: RModule) -> Result<(), Error> {
 /// direct read, then CRuby's method reads from it.
 fn define_fast_lines(fast: RModule) -> Result<(), Error> {
     use scheduler::fast_lines;
-    fast_lines::remember_originals();
+    fast_lines::remember_originals()?;
     fast.define_method("gets", method!(fast_lines::rb_gets, -1))?;
     fast.define_method("readline", method!(fast_lines::rb_readline, -1))?;
     fast.define_method("each_line", method!(fast_lines::rb_each_line, -1))?;

@@ -6,13 +6,14 @@ use io_uring::opcode;
 use magnus::{
     prelude::*, rb_sys::protect, typed_data::Obj, value::Lazy, Error, ExceptionClass, RArray, RModule, Value,
 };
-use rb_sys::{ID, VALUE};
+use rb_sys::VALUE;
 
 use crate::machine::timers::timer_sqe;
 use crate::machine::tree::{self, parent_of};
 use crate::machine::{error_value, exception_error, signals, terminated, Machine};
 use crate::ring::wakeup::Remote;
 use crate::ruby::duration;
+use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, fiber_current, raw, NIL, TRUE};
 
 static TIMEOUT_ERROR_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
@@ -31,40 +32,28 @@ pub fn remember_timeout_error(ruby: &magnus::Ruby) {
     Lazy::force(&TIMEOUT_ERROR_CLASS, ruby);
 }
 
-struct Ids {
-    done: ID,
-    value: ID,
-    error: ID,
-    joiners: ID,
-    machine: ID,
-    home: ID,
-}
-
-static IDS: OnceLock<Ids> = OnceLock::new();
-
-/// Hidden (non-@) ivars on each spun fiber: invisible to Ruby, gone with the fiber.
-fn ids() -> &'static Ids {
-    IDS.get_or_init(|| Ids {
-        done: rb::intern("__uring_machine_done__"),
-        value: rb::intern("__uring_machine_value__"),
-        error: rb::intern("__uring_machine_error__"),
-        joiners: rb::intern("__uring_machine_joiners__"),
-        machine: rb::intern("__uring_machine_machine__"),
-        home: rb::intern("__uring_machine_home__"),
-    })
-}
-
-fn fiber_class() -> VALUE {
+fn fiber_class() -> Result<VALUE, Error> {
     static FIBER: OnceLock<VALUE> = OnceLock::new();
-    *FIBER.get_or_init(|| rb::class_named("Fiber"))
+    if let Some(class) = FIBER.get() {
+        return Ok(*class);
+    }
+    let class = rb::class_named("Fiber")?;
+    let _ = FIBER.set(class);
+    Ok(class)
 }
 
+/// A Fiber that CRuby can run: Fiber.allocate makes one with no fiber behind it, on which every
+/// Fiber call (alive?, resume, transfer) raises FiberError.
 pub fn check_fiber(v: VALUE) -> Result<(), Error> {
-    if !rb::is_special(v) && rb::is_kind_of(v, fiber_class()) {
-        Ok(())
-    } else {
-        Err(rb::type_error("expected a Fiber"))
+    if rb::is_special(v) || !rb::is_kind_of(v, fiber_class()?) {
+        return Err(rb::type_error("expected a Fiber"));
     }
+    // SAFETY: `v` is a Fiber, a typed T_DATA object (is_kind_of above), so reading its data
+    // pointer is reading a field of a live object; nothing is called.
+    if unsafe { rb_sys::RTYPEDDATA_GET_DATA(v) }.is_null() {
+        return Err(rb::arg_error("uninitialized fiber (made by Fiber.allocate)"));
+    }
+    Ok(())
 }
 
 fn opt(args: &[Value], i: usize) -> VALUE {
@@ -103,7 +92,7 @@ impl Machine {
     /// to switch. A fiber that no machine started (Fiber.new) cannot be traced to its thread:
     /// CRuby keeps that link private.
     pub fn check_fiber_thread(&self, fiber: VALUE) -> Result<(), Error> {
-        let owner = rb::ivar_get(fiber, ids().machine);
+        let owner = rb::ivar_get(fiber, names().fiber_machine);
         if owner == NIL {
             return Ok(());
         }
@@ -125,8 +114,8 @@ impl Machine {
         let fiber = raw(fiber);
         check_fiber(fiber)?;
         rb_self.check_owner()?;
-        adopt(fiber, raw(rb_self.as_value()));
-        tree::link(fiber_current(), fiber, true);
+        adopt(fiber, raw(rb_self.as_value()))?;
+        tree::link(fiber_current(), fiber, true)?;
         rb_self.with(|s| s.schedule(fiber, NIL, false));
         Ok(rb::value(fiber))
     }
@@ -162,8 +151,7 @@ impl Machine {
             return Err(rb::errno_error(-res, "sleep"));
         }
         let secs = after.unwrap_or(duration::RING_FOREVER).as_secs_f64();
-        // SAFETY: allocates a Float (a flonum for most values); cannot raise.
-        Ok(rb::value(unsafe { rb_sys::rb_float_new(secs) }))
+        rb::float(secs).map(rb::value)
     }
 
     /// timeout(seconds, exception = UringMachine::TimeoutError) { }: raises the exception in
@@ -176,6 +164,8 @@ impl Machine {
                 args.len()
             )));
         }
+        // SAFETY: rb_block_given_p only reads the current frame (this method's, called from
+        // Ruby with the GVL); it allocates nothing and cannot raise.
         if unsafe { rb_sys::rb_block_given_p() } == 0 {
             return Err(rb::arg_error("timeout needs a block"));
         }
@@ -197,23 +187,37 @@ impl Machine {
         let this = &*rb_self;
         let current = fiber_current();
         let machine_value = raw(rb_self.as_value());
-        rb::ivar_set(current, ids().machine, machine_value);
-        tree::remember_body(current, raw(block), raw(args));
+        let names = names();
+        // The bookkeeping on the fiber and its parent fails only when Ruby code froze one of
+        // them (FrozenError) or memory ran out: the fiber then fails with that error.
         // A parent that no machine started (a thread's root fiber, usually) is remembered to
-        // wait on this machine: emit_signal_exception finds it there from another thread.
+        // wait on this machine: emit_signal_exception finds it there from another thread, and
+        // a failure of this fiber is raised in it through this machine.
         let parent = raw(parent);
-        if parent != NIL && !is_spun(parent) && home_of(parent) != machine_value {
-            set_home(parent, machine_value);
-        }
-        let mut outcome = match this.with(|s| s.take_pending(current)) {
-            Some(exc) => Err(exception_error(exc)),
-            None => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
+        let started = if parent != NIL && !is_spun(parent) && home_of(parent) != machine_value {
+            set_home(parent, machine_value)
+        } else {
+            Ok(())
         };
-        if tree::has_structured_children(current) {
-            let stopped = stop_children(current);
-            if outcome.is_ok() {
-                outcome = stopped.map(|_| NIL).and(outcome);
+        let started = started
+            .and_then(|_| rb::ivar_set(current, names.fiber_machine, machine_value))
+            .and_then(|_| tree::remember_body(current, raw(block), raw(args)));
+        let mut outcome = match (started, this.with(|s| s.take_pending(current))) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(exc)) => Err(exception_error(exc)),
+            // SAFETY: `block` and `args` are the Proc and Array this method was called with,
+            // live on the VM stack; whatever the block raises (or throws) protect catches.
+            (Ok(()), None) => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
+        };
+        match tree::has_structured_children(current) {
+            Ok(false) => {}
+            Ok(true) => {
+                let stopped = stop_children(current);
+                if outcome.is_ok() {
+                    outcome = stopped.map(|_| NIL).and(outcome);
+                }
             }
+            Err(e) => outcome = outcome.and(Err(e)),
         }
         // An interrupt still pending (the op it interrupted completed, and the fiber did not
         // wait again) has nothing left to stop: it is dropped, like Thread#raise on a finished
@@ -223,7 +227,6 @@ impl Machine {
             let pending = s.pending.remove(&current);
             failure.filter(|f| Some(*f) == pending)
         });
-        let ids = ids();
         let (mut value, mut error) = match &outcome {
             Ok(v) => (*v, NIL),
             Err(e) => (NIL, error_value(e)),
@@ -231,19 +234,32 @@ impl Machine {
         if error != NIL && signals::is_stop(error) {
             // Stopped on purpose (Fiber#stop, its parent finished, the program is ending): not
             // a failure; Fiber#stop(value) gives the value join returns.
-            value = rb::ivar_get(error, rb::intern("@value"));
+            value = rb::ivar_get(error, names.at_value);
             error = NIL;
         }
-        rb::ivar_set(current, ids.value, value);
-        rb::ivar_set(current, ids.error, error);
-        rb::ivar_set(current, ids.done, TRUE);
-        let joined = wake_joiners(this, current);
+        // A fiber frozen while it ran cannot hold its outcome for join (its joiners, woken all
+        // the same, get nil): the FrozenError is its failure, raised in its parent.
+        let recorded = rb::ivar_set(current, names.fiber_value, value)
+            .and_then(|_| rb::ivar_set(current, names.fiber_error, error))
+            .and_then(|_| rb::ivar_set(current, names.fiber_done, TRUE));
+        let joined = match (recorded, wake_joiners(this, current)) {
+            (Ok(()), Ok(joined)) => joined,
+            (Err(e), _) | (_, Err(e)) => {
+                error = error_value(&e);
+                outcome = Err(e);
+                false
+            }
+        };
         let parent = parent_of(current);
-        tree::unlink(current);
+        // Unlisted from a frozen parent's children it stays listed: children_of shows living
+        // ones only, and nothing else is left to report it to.
+        let _ = tree::unlink(current);
         let watcher = tree::watcher_of(parent);
         if watcher != NIL {
             // Supervisor#child_finished only queues the news (no limit, no wait): nothing to lose.
-            let _ = protect(|| unsafe { rb_sys::rb_funcall(watcher, rb::intern("child_finished"), 2, current, error) });
+            // SAFETY: `watcher`, `current` and `error` are live (the parent's ivar, this fiber,
+            // a VALUE on this stack); a raise from child_finished is caught by protect.
+            let _ = protect(|| unsafe { rb_sys::rb_funcall(watcher, names.child_finished, 2, current, error) });
         }
         if let Err(e) = outcome {
             if e.value().is_none() {
@@ -270,7 +286,7 @@ impl Machine {
     /// for several fibers) and re-raises the first failure.
     pub fn rb_join(rb_self: Obj<Machine>, fibers: &[Value]) -> Result<Value, Error> {
         rb_self.check_owner()?;
-        let ids = ids();
+        let names = names();
         let current = fiber_current();
         for f in fibers {
             let fiber = raw(*f);
@@ -281,22 +297,22 @@ impl Machine {
         }
         for f in fibers {
             let fiber = raw(*f);
-            while rb::ivar_get(fiber, ids.done) != TRUE && rb::fiber_alive(fiber) {
-                let mut joiners = rb::ivar_get(fiber, ids.joiners);
+            while rb::ivar_get(fiber, names.fiber_done) != TRUE && rb::fiber_alive(fiber) {
+                let mut joiners = rb::ivar_get(fiber, names.fiber_joiners);
                 if joiners == NIL {
-                    joiners = unsafe { rb_sys::rb_hash_new() };
-                    rb::ivar_set(fiber, ids.joiners, joiners);
+                    joiners = rb::hash_new()?;
+                    rb::ivar_set(fiber, names.fiber_joiners, joiners)?;
                 }
-                unsafe { rb_sys::rb_hash_aset(joiners, current, raw(rb_self.as_value())) };
+                rb::hash_aset(joiners, current, raw(rb_self.as_value()))?;
                 let waited = rb_self.suspend_current();
-                unsafe { rb_sys::rb_hash_delete(joiners, current) };
+                let unlisted = rb::hash_delete(joiners, current);
                 waited?;
+                unlisted?;
             }
         }
-        let mut values = Vec::with_capacity(fibers.len());
         for f in fibers {
             let fiber = raw(*f);
-            let error = rb::ivar_get(fiber, ids.error);
+            let error = rb::ivar_get(fiber, names.fiber_error);
             if error != NIL {
                 // Raised here, so no longer also on its way to this fiber as a child's failure.
                 rb_self.with(|s| {
@@ -307,16 +323,16 @@ impl Machine {
                 });
                 return Err(exception_error(error));
             }
-            values.push(rb::ivar_get(fiber, ids.value));
         }
-        if values.len() == 1 {
-            return Ok(rb::value(values[0]));
+        if let [fiber] = fibers {
+            return Ok(rb::value(rb::ivar_get(raw(*fiber), names.fiber_value)));
         }
-        let ary = rb::ruby().ary_new_capa(values.len());
-        for v in values {
-            ary.push(rb::value(v))?;
+        // Each value stays held by its fiber (an argument, on the VM stack) while the Array grows.
+        let ary = rb::ary_new_capa(fibers.len())?;
+        for f in fibers {
+            rb::ary_push(ary, rb::ivar_get(raw(*f), names.fiber_value))?;
         }
-        Ok(ary.as_value())
+        Ok(rb::value(ary))
     }
 
     pub fn rb_set_report_on_exception(&self, flag: bool) -> bool {
@@ -328,8 +344,7 @@ impl Machine {
         self.with(|s| s.report_on_exception)
     }
 
-    pub fn rb_metrics(&self) -> Result<magnus::RHash, Error> {
-        let ruby = rb::ruby();
+    pub fn rb_metrics(&self) -> Result<Value, Error> {
         let (metrics, in_flight, runqueue) = self.with(|s| {
             let m = crate::ring::metrics::Metrics {
                 ops: s.metrics.ops,
@@ -341,7 +356,7 @@ impl Machine {
             };
             (m, s.ops.in_flight(), s.runqueue.len())
         });
-        metrics.to_hash(&ruby, in_flight, runqueue)
+        metrics.to_hash(in_flight, runqueue)
     }
 
     pub fn rb_setup_flags(&self) -> &'static str {
@@ -354,33 +369,33 @@ impl Machine {
 pub fn rb_machine_of(fiber: Value) -> Result<Value, Error> {
     let fiber = raw(fiber);
     check_fiber(fiber)?;
-    Ok(rb::value(rb::ivar_get(fiber, ids().machine)))
+    Ok(rb::value(rb::ivar_get(fiber, names().fiber_machine)))
 }
 
 /// Records `machine` as the one that runs `fiber` (see rb_machine_of).
-pub fn adopt(fiber: VALUE, machine: VALUE) {
-    rb::ivar_set(fiber, ids().machine, machine);
+pub fn adopt(fiber: VALUE, machine: VALUE) -> Result<(), Error> {
+    rb::ivar_set(fiber, names().fiber_machine, machine)
 }
 
 /// Whether `spin` or `Fiber.schedule` started `fiber`.
 pub fn is_spun(fiber: VALUE) -> bool {
-    rb::ivar_get(fiber, ids().machine) != NIL
+    rb::ivar_get(fiber, names().fiber_machine) != NIL
 }
 
 /// The machine that started `fiber` (nil for a fiber no machine started).
 pub fn machine_value_of(fiber: VALUE) -> VALUE {
-    rb::ivar_get(fiber, ids().machine)
+    rb::ivar_get(fiber, names().fiber_machine)
 }
 
 /// The machine that fibers started by `fiber` run on, for a fiber no machine started (nil if
 /// it started none).
 pub fn home_of(fiber: VALUE) -> VALUE {
-    rb::ivar_get(fiber, ids().home)
+    rb::ivar_get(fiber, names().fiber_home)
 }
 
 /// See home_of.
-pub fn set_home(fiber: VALUE, machine: VALUE) {
-    rb::ivar_set(fiber, ids().home, machine);
+pub fn set_home(fiber: VALUE, machine: VALUE) -> Result<(), Error> {
+    rb::ivar_set(fiber, names().fiber_home, machine)
 }
 
 /// The topmost living fiber of `fiber`'s family tree: for every fiber that `spin` or
@@ -432,30 +447,27 @@ fn raise_in_ancestor(machine: &Obj<Machine>, fiber: VALUE, failure: VALUE) {
 }
 
 /// Wakes the fibers that join `fiber`, on whichever machine each waits; whether there were any.
-fn wake_joiners(machine: &Machine, fiber: VALUE) -> bool {
-    let joiners = rb::ivar_get(fiber, ids().joiners);
-    if joiners == NIL || unsafe { rb_sys::RHASH_SIZE(joiners) } == 0 {
-        return false;
+fn wake_joiners(machine: &Machine, fiber: VALUE) -> Result<bool, Error> {
+    let joiners = rb::ivar_get(fiber, names().fiber_joiners);
+    if joiners == NIL {
+        return Ok(false);
     }
-    let pairs = unsafe { rb_sys::rb_funcall(joiners, rb::intern("to_a"), 0) };
-    for i in 0..unsafe { rb_sys::RARRAY_LEN(pairs) } {
-        let (joiner, home) = unsafe {
-            let pair = rb_sys::rb_ary_entry(pairs, i);
-            (rb_sys::rb_ary_entry(pair, 0), rb_sys::rb_ary_entry(pair, 1))
-        };
+    // The pairs stay held by the Hash (the fiber's ivar): waking calls no Ruby code.
+    let pairs = rb::hash_pairs(joiners)?;
+    for &(joiner, home) in &pairs {
         let target = Obj::<Machine>::try_convert(rb::value(home)).ok();
         tree::wake(machine, target, joiner, NIL, false);
     }
-    true
+    Ok(!pairs.is_empty())
 }
 
 /// Stops the children `spin` started from `fiber` that still run (UringMachine::Stop raised
 /// in each, their ensure blocks run) and waits for them: UringMachine.__stop_children__.
 fn stop_children(fiber: VALUE) -> Result<VALUE, Error> {
-    protect(|| unsafe {
-        let module = rb::class_named("UringMachine");
-        rb_sys::rb_funcall(module, rb::intern("__stop_children__"), 1, fiber)
-    })
+    let module = rb::class_named("UringMachine")?;
+    // SAFETY: `module` is a constant's class, `fiber` the current fiber; whatever the Ruby
+    // method raises (or a fiber switch inside it brings) is caught by protect.
+    protect(|| unsafe { rb_sys::rb_funcall(module, names().stop_children, 1, fiber) })
 }
 
 fn yield_block() -> Result<Value, Error> {
@@ -474,9 +486,14 @@ fn timeout_exception(arg: VALUE) -> Result<VALUE, Error> {
     if rb::is_exception(arg) {
         return Ok(arg);
     }
-    let is_class = rb::type_of(arg) == rb_sys::ruby_value_type::RUBY_T_CLASS;
+    let is_class = !rb::is_special(arg) && rb::type_of(arg) == rb_sys::ruby_value_type::RUBY_T_CLASS;
+    // SAFETY: both arguments are classes (`arg` checked T_CLASS, rb_eException a core global
+    // set at boot), the only case in which rb_class_inherited_p raises nothing; it allocates
+    // nothing.
     if is_class && unsafe { rb_sys::rb_class_inherited_p(arg, rb_sys::rb_eException) } == TRUE {
         let msg = "execution expired";
+        // SAFETY: `msg` outlives the call (a static str); the String and the instance are
+        // allocated and `initialize` runs Ruby code: whatever that raises protect catches.
         return protect(|| unsafe {
             let s = rb_sys::rb_str_new(msg.as_ptr() as *const _, msg.len() as _);
             rb_sys::rb_class_new_instance(1, &s, arg)

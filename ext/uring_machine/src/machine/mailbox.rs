@@ -2,17 +2,18 @@
 //! Rust because it is on the hot path of every message. Any fiber of any thread may push;
 //! waiting receivers and senders (a full mailbox, when it has a limit) park on their own
 //! machine and are woken through it (its thread-safe queue from another thread). No lock: every
-//! call holds the GVL, and no borrow is held across a call back into Ruby.
+//! call holds the GVL, and no borrow is held across a call back into Ruby: every borrow of the
+//! queue spans plain Rust only (no allocation, so no GC and no mark while one is live).
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::OnceLock;
 
 use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, DataTypeFunctions, Error, TypedData, Value};
-use rb_sys::{ID, VALUE};
+use rb_sys::VALUE;
 
 use crate::machine::fibers::{check_fiber, machine_value_of};
 use crate::machine::Machine;
 use crate::ring::wakeup::Remote;
+use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, fiber_current, raw, NIL};
 
 /// A fiber waiting on a mailbox, and the machine that runs it.
@@ -56,10 +57,11 @@ pub struct Mailbox {
 
 impl DataTypeFunctions for Mailbox {
     fn mark(&self, _marker: &magnus::gc::Marker) {
-        let guard = self.inner.try_borrow();
-        let inner: &Inner = match &guard {
-            Ok(i) => i,
-            Err(_) => unsafe { &*self.inner.as_ptr() },
+        // GC runs at an allocation, and none happens while the queue is borrowed mutably (see
+        // the module comment); were one to, marking could neither read the queue (that would
+        // alias the live &mut) nor skip it (its messages would be freed): stop there.
+        let Ok(inner) = self.inner.try_borrow() else {
+            rb::gc_mark_conflict("UringMachine::Mailbox")
         };
         inner.messages.iter().for_each(|m| rb::mark(*m));
         for w in inner.receivers.iter().chain(inner.senders.iter()) {
@@ -69,19 +71,16 @@ impl DataTypeFunctions for Mailbox {
     }
 }
 
-fn mailbox_id() -> ID {
-    static ID_: OnceLock<ID> = OnceLock::new();
-    *ID_.get_or_init(|| rb::intern("__uring_machine_mailbox__"))
-}
-
 /// The current fiber, and the machine it waits on: the one that started it, else
 /// UringMachine.current_machine's choice.
 fn current_waiter() -> Result<(Waiter, Obj<Machine>), Error> {
     let fiber = fiber_current();
     let mut machine = machine_value_of(fiber);
     if machine == NIL {
-        let module = rb::class_named("UringMachine");
-        machine = protect(|| unsafe { rb_sys::rb_funcall(module, rb::intern("current_machine"), 0) })?;
+        let module = rb::class_named("UringMachine")?;
+        // SAFETY: `module` is the UringMachine module (a constant); whatever
+        // current_machine raises is caught by protect.
+        machine = protect(|| unsafe { rb_sys::rb_funcall(module, names().current_machine, 0) })?;
     }
     let obj = Obj::<Machine>::try_convert(rb::value(machine))?;
     Ok((Waiter { fiber, machine }, obj))
@@ -132,6 +131,8 @@ impl Mailbox {
     /// receive { |message| } → the oldest message, or the oldest one the block is true for
     /// (the others stay, in order); waits until there is one.
     pub fn rb_receive(&self) -> Result<Value, Error> {
+        // SAFETY: rb_block_given_p only reads the current frame (this method's, called from
+        // Ruby with the GVL); it allocates nothing and cannot raise.
         let selective = unsafe { rb_sys::rb_block_given_p() } != 0;
         let mut me: Option<(Waiter, Obj<Machine>)> = None;
         loop {
@@ -181,6 +182,8 @@ impl Mailbox {
             let Some(message) = self.inner.borrow().messages.get(i).copied() else {
                 return Ok(None);
             };
+            // SAFETY: `message` stays in the (marked) queue or is held by this frame; the block
+            // runs under protect, which catches its raise, break or throw.
             let chosen = protect(|| unsafe { rb_sys::rb_yield(message) })?;
             if rb::truthy(chosen) {
                 // A concurrent receiver may have taken messages meanwhile: find it again.
@@ -190,51 +193,63 @@ impl Mailbox {
         }
     }
 
-    /// receive_all_pending → every message there is (an Array), without waiting.
-    pub fn rb_receive_all_pending(&self) -> Value {
-        let (messages, senders) = {
+    /// receive_all_pending → every message there is (an Array), without waiting. The messages
+    /// stay in the queue, where GC marks them, until the Array holds them all: making the
+    /// Array allocates, and GC may run then.
+    pub fn rb_receive_all_pending(&self) -> Result<Value, Error> {
+        let ary = rb::ary_new_capa(self.inner.borrow().messages.len())?;
+        // Pushing runs no Ruby code (no fiber switch, no other thread): the queue's head is
+        // still what was copied when it is taken off below.
+        let mut copied = 0;
+        loop {
+            let next = self.inner.borrow().messages.get(copied).copied();
+            let Some(message) = next else {
+                break;
+            };
+            rb::ary_push(ary, message)?;
+            copied += 1;
+        }
+        let senders = {
             let mut inner = self.inner.borrow_mut();
-            let messages: Vec<VALUE> = inner.messages.drain(..).collect();
-            (messages, inner.senders_to_wake())
+            inner.messages.drain(..copied);
+            inner.senders_to_wake()
         };
         senders.into_iter().for_each(wake);
-        let ary = rb::ruby().ary_new_capa(messages.len());
-        for m in messages {
-            let _ = ary.push(rb::value(m));
-        }
-        ary.as_value()
+        Ok(rb::value(ary))
     }
 
     /// __waiters__ → [receivers, senders]: the fibers waiting to take a message, and those
     /// waiting for room (for the debugger's list of fibers).
-    pub fn rb_waiters(&self) -> Value {
-        let (receivers, senders): (Vec<VALUE>, Vec<VALUE>) = {
-            let inner = self.inner.borrow();
-            (
-                inner.receivers.iter().map(|w| w.fiber).collect(),
-                inner.senders.iter().map(|w| w.fiber).collect(),
-            )
-        };
-        let list = |fibers: Vec<VALUE>| {
-            let ary = rb::ruby().ary_new_capa(fibers.len());
-            for f in fibers {
-                let _ = ary.push(rb::value(f));
+    pub fn rb_waiters(&self) -> Result<Value, Error> {
+        // Each waiting fiber stays listed (and marked) by the mailbox while the Arrays are
+        // made: pushing runs no Ruby code that could take it off.
+        let list = |line: fn(&Inner) -> &VecDeque<Waiter>| -> Result<VALUE, Error> {
+            let ary = rb::ary_new_capa(line(&self.inner.borrow()).len())?;
+            let mut i = 0;
+            loop {
+                let next = line(&self.inner.borrow()).get(i).map(|w| w.fiber);
+                let Some(fiber) = next else {
+                    return Ok(ary);
+                };
+                rb::ary_push(ary, fiber)?;
+                i += 1;
             }
-            ary
         };
-        rb::ruby()
-            .ary_new_from_values(&[list(receivers), list(senders)])
-            .as_value()
+        let pair = rb::ary_new_capa(2)?;
+        rb::ary_push(pair, list(|inner| &inner.receivers)?)?;
+        rb::ary_push(pair, list(|inner| &inner.senders)?)?;
+        Ok(rb::value(pair))
     }
 
     pub fn rb_size(&self) -> usize {
         self.inner.borrow().messages.len()
     }
 
-    pub fn rb_limit(&self) -> Value {
-        match self.inner.borrow().limit {
-            0 => rb::value(NIL),
-            n => rb::value(rb::int(n as i64)),
+    pub fn rb_limit(&self) -> Result<Value, Error> {
+        let limit = self.inner.borrow().limit;
+        match limit {
+            0 => Ok(rb::value(NIL)),
+            n => rb::integer(n.min(i64::MAX as usize) as i64).map(rb::value),
         }
     }
 
@@ -260,12 +275,14 @@ impl Mailbox {
 pub fn rb_mailbox_of(fiber: Value) -> Result<Value, Error> {
     let fiber = raw(fiber);
     check_fiber(fiber)?;
-    let existing = rb::ivar_get(fiber, mailbox_id());
+    let id = names().fiber_mailbox;
+    let existing = rb::ivar_get(fiber, id);
     if existing != NIL {
         return Ok(rb::value(existing));
     }
-    let mailbox = raw(rb::ruby().obj_wrap(Mailbox::default()).as_value());
-    rb::ivar_set(fiber, mailbox_id(), mailbox);
+    // The wrapper's allocation may raise (NoMemoryError): magnus's obj_wrap does not catch it.
+    let mailbox = protect(|| raw(rb::ruby().obj_wrap(Mailbox::default()).as_value()))?;
+    rb::ivar_set(fiber, id, mailbox)?;
     Ok(rb::value(mailbox))
 }
 
@@ -287,5 +304,5 @@ pub fn rb_receive() -> Result<Value, Error> {
 
 /// UringMachine.receive_all_pending → every message in the current fiber's mailbox.
 pub fn rb_receive_all_pending() -> Result<Value, Error> {
-    Ok(mailbox_obj(fiber_current())?.rb_receive_all_pending())
+    mailbox_obj(fiber_current())?.rb_receive_all_pending()
 }

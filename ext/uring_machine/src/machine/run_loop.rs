@@ -22,16 +22,22 @@ const POLL_INTERVAL: u32 = 32;
 
 static TERMINATED: AtomicU64 = AtomicU64::new(0);
 
-/// Called once at load: the sentinel a finished fiber hands back, what a forked child does first
-/// (ring/private_fds.rs), and the hook that closes a thread's machine when the thread ends.
-pub fn init_globals() {
-    unsafe {
+/// Called once at load: the names the crate uses, the sentinel a finished fiber hands back,
+/// what a forked child does first (ring/private_fds.rs), and the hook that closes a thread's
+/// machine when the thread ends.
+pub fn init_globals() -> Result<(), Error> {
+    crate::ruby::names::init()?;
+    // SAFETY: rb_cObject is set at boot; allocating the object and registering it as a mark
+    // root may raise NoMemoryError, which protect catches. The object is then never freed (nor
+    // moved: registered roots are pinned), so its VALUE may live in a static.
+    let sentinel = protect(|| unsafe {
         let sentinel = rb_sys::rb_obj_alloc(rb_sys::rb_cObject);
         rb_sys::rb_gc_register_mark_object(sentinel);
-        TERMINATED.store(sentinel, Ordering::Relaxed);
-    }
+        sentinel
+    })?;
+    TERMINATED.store(sentinel, Ordering::Relaxed);
     crate::ring::private_fds::init();
-    crate::machine::thread_end::install();
+    crate::machine::thread_end::install()
 }
 
 /// What the fiber that ran last returns: control came back because a fiber finished.
@@ -117,11 +123,12 @@ impl DataTypeFunctions for Machine {
     fn mark(&self, _marker: &Marker) {
         mark(self.owner_thread);
         self.wakeup.mark();
-        // GC runs at allocation points, and no borrow is held across one, but never panic here.
-        let guard = self.state.try_borrow();
-        let state: &State = match &guard {
-            Ok(s) => s,
-            Err(_) => unsafe { &*self.state.as_ptr() },
+        // GC runs only at an allocation (or GC.start), on a thread that holds the GVL, and
+        // `with` runs plain Rust only: no allocation, so no GC, while the state is borrowed
+        // mutably. Were one to happen anyway, marking could neither read the state (that would
+        // alias the live &mut) nor skip it (its fibers and buffers would be freed): stop there.
+        let Ok(state) = self.state.try_borrow() else {
+            rb::gc_mark_conflict("UringMachine::Machine")
         };
         state.ops.mark();
         state.registry.mark();
@@ -186,7 +193,10 @@ impl Machine {
         })
     }
 
-    /// Runs `f` on the state. `f` must not call into Ruby: no allocation, no raise, no switch.
+    /// Runs `f` on the state. `f` must not call into Ruby: no allocation (GC would mark the
+    /// machine while the state is borrowed: see `mark`), no raise (its longjmp would leave the
+    /// state borrowed for good), no fiber switch. Errors that need a Ruby object (an Errno
+    /// exception) are made after `with` returns.
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut self.state.borrow_mut())
     }
@@ -785,7 +795,12 @@ pub fn error_value(e: &Error) -> VALUE {
         Some(v) => rb::raw(v),
         None => {
             let msg = "fiber terminated by a non-local jump";
-            unsafe { rb_sys::rb_exc_new(rb_sys::rb_eRuntimeError, msg.as_ptr() as *const _, msg.len() as _) }
+            // SAFETY: rb_eRuntimeError is set at boot and `msg` outlives the call; the
+            // allocation may raise NoMemoryError, under protect: that exception is used then.
+            let made = protect(|| unsafe {
+                rb_sys::rb_exc_new(rb_sys::rb_eRuntimeError, msg.as_ptr() as *const _, msg.len() as _)
+            });
+            made.unwrap_or_else(|e| e.value().map_or(NIL, rb::raw))
         }
     }
 }

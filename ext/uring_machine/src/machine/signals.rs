@@ -2,14 +2,13 @@
 //! sends) goes to the main fiber of the family tree it surfaced in, never ends the fiber that
 //! happened to be waiting on the ring when Ruby checked its interrupts; and the fibers that a
 //! program which is ending leaves behind are stopped (UringMachine::Stop), not waited for.
-use std::sync::OnceLock;
-
 use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, value::Lazy, Error, ExceptionClass, RModule, Value};
 use rb_sys::{ID, VALUE};
 
 use crate::machine::fibers::{check_fiber, home_of, is_spun, machine_value_of, tree_top};
 use crate::machine::{exception_error, run_loop::State, Machine};
 use crate::ruby::args::{arg, arity};
+use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, fiber_current, raw, NIL, TRUE};
 
 static STOP_CLASS: Lazy<ExceptionClass> = Lazy::new(|ruby| {
@@ -29,8 +28,7 @@ pub fn remember_stop(ruby: &magnus::Ruby) {
 /// Hidden ivar on an exception that emit_signal_exception sent: the fiber it is for, or true
 /// for "the main fiber" (the top of the tree of whichever fiber it surfaces in).
 fn target_id() -> ID {
-    static ID_: OnceLock<ID> = OnceLock::new();
-    *ID_.get_or_init(|| rb::intern("__uring_machine_signal_target__"))
+    names().signal_target
 }
 
 fn is_signal(exc: VALUE) -> bool {
@@ -153,12 +151,14 @@ pub fn rb_emit_signal_exception(args: &[Value]) -> Result<Value, Error> {
     if rb::is_frozen(exc) {
         return Err(rb::frozen_error("can't emit a frozen exception"));
     }
-    rb::ivar_set(exc, target_id(), if fiber == NIL { TRUE } else { fiber });
+    rb::ivar_set(exc, target_id(), if fiber == NIL { TRUE } else { fiber })?;
     let current = fiber_current();
     let thread = target_thread(fiber)?;
     if thread != unsafe { rb_sys::rb_thread_current() } {
         // It surfaces in whichever fiber that thread runs; its mark routes it from there.
-        let raise = rb::intern("raise");
+        let raise = names().raise;
+        // SAFETY: `thread` is a live Thread (a machine's owner, or Thread.main), `exc` the
+        // caller's exception; Thread#raise's own errors (a dead thread) are caught by protect.
         protect(|| unsafe { rb_sys::rb_funcall(thread, raise, 1, exc) })?;
         return Ok(rb::value(NIL));
     }

@@ -5,33 +5,18 @@
 //! after the scheduler's close, so the fibers have finished by then. Ruby 3.1 runs it only
 //! for a thread that returned normally (not one that raised or was killed): there GC still
 //! closes the ring.
-use std::sync::OnceLock;
-
 use magnus::{rb_sys::protect, typed_data::Obj, TryConvert};
 use rb_sys::{ID, VALUE};
 
 use crate::machine::Machine;
+use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, NIL};
 
 /// Thread.current.thread_variable_get(:uring_machine): where UringMachine.machine keeps it.
 pub fn thread_machine_value() -> Result<VALUE, magnus::Error> {
-    let (get, _, key) = *names();
+    let (get, key) = (names().thread_variable_get, symbol(names().uring_machine));
     // SAFETY: a plain method call with a static Symbol, inside protect.
     protect(|| unsafe { rb_sys::rb_funcall(rb_sys::rb_thread_current(), get, 1, key) })
-}
-
-/// (thread_variable_get, thread_variable_set, :uring_machine)
-fn names() -> &'static (ID, ID, VALUE) {
-    static NAMES: OnceLock<(ID, ID, VALUE)> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        // SAFETY: a static Symbol (from an interned ID) never moves and is never freed.
-        let key = unsafe { rb_sys::rb_id2sym(rb::intern("uring_machine")) };
-        (
-            rb::intern("thread_variable_get"),
-            rb::intern("thread_variable_set"),
-            key,
-        )
-    })
 }
 
 /// The RUBY_EVENT_THREAD_END hook: closes the ending thread's machine and forgets it.
@@ -51,7 +36,7 @@ unsafe extern "C" fn on_thread_end(
     if let Ok(machine) = Obj::<Machine>::try_convert(rb::value(value)) {
         machine.shut_down();
     }
-    let (_, set, key) = *names();
+    let (set, key) = (names().thread_variable_set, symbol(names().uring_machine));
     // The thread's variables may outlive it (a kept Thread object): drop the closed machine.
     // SAFETY: a plain method call with a static Symbol and nil, inside protect.
     let _ = protect(|| unsafe { rb_sys::rb_funcall(rb_sys::rb_thread_current(), set, 2, key, NIL) });
@@ -59,7 +44,12 @@ unsafe extern "C" fn on_thread_end(
 
 /// Called once at load. A hook on this event slows nothing else: it is no ISEQ or C-call
 /// event, so Ruby neither rewrites instructions nor invalidates JIT code for it.
-pub fn install() {
-    // SAFETY: registers a plain extern "C" function that lives as long as the process.
-    unsafe { rb_sys::rb_add_event_hook(Some(on_thread_end), rb_sys::RUBY_EVENT_THREAD_END, NIL) };
+pub fn install() -> Result<(), magnus::Error> {
+    // SAFETY: registers a plain extern "C" function that lives as long as the process; the
+    // hook's list entry is allocated (NoMemoryError possible), under protect.
+    protect(|| unsafe {
+        rb_sys::rb_add_event_hook(Some(on_thread_end), rb_sys::RUBY_EVENT_THREAD_END, NIL);
+        NIL
+    })
+    .map(|_| ())
 }

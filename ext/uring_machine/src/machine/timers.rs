@@ -284,21 +284,20 @@ impl Machine {
                 })
                 .collect()
         });
-        let list = unsafe { rb_sys::rb_ary_new() };
+        // Each fiber and blocker stays held by the machine (waiting, blocked_on) while the
+        // rows are made: nothing here runs Ruby code that could resume one.
+        let list = rb::ary_new_capa(rows.len())?;
         for (fiber, what, left, name, blocker) in rows {
             let detail = match (left, name) {
-                (_, Some(name)) => rb::raw(rb::ruby().str_new(name)),
-                (Some(d), None) => unsafe { rb_sys::rb_float_new(d.as_secs_f64()) },
+                (_, Some(name)) => rb::str_new(name)?,
+                (Some(d), None) => rb::float(d.as_secs_f64())?,
                 (None, None) => blocker,
             };
-            let sym = rb::raw(rb::ruby().to_symbol(what));
-            let row = unsafe { rb_sys::rb_ary_new() };
-            unsafe {
-                rb_sys::rb_ary_push(row, fiber);
-                rb_sys::rb_ary_push(row, sym);
-                rb_sys::rb_ary_push(row, detail);
-                rb_sys::rb_ary_push(list, row);
-            }
+            let row = rb::ary_new_capa(3)?;
+            rb::ary_push(row, fiber)?;
+            rb::ary_push(row, rb::symbol(what)?)?;
+            rb::ary_push(row, detail)?;
+            rb::ary_push(list, row)?;
         }
         Ok(rb::value(list))
     }
@@ -307,10 +306,11 @@ impl Machine {
     pub fn rb_runqueue(&self) -> Result<Value, Error> {
         self.check_owner()?;
         let fibers: Vec<VALUE> = self.with(|s| s.runqueue.iter().map(|(f, _)| *f).collect());
-        let list = unsafe { rb_sys::rb_ary_new() };
-        fibers.into_iter().for_each(|f| unsafe {
-            rb_sys::rb_ary_push(list, f);
-        });
+        // They stay queued (and marked by the machine) while the Array is made.
+        let list = rb::ary_new_capa(fibers.len())?;
+        for fiber in fibers {
+            rb::ary_push(list, fiber)?;
+        }
         Ok(rb::value(list))
     }
 }

@@ -4,86 +4,58 @@
 //! those that `Fiber.schedule` started run to their end, as any Fiber::Scheduler user
 //! expects. A parent may have a watcher (a supervisor) that hears of each child's end instead
 //! of having its failures raised in it.
-use std::sync::OnceLock;
-
-use magnus::{prelude::*, typed_data::Obj, Error, Value};
-use rb_sys::{ID, VALUE};
+use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, Error, Value};
+use rb_sys::VALUE;
 
 use crate::machine::fibers::{check_fiber, home_of, machine_value_of, set_home};
 use crate::machine::Machine;
 use crate::ring::wakeup::Remote;
+use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, raw, FALSE, NIL, TRUE};
 
-struct Ids {
-    parent: ID,
-    children: ID,
-    watcher: ID,
-    block: ID,
-    args: ID,
-}
-
-/// Hidden (non-@) ivars: invisible to Ruby, gone with the fiber.
-fn ids() -> &'static Ids {
-    static IDS: OnceLock<Ids> = OnceLock::new();
-    IDS.get_or_init(|| Ids {
-        parent: rb::intern("__uring_machine_parent__"),
-        children: rb::intern("__uring_machine_children__"),
-        watcher: rb::intern("__uring_machine_watcher__"),
-        block: rb::intern("__uring_machine_block__"),
-        args: rb::intern("__uring_machine_args__"),
-    })
-}
-
 pub fn parent_of(fiber: VALUE) -> VALUE {
-    rb::ivar_get(fiber, ids().parent)
+    rb::ivar_get(fiber, names().fiber_parent)
 }
 
-/// Makes `child` a child of `parent`; `structured`: stopped when `parent` finishes.
-pub fn link(parent: VALUE, child: VALUE, structured: bool) {
-    unlink(child);
-    let ids = ids();
-    rb::ivar_set(child, ids.parent, parent);
+/// Makes `child` a child of `parent`; `structured`: stopped when `parent` finishes. FrozenError
+/// when Ruby code froze either fiber.
+pub fn link(parent: VALUE, child: VALUE, structured: bool) -> Result<(), Error> {
+    unlink(child)?;
+    let names = names();
+    rb::ivar_set(child, names.fiber_parent, parent)?;
     if parent == NIL {
-        return;
+        return Ok(());
     }
-    let mut children = rb::ivar_get(parent, ids.children);
+    let mut children = rb::ivar_get(parent, names.fiber_children);
     if children == NIL {
-        children = unsafe { rb_sys::rb_hash_new() };
-        rb::ivar_set(parent, ids.children, children);
+        children = rb::hash_new()?;
+        rb::ivar_set(parent, names.fiber_children, children)?;
     }
-    unsafe { rb_sys::rb_hash_aset(children, child, if structured { TRUE } else { FALSE }) };
+    rb::hash_aset(children, child, if structured { TRUE } else { FALSE })
 }
 
 /// Takes `child` off its parent's list of children (it has finished, or moves elsewhere).
-pub fn unlink(child: VALUE) {
+pub fn unlink(child: VALUE) -> Result<(), Error> {
     let parent = parent_of(child);
     if parent == NIL {
-        return;
+        return Ok(());
     }
-    let children = rb::ivar_get(parent, ids().children);
-    if children != NIL {
-        unsafe { rb_sys::rb_hash_delete(children, child) };
+    let children = rb::ivar_get(parent, names().fiber_children);
+    if children == NIL {
+        return Ok(());
     }
+    rb::hash_delete(children, child)
 }
 
 /// Whether `fiber` has a living child that `spin` started (to stop before it finishes).
-pub fn has_structured_children(fiber: VALUE) -> bool {
-    let children = rb::ivar_get(fiber, ids().children);
-    children != NIL
-        && hash_pairs(children)
-            .iter()
-            .any(|(c, s)| *s == TRUE && rb::fiber_alive(*c))
-}
-
-fn hash_pairs(hash: VALUE) -> Vec<(VALUE, VALUE)> {
-    let keys = unsafe { rb_sys::rb_funcall(hash, rb::intern("to_a"), 0) };
-    let len = unsafe { rb_sys::RARRAY_LEN(keys) };
-    (0..len)
-        .map(|i| unsafe {
-            let pair = rb_sys::rb_ary_entry(keys, i);
-            (rb_sys::rb_ary_entry(pair, 0), rb_sys::rb_ary_entry(pair, 1))
-        })
-        .collect()
+pub fn has_structured_children(fiber: VALUE) -> Result<bool, Error> {
+    let children = rb::ivar_get(fiber, names().fiber_children);
+    if children == NIL {
+        return Ok(false);
+    }
+    // fiber_alive calls no Ruby code: the pairs stay held by the Hash meanwhile.
+    let pairs = rb::hash_pairs(children)?;
+    Ok(pairs.iter().any(|(c, s)| *s == TRUE && rb::fiber_alive(*c)))
 }
 
 /// The watcher (supervisor) that hears of `fiber`'s children's ends, or nil.
@@ -91,14 +63,14 @@ pub fn watcher_of(fiber: VALUE) -> VALUE {
     if fiber == NIL {
         NIL
     } else {
-        rb::ivar_get(fiber, ids().watcher)
+        rb::ivar_get(fiber, names().fiber_watcher)
     }
 }
 
 /// Remembers what a spun fiber runs, for Fiber#restart.
-pub fn remember_body(fiber: VALUE, block: VALUE, args: VALUE) {
-    rb::ivar_set(fiber, ids().block, block);
-    rb::ivar_set(fiber, ids().args, args);
+pub fn remember_body(fiber: VALUE, block: VALUE, args: VALUE) -> Result<(), Error> {
+    rb::ivar_set(fiber, names().fiber_block, block)?;
+    rb::ivar_set(fiber, names().fiber_args, args)
 }
 
 /// The machine `fiber` waits on: the one that started it, or, for a thread's root fiber, the
@@ -146,13 +118,18 @@ pub fn rb_spun_children_of(fiber: Value) -> Result<Value, Error> {
 fn living_children(fiber: Value, structured_only: bool) -> Result<Value, Error> {
     let fiber = raw(fiber);
     check_fiber(fiber)?;
-    let list = unsafe { rb_sys::rb_ary_new() };
-    let children = rb::ivar_get(fiber, ids().children);
-    if children != NIL {
-        for (child, structured) in hash_pairs(children) {
-            if rb::fiber_alive(child) && (!structured_only || structured == TRUE) {
-                unsafe { rb_sys::rb_ary_push(list, child) };
-            }
+    let children = rb::ivar_get(fiber, names().fiber_children);
+    let pairs = if children == NIL {
+        Vec::new()
+    } else {
+        rb::hash_pairs(children)?
+    };
+    // The pairs stay held by the Hash (the fiber's ivar, and `fiber` is an argument): growing
+    // the Array calls no Ruby code that could change it.
+    let list = rb::ary_new_capa(pairs.len())?;
+    for (child, structured) in pairs {
+        if rb::fiber_alive(child) && (!structured_only || structured == TRUE) {
+            rb::ary_push(list, child)?;
         }
     }
     Ok(rb::value(list))
@@ -173,7 +150,7 @@ pub fn rb_adopt(parent: Value, child: Value, structured: bool) -> Result<Value, 
         }
         ancestor = parent_of(ancestor);
     }
-    link(parent, child, structured);
+    link(parent, child, structured)?;
     Ok(rb::value(child))
 }
 
@@ -182,7 +159,7 @@ pub fn rb_adopt(parent: Value, child: Value, structured: bool) -> Result<Value, 
 pub fn rb_watch(fiber: Value, watcher: Value) -> Result<Value, Error> {
     let fiber = raw(fiber);
     check_fiber(fiber)?;
-    rb::ivar_set(fiber, ids().watcher, raw(watcher));
+    rb::ivar_set(fiber, names().fiber_watcher, raw(watcher))?;
     Ok(watcher)
 }
 
@@ -190,13 +167,15 @@ pub fn rb_watch(fiber: Value, watcher: Value) -> Result<Value, Error> {
 pub fn rb_body_of(fiber: Value) -> Result<Value, Error> {
     let fiber = raw(fiber);
     check_fiber(fiber)?;
-    let ids = ids();
-    let block = rb::ivar_get(fiber, ids.block);
+    let names = names();
+    let block = rb::ivar_get(fiber, names.fiber_block);
     if block == NIL {
         return Ok(rb::value(NIL));
     }
-    let pair = unsafe { rb_sys::rb_assoc_new(block, rb::ivar_get(fiber, ids.args)) };
-    Ok(rb::value(pair))
+    let args = rb::ivar_get(fiber, names.fiber_args);
+    // SAFETY: `block` and `args` are held by the fiber's ivars (and `fiber` is an argument);
+    // the Array's allocation may raise NoMemoryError, under protect.
+    protect(|| unsafe { rb_sys::rb_assoc_new(block, args) }).map(rb::value)
 }
 
 /// UringMachine.__set_home__(fiber, machine): records the machine a fiber that no machine
@@ -206,7 +185,7 @@ pub fn rb_set_home(fiber: Value, machine: Value) -> Result<Value, Error> {
     check_fiber(fiber)?;
     Obj::<Machine>::try_convert(machine).map_err(|_| rb::type_error("expected a UringMachine::Machine"))?;
     if machine_value_of(fiber) == NIL {
-        set_home(fiber, raw(machine));
+        set_home(fiber, raw(machine))?;
     }
     Ok(rb::value(fiber))
 }

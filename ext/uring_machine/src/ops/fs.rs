@@ -2,7 +2,7 @@
 use std::ffi::CString;
 
 use io_uring::{opcode, types};
-use magnus::{Error, RHash, Value};
+use magnus::{Error, Value};
 
 use crate::machine::Machine;
 use crate::ring::op::Owned;
@@ -43,7 +43,7 @@ impl Machine {
 
     /// statx(path) → Hash of :size, :mode, :uid, :gid, :nlink, :ino, :blocks, :blksize,
     /// :atime, :mtime, :ctime, :btime (Float seconds).
-    pub fn rb_statx(&self, path: Value) -> Result<RHash, Error> {
+    pub fn rb_statx(&self, path: Value) -> Result<Value, Error> {
         self.check_owner()?;
         let path = path_arg(path)?;
         // The result lands on this frame: await_op returns only after the CQE, even when
@@ -62,8 +62,7 @@ impl Machine {
             NIL,
         )?;
         rb::check(res as i64, "statx")?;
-        let ruby = rb::ruby();
-        let hash = ruby.hash_new();
+        let hash = rb::hash_new()?;
         let st = &*out;
         let ints: [(&str, u64); 8] = [
             ("size", st.stx_size),
@@ -76,7 +75,7 @@ impl Machine {
             ("blksize", st.stx_blksize as u64),
         ];
         for (k, v) in ints {
-            hash.aset(ruby.to_symbol(k), v)?;
+            rb::hash_aset(hash, rb::symbol(k)?, rb::uinteger(v)?)?;
         }
         let times = [
             ("atime", st.stx_atime),
@@ -85,8 +84,8 @@ impl Machine {
             ("btime", st.stx_btime),
         ];
         for (k, t) in times {
-            hash.aset(ruby.to_symbol(k), time_f64(t))?;
+            rb::hash_aset(hash, rb::symbol(k)?, rb::float(time_f64(t))?)?;
         }
-        Ok(hash)
+        Ok(rb::value(hash))
     }
 }

@@ -35,7 +35,7 @@ impl Machine {
         let file_offset = file_offset_arg(arg(args, 4))?;
         let mut target = ReadTarget::prepare(arg(args, 1), maxlen, buffer_offset)?;
         let n = self.read_into(fd, &mut target, maxlen, file_offset)?;
-        target.finish(n);
+        target.finish(n)?;
         Ok(rb::value(int(n as i64)))
     }
 
@@ -392,7 +392,7 @@ impl Machine {
             self.count_direct(opcode::Recv::CODE);
         }
         let n = rb::check(res, "recv")? as usize;
-        target.finish(n);
+        target.finish(n)?;
         Ok(rb::value(int(n as i64)))
     }
 
@@ -575,9 +575,12 @@ fn called_from_nonblock() -> bool {
 /// The exception IO#timeout= asks for (Ruby 3.2+).
 fn io_timeout_error() -> Result<VALUE, Error> {
     let msg = "Blocking operation timed out!";
+    let class = rb::class_named("IO::TimeoutError")?;
+    // SAFETY: `msg` outlives the call (a static str) and `class` is a constant's class; the
+    // String and the exception are allocated and `initialize` runs: protect catches any raise.
     magnus::rb_sys::protect(|| unsafe {
         let text = rb_sys::rb_str_new(msg.as_ptr() as *const _, msg.len() as _);
-        rb_sys::rb_class_new_instance(1, &text, rb::class_named("IO::TimeoutError"))
+        rb_sys::rb_class_new_instance(1, &text, class)
     })
 }
 

@@ -169,17 +169,14 @@ impl Machine {
         if !self.with(|s| s.ring.supports(opcode::ReadMulti::CODE)) {
             return self.read_each_fallback(fd);
         }
-        self.with(|s| -> Result<(), Error> {
+        // The Errno exception is made after `with` returns: making it allocates.
+        self.with(|s| -> std::io::Result<()> {
             if s.buffers.is_none() {
-                let ring = s
-                    .ring
-                    .submitter()
-                    .and_then(|submitter| BufferRing::new(&submitter))
-                    .map_err(|e| rb::errno_error(e.raw_os_error().unwrap_or(libc::EIO), "registering read buffers"))?;
-                s.buffers = Some(ring);
+                s.buffers = Some(s.ring.submitter().and_then(|submitter| BufferRing::new(&submitter))?);
             }
             Ok(())
-        })?;
+        })
+        .map_err(|e| rb::errno_error(e.raw_os_error().unwrap_or(libc::EIO), "registering read buffers"))?;
         let sqe = opcode::ReadMulti::new(types::Fd(fd), 0, BUFFER_GROUP).build();
         self.multishot(
             fd,
@@ -200,8 +197,13 @@ impl Machine {
                     bytes
                 });
                 if len > 0 {
-                    let s = rb::ruby().str_from_slice(&chunk);
-                    protect(|| unsafe { rb_sys::rb_yield(raw(s)) })?;
+                    // SAFETY: `chunk` outlives the call (CRuby copies it); the String's
+                    // allocation and whatever the block raises, breaks or throws are caught by
+                    // protect. The String is on this fiber's stack while the block runs.
+                    protect(|| unsafe {
+                        let s = rb_sys::rb_str_new(chunk.as_ptr() as *const _, chunk.len() as _);
+                        rb_sys::rb_yield(s)
+                    })?;
                 }
                 Ok(Flow::Continue)
             },
@@ -216,14 +218,16 @@ impl Machine {
 
     fn read_each_fallback(&self, fd: i32) -> Result<Value, Error> {
         loop {
-            let s = rb::ruby().str_buf_new(BUFFER_SIZE);
-            let mut target = crate::ruby::buffer::ReadTarget::prepare(raw(s), BUFFER_SIZE, 0)?;
+            let s = rb::str_buf_new(BUFFER_SIZE)?;
+            let mut target = crate::ruby::buffer::ReadTarget::prepare(s, BUFFER_SIZE, 0)?;
             let n = self.read_into(fd, &mut target, BUFFER_SIZE, -1)?;
-            target.finish(n);
+            target.finish(n)?;
             if n == 0 {
                 return Ok(rb::value(NIL));
             }
-            protect(|| unsafe { rb_sys::rb_yield(raw(s)) })?;
+            // SAFETY: `s` is the String just filled, on this fiber's stack; whatever the block
+            // raises, breaks or throws is caught by protect.
+            protect(|| unsafe { rb_sys::rb_yield(s) })?;
         }
     }
 }

@@ -2,7 +2,7 @@
 //! or a process group. Where the kernel lacks WAITID, a pidfd is polled and then reaped with a
 //! non-blocking waitid; other targets are left to the caller (a worker thread).
 use io_uring::opcode;
-use magnus::{Error, Value};
+use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
 
 use crate::machine::Machine;
@@ -83,11 +83,16 @@ fn wait_status(info: &libc::siginfo_t) -> i32 {
 }
 
 /// A real Process::Status for what waitid reported (also sets $?, as Process.wait does).
-pub fn process_status(info: &libc::siginfo_t) -> VALUE {
-    unsafe {
-        rb_sys::rb_last_status_set(wait_status(info), info.si_pid());
+pub fn process_status(info: &libc::siginfo_t) -> Result<VALUE, Error> {
+    // SAFETY: si_pid is valid to read in a siginfo that waitid filled for a child (its union
+    // member for SIGCHLD).
+    let (status, pid) = (wait_status(info), unsafe { info.si_pid() });
+    // SAFETY: rb_last_status_set allocates the Process::Status (NoMemoryError possible) for
+    // the current thread, with the GVL held; protect catches the raise.
+    protect(|| unsafe {
+        rb_sys::rb_last_status_set(status, pid);
         rb_sys::rb_last_status_get()
-    }
+    })
 }
 
 fn waitid_now(target: WaitTarget, options: i32, info: &mut libc::siginfo_t) -> Result<(), Error> {
@@ -154,7 +159,10 @@ impl Machine {
         self.check_owner()?;
         let pid = rb::int_arg(raw(pid), "pid", 1, i32::MAX as i64)? as i32;
         let info = self.wait_for_pid(pid, libc::WEXITED)?;
-        Ok(rb::value(info.map_or(NIL, |i| process_status(&i))))
+        match info {
+            Some(info) => process_status(&info).map(rb::value),
+            None => Ok(rb::value(NIL)),
+        }
     }
 
     /// Waits for child `pid` through a pidfd, or by pid when no descriptor is left. A pid that

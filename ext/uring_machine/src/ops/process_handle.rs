@@ -101,7 +101,7 @@ impl ProcessHandle {
     fn remember(&self, waited: Result<libc::siginfo_t, Error>) -> Result<Value, Error> {
         match waited {
             Ok(info) => {
-                let status = process_status(&info);
+                let status = process_status(&info)?;
                 self.status.set(status);
                 Ok(rb::value(status))
             }

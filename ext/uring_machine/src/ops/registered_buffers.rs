@@ -62,11 +62,11 @@ impl Machine {
     /// locked until unregistered; one already registered keeps its slot.
     pub fn rb_register_buffers(&self, buffers: RArray) -> Result<Value, Error> {
         self.check_owner()?;
-        let slots = rb::ruby().ary_new();
+        let slots = rb::ary_new_capa(buffers.len())?;
         for buffer in buffers.into_iter().map(raw) {
-            slots.push(self.register_buffer(buffer)?)?;
+            rb::ary_push(slots, int(self.register_buffer(buffer)? as i64))?;
         }
-        Ok(rb::value(raw(slots)))
+        Ok(rb::value(slots))
     }
 
     fn register_buffer(&self, buffer: VALUE) -> Result<usize, Error> {

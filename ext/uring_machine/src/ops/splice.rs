@@ -373,7 +373,7 @@ impl Machine {
     /// Empties `len` bytes out of our own pipe into `dst` with plain writes; or fails with
     /// the count that reached `dst` before the error.
     fn write_pipe_contents(&self, pipe_read: i32, dst: End, len: usize) -> Result<(), (usize, Error)> {
-        let string = unsafe { rb_sys::rb_str_buf_new(len as _) };
+        let string = rb::str_buf_new(len).map_err(|e| (0, e))?;
         let target = ReadTarget::prepare(string, len, 0).map_err(|e| (0, e))?;
         let mut got = 0;
         while got < len {
@@ -384,7 +384,7 @@ impl Machine {
             }
             got += n as usize;
         }
-        target.finish(len);
+        target.finish(len).map_err(|e| (0, e))?;
         self.write_string(dst.fd, string, len)
     }
 
@@ -410,7 +410,7 @@ impl Machine {
 
     /// The fallback: read into a buffer, write it out, through the same waits as IO#read.
     fn copy_through_buffer(&self, plan: Plan, done: u64) -> Result<u64, Error> {
-        let string = unsafe { rb_sys::rb_str_buf_new(BOUNCE as _) };
+        let string = rb::str_buf_new(BOUNCE)?;
         let mut total = done;
         loop {
             let want = plan.want(total, BOUNCE);
@@ -422,7 +422,7 @@ impl Machine {
             let n = self
                 .read_into(plan.src.fd, &mut target, want, plan.offset(total))
                 .map_err(|e| moved(e, total))?;
-            target.finish(n);
+            target.finish(n).map_err(|e| moved(e, total))?;
             if n == 0 {
                 return Ok(total);
             }

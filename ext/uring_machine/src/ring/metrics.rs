@@ -1,7 +1,9 @@
 //! Counters a user (and the tests) can read through `Machine#metrics`.
-use magnus::{Error, RHash, Ruby};
+use magnus::{Error, Value};
+use rb_sys::VALUE;
 
 use crate::ring::opcodes::opcode_name;
+use crate::ruby::value as rb;
 
 pub struct Metrics {
     /// io_uring ops submitted, indexed by opcode.
@@ -30,24 +32,31 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn to_hash(&self, ruby: &Ruby, in_flight: usize, runqueue: usize) -> Result<RHash, Error> {
-        let hash = ruby.hash_new();
-        hash.aset(ruby.to_symbol("ops"), counts(ruby, &self.ops)?)?;
-        hash.aset(ruby.to_symbol("direct"), counts(ruby, &self.direct)?)?;
-        hash.aset(ruby.to_symbol("submits"), self.submits)?;
-        hash.aset(ruby.to_symbol("waits"), self.waits)?;
-        hash.aset(ruby.to_symbol("switches"), self.switches)?;
-        hash.aset(ruby.to_symbol("fast_io"), self.fast_io)?;
-        hash.aset(ruby.to_symbol("in_flight"), in_flight)?;
-        hash.aset(ruby.to_symbol("runqueue"), runqueue)?;
-        Ok(hash)
+    /// The counters as a Hash (every allocation here may raise: each goes through `rb`'s
+    /// protected helpers).
+    pub fn to_hash(&self, in_flight: usize, runqueue: usize) -> Result<Value, Error> {
+        let hash = rb::hash_new()?;
+        rb::hash_aset(hash, rb::symbol("ops")?, counts(&self.ops)?)?;
+        rb::hash_aset(hash, rb::symbol("direct")?, counts(&self.direct)?)?;
+        let scalars = [
+            ("submits", self.submits),
+            ("waits", self.waits),
+            ("switches", self.switches),
+            ("fast_io", self.fast_io),
+            ("in_flight", in_flight as u64),
+            ("runqueue", runqueue as u64),
+        ];
+        for (name, count) in scalars {
+            rb::hash_aset(hash, rb::symbol(name)?, rb::uinteger(count)?)?;
+        }
+        Ok(rb::value(hash))
     }
 }
 
-fn counts(ruby: &Ruby, table: &[u64; 64]) -> Result<RHash, Error> {
-    let hash = ruby.hash_new();
+fn counts(table: &[u64; 64]) -> Result<VALUE, Error> {
+    let hash = rb::hash_new()?;
     for (code, count) in table.iter().enumerate().filter(|(_, c)| **c > 0) {
-        hash.aset(ruby.to_symbol(opcode_name(code as u8)), *count)?;
+        rb::hash_aset(hash, rb::symbol(opcode_name(code as u8))?, rb::uinteger(*count)?)?;
     }
     Ok(hash)
 }

@@ -1,6 +1,8 @@
 //! The memory an op reads into or writes from: a String (grown as needed, binary) or an
 //! IO::Buffer. While the ring owns it, it is locked (String#locktmp / IO::Buffer#lock) so Ruby
 //! cannot resize or free it; the op slot's mark keeps the object pinned against GC.compact.
+use std::os::raw::c_long;
+
 use magnus::{rb_sys::protect, Error};
 use rb_sys::VALUE;
 
@@ -92,15 +94,29 @@ impl ReadTarget {
         Ok(())
     }
 
-    /// Records `n` bytes read: a String ends right after them and becomes binary.
-    pub fn finish(mut self, n: usize) {
-        self.unlock();
-        if self.is_string {
-            unsafe {
-                rb_sys::rb_str_set_len(self.obj, (self.offset + n) as _);
-                rb_sys::rb_enc_associate_index(self.obj, rb_sys::rb_ascii8bit_encindex());
-            }
+    /// Records `n` bytes read: a String ends right after them and becomes binary. While the
+    /// read was in flight Ruby code may have made the String shared (String#dup of a locked
+    /// String moves its bytes to a new frozen root) or frozen (an IO::Buffer's String): then
+    /// CRuby refuses to set its length, and that error (RuntimeError, FrozenError) is returned.
+    pub fn finish(mut self, n: usize) -> Result<(), Error> {
+        if !self.is_string {
+            self.unlock();
+            return Ok(());
         }
+        let (obj, locked, len) = (self.obj, std::mem::take(&mut self.locked), self.offset + n);
+        // SAFETY: `obj` is the String prepared (and, if `locked`, tmp-locked) by this target,
+        // held by the caller; `len` is at most the capacity prepare made room for, so
+        // rb_str_set_len never sees an overflow. What these raise (an unlock of a String that
+        // is not locked, a shared or frozen String) is caught by protect.
+        protect(|| unsafe {
+            if locked {
+                rb_sys::rb_str_unlocktmp(obj);
+            }
+            rb_sys::rb_str_set_len(obj, len as c_long);
+            rb_sys::rb_enc_associate_index(obj, rb_sys::rb_ascii8bit_encindex());
+            NIL
+        })
+        .map(|_| ())
     }
 
     fn unlock(&mut self) {

@@ -5,5 +5,6 @@ pub mod args;
 pub mod buffer;
 pub mod duration;
 pub mod fd;
+pub mod names;
 pub mod partial_write;
 pub mod value;

@@ -7,12 +7,11 @@ use std::sync::OnceLock;
 use magnus::{function, method, prelude::*, rb_sys::protect, Error, RModule, Value};
 use rb_sys::VALUE;
 
+use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, raw, NIL};
 
 /// The module, kept (and pinned against GC.compact) from `define` on.
 static MODULE: OnceLock<VALUE> = OnceLock::new();
-
-const IVAR: &str = "@bytes_written";
 
 /// Defines UringMachine::PartialWrite, with `#bytes_written` and `.__add__(exception, count)`.
 pub fn define(module: RModule) -> Result<(), Error> {
@@ -21,14 +20,18 @@ pub fn define(module: RModule) -> Result<(), Error> {
     partial.define_singleton_method("__add__", function!(rb_add, 2))?;
     let value = raw(partial);
     // SAFETY: a module is a live heap object; registering it keeps it from moving or dying.
-    unsafe { rb_sys::rb_gc_register_mark_object(value) };
+    // Registering allocates (NoMemoryError possible): under protect.
+    protect(|| unsafe {
+        rb_sys::rb_gc_register_mark_object(value);
+        NIL
+    })?;
     let _ = MODULE.set(value);
     Ok(())
 }
 
 /// PartialWrite#bytes_written → the bytes the write that raised this had written.
 fn rb_bytes_written(rb_self: Value) -> Value {
-    rb::value(rb::ivar_get(raw(rb_self), rb::intern(IVAR)))
+    rb::value(rb::ivar_get(raw(rb_self), names().at_bytes_written))
 }
 
 /// UringMachine::PartialWrite.__add__(exception, count) → exception, which now says `count`
@@ -49,7 +52,7 @@ fn bytes_written(exception: VALUE) -> usize {
     if !is_partial(exception) {
         return 0;
     }
-    let n = rb::ivar_get(exception, rb::intern(IVAR));
+    let n = rb::ivar_get(exception, names().at_bytes_written);
     if rb::is_fixnum(n) {
         rb::fixnum_value(n).max(0) as usize
     } else {
@@ -72,7 +75,7 @@ fn set(exception: VALUE, count: usize) {
     if (count == 0 && !already) || rb::is_frozen(exception) {
         return;
     }
-    let id = rb::intern(IVAR);
+    let id = names().at_bytes_written;
     // Extending allocates a singleton class: it may raise (NoMemoryError). Then the exception
     // goes on as it is, which matters more than the count.
     // SAFETY: `exception` is a live, unfrozen exception object and `module` a module; protect

@@ -75,23 +75,57 @@ pub fn fixnum_value(v: VALUE) -> i64 {
     (v as i64) >> 1
 }
 
+/// The range of Integers CRuby stores inline as a Fixnum (no object, no allocation).
+const FIXNUM_MAX: i64 = i64::MAX >> 1;
+const FIXNUM_MIN: i64 = i64::MIN >> 1;
+
+/// A byte count, a descriptor or a mask as an Integer: a Fixnum, made without a call into Ruby
+/// (nothing allocated, nothing raised). Saturates at the Fixnum range (2**62), which no count of
+/// bytes reaches; a value that may lie beyond it goes through `integer`.
 pub fn int(n: i64) -> VALUE {
-    unsafe { rb_sys::rb_ll2inum(n) }
+    let n = n.clamp(FIXNUM_MIN, FIXNUM_MAX);
+    ((n << 1) | rb_sys::ruby_special_consts::RUBY_FIXNUM_FLAG as i64) as VALUE
 }
 
-pub fn intern(name: &str) -> ID {
-    let c = CString::new(name).expect("identifier without NUL");
-    unsafe { rb_sys::rb_intern(c.as_ptr()) }
+/// Any i64 as an Integer: a Bignum beyond the Fixnum range, whose allocation may raise.
+pub fn integer(n: i64) -> Result<VALUE, Error> {
+    if (FIXNUM_MIN..=FIXNUM_MAX).contains(&n) {
+        return Ok(int(n));
+    }
+    // SAFETY: rb_ll2inum takes any i64; its Bignum allocation may raise NoMemoryError, which
+    // protect turns into Err.
+    protect(|| unsafe { rb_sys::rb_ll2inum(n) })
 }
 
+/// Any u64 as an Integer (see `integer`).
+pub fn uinteger(n: u64) -> Result<VALUE, Error> {
+    if n <= FIXNUM_MAX as u64 {
+        return Ok(int(n as i64));
+    }
+    // SAFETY: as in `integer`: the Bignum allocation may raise, under protect.
+    protect(|| unsafe { rb_sys::rb_ull2inum(n) })
+}
+
+/// A Float; a value outside the flonum range is an object, whose allocation may raise.
+pub fn float(f: f64) -> Result<VALUE, Error> {
+    // SAFETY: rb_float_new takes any f64; its allocation (for a non-flonum value) may raise
+    // NoMemoryError, which protect turns into Err.
+    protect(|| unsafe { rb_sys::rb_float_new(f) })
+}
+
+/// An ivar of `obj` (nil when unset); never raises (rb_attr_get does not warn).
 pub fn ivar_get(obj: VALUE, id: ID) -> VALUE {
+    // SAFETY: rb_attr_get reads an ivar of any object (a special constant has none: nil) and
+    // returns nil when it is unset, without the "not initialized" warning; it allocates nothing.
     unsafe { rb_sys::rb_attr_get(obj, id) }
 }
 
-pub fn ivar_set(obj: VALUE, id: ID, v: VALUE) {
-    unsafe {
-        rb_sys::rb_ivar_set(obj, id, v);
-    }
+/// Sets an ivar of `obj`: FrozenError when `obj` is frozen (a user may freeze a Fiber), and
+/// growing the ivar table may raise NoMemoryError.
+pub fn ivar_set(obj: VALUE, id: ID, v: VALUE) -> Result<(), Error> {
+    // SAFETY: rb_ivar_set raises (FrozenError, NoMemoryError) only through Ruby's longjmp, which
+    // protect catches; `obj` and `v` are live VALUEs held by the caller.
+    protect(|| unsafe { rb_sys::rb_ivar_set(obj, id, v) }).map(|_| ())
 }
 
 pub fn is_frozen(v: VALUE) -> bool {
@@ -117,10 +151,13 @@ pub fn frozen_error(msg: impl Into<String>) -> Error {
 /// The Errno::* exception for a positive errno, with `context` in its message.
 pub fn errno_error(errno: i32, context: &str) -> Error {
     let msg = CString::new(context).unwrap_or_default();
-    let exc = unsafe { rb_sys::rb_syserr_new(errno, msg.as_ptr()) };
-    match Exception::from_value(value(exc)) {
-        Some(e) => Error::from(e),
-        None => arg_error(context.to_string()),
+    // SAFETY: `msg` is NUL-terminated and outlives the call; building the exception allocates
+    // (NoMemoryError), under protect: that error is then the one returned.
+    let made = protect(|| unsafe { rb_sys::rb_syserr_new(errno, msg.as_ptr()) });
+    match made.map(|exc| Exception::from_value(value(exc))) {
+        Ok(Some(e)) => Error::from(e),
+        Ok(None) => arg_error(context.to_string()),
+        Err(e) => e,
     }
 }
 
@@ -153,10 +190,105 @@ pub fn int_arg(v: VALUE, name: &str, min: i64, max: i64) -> Result<i64, Error> {
     Ok(n)
 }
 
-/// A core class by name (Fiber, FiberError, ...): classes bound to constants never move.
-pub fn class_named(name: &str) -> VALUE {
+/// A class by its constant path (Fiber, IO::TimeoutError, ...): classes bound to constants
+/// never move. ArgumentError when there is no such constant (a user may remove one).
+pub fn class_named(name: &str) -> Result<VALUE, Error> {
     let c = CString::new(name).expect("class name without NUL");
-    unsafe { rb_sys::rb_path2class(c.as_ptr()) }
+    // SAFETY: `c` is NUL-terminated and outlives the call; rb_path2class allocates the path
+    // String and raises for an unknown constant, both under protect.
+    protect(|| unsafe { rb_sys::rb_path2class(c.as_ptr()) })
+}
+
+/// A new Hash (its allocation may raise).
+pub fn hash_new() -> Result<VALUE, Error> {
+    // SAFETY: rb_hash_new takes nothing; its allocation may raise NoMemoryError, under protect.
+    protect(|| unsafe { rb_sys::rb_hash_new() })
+}
+
+/// hash[key] = value. Hashing `key` may call its #hash and #eql? (a Fiber subclass may redefine
+/// them), and the table may grow: either may raise.
+pub fn hash_aset(hash: VALUE, key: VALUE, value: VALUE) -> Result<(), Error> {
+    // SAFETY: `hash` is a Hash of ours, `key` and `value` live VALUEs of the caller; anything
+    // raised from the key's methods or the allocation is caught by protect.
+    protect(|| unsafe { rb_sys::rb_hash_aset(hash, key, value) }).map(|_| ())
+}
+
+/// hash.delete(key) (see `hash_aset` for what may raise).
+pub fn hash_delete(hash: VALUE, key: VALUE) -> Result<(), Error> {
+    // SAFETY: as in `hash_aset`.
+    protect(|| unsafe { rb_sys::rb_hash_delete(hash, key) }).map(|_| ())
+}
+
+/// A new empty Array with room for `n` elements (its allocation may raise).
+pub fn ary_new_capa(n: usize) -> Result<VALUE, Error> {
+    // SAFETY: rb_ary_new_capa takes any length (it raises ArgumentError past the maximum) and
+    // may raise NoMemoryError: both under protect.
+    protect(|| unsafe { rb_sys::rb_ary_new_capa(n as c_long) })
+}
+
+/// ary << v: growing the Array may raise (NoMemoryError), as may a frozen Array (not ours).
+pub fn ary_push(ary: VALUE, v: VALUE) -> Result<(), Error> {
+    // SAFETY: `ary` is an Array the caller made, `v` a live VALUE; what rb_ary_push raises is
+    // caught by protect.
+    protect(|| unsafe { rb_sys::rb_ary_push(ary, v) }).map(|_| ())
+}
+
+/// A new empty String with room for `capa` bytes (its allocation may raise).
+pub fn str_buf_new(capa: usize) -> Result<VALUE, Error> {
+    // SAFETY: rb_str_buf_new takes any capacity (ArgumentError past the maximum) and may raise
+    // NoMemoryError: both under protect.
+    protect(|| unsafe { rb_sys::rb_str_buf_new(capa as c_long) })
+}
+
+/// A new String with `text` (UTF-8); its allocation may raise.
+pub fn str_new(text: &str) -> Result<VALUE, Error> {
+    // SAFETY: the pointer and length describe `text`, which outlives the call (CRuby copies
+    // it); the allocation may raise NoMemoryError, under protect.
+    protect(|| unsafe { rb_sys::rb_utf8_str_new(text.as_ptr() as *const _, text.len() as c_long) })
+}
+
+/// The Symbol of `name`; making a new one allocates (and may raise).
+pub fn symbol(name: &str) -> Result<VALUE, Error> {
+    // SAFETY: the pointer and length describe `name`, which outlives the call; interning may
+    // allocate (NoMemoryError), under protect. A Symbol made from a name is static: never freed.
+    protect(|| unsafe { rb_sys::rb_id2sym(rb_sys::rb_intern2(name.as_ptr() as *const _, name.len() as c_long)) })
+}
+
+/// The (key, value) pairs of one of our Hashes, read without calling a method (Hash#to_a may
+/// be redefined, and builds Arrays). The VALUEs are held by the Hash, not by the Vec (which GC
+/// does not see): the caller keeps the Hash and leaves it unchanged while it uses them.
+pub fn hash_pairs(hash: VALUE) -> Result<Vec<(VALUE, VALUE)>, Error> {
+    unsafe extern "C" fn collect(key: VALUE, value: VALUE, out: VALUE) -> std::os::raw::c_int {
+        // SAFETY: `out` is the address of `pairs` below, which outlives rb_hash_foreach, and
+        // nothing else touches that Vec during the iteration.
+        let pairs = unsafe { &mut *(out as *mut Vec<(VALUE, VALUE)>) };
+        pairs.push((key, value));
+        rb_sys::st_retval::ST_CONTINUE as std::os::raw::c_int
+    }
+    let mut pairs: Vec<(VALUE, VALUE)> = Vec::new();
+    let out = &mut pairs as *mut Vec<(VALUE, VALUE)> as VALUE;
+    // SAFETY: `hash` is a Hash of ours (a hidden ivar); `collect` matches rb_foreach_func and
+    // never raises or changes the Hash; whatever rb_hash_foreach raises is caught by protect.
+    protect(|| unsafe {
+        rb_sys::rb_hash_foreach(hash, Some(collect), out);
+        NIL
+    })?;
+    Ok(pairs)
+}
+
+/// Ends the process from a GC mark function that found the state it marks borrowed mutably:
+/// reading it would alias the live `&mut`, skipping it would let GC free what it holds. Only an
+/// allocation made while such a borrow is live can get here, and the code makes none (see
+/// `Machine::with`): this turns a broken invariant into a clear crash report, not a heap
+/// corrupted later.
+pub fn gc_mark_conflict(what: &str) -> ! {
+    let msg = CString::new(format!(
+        "uring_machine: GC marked a {what} whose state was borrowed mutably (an allocation inside a borrow)"
+    ))
+    .unwrap_or_default();
+    // SAFETY: rb_bug takes a printf format and its arguments: "%s" with one NUL-terminated
+    // string that outlives the call. It prints Ruby's crash report and aborts; it never returns.
+    unsafe { rb_sys::rb_bug(c"%s".as_ptr(), msg.as_ptr()) }
 }
 
 pub fn mark(v: VALUE) {

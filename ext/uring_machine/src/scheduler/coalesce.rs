@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
+use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, raw, NIL};
 use crate::scheduler::write_count::counted;
 use crate::scheduler::Scheduler;
@@ -63,7 +64,9 @@ pub fn plain_write_fptr(io: VALUE) -> *mut rb_sys::rb_io_t {
         return none;
     }
     // GetWriteIO: a duplex IO (IO.popen "r+") writes through its tied write IO.
-    let io = unsafe { rb_sys::rb_io_get_write_io(io) };
+    let Some(io) = write_io(io) else {
+        return none;
+    };
     if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
         return none;
     }
@@ -93,6 +96,25 @@ pub fn plain_write_fptr(io: VALUE) -> *mut rb_sys::rb_io_t {
 pub const DECORATORS: i32 = rb_sys::ruby_econv_flag_type::RUBY_ECONV_DECORATOR_MASK as i32
     | rb_sys::ruby_econv_flag_type::RUBY_ECONV_STATEFUL_DECORATOR_MASK as i32;
 
+/// GetWriteIO (rb_io_get_write_io) without its call: the tied write IO of a duplex IO
+/// (IO.popen "r+"), else `io` itself; None for anything but an IO with a stream (IO.allocate
+/// has none, and rb_io_get_write_io raises IOError for it).
+pub fn write_io(io: VALUE) -> Option<VALUE> {
+    if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
+        return None;
+    }
+    // SAFETY: a T_FILE object is an RFile: its fptr field is read from a live object.
+    let fptr = unsafe { (*(io as *mut rb_sys::RFile)).fptr };
+    if fptr.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null fptr of a live IO points at its rb_io_t, which CRuby frees only with
+    // the IO; tied_io_for_writing is 0 unless the IO is duplex.
+    #[allow(deprecated)]
+    let tied = unsafe { (*fptr).tied_io_for_writing };
+    Some(if tied != 0 { tied } else { io })
+}
+
 /// The rb_io_t of an IO whose descriptor is open (None for anything else).
 pub fn open_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
     if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
@@ -110,26 +132,36 @@ pub fn raws(args: &[Value]) -> Vec<VALUE> {
     args.iter().map(|v| raw(*v)).collect()
 }
 
-/// A binary String the pieces' bytes are appended to.
+/// A binary String the pieces' bytes are appended to (ours: never frozen, shared or locked,
+/// so appending raises only NoMemoryError, caught like any other).
 struct Joined(VALUE);
 
 impl Joined {
-    fn new() -> Joined {
-        let s = unsafe { rb_sys::rb_str_buf_new(256) };
-        unsafe { rb_sys::rb_enc_associate_index(s, rb_sys::rb_ascii8bit_encindex()) };
-        Joined(s)
+    fn new() -> Result<Joined, Error> {
+        // SAFETY: the new String is ours and lives on this stack; allocating it and setting its
+        // encoding may raise NoMemoryError only, under protect.
+        protect(|| unsafe {
+            let s = rb_sys::rb_str_buf_new(256);
+            rb_sys::rb_enc_associate_index(s, rb_sys::rb_ascii8bit_encindex());
+            s
+        })
+        .map(Joined)
     }
 
-    fn push(&self, piece: VALUE) {
-        unsafe {
-            rb_sys::rb_str_buf_cat(self.0, rb_sys::RSTRING_PTR(piece), rb_sys::RSTRING_LEN(piece));
-        }
+    /// Appends a String's bytes.
+    fn push(&self, piece: VALUE) -> Result<(), Error> {
+        let joined = self.0;
+        // SAFETY: `piece` is a String (callers pass Strings only), read inside the call as it is
+        // now; growing `joined` may raise NoMemoryError, under protect.
+        protect(|| unsafe { rb_sys::rb_str_buf_cat(joined, rb_sys::RSTRING_PTR(piece), rb_sys::RSTRING_LEN(piece)) })
+            .map(|_| ())
     }
 
-    fn push_bytes(&self, bytes: &[u8]) {
-        unsafe {
-            rb_sys::rb_str_buf_cat(self.0, bytes.as_ptr() as *const _, bytes.len() as _);
-        }
+    fn push_bytes(&self, bytes: &[u8]) -> Result<(), Error> {
+        let joined = self.0;
+        // SAFETY: the pointer and length describe `bytes`, which outlives the call; growing
+        // `joined` may raise NoMemoryError, under protect.
+        protect(|| unsafe { rb_sys::rb_str_buf_cat(joined, bytes.as_ptr() as *const _, bytes.len() as _) }).map(|_| ())
     }
 
     fn is_empty(&self) -> bool {
@@ -162,9 +194,9 @@ pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     if let Some(res) = crate::scheduler::fast_io::write_pieces(raw(rb_self), args) {
         return res;
     }
-    let joined = Joined::new();
+    let joined = Joined::new()?;
     for arg in args {
-        joined.push(as_string(raw(*arg))?);
+        joined.push(as_string(raw(*arg))?)?;
     }
     // The joined String takes the fast path as one String would (puts(line) comes here too:
     // CRuby's puts calls write(line, "\n")).
@@ -178,16 +210,15 @@ pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
 /// is what CRuby's puts/print would have produced with several (a class or singleton that
 /// overrides write gets CRuby's puts/print instead).
 fn write_is_ours(io: VALUE) -> Result<bool, Error> {
-    let module = rb::class_named("UringMachine::CoalescedWrites");
+    let module = rb::class_named("UringMachine::CoalescedWrites")?;
+    let names = names();
+    let write = symbol(names.write);
+    // SAFETY: `io` is an IO (coalescible checked T_FILE), so its RBasic header is readable;
+    // instance_method and owner are Ruby calls whose raises protect catches.
     let owner = protect(|| unsafe {
         let klass = (*(io as *const rb_sys::RBasic)).klass;
-        let method = rb_sys::rb_funcall(
-            klass,
-            rb::intern("instance_method"),
-            1,
-            rb_sys::rb_id2sym(rb::intern("write")),
-        );
-        rb_sys::rb_funcall(method, rb::intern("owner"), 0)
+        let method = rb_sys::rb_funcall(klass, names.instance_method, 1, write);
+        rb_sys::rb_funcall(method, names.owner, 0)
     })?;
     Ok(owner == module)
 }
@@ -221,7 +252,7 @@ fn puts_lines(objects: &[VALUE], out: &Joined, path: &mut Vec<VALUE>) -> Result<
             let ary = protect(|| unsafe { rb_sys::rb_check_array_type(obj) })?;
             if ary != NIL {
                 if path.contains(&ary) {
-                    out.push_bytes(b"[...]\n");
+                    out.push_bytes(b"[...]\n")?;
                     continue;
                 }
                 path.push(ary);
@@ -242,16 +273,19 @@ fn puts_lines(objects: &[VALUE], out: &Joined, path: &mut Vec<VALUE>) -> Result<
             }
             as_string(obj)?
         };
-        out.push(line);
+        out.push(line)?;
         if !ends_with_newline(line) {
-            out.push_bytes(b"\n");
+            out.push_bytes(b"\n")?;
         }
     }
     Ok(())
 }
 
 fn write_once(io: VALUE, joined: &Joined) -> Result<(), Error> {
-    protect(|| unsafe { rb_sys::rb_funcall(io, rb::intern("write"), 1, joined.0) }).map(|_| ())
+    let (write, joined) = (names().write, joined.0);
+    // SAFETY: `io` and the joined String are live (an argument, this stack); whatever IO#write
+    // raises is caught by protect.
+    protect(|| unsafe { rb_sys::rb_funcall(io, write, 1, joined) }).map(|_| ())
 }
 
 /// IO#puts(*objects): all the lines in one write when `coalescible`. (One String argument
@@ -263,7 +297,7 @@ pub fn rb_puts(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     if simple || !coalescible(io) || !write_is_ours(io)? {
         return counted(io, 0, || call_super(&raws(args)));
     }
-    let joined = Joined::new();
+    let joined = Joined::new()?;
     let res = puts_lines(&raws(args), &joined, &mut Vec::new());
     if !joined.is_empty() {
         write_once(io, &joined)?;
@@ -275,7 +309,14 @@ pub fn rb_puts(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
 /// `coalescible` (CRuby writes each separately). Without arguments it prints `$_`: CRuby's.
 pub fn rb_print(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     let io = raw(rb_self);
-    let (fs, rs) = unsafe { (rb_sys::rb_gv_get(c"$,".as_ptr()), rb_sys::rb_gv_get(c"$\\".as_ptr())) };
+    let (mut fs, mut rs) = (NIL, NIL);
+    // SAFETY: the names are NUL-terminated statics; reading a global may run a hooked getter,
+    // whose raise protect catches.
+    protect(|| unsafe {
+        fs = rb_sys::rb_gv_get(c"$,".as_ptr());
+        rs = rb_sys::rb_gv_get(c"$\\".as_ptr());
+        NIL
+    })?;
     let pieces = args.len() + usize::from(rs != NIL && !args.is_empty());
     if pieces < 2 || !coalescible(io) || !write_is_ours(io)? {
         return counted(io, 0, || call_super(&raws(args)));
@@ -287,14 +328,14 @@ pub fn rb_print(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
             NIL
         })?;
     }
-    let joined = Joined::new();
+    let joined = Joined::new()?;
     let mut failed = None;
     for (i, arg) in args.iter().enumerate() {
         if i > 0 && fs != NIL && rb::is_string(fs) {
-            joined.push(fs);
+            joined.push(fs)?;
         }
         match as_string(raw(*arg)) {
-            Ok(s) => joined.push(s),
+            Ok(s) => joined.push(s)?,
             Err(e) => {
                 failed = Some(e);
                 break;
@@ -302,7 +343,7 @@ pub fn rb_print(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
         }
     }
     if failed.is_none() && rs != NIL && rb::is_string(rs) {
-        joined.push(rs);
+        joined.push(rs)?;
     }
     if !joined.is_empty() {
         write_once(io, &joined)?;

@@ -82,15 +82,25 @@ pub fn fill(io: VALUE) -> Result<Fill, Error> {
     if machine.reads_wait(unsafe { (*fptr).fd }) {
         return Ok(Fill::Cruby); // its last read waited: CRuby's method goes straight to the ring
     }
-    let (fd, ptr, capa) = unsafe {
-        let f = &mut *fptr;
-        if f.rbuf.ptr.is_null() {
-            // As io_fillbuf allocates it (ALLOC_N): CRuby frees it with the IO.
+    // SAFETY: `fptr` is the open IO's rb_io_t (fillable_fptr), which lives as long as the IO
+    // (the caller's receiver); no Ruby code runs while these fields are read.
+    if unsafe { (*fptr).rbuf.ptr.is_null() } {
+        // As io_fillbuf allocates it (ALLOC_N): CRuby frees it with the IO. ruby_xmalloc raises
+        // NoMemoryError when even a GC frees too little: under protect.
+        // SAFETY: ruby_xmalloc takes any size, with the GVL held.
+        let buffer = protect(|| unsafe { rb_sys::ruby_xmalloc(RBUF_CAPA as _) as VALUE })?;
+        // SAFETY: as above; the buffer is RBUF_CAPA bytes, as capa says.
+        unsafe {
+            let f = &mut *fptr;
             f.rbuf.off = 0;
             f.rbuf.len = 0;
             f.rbuf.capa = RBUF_CAPA;
-            f.rbuf.ptr = rb_sys::ruby_xmalloc(RBUF_CAPA as _) as *mut c_char;
+            f.rbuf.ptr = buffer as *mut c_char;
         }
+    }
+    // SAFETY: as above.
+    let (fd, ptr, capa) = unsafe {
+        let f = &*fptr;
         (f.fd, f.rbuf.ptr as *mut u8, f.rbuf.capa as usize)
     };
     let res = machine.transfer_once(Direction::Read, fd, ptr, capa, -1, NIL, Blocking::Never, || Ok(()))?;

@@ -392,19 +392,23 @@ fn write_vectored(
     }
     // The bytes not written yet, as one String for CRuby's write (which waits for room).
     // (Pointers re-read from the Strings: the allocation may run the GC.)
-    let rest = unsafe { rb_sys::rb_str_buf_new((total - written) as c_long) };
-    let mut skip = written;
-    for piece in pieces.iter().map(|p| raw(*p)) {
-        let len = unsafe { rb_sys::RSTRING_LEN(piece) } as usize;
-        let take = len.saturating_sub(skip);
-        if take > 0 {
-            unsafe {
+    // SAFETY: every piece is a String (checked by write_pieces) held by the caller's arguments,
+    // unchanged since the attempt (no Ruby code ran), so `len - take` lies inside it; the new
+    // String is ours. Allocating and growing it may raise NoMemoryError, under protect.
+    let rest = protect(|| unsafe {
+        let rest = rb_sys::rb_str_buf_new((total - written) as c_long);
+        let mut skip = written;
+        for piece in pieces.iter().map(|p| raw(*p)) {
+            let len = rb_sys::RSTRING_LEN(piece) as usize;
+            let take = len.saturating_sub(skip);
+            if take > 0 {
                 let from = rb_sys::RSTRING_PTR(piece).add(len - take);
                 rb_sys::rb_str_buf_cat(rest, from, take as c_long);
             }
+            skip = skip.saturating_sub(len);
         }
-        skip = skip.saturating_sub(len);
-    }
+        rest
+    })?;
     let rest_written: i64 = magnus::TryConvert::try_convert(counted(io, written, || call_super(&[rest]))?)?;
     Ok(Some(rb::value(int(written as i64 + rest_written))))
 }

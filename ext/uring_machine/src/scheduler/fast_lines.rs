@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ID, VALUE};
 
+use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, raw, NIL};
 use crate::scheduler::coalesce::{open_fptr, raws};
 use crate::scheduler::fast_fill::{fill, may_fill, Fill};
@@ -29,22 +30,23 @@ struct Originals {
 static ORIGINALS: OnceLock<Originals> = OnceLock::new();
 
 /// Keeps IO's own gets (call before FastIO is prepended to IO).
-pub fn remember_originals() {
-    let gets = unsafe {
-        let m = rb_sys::rb_funcall(
-            rb_sys::rb_cIO,
-            rb::intern("instance_method"),
-            1,
-            rb_sys::rb_id2sym(rb::intern("gets")),
-        );
+pub fn remember_originals() -> Result<(), Error> {
+    let names = names();
+    let gets = symbol(names.gets);
+    // SAFETY: rb_cIO is set at boot; instance_method is a Ruby call and registering the
+    // UnboundMethod as a mark root allocates: what either raises protect catches. A registered
+    // root is never freed nor moved, so its VALUE may live in a static.
+    let gets = protect(|| unsafe {
+        let m = rb_sys::rb_funcall(rb_sys::rb_cIO, names.instance_method, 1, gets);
         rb_sys::rb_gc_register_mark_object(m);
         m
-    };
+    })?;
     let originals = Originals {
         gets,
-        bind_call: rb::intern("bind_call"),
+        bind_call: names.bind_call,
     };
     let _ = ORIGINALS.set(originals);
+    Ok(())
 }
 
 fn originals() -> &'static Originals {
@@ -96,16 +98,26 @@ impl LineArgs {
         let mut args = raws(args);
         let mut keywords = NIL;
         let mut chomp = false;
+        // SAFETY: rb_keyword_given_p only reads the current frame (the IO method's, called
+        // from Ruby with the GVL); it allocates nothing and cannot raise.
         if unsafe { rb_sys::rb_keyword_given_p() } != 0 {
             keywords = args.pop()?;
             if rb::is_special(keywords) || rb::type_of(keywords) != rb_sys::ruby_value_type::RUBY_T_HASH {
                 return None;
             }
+            // SAFETY: `keywords` is a Hash (checked above); its size is a field read.
             let size = unsafe { rb_sys::rb_hash_size_num(keywords) };
-            if size > 0 {
+            if size > 1 {
+                return None;
+            }
+            if size == 1 {
                 let undef = rb_sys::Qundef as VALUE;
-                let value = unsafe { rb_sys::rb_hash_lookup2(keywords, rb_sys::rb_id2sym(rb::intern("chomp")), undef) };
-                if size != 1 || value == undef {
+                let chomp_key = symbol(names().chomp);
+                // SAFETY: `keywords` is a Hash; comparing :chomp with a key of another kind may
+                // call that key's #eql?, whose raise protect catches (CRuby's method takes the
+                // call then, and raises it itself).
+                let value = protect(|| unsafe { rb_sys::rb_hash_lookup2(keywords, chomp_key, undef) }).ok()?;
+                if value == undef {
                     return None;
                 }
                 chomp = rb::truthy(value);
@@ -174,7 +186,7 @@ pub fn rb_gets(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     let io = raw(rb_self);
     if LineArgs::parse(io, args).is_some() {
         if let Fill::Eof = fill(io)? {
-            unsafe { rb_sys::rb_lastline_set(NIL) };
+            set_lastline(NIL)?;
             return Ok(rb::value(NIL));
         }
     }
@@ -186,7 +198,7 @@ pub fn rb_readline(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     let io = raw(rb_self);
     if LineArgs::parse(io, args).is_some() {
         if let Fill::Eof = fill(io)? {
-            unsafe { rb_sys::rb_lastline_set(NIL) };
+            set_lastline(NIL)?;
             return eof_error();
         }
     }
@@ -218,13 +230,13 @@ pub fn rb_readlines(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     let Some(line_args) = LineArgs::parse(io, args).filter(|_| may_fill(io)) else {
         return super_(args);
     };
-    let lines = unsafe { rb_sys::rb_ary_new() };
+    let lines = rb::ary_new_capa(0)?;
     loop {
         let line = next_line(io, &line_args)?;
         if line == NIL {
             return Ok(rb::value(lines));
         }
-        unsafe { rb_sys::rb_ary_push(lines, line) };
+        rb::ary_push(lines, line)?;
     }
 }
 
@@ -239,10 +251,24 @@ fn next_line(io: VALUE, args: &LineArgs) -> Result<VALUE, Error> {
     if args.is_default() {
         return protect(|| unsafe { rb_sys::rb_io_gets(io) });
     }
+    // SAFETY: rb_lastline_get reads $_ of the calling Ruby frame (nil when it has none); it
+    // allocates nothing and cannot raise.
     let saved = unsafe { rb_sys::rb_lastline_get() };
     let line = original_gets(io, &args.gets_args(), args.keywords != NIL)?;
-    unsafe { rb_sys::rb_lastline_set(saved) };
+    set_lastline(saved)?;
     Ok(line)
+}
+
+/// Sets $_ of the calling Ruby frame (protect adds no frame): the first $_ of a frame allocates
+/// its special-variable store, which may raise NoMemoryError.
+fn set_lastline(line: VALUE) -> Result<(), Error> {
+    // SAFETY: `line` is nil or a String held by the caller; what rb_lastline_set raises is
+    // caught by protect.
+    protect(|| unsafe {
+        rb_sys::rb_lastline_set(line);
+        NIL
+    })
+    .map(|_| ())
 }
 
 fn eof_error() -> Result<Value, Error> {

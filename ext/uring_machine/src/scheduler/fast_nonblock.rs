@@ -9,25 +9,17 @@
 //! IO#write_nonblock stays CRuby's: it already is one write(2) with the GVL held, no hook (as
 //! fast as the fast IO#write, measured). Sockets have their own read_nonblock/write_nonblock
 //! (BasicSocket, recv/send with MSG_DONTWAIT, no hook), which this does not reach.
-use std::sync::OnceLock;
-
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
 use crate::ops::direct_io::would_block;
 use crate::ops::io::Direction;
+use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, int, raw, NIL};
-use crate::scheduler::coalesce::open_fptr;
+use crate::scheduler::coalesce::{open_fptr, write_io};
 use crate::scheduler::fast_io::{
     attempt, count, errno_exception, machine, plain_read_args, set_read_length, setstrbuf, FMODE_SIGNAL_ON_EPIPE,
 };
-
-static WAIT_READABLE: OnceLock<VALUE> = OnceLock::new();
-
-/// A Symbol made once (static Symbols are never collected).
-fn static_symbol(cell: &OnceLock<VALUE>, name: &str) -> VALUE {
-    *cell.get_or_init(|| unsafe { rb_sys::rb_id2sym(rb::intern(name)) })
-}
 
 /// rb_fd_set_nonblock, as CRuby's read_nonblock does before reading (a side effect callers
 /// see: the fd stays O_NONBLOCK). False if fcntl fails (CRuby's method then raises).
@@ -101,7 +93,7 @@ fn read_nonblock(io: VALUE, length: VALUE, outbuf: VALUE, exception: bool) -> Re
         }
         count(machine);
         if !exception {
-            return Ok(Some(rb::value(static_symbol(&WAIT_READABLE, "wait_readable"))));
+            return Ok(Some(rb::value(symbol(names().wait_readable))));
         }
         let msg = c"read would block";
         // IO::EAGAINWaitReadable, "Resource temporarily unavailable - read would block"
@@ -145,7 +137,7 @@ fn syswrite(io: VALUE, string: VALUE) -> Result<Option<Value>, Error> {
     {
         return Ok(None);
     }
-    let Some(fptr) = open_fptr(unsafe { rb_sys::rb_io_get_write_io(io) }) else {
+    let Some(fptr) = write_io(io).and_then(open_fptr) else {
         return Ok(None);
     };
     let eligible = unsafe {

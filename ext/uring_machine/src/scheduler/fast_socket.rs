@@ -45,8 +45,10 @@ fn socket_error(errno: i32, syscall: &std::ffi::CStr) -> Error {
     if errno == libc::ETIMEDOUT {
         // rb_thread_io_blocking_call (3.3+) turns it into IO::TimeoutError.
         let msg = "Blocking operation timed out!";
+        let class = rb::class_named("IO::TimeoutError").ok().map(rb::value);
         return Error::new(
-            magnus::ExceptionClass::from_value(rb::value(rb::class_named("IO::TimeoutError")))
+            class
+                .and_then(magnus::ExceptionClass::from_value)
                 .unwrap_or_else(|| rb::ruby().exception_io_error()),
             msg,
         );
@@ -121,6 +123,10 @@ fn recv(io: VALUE, length: VALUE, flags: VALUE, outbuf: VALUE) -> Result<Option<
         }
     }
     count(machine);
+    // SAFETY: no protect needed: rb_str_set_len raises only for a frozen, tmp-locked or shared
+    // String, and `string` is none of these. setstrbuf made it (new) or just ran rb_str_modify
+    // on it (which raised for those and unshared it), and only recv(2) ran since: no Ruby code
+    // (no fiber switch, the GVL held). `res` <= maxlen, the room setstrbuf made.
     unsafe { rb_sys::rb_str_set_len(string, res as _) };
     Ok(Some(rb::value(string)))
 }

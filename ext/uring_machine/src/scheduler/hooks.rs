@@ -61,7 +61,10 @@ impl Scheduler {
         if let Some(machine) = args.first().filter(|v| raw(**v) != NIL) {
             scheduler.bind(*machine)?;
         }
-        Ok(rb::ruby().obj_wrap_as(scheduler, class))
+        // The wrapper's allocation may raise (NoMemoryError): magnus's obj_wrap_as does not
+        // catch it.
+        let wrapped = protect(|| raw(rb::ruby().obj_wrap_as(scheduler, class).as_value()))?;
+        Obj::<Scheduler>::try_convert(rb::value(wrapped))
     }
 
     pub fn has_own_io_hooks(&self) -> bool {
@@ -120,8 +123,8 @@ impl Scheduler {
     pub fn rb_start_fiber(&self, fiber: Value, structured: bool) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         machine.check_owner()?;
-        crate::machine::fibers::adopt(raw(fiber), self.machine_value.get());
-        crate::machine::tree::link(fiber_current(), raw(fiber), structured);
+        crate::machine::fibers::adopt(raw(fiber), self.machine_value.get())?;
+        crate::machine::tree::link(fiber_current(), raw(fiber), structured)?;
         self.live_fibers.set(self.live_fibers.get() + 1);
         let current = fiber_current();
         machine.with(|s| {
@@ -354,7 +357,10 @@ impl Scheduler {
             Err(e) if is_no_child_error(&e) => return rb_self.funcall("process_wait_on_worker", (pid, flags)),
             other => other?,
         };
-        Ok(rb::value(reported.map_or(NIL, |info| process_status(&info))))
+        match reported {
+            Some(info) => process_status(&info).map(rb::value),
+            None => Ok(rb::value(NIL)),
+        }
     }
 
     /// Waits until any of `polls` ([[io, events], ...]) is ready or `timeout` passes: the
@@ -418,16 +424,18 @@ impl Scheduler {
 }
 
 fn is_no_child_error(e: &Error) -> bool {
-    let echild = rb::class_named("Errno::ECHILD");
+    let Ok(echild) = rb::class_named("Errno::ECHILD") else {
+        return false;
+    };
     e.value().is_some_and(|v| rb::is_kind_of(raw(v), echild))
 }
 
 /// Whether `class` (UringMachine::Scheduler or a subclass) leaves io_read and io_write as
 /// UringMachine::Scheduler defines them, when the scheduler is created.
 fn io_hooks_are_ours(class: magnus::RClass) -> Result<bool, Error> {
-    let base = rb::class_named("UringMachine::Scheduler");
+    let base = rb::class_named("UringMachine::Scheduler")?;
     for hook in ["io_read", "io_write"] {
-        let method: Value = class.funcall("instance_method", (rb::ruby().to_symbol(hook),))?;
+        let method: Value = class.funcall("instance_method", (rb::value(rb::symbol(hook)?),))?;
         let owner: Value = method.funcall("owner", ())?;
         if raw(owner) != base {
             return Ok(false);

@@ -4,7 +4,7 @@
 //! transfer of at most `length` (0: no I/O), and the offset comes before the length.
 use std::time::Duration;
 
-use magnus::{rb_sys::protect, Error, RArray, Symbol, TryConvert, Value};
+use magnus::{rb_sys::protect, Error, Symbol, TryConvert, Value};
 use rb_sys::VALUE;
 
 use crate::ops::direct_io::poll_now;
@@ -82,9 +82,16 @@ fn size_arg(v: VALUE, name: &str) -> Result<usize, Error> {
 /// one past the clock's range). IO#timeout= checked it as Kernel#sleep would.
 #[cfg(ruby_gte_3_2)]
 pub fn io_deadline(io: VALUE) -> Result<Option<Duration>, Error> {
-    if !rb::is_kind_of(io, unsafe { rb_sys::rb_cIO }) {
+    // SAFETY: rb_cIO is set at boot.
+    if rb::is_special(io) || !rb::is_kind_of(io, unsafe { rb_sys::rb_cIO }) {
         return Ok(None);
     }
+    // SAFETY: an IO is an RFile: its fptr field is read from a live object (the caller's).
+    if unsafe { (*(io as *mut rb_sys::RFile)).fptr }.is_null() {
+        return Ok(None); // IO.allocate: no stream, no timeout (rb_io_timeout would raise)
+    }
+    // SAFETY: rb_io_timeout raises only for an IO without a stream (excluded above); it reads
+    // a field and allocates nothing.
     match unsafe { rb_sys::rb_io_timeout(io) } {
         NIL => Ok(None),
         t => duration::interval(t),
@@ -93,7 +100,9 @@ pub fn io_deadline(io: VALUE) -> Result<Option<Duration>, Error> {
 
 /// Whether `e` is the IO::TimeoutError of an IO#timeout deadline (Ruby 3.2+).
 fn is_io_timeout(e: &Error) -> bool {
-    let class = rb::class_named("IO::TimeoutError");
+    let Ok(class) = rb::class_named("IO::TimeoutError") else {
+        return false;
+    };
     e.value().is_some_and(|v| rb::is_kind_of(raw(v), class))
 }
 
@@ -158,7 +167,7 @@ fn decode_request(positioned: bool, version: u32, args: &[Value]) -> Result<Requ
 /// `hook` (:io_read, :io_write, :io_pread or :io_pwrite) reads `args` under interface
 /// `version`, as [length, buffer_offset, file_offset (-1: the fd's position), single_transfer].
 /// Lets every Ruby test every interface's argument order, not only its own.
-pub fn rb_hook_arguments(args: &[Value]) -> Result<RArray, Error> {
+pub fn rb_hook_arguments(args: &[Value]) -> Result<Value, Error> {
     if args.len() < 2 {
         return Err(rb::arg_error(
             "expected a hook name, an interface version and its arguments",
@@ -173,12 +182,16 @@ pub fn rb_hook_arguments(args: &[Value]) -> Result<RArray, Error> {
     let req = decode_request(positioned, version, &args[2..])?;
     let flag = if req.single_transfer { rb::TRUE } else { rb::FALSE };
     let decoded = [
-        int(req.length as i64),
-        int(req.buffer_offset as i64),
-        int(req.file_offset),
+        rb::uinteger(req.length as u64)?,
+        rb::uinteger(req.buffer_offset as u64)?,
+        rb::integer(req.file_offset)?,
         flag,
     ];
-    Ok(rb::ruby().ary_new_from_values(&decoded.map(rb::value)))
+    let ary = rb::ary_new_capa(decoded.len())?;
+    for v in decoded {
+        rb::ary_push(ary, v)?;
+    }
+    Ok(rb::value(ary))
 }
 
 impl Scheduler {

@@ -7,6 +7,7 @@ use crate::ops::splice::End;
 use crate::ruby::args::{arg, arity};
 use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, raw, NIL};
+use crate::scheduler::coalesce::write_io;
 use crate::scheduler::Scheduler;
 
 fn opt_count(v: VALUE, name: &str) -> Result<Option<i64>, Error> {
@@ -26,8 +27,8 @@ fn write_fd(v: VALUE) -> Result<i32, Error> {
     if !is_io(v) {
         return Ok(fd);
     }
-    let write_io = unsafe { rb_sys::rb_io_get_write_io(v) };
-    fd_arg(write_io)
+    // fd_arg accepted `v`, an IO: it has a stream, so write_io finds its write side.
+    fd_arg(write_io(v).unwrap_or(v))
 }
 
 impl Scheduler {
@@ -43,7 +44,7 @@ impl Scheduler {
         let length = opt_count(arg(args, 2), "length")?.map(|n| n as u64);
         let src_offset = opt_count(arg(args, 3), "src_offset")?;
         let moved = machine.splice_copy(src, dst, length, src_offset)?;
-        Ok(rb::value(unsafe { rb_sys::rb_ull2inum(moved) }))
+        rb::uinteger(moved).map(rb::value)
     }
 }
 
