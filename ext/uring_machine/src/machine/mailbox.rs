@@ -74,6 +74,7 @@ impl DataTypeFunctions for Mailbox {
 /// The current fiber, and the machine it waits on: the one that started it, else
 /// UringMachine.current_machine's choice.
 fn current_waiter() -> Result<(Waiter, Obj<Machine>), Error> {
+    rb::root_fiber_ready()?; // any thread may park here first
     let fiber = fiber_current();
     let mut machine = machine_value_of(fiber);
     if machine == NIL {
@@ -299,10 +300,12 @@ pub fn rb_fiber_send(fiber: Value, message: Value) -> Result<Value, Error> {
 /// UringMachine.receive { |message| } → the current fiber's oldest (or first selected)
 /// message, waiting for one.
 pub fn rb_receive() -> Result<Value, Error> {
+    rb::root_fiber_ready()?; // any thread may receive first
     mailbox_obj(fiber_current())?.rb_receive()
 }
 
 /// UringMachine.receive_all_pending → every message in the current fiber's mailbox.
 pub fn rb_receive_all_pending() -> Result<Value, Error> {
+    rb::root_fiber_ready()?; // any thread may receive first
     mailbox_obj(fiber_current())?.rb_receive_all_pending()
 }

@@ -157,6 +157,8 @@ impl DataTypeFunctions for Machine {
 
 impl Machine {
     pub fn new(entries: u32) -> Result<Machine, Error> {
+        // Its fibers and ops call fiber_current on this thread (the only one it runs on).
+        rb::root_fiber_ready()?;
         let single_issuer = std::env::var("RUBY_MN_THREADS").map_or(true, |v| v != "1");
         let ring = Ring::new(entries, single_issuer).map_err(ring_setup_error)?;
         let wakeup =

@@ -142,6 +142,7 @@ impl Machine {
 /// waits on; by default in the main fiber of Thread.main. Callable from trap handlers, from
 /// any fiber, and from other threads.
 pub fn rb_emit_signal_exception(args: &[Value]) -> Result<Value, Error> {
+    rb::root_fiber_ready()?; // any thread may emit first
     arity(args, 1, 2)?;
     let exc = exception_arg(arg(args, 0))?;
     let fiber = arg(args, 1);

@@ -22,8 +22,18 @@ pub fn ruby() -> Ruby {
     Ruby::get().expect("called from a Ruby thread")
 }
 
+/// The running fiber. CRuby makes a thread's root Fiber object at its first rb_fiber_current,
+/// an allocation that may raise: every entry point that can be a thread's first use of the gem
+/// calls `root_fiber_ready` before anything calls this.
 pub fn fiber_current() -> VALUE {
     unsafe { rb_sys::rb_fiber_current() }
+}
+
+/// Makes sure this thread's root Fiber object exists (see `fiber_current`).
+pub fn root_fiber_ready() -> Result<(), Error> {
+    // SAFETY: called with the GVL on a Ruby thread; the allocation of the root Fiber object
+    // (the first time on this thread) may raise NoMemoryError, which protect catches.
+    protect(|| unsafe { rb_sys::rb_fiber_current() }).map(|_| ())
 }
 
 pub fn fiber_alive(fiber: VALUE) -> bool {
