@@ -15,6 +15,9 @@ pub fn raw<T: magnus::value::ReprValue>(v: T) -> VALUE {
 }
 
 pub fn value(v: VALUE) -> magnus::Value {
+    // SAFETY: a magnus Value is the same word, wrapped; making one calls nothing. Every VALUE
+    // this crate converts is live (an argument, a Ruby call's result, or held by a table its
+    // owner marks), as magnus requires of a Value it will use.
     unsafe { magnus::rb_sys::FromRawValue::from_raw(v) }
 }
 
@@ -26,6 +29,9 @@ pub fn ruby() -> Ruby {
 /// an allocation that may raise: every entry point that can be a thread's first use of the gem
 /// calls `root_fiber_ready` before anything calls this.
 pub fn fiber_current() -> VALUE {
+    // SAFETY: called on a Ruby thread with the GVL (from a method or hook Ruby called), after
+    // root_fiber_ready ran on this thread (Machine.new on a machine's own thread, or the entry
+    // point itself): rb_fiber_current then only reads the running fiber, and cannot raise.
     unsafe { rb_sys::rb_fiber_current() }
 }
 
@@ -36,26 +42,41 @@ pub fn root_fiber_ready() -> Result<(), Error> {
     protect(|| unsafe { rb_sys::rb_fiber_current() }).map(|_| ())
 }
 
+/// Whether `fiber` (a Fiber check_fiber accepted, or one the machine's tables hold, which only
+/// accepted or current fibers enter) has not finished.
 pub fn fiber_alive(fiber: VALUE) -> bool {
+    // SAFETY: rb_fiber_alive_p raises only for a non-Fiber or an uninitialized one
+    // (Fiber.allocate), which check_fiber refuses before any fiber reaches a table or a call
+    // here; for a real Fiber it reads its status.
     unsafe { rb_sys::rb_fiber_alive_p(fiber) == TRUE }
 }
 
 /// Transfers control to `fiber`; returns what the next transfer back to us passes, or the
 /// exception raised into us (Fiber#raise, Thread#raise, ...).
 pub fn transfer(fiber: VALUE, value: VALUE) -> Result<VALUE, Error> {
+    // SAFETY: `fiber` is an initialized Fiber (see fiber_alive) and `value` lives on this
+    // stack for the call; an exception raised into this fiber while it is away comes back
+    // through protect as Err.
     protect(|| unsafe { rb_sys::rb_fiber_transfer(fiber, 1, &value) })
 }
 
+/// `v.kind_of?(class)`; `class` must be a Class or Module (callers pass core classes and our own).
 pub fn is_kind_of(v: VALUE, class: VALUE) -> bool {
+    // SAFETY: rb_obj_is_kind_of raises only when `class` is not a Class or Module, and every
+    // caller passes one (a core class global or a constant's class); it walks the ancestry
+    // without calling a method or allocating.
     unsafe { rb_sys::rb_obj_is_kind_of(v, class) == TRUE }
 }
 
 /// `v.is_a?(class)`, the usual case (exactly `class`) answered without a call into Ruby.
 pub fn is_a(v: VALUE, class: VALUE) -> bool {
+    // SAFETY: a VALUE that is not a special constant points at a live object, whose header
+    // starts with RBasic: reading its class is a field read.
     !is_special(v) && (unsafe { (*(v as *const rb_sys::RBasic)).klass } == class || is_kind_of(v, class))
 }
 
 pub fn is_exception(v: VALUE) -> bool {
+    // SAFETY: rb_eException is a global CRuby sets at boot, before any extension loads.
     !is_special(v) && is_kind_of(v, unsafe { rb_sys::rb_eException })
 }
 
@@ -69,6 +90,8 @@ pub fn is_special(v: VALUE) -> bool {
 }
 
 pub fn type_of(v: VALUE) -> ruby_value_type {
+    // SAFETY: RB_TYPE answers special constants from their bits and reads the header flags of
+    // any other (live) object: no call, no allocation.
     unsafe { rb_sys::RB_TYPE(v) }
 }
 
@@ -139,6 +162,8 @@ pub fn ivar_set(obj: VALUE, id: ID, v: VALUE) -> Result<(), Error> {
 }
 
 pub fn is_frozen(v: VALUE) -> bool {
+    // SAFETY: rb_obj_frozen_p reads the frozen flag (special constants are frozen); it calls
+    // nothing and cannot raise.
     unsafe { rb_sys::rb_obj_frozen_p(v) == TRUE }
 }
 
@@ -188,8 +213,10 @@ pub fn last_errno() -> i64 {
 pub fn int_arg(v: VALUE, name: &str, min: i64, max: i64) -> Result<i64, Error> {
     let n = if is_fixnum(v) {
         fixnum_value(v)
+    // SAFETY: rb_cInteger is set at boot.
     } else if is_kind_of(v, unsafe { rb_sys::rb_cInteger }) {
         // A Bignum: rb_num2long raises RangeError when it does not fit.
+        // SAFETY: `v` is an Integer; the RangeError is caught by protect.
         protect(|| unsafe { rb_sys::rb_num2long(v) as VALUE })? as c_long as i64
     } else {
         return Err(type_error(format!("{name} must be an Integer")));
@@ -303,6 +330,8 @@ pub fn gc_mark_conflict(what: &str) -> ! {
 
 pub fn mark(v: VALUE) {
     if !is_special(v) {
+        // SAFETY: called from a mark function, during GC, with a VALUE its owner holds (so the
+        // object is live); rb_gc_mark also pins it against compaction.
         unsafe { rb_sys::rb_gc_mark(v) }
     }
 }
@@ -314,6 +343,10 @@ pub fn typed_ref<'a, T: magnus::TypedData>(v: Value) -> Result<&'a T, Error> {
     let obj = raw(v);
     // DataType is a transparent wrapper of the rb_data_type_t its objects point to.
     let data_type = T::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
+    // SAFETY: the header and typed-data fields are read only after `obj` is known to be a
+    // live typed T_DATA object, and its data pointer is used as a T only when its type is T's
+    // own rb_data_type_t (magnus wraps a Box<T> there). The reference lives as long as the
+    // caller keeps `v` (a method's receiver), which outlasts every use.
     unsafe {
         if !is_special(obj)
             && type_of(obj) == ruby_value_type::RUBY_T_DATA
