@@ -9,6 +9,8 @@ use rb_sys::VALUE;
 use crate::ruby::value::{self as rb, NIL};
 
 fn io_buffer_class() -> VALUE {
+    // SAFETY: rb_cIOBuffer is set when Ruby boots (IO::Buffer is core since 3.1), before any
+    // extension loads; reading the global is a plain load.
     unsafe { rb_sys::rb_cIOBuffer }
 }
 
@@ -32,6 +34,7 @@ impl ReadTarget {
             if rb::is_frozen(obj) {
                 return Err(rb::frozen_error("can't read into a frozen String"));
             }
+            // SAFETY: `obj` is a String (is_string above): RSTRING_LEN reads its header.
             let len = unsafe { rb_sys::RSTRING_LEN(obj) } as i64;
             let offset = if buffer_offset < 0 {
                 len + 1 + buffer_offset
@@ -45,10 +48,14 @@ impl ReadTarget {
             }
             let needed = offset as usize + maxlen;
             let grow = needed.saturating_sub(len as usize) as libc::c_long;
+            // SAFETY: `obj` is a String held by the caller; rb_str_modify_expand raises
+            // (locked, frozen, too long, no memory) only through protect.
             protect(|| unsafe {
                 rb_sys::rb_str_modify_expand(obj, grow);
                 NIL
             })?;
+            // SAFETY: the String now has room for `offset + maxlen` bytes and offset <= len, so
+            // the pointer stays inside its buffer.
             let ptr = unsafe { (rb_sys::RSTRING_PTR(obj) as *mut u8).add(offset as usize) };
             return Ok(ReadTarget {
                 obj,
@@ -61,6 +68,8 @@ impl ReadTarget {
         if is_io_buffer(obj) {
             let mut base: *mut libc::c_void = std::ptr::null_mut();
             let mut size: usize = 0;
+            // SAFETY: `obj` is an IO::Buffer; `base` and `size` are locals that outlive the
+            // call (size_t is usize). It raises (read-only, freed) only through protect.
             protect(|| unsafe {
                 rb_sys::rb_io_buffer_get_bytes_for_writing(obj, &mut base, &mut size as *mut usize as *mut _);
                 NIL
@@ -71,6 +80,7 @@ impl ReadTarget {
                     "{maxlen} bytes at offset {buffer_offset} do not fit the IO::Buffer (size {size})"
                 )));
             }
+            // SAFETY: buffer_offset + maxlen <= size (checked above): inside the buffer.
             let ptr = unsafe { (base as *mut u8).add(buffer_offset as usize) };
             return Ok(ReadTarget {
                 obj,
@@ -144,6 +154,7 @@ pub struct WriteSource {
 impl WriteSource {
     pub fn prepare(obj: VALUE, length: Option<usize>) -> Result<WriteSource, Error> {
         let (ptr, size, is_string) = if rb::is_string(obj) {
+            // SAFETY: `obj` is a String: RSTRING_PTR and RSTRING_LEN read its header.
             unsafe {
                 (
                     rb_sys::RSTRING_PTR(obj) as *const u8,
@@ -154,6 +165,8 @@ impl WriteSource {
         } else if is_io_buffer(obj) {
             let mut base: *const libc::c_void = std::ptr::null();
             let mut size: usize = 0;
+            // SAFETY: `obj` is an IO::Buffer; `base` and `size` are locals that outlive the
+            // call. It raises (freed buffer) only through protect.
             protect(|| unsafe {
                 rb_sys::rb_io_buffer_get_bytes_for_reading(obj, &mut base, &mut size as *mut usize as *mut _);
                 NIL
@@ -205,6 +218,8 @@ impl Drop for WriteSource {
 }
 
 fn lock(obj: VALUE, is_string: bool) -> Result<(), Error> {
+    // SAFETY: `obj` is the String or IO::Buffer `is_string` says, held by the op's owner;
+    // locking an already locked one raises, caught by protect.
     protect(|| unsafe {
         if is_string {
             rb_sys::rb_str_locktmp(obj)
@@ -216,6 +231,8 @@ fn lock(obj: VALUE, is_string: bool) -> Result<(), Error> {
 }
 
 fn unlock(obj: VALUE, is_string: bool) {
+    // SAFETY: as in `lock`; an unlock that raises (not locked) is caught by protect, and
+    // ignored: the target or source is being dropped, and its lock is gone either way.
     let _ = protect(|| unsafe {
         if is_string {
             rb_sys::rb_str_unlocktmp(obj)
