@@ -18,6 +18,8 @@ pub struct BufferRing {
 impl BufferRing {
     pub fn new(submitter: &io_uring::Submitter<'_>) -> std::io::Result<BufferRing> {
         let ring_bytes = BUFFER_COUNT as usize * 16;
+        // SAFETY: an anonymous private mapping, no address hint, no fd: it creates memory and
+        // touches nothing else.
         let ring = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -37,6 +39,10 @@ impl BufferRing {
             memory: vec![0; BUFFER_COUNT as usize * BUFFER_SIZE],
             tail: 0,
         };
+        // SAFETY: `ring` is a page-aligned mapping of BUFFER_COUNT entries (16 bytes each) that
+        // lives until this BufferRing drops, with the machine's State: after the machine has
+        // cancelled and drained its ops (or its thread's exit made the kernel cancel them), and
+        // after the ring itself (an earlier field of State) is closed.
         unsafe { submitter.register_buf_ring_with_flags(ring as u64, BUFFER_COUNT, BUFFER_GROUP, 0)? };
         (0..BUFFER_COUNT).for_each(|bid| buffers.recycle(bid));
         Ok(buffers)
@@ -50,8 +56,11 @@ impl BufferRing {
     /// Hands buffer `bid` back to the kernel.
     pub fn recycle(&mut self, bid: u16) {
         let slot = (self.tail & (BUFFER_COUNT - 1)) as usize;
+        // SAFETY: slot < BUFFER_COUNT, so the entry lies inside the mapping.
         let entry = unsafe { (self.ring as *mut u8).add(slot * 16) };
         let addr = self.memory.as_ptr() as u64 + bid as u64 * BUFFER_SIZE as u64;
+        // SAFETY: writes one io_uring_buf (addr u64, len u32, bid u16) inside the mapping, at
+        // aligned offsets; the kernel reads entries only up to the tail published below.
         unsafe {
             std::ptr::write(entry as *mut u64, addr);
             std::ptr::write(entry.add(8) as *mut u32, BUFFER_SIZE as u32);
@@ -59,16 +68,21 @@ impl BufferRing {
         }
         self.tail = self.tail.wrapping_add(1);
         // The tail shares entry 0's reserved field; the kernel reads it with acquire semantics.
+        // SAFETY: bytes 14..16 of the mapping (entry 0's reserved field) are the ring's tail, a
+        // 2-aligned u16 the kernel reads concurrently: accessed only as an AtomicU16.
         let tail = unsafe { &*((self.ring as *mut u8).add(14) as *const AtomicU16) };
         tail.store(self.tail, Ordering::Release);
     }
 }
 
-// The mapping is owned by the machine and touched only by its thread.
+// SAFETY: the mapping is owned by the machine and touched only by its thread; Send is needed
+// only because the machine is a Ruby object magnus requires to be Send.
 unsafe impl Send for BufferRing {}
 
 impl Drop for BufferRing {
     fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once, when no op reads it any more (see
+        // the registration in `new`).
         unsafe { libc::munmap(self.ring, self.ring_bytes) };
     }
 }

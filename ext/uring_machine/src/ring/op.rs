@@ -79,8 +79,9 @@ pub enum Owned {
     Path(std::ffi::CString),
 }
 
-// Raw pointers inside (iovecs) point at memory pinned by the same slot; only the owning
-// thread touches a slot.
+// SAFETY: the raw pointers inside (iovecs) point at memory pinned by the same slot, and only
+// the machine's own thread touches a slot; Send is needed only because the machine (which
+// holds the table) is a Ruby object magnus requires to be Send, never moved across threads.
 unsafe impl Send for Owned {}
 
 pub struct Slot {

@@ -130,7 +130,11 @@ impl Ring {
         if !self.is_live() {
             return true;
         }
-        // SAFETY: the SQE's buffers and fds are kept alive by the op table until its CQE.
+        // SAFETY: the memory an SQE names stays valid until its last CQE: every op keeps it in
+        // its slot (pinned Ruby objects, boxed timespecs, sockaddrs, iovecs, paths; see
+        // ring/op.rs), or in the frame of a fiber that waits for the CQE before it returns
+        // (await_op drains even an interrupted op), and a dropped machine cancels and drains
+        // its ops before freeing them.
         unsafe { self.uring.submission().push(sqe).is_ok() }
     }
 
@@ -218,6 +222,9 @@ fn register_ring_fd(uring: &IoUring) -> Option<i32> {
         resv: 0,
         data: std::os::fd::AsRawFd::as_raw_fd(uring) as u64,
     };
+    // SAFETY: IORING_REGISTER_RING_FDS reads and writes one io_uring_rsrc_update (RsrcUpdate
+    // has its layout: u32, u32, u64) through a pointer to a local that outlives the call; the
+    // fd is the ring's own.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_io_uring_register,
@@ -282,6 +289,10 @@ impl EnterArgs {
             Some(set) => (set as *const libc::sigset_t, KERNEL_SIGSET_SIZE),
             None => (std::ptr::null(), 0),
         };
+        // SAFETY: io_uring_enter on this ring's fd (or its registered index, with the flag
+        // saying so) touches only the ring's own mappings; the signal mask is a local (or null
+        // with size 0) that outlives the call, KERNEL_SIGSET_SIZE bytes of it read. Callable
+        // without the GVL: no Ruby object is involved.
         self.result = unsafe {
             libc::syscall(
                 libc::SYS_io_uring_enter,
@@ -311,6 +322,8 @@ const KERNEL_SIGSET_SIZE: usize = 8;
 /// is lost: our wait is woken through its eventfd, and a SIGVTALRM pending for this thread
 /// runs its handler once the wait returns.
 fn mask_while_waiting() -> libc::sigset_t {
+    // SAFETY: `set` is a zeroed local sigset_t; pthread_sigmask with a null new set only reads
+    // the thread's mask into it, and sigaddset sets one bit of it.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);

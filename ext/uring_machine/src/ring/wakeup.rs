@@ -31,6 +31,7 @@ pub struct Wakeup {
 
 impl Wakeup {
     pub fn new() -> std::io::Result<Wakeup> {
+        // SAFETY: eventfd takes two integers and returns a new descriptor (or -1).
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
@@ -56,7 +57,9 @@ impl Wakeup {
             return;
         };
         let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to our own eventfd.
+        // SAFETY: writes the 8 bytes of a local u64 to our own eventfd (fd() answers only while
+        // it is open and of this process); async-signal-safe, as an unblocking function needs.
+        // A full counter (EAGAIN) still leaves the fd readable: the wake-up is not lost.
         unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
     }
 
@@ -112,7 +115,14 @@ impl Drop for Wakeup {
 }
 
 /// The unblocking function Ruby calls (from another thread) to interrupt a ring wait.
+///
+/// # Safety
+///
+/// `data` must point at a live `Wakeup` for the whole call: the machine passes its own, which
+/// outlives the GVL-released wait this function interrupts.
 pub unsafe extern "C" fn unblock_ring_wait(data: *mut libc::c_void) {
-    let wakeup = &*(data as *const Wakeup);
+    // SAFETY: the caller's contract: `data` is the machine's Arc'd Wakeup, alive while the
+    // wait lasts; signal() only writes to its eventfd.
+    let wakeup = unsafe { &*(data as *const Wakeup) };
     wakeup.signal();
 }
