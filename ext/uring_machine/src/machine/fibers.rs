@@ -471,6 +471,8 @@ fn stop_children(fiber: VALUE) -> Result<VALUE, Error> {
 }
 
 fn yield_block() -> Result<Value, Error> {
+    // SAFETY: called from a method Ruby called with a block (checked by rb_block_given_p);
+    // whatever the block raises, breaks or throws is caught by protect.
     protect(|| unsafe { rb_sys::rb_yield(NIL) }).map(rb::value)
 }
 
