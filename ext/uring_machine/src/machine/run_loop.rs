@@ -185,11 +185,17 @@ impl Machine {
             completions: Vec::with_capacity(256),
         };
         state.arm_wakeup();
+        // SAFETY: rb_thread_current reads the running Thread (it exists: this runs on it, with
+        // the GVL); it allocates nothing. The Thread stays alive while the machine is: its mark
+        // marks owner_thread.
+        let owner_thread = unsafe { rb_sys::rb_thread_current() };
+        // SAFETY: gettid takes nothing and cannot fail.
+        let owner_tid = unsafe { libc::gettid() };
         Ok(Machine {
             state: RefCell::new(state),
             wakeup,
-            owner_thread: unsafe { rb_sys::rb_thread_current() },
-            owner_tid: unsafe { libc::gettid() },
+            owner_thread,
+            owner_tid,
             fork_generation: crate::ring::private_fds::generation(),
             closed: Cell::new(false),
         })
@@ -209,6 +215,8 @@ impl Machine {
     }
 
     pub fn is_owner_thread(&self) -> bool {
+        // SAFETY: rb_thread_current reads the running Thread (called with the GVL, from any
+        // thread); it allocates nothing and cannot raise.
         unsafe { rb_sys::rb_thread_current() == self.owner_thread }
     }
 
@@ -302,6 +310,10 @@ impl Machine {
         let mut args = self.with(|s| s.ring.enter_args(1));
         let data = &mut args as *mut _ as *mut libc::c_void;
         let wakeup = Arc::as_ptr(&self.wakeup) as *mut libc::c_void;
+        // SAFETY: `data` points at `args`, a local that outlives the call, and
+        // enter_without_gvl touches nothing else (no Ruby object, so it may run without the
+        // GVL); `wakeup` points at this machine's Wakeup, alive as long as `self`. rb_nogvl
+        // raises (an interrupt found on re-acquiring the GVL) only through protect.
         let waited = protect(|| unsafe {
             // The unblocking function only writes an eventfd: async-signal-safe. Saying so keeps
             // Ruby 3.1 from starting (and, under a scheduler, fiber-joining) a helper thread when
@@ -323,6 +335,8 @@ impl Machine {
         if res < 0 && ![-libc::EINTR, -libc::EAGAIN, -libc::EBUSY, -libc::ETIME].contains(&(res as i32)) {
             return Err(rb::errno_error(-res as i32, "io_uring_enter"));
         }
+        // SAFETY: rb_thread_check_ints runs pending interrupts (trap handlers, Thread#raise),
+        // Ruby code whose raise protect catches; no borrow of the state is held here.
         self.route_signal(protect(|| unsafe {
             rb_sys::rb_thread_check_ints();
             NIL
@@ -496,8 +510,15 @@ impl Machine {
     }
 }
 
+/// rb_nogvl's function: one io_uring_enter with the GVL released.
+///
+/// # Safety
+///
+/// `data` must point at an `EnterArgs` that nothing else uses during the call.
 unsafe extern "C" fn enter_without_gvl(data: *mut libc::c_void) -> *mut libc::c_void {
-    (*(data as *mut crate::ring::EnterArgs)).enter();
+    // SAFETY: the caller's contract: `data` is wait_for_completions' local EnterArgs, which
+    // that frame does not touch until rb_nogvl returns. `enter` is a plain syscall.
+    unsafe { (*(data as *mut crate::ring::EnterArgs)).enter() };
     std::ptr::null_mut()
 }
 
@@ -616,6 +637,8 @@ impl State {
                             self.ops.release(id);
                         }
                         if close_fd {
+                            // SAFETY: a detached accept's CQE result is a new connection's fd
+                            // that nobody else has seen: closing it is closing our own fd.
                             unsafe { libc::close(c.result) };
                         }
                         // A provided buffer a detached read_each was given goes back to the ring.
@@ -766,6 +789,7 @@ impl Drop for Machine {
             return;
         }
         let state = self.state.get_mut();
+        // SAFETY: gettid takes nothing and cannot fail.
         if unsafe { libc::gettid() } != self.owner_tid {
             // GC on another thread: the ring must not be entered from here. The owner thread has
             // ended (a live one keeps its machine reachable), and the kernel cancelled its ops
