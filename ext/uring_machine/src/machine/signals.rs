@@ -32,6 +32,7 @@ fn target_id() -> ID {
 }
 
 fn is_signal(exc: VALUE) -> bool {
+    // SAFETY: rb_eSignal is a global CRuby sets at boot.
     rb::is_kind_of(exc, unsafe { rb_sys::rb_eSignal })
 }
 
@@ -64,6 +65,7 @@ pub fn ends_program(exc: VALUE) -> bool {
     !rb::is_special(exc)
         && rb::is_exception(exc)
         && (is_signal(exc)
+            // SAFETY: rb_eSystemExit is a global CRuby sets at boot.
             || rb::is_kind_of(exc, unsafe { rb_sys::rb_eSystemExit })
             || rb::ivar_get(exc, target_id()) != NIL)
 }
@@ -130,6 +132,8 @@ impl Machine {
         let class = raw(rb::ruby().get_inner(&STOP_CLASS));
         for fiber in &candidates {
             let msg = "stopped: the program is ending";
+            // SAFETY: `class` is UringMachine::Stop (a constant's class) and `msg` a static
+            // str; the allocation may raise NoMemoryError, caught by protect.
             let exc = protect(|| unsafe { rb_sys::rb_exc_new(class, msg.as_ptr() as *const _, msg.len() as _) })?;
             self.with(|s| s.deliver_signal(*fiber, exc));
         }
@@ -155,6 +159,7 @@ pub fn rb_emit_signal_exception(args: &[Value]) -> Result<Value, Error> {
     rb::ivar_set(exc, target_id(), if fiber == NIL { TRUE } else { fiber })?;
     let current = fiber_current();
     let thread = target_thread(fiber)?;
+    // SAFETY: rb_thread_current reads the running Thread (GVL held); it cannot raise.
     if thread != unsafe { rb_sys::rb_thread_current() } {
         // It surfaces in whichever fiber that thread runs; its mark routes it from there.
         let raise = names().raise;
@@ -188,7 +193,11 @@ fn exception_arg(v: VALUE) -> Result<VALUE, Error> {
         return Ok(v);
     }
     let is_class = !rb::is_special(v) && rb::type_of(v) == rb_sys::ruby_value_type::RUBY_T_CLASS;
+    // SAFETY: both are classes (`v` checked T_CLASS, rb_eException set at boot), the only case
+    // in which rb_class_inherited_p raises nothing; it allocates nothing.
     if is_class && unsafe { rb_sys::rb_class_inherited_p(v, rb_sys::rb_eException) } == TRUE {
+        // SAFETY: no arguments (a null argv with argc 0); allocation and `initialize` run Ruby
+        // code whose raise protect catches.
         return protect(|| unsafe { rb_sys::rb_class_new_instance(0, std::ptr::null(), v) });
     }
     Err(rb::type_error("exception class or instance expected"))
@@ -207,6 +216,7 @@ fn machine_obj(v: VALUE) -> Option<Obj<Machine>> {
 fn target_thread(fiber: VALUE) -> Result<VALUE, Error> {
     if fiber != NIL {
         if fiber == fiber_current() {
+            // SAFETY: rb_thread_current reads the running Thread (GVL held); it cannot raise.
             return Ok(unsafe { rb_sys::rb_thread_current() });
         }
         let machine = machine_obj(machine_value_of(fiber)).or_else(|| machine_obj(home_of(fiber)));
@@ -214,6 +224,7 @@ fn target_thread(fiber: VALUE) -> Result<VALUE, Error> {
             return Ok(machine.owner_thread());
         }
     }
+    // SAFETY: rb_thread_main reads the VM's main Thread, which exists while Ruby runs.
     Ok(unsafe { rb_sys::rb_thread_main() })
 }
 
