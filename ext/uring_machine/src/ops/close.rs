@@ -101,6 +101,8 @@ impl Machine {
 }
 
 fn stream_closed_error() -> Result<VALUE, Error> {
+    // SAFETY: STREAM_CLOSED is a static str and rb_eIOError a class set at boot; allocating the
+    // String and the exception (and its `initialize`) may raise, caught by protect.
     protect(|| unsafe {
         let text = rb_sys::rb_str_new(STREAM_CLOSED.as_ptr() as *const _, STREAM_CLOSED.len() as _);
         rb_sys::rb_class_new_instance(1, &text, rb_sys::rb_eIOError)
