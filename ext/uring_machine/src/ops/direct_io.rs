@@ -34,11 +34,17 @@ fn retrying_eintr(call: impl Fn() -> isize) -> i64 {
     }
 }
 
+/// `iov` must describe memory writable for its whole length (see preadv2_nowait).
 fn preadv2(fd: i32, iov: &libc::iovec, offset: i64, flags: i32) -> i64 {
+    // SAFETY: one iovec, which the caller's contract makes writable for iov_len bytes; the
+    // kernel writes at most that, and only during the call.
     retrying_eintr(|| unsafe { libc::preadv2(fd, iov, 1, offset, flags) })
 }
 
+/// Each iovec must describe memory readable for its whole length (see Machine::write_direct).
 fn pwritev2(fd: i32, iov: &[libc::iovec], offset: i64, flags: i32) -> i64 {
+    // SAFETY: the slice's iovecs are readable (the caller's contract) and it has iov.len()
+    // entries; the kernel reads them during the call only.
     retrying_eintr(|| unsafe { libc::pwritev2(fd, iov.as_ptr(), iov.len() as i32, offset, flags) })
 }
 
@@ -46,6 +52,9 @@ fn pwritev2(fd: i32, iov: &[libc::iovec], offset: i64, flags: i32) -> i64 {
 /// contents are generated in memory on read: they are read directly (the ring would hand each
 /// read to an io-wq worker thread: 150 µs for /proc/self/status here, against 16 µs) unless
 /// poll(2) says the read would wait, as /proc/kmsg's does with no message pending.
+///
+/// `ptr` must be valid for writes of `len` bytes (a prepared ReadTarget, a String made room
+/// for, an IO's rbuf): every caller passes such memory, which nothing else touches meanwhile.
 pub fn preadv2_nowait(fd: i32, ptr: *mut u8, len: usize, offset: i64) -> i64 {
     let iov = libc::iovec {
         iov_base: ptr as *mut libc::c_void,
@@ -65,13 +74,16 @@ pub fn poll_now(fd: i32, events: u32) -> u32 {
         events: events as i16,
         revents: 0,
     };
+    // SAFETY: one pollfd, a local that outlives the call; timeout 0: it never waits.
     unsafe { libc::poll(&mut pfd, 1, 0) };
     pfd.revents as u16 as u32
 }
 
 /// The f_type of the filesystem `fd` is on (statfs(2)), if fstatfs answers.
 fn filesystem_type(fd: i32) -> Option<i64> {
+    // SAFETY: statfs is plain old data: all zeroes is a valid value.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs writes one statfs into the local `st`; a bad fd is an error return.
     (unsafe { libc::fstatfs(fd, &mut st) } == 0).then_some(st.f_type as i64)
 }
 
@@ -118,6 +130,7 @@ impl Machine {
 
 /// Pipes, sockets and ttys are not (ESPIPE).
 fn is_seekable(fd: i32) -> bool {
+    // SAFETY: lseek(fd, 0, SEEK_CUR) only asks for the position; it moves nothing.
     unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) >= 0 }
 }
 
@@ -125,10 +138,13 @@ fn is_seekable(fd: i32) -> bool {
 /// page cache. (Ttys and other devices also refuse RWF_NOWAIT, and may block for as long as
 /// they like; network and FUSE filesystems may wait on a server to fill a page.)
 fn is_page_cache_file(fd: i32) -> bool {
+    // SAFETY: stat is plain old data: all zeroes is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one stat into the local `st`; a bad fd is an error return.
     if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return false;
     }
+    // SAFETY: F_GETFL takes no argument and only reads the fd's flags.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     flags >= 0 && flags & libc::O_DIRECT == 0 && !is_remote_filesystem(fd)
 }
