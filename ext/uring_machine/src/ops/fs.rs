@@ -48,6 +48,7 @@ impl Machine {
         let path = path_arg(path)?;
         // The result lands on this frame: await_op returns only after the CQE, even when
         // interrupted, so it outlives the kernel's use of it.
+        // SAFETY: statx is plain old data: all zeroes is a valid value.
         let mut out: Box<libc::statx> = Box::new(unsafe { std::mem::zeroed() });
         let out_ptr = &mut *out as *mut libc::statx as *mut types::statx;
         let res = self.run_op(
