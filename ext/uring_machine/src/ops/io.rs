@@ -56,7 +56,10 @@ impl Machine {
 
     /// One read or write of at most `len` bytes: the count, or -errno. A direct non-blocking
     /// attempt first; if it would block, `prepare` runs and the ring waits (see `Blocking`).
-    /// Err carries only Ruby exceptions (interrupts, timeouts).
+    /// Err carries only Ruby exceptions (interrupts, timeouts). `ptr` must be valid for `len`
+    /// bytes (writable for a read) until this returns, and, once `prepare` has run, stay so
+    /// while `pin` (marked by the op) lives: callers pass a prepared target or source, a
+    /// String made room for, or an IO's rbuf.
     #[allow(clippy::too_many_arguments)]
     pub fn transfer_once(
         &self,
@@ -168,6 +171,9 @@ impl Machine {
     fn try_direct(&self, direction: Direction, fd: i32, ptr: *mut u8, len: usize, file_offset: i64) -> i64 {
         let kind = self.with(|s| s.fd_kinds.get(fd));
         if file_offset < 0 {
+            // SAFETY: `ptr` is valid for `len` bytes, writable for a read and readable for a
+            // write (transfer_once's contract, passed down); MSG_DONTWAIT: the kernel uses it
+            // during the call only.
             let socket_call = || unsafe {
                 match direction {
                     Direction::Read => libc::recv(fd, ptr as *mut libc::c_void, len, libc::MSG_DONTWAIT),
@@ -196,9 +202,12 @@ impl Machine {
     pub fn try_direct_writev(&self, fd: i32, iov: &[libc::iovec]) -> i64 {
         let kind = self.with(|s| s.fd_kinds.get(fd));
         let socket_call = || {
+            // SAFETY: msghdr is plain old data: all zeroes (no name, no control data) is valid.
             let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
             msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
             msg.msg_iovlen = iov.len() as _;
+            // SAFETY: `msg` names the caller's iovecs, readable for their lengths (pieces of
+            // live Strings); sendmsg only reads them, during the call (MSG_DONTWAIT).
             unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) }
         };
         if let Some(res) = self.try_as_socket(fd, kind, socket_call) {
@@ -373,6 +382,8 @@ impl Machine {
         let maxlen = len_arg(arg(args, 2), "maxlen")?;
         let flags = int_or(arg(args, 3), 0, "flags", 0, i32::MAX as i64)? as i32;
         let mut target = ReadTarget::prepare(arg(args, 1), maxlen, 0)?;
+        // SAFETY: the prepared target has room for `maxlen` bytes at `ptr`; MSG_DONTWAIT: the
+        // kernel writes them during the call only.
         let direct = unsafe { libc::recv(fd, target.ptr as *mut libc::c_void, maxlen, flags | libc::MSG_DONTWAIT) };
         let mut res = if direct < 0 { last_errno() } else { direct as i64 };
         if would_block(res) && flags & libc::MSG_DONTWAIT == 0 {
@@ -407,7 +418,11 @@ impl Machine {
         let mut source = WriteSource::prepare(arg(args, 1), length)?;
         let mut sent = 0;
         loop {
+            // SAFETY: sent < source.len (the loop ends once all is sent), so the pointer stays
+            // inside the source's bytes.
             let (ptr, len) = (unsafe { source.ptr.add(sent) }, source.len - sent);
+            // SAFETY: `len` readable bytes at `ptr` (the source's rest); MSG_DONTWAIT: read
+            // during the call only.
             let direct = unsafe { libc::send(fd, ptr as *const libc::c_void, len, flags | libc::MSG_DONTWAIT) };
             let mut res = if direct < 0 { last_errno() } else { direct as i64 };
             if would_block(res) {
@@ -555,14 +570,21 @@ impl Blocking {
 fn called_from_nonblock() -> bool {
     let mut frames = [NIL; 2];
     let mut lines = [0i32; 2];
+    // SAFETY: both buffers hold 2 entries, the limit passed; rb_profile_frames only reads the
+    // current thread's frames (GVL held) and allocates nothing.
     let count = unsafe { rb_sys::rb_profile_frames(0, 2, frames.as_mut_ptr(), lines.as_mut_ptr()) };
     if count < 2 {
         return false;
     }
+    // SAFETY: frames[1] is a frame rb_profile_frames just returned (an iseq or a method entry,
+    // both alive while that frame is on the stack); the name is the method ID's existing
+    // String: nothing is allocated, nothing raised.
     let name = unsafe { rb_sys::rb_profile_frame_method_name(frames[1]) };
     if !rb::is_string(name) {
         return false;
     }
+    // SAFETY: `name` is a String (checked): RSTRING_PTR and RSTRING_LEN describe its bytes,
+    // which no Ruby code can change while the slice is used (no call in between).
     let bytes = unsafe {
         std::slice::from_raw_parts(
             rb_sys::RSTRING_PTR(name) as *const u8,
@@ -588,6 +610,7 @@ fn io_timeout_error() -> Result<VALUE, Error> {
 fn advance(mut iov: &mut [libc::iovec], mut n: usize) -> &mut [libc::iovec] {
     while let Some(first) = iov.first_mut() {
         if n < first.iov_len {
+            // SAFETY: n < iov_len: the new base stays inside the same piece.
             first.iov_base = unsafe { (first.iov_base as *mut u8).add(n) } as *mut libc::c_void;
             first.iov_len -= n;
             break;
