@@ -150,11 +150,15 @@ impl Machine {
             true,
             |_, res, _| {
                 let conn = rb::check(res as i64, "accept")?;
+                // SAFETY: the block gets a Fixnum; whatever it raises, breaks or throws is
+                // caught by protect (and handled by `multishot`).
                 protect(|| unsafe { rb_sys::rb_yield(int(conn)) })?;
                 Ok(Flow::Continue)
             },
             |_, res, _| {
                 if res >= 0 {
+                    // SAFETY: a connection accepted after the block stopped taking them: a new
+                    // fd nobody has seen, closed once here.
                     unsafe { libc::close(res) };
                 }
             },
