@@ -17,6 +17,7 @@ fn socket_address(fd: i32, host: Value, port: Value) -> Result<(libc::sockaddr_s
     let port = rb::int_arg(raw(port), "port", 0, 65535)? as u16;
     let mut domain: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_DOMAIN writes one c_int into `domain`, a local whose size `len` gives.
     let ok = unsafe {
         libc::getsockopt(
             fd,
@@ -45,6 +46,7 @@ fn socket_address(fd: i32, host: Value, port: Value) -> Result<(libc::sockaddr_s
 }
 
 fn to_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data: all zeroes is a valid value.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let len = match addr {
         SocketAddr::V4(a) => {
@@ -56,6 +58,8 @@ fn to_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 },
                 sin_zero: [0; 8],
             };
+            // SAFETY: sockaddr_storage is large and aligned enough for any sockaddr (that is
+            // its purpose), so a sockaddr_in fits at its start.
             unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
             std::mem::size_of::<libc::sockaddr_in>()
         }
@@ -69,6 +73,7 @@ fn to_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 },
                 sin6_scope_id: a.scope_id(),
             };
+            // SAFETY: as above, for a sockaddr_in6.
             unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
             std::mem::size_of::<libc::sockaddr_in6>()
         }
@@ -128,6 +133,7 @@ impl Machine {
         let kind = rb::int_arg(arg(args, 1), "type", 0, i32::MAX as i64)? as i32;
         let protocol = int_or(arg(args, 2), 0, "protocol", 0, i32::MAX as i64)? as i32;
         syscall_result(
+            // SAFETY: socket takes three integers and returns a new fd (or -1).
             unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) },
             "socket",
         )
@@ -137,6 +143,8 @@ impl Machine {
         let fd = fd_arg(raw(io))?;
         let (addr, len) = socket_address(fd, host, port)?;
         syscall_result(
+            // SAFETY: `addr` holds a sockaddr of `len` bytes (socket_address), a local that
+            // outlives the call.
             unsafe { libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len) },
             "bind",
         )
@@ -146,6 +154,7 @@ impl Machine {
         arity(args, 1, 2)?;
         let fd = fd_arg(arg(args, 0))?;
         let backlog = int_or(arg(args, 1), libc::SOMAXCONN as i64, "backlog", 0, i32::MAX as i64)? as i32;
+        // SAFETY: listen takes two integers; a bad fd is an error return.
         syscall_result(unsafe { libc::listen(fd, backlog) }, "listen")
     }
 
@@ -154,6 +163,7 @@ impl Machine {
         arity(args, 1, 2)?;
         let fd = fd_arg(arg(args, 0))?;
         let how = int_or(arg(args, 1), libc::SHUT_RDWR as i64, "how", 0, 2)? as i32;
+        // SAFETY: shutdown takes two integers; a bad fd is an error return.
         syscall_result(unsafe { libc::shutdown(fd, how) }, "shutdown")
     }
 }
