@@ -37,6 +37,7 @@ pub struct Pidfd(PrivateFd);
 impl Pidfd {
     /// pidfd_open(pid); Err carries the errno.
     pub fn open(pid: i32) -> Result<Pidfd, i32> {
+        // SAFETY: pidfd_open takes a pid and flags 0; it returns a new fd (or -1).
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         if fd < 0 {
             Err(-last_errno() as i32)
@@ -71,6 +72,7 @@ pub fn waitid_options(flags: i64) -> Result<i32, Error> {
 
 /// The wait(2)-style status word CRuby's Process::Status expects.
 fn wait_status(info: &libc::siginfo_t) -> i32 {
+    // SAFETY: si_status is valid in a siginfo waitid filled for a child (SIGCHLD's member).
     let status = unsafe { info.si_status() };
     match info.si_code {
         libc::CLD_EXITED => (status & 0xff) << 8,
@@ -97,6 +99,7 @@ pub fn process_status(info: &libc::siginfo_t) -> Result<VALUE, Error> {
 
 fn waitid_now(target: WaitTarget, options: i32, info: &mut libc::siginfo_t) -> Result<(), Error> {
     let (idtype, id) = target.idtype_and_id();
+    // SAFETY: `info` is a valid siginfo_t the caller owns; WNOHANG: it never waits.
     if unsafe { libc::waitid(idtype, id, info, options | libc::WNOHANG) } < 0 {
         return Err(rb::errno_error(-last_errno() as i32, "waitid"));
     }
@@ -116,6 +119,7 @@ impl Machine {
     pub fn wait_child(&self, target: WaitTarget, options: i32) -> Result<Option<libc::siginfo_t>, Error> {
         self.check_owner()?;
         // Boxed: the kernel writes it when the op completes, and await_op returns only then.
+        // SAFETY: siginfo_t is plain old data: all zeroes (si_pid 0: nothing reported) is valid.
         let mut info: Box<libc::siginfo_t> = Box::new(unsafe { std::mem::zeroed() });
         if options & libc::WNOHANG != 0 {
             waitid_now(target, options, &mut info)?;
@@ -139,6 +143,7 @@ impl Machine {
             };
             self.poll_then_reap(fd, options, &mut info)?;
         }
+        // SAFETY: si_pid is valid to read in the zeroed siginfo or one waitid filled.
         Ok((unsafe { info.si_pid() } != 0).then_some(*info))
     }
 
@@ -148,6 +153,7 @@ impl Machine {
             let polled = self.poll_fd(pidfd, libc::POLLIN as u32)?;
             rb::check(polled as i64, "poll pidfd")?;
             waitid_now(WaitTarget::Pidfd(pidfd), options, info)?;
+            // SAFETY: as above: `info` was zeroed or filled by waitid.
             if unsafe { info.si_pid() } != 0 {
                 return Ok(());
             }
