@@ -30,6 +30,7 @@ impl Drop for ProcessHandle {
     fn drop(&mut self) {
         let fd = self.pidfd.get();
         if fd >= 0 {
+            // SAFETY: the handle owns its pidfd (-1 once closed), closed once.
             unsafe { libc::close(fd) };
         }
     }
@@ -86,11 +87,14 @@ impl ProcessHandle {
         if self.status.get() != NIL {
             return Ok(self.rb_status());
         }
+        // SAFETY: siginfo_t is plain old data: all zeroes (si_pid 0: nothing reported) is valid.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let fd = self.rb_fileno()? as libc::id_t;
+        // SAFETY: `info` is a local siginfo_t; WNOHANG: it never waits.
         if unsafe { libc::waitid(libc::P_PIDFD, fd, &mut info, libc::WEXITED | libc::WNOHANG) } < 0 {
             return self.remember(Err(rb::errno_error(-last_errno() as i32, "waitid")));
         }
+        // SAFETY: si_pid is valid to read in the zeroed siginfo or one waitid filled.
         if unsafe { info.si_pid() } == 0 {
             return Ok(rb::value(NIL));
         }
@@ -114,6 +118,7 @@ impl ProcessHandle {
     pub fn rb_send_signal(&self, signal: Value) -> Result<bool, Error> {
         let signal = rb::int_arg(raw(signal), "signal", 0, i32::MAX as i64)? as i32;
         let fd = self.rb_fileno()?;
+        // SAFETY: pidfd_send_signal with a null siginfo (the kernel fills one) and flags 0.
         let res = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd, signal, std::ptr::null::<u8>(), 0) };
         if res < 0 {
             return Err(rb::errno_error(-last_errno() as i32, "pidfd_send_signal"));
@@ -131,6 +136,7 @@ impl ProcessHandle {
             events: libc::POLLIN,
             revents: 0,
         };
+        // SAFETY: one pollfd, a local; timeout 0: it never waits.
         if unsafe { libc::poll(&mut pfd, 1, 0) } < 0 {
             return Err(rb::errno_error(-last_errno() as i32, "poll pidfd"));
         }
@@ -144,6 +150,7 @@ impl ProcessHandle {
         if fd < 0 {
             return rb::value(NIL);
         }
+        // SAFETY: the handle's own pidfd, taken out of it above (so closed once).
         unsafe { libc::close(fd) };
         rb::value(rb::int(fd as i64))
     }
