@@ -17,11 +17,15 @@ const MAX_BUFFER: usize = 1 << 30;
 
 /// The memory of an IO::Buffer, without raising.
 fn buffer_bytes(buffer: VALUE) -> Result<(usize, usize), Error> {
+    // SAFETY: rb_cIOBuffer is set at boot.
     if rb::is_special(buffer) || !rb::is_kind_of(buffer, unsafe { rb_sys::rb_cIOBuffer }) {
         return Err(rb::type_error("expected IO::Buffer objects"));
     }
     let mut base: *mut libc::c_void = std::ptr::null_mut();
     let mut size: usize = 0;
+    // SAFETY: `buffer` is an IO::Buffer (checked), the one case in which
+    // rb_io_buffer_get_bytes raises nothing (a freed buffer answers no memory); `base` and
+    // `size` are locals that outlive the call.
     unsafe { rb_sys::rb_io_buffer_get_bytes(buffer, &mut base, &mut size as *mut usize as *mut _) };
     if base.is_null() || size == 0 {
         return Err(rb::arg_error(
@@ -44,6 +48,7 @@ fn registration_error(e: std::io::Error, size: usize) -> Error {
                 rlim_cur: 0,
                 rlim_max: 0,
             };
+            // SAFETY: getrlimit writes one rlimit into a local.
             unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) };
             format!(
                 "registering {size} bytes of buffers exceeds the locked-memory limit (RLIMIT_MEMLOCK is {} bytes): \
@@ -80,6 +85,8 @@ impl Machine {
             )));
         };
         // Raises IO::Buffer::LockedError when somebody else holds it.
+        // SAFETY: `buffer` is an IO::Buffer held by the caller's Array; LockedError is caught
+        // by protect.
         protect(|| unsafe { rb_sys::rb_io_buffer_lock(buffer) })?;
         let iov = libc::iovec {
             iov_base: base as *mut libc::c_void,
@@ -90,10 +97,14 @@ impl Machine {
                 s.ring.submitter()?.register_buffers_sparse(TABLE_SLOTS)?;
                 s.registry.table_ready = true;
             }
-            // The buffer is locked and marked by the registry until its slot is cleared.
+            // SAFETY: the memory stays valid while registered: the buffer is locked (Ruby can
+            // neither resize nor free it) and marked (pinned) by the registry until its slot is
+            // cleared, which unregister_buffer does before unlocking it.
             unsafe { s.ring.submitter()?.register_buffers_update(slot as u32, &[iov], None) }
         });
         if let Err(e) = registered {
+            // SAFETY: we locked it above; an unlock error is caught by protect (and moot: the
+            // registration failed, the buffer goes back as it was).
             let _ = protect(|| unsafe { rb_sys::rb_io_buffer_unlock(buffer) });
             return Err(registration_error(e, size));
         }
@@ -150,12 +161,15 @@ impl Machine {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
         };
+        // SAFETY: an empty iovec clears the slot: the kernel keeps no pointer afterwards, and no
+        // op uses the slot (busy checked above).
         self.with(|s| unsafe { s.ring.submitter()?.register_buffers_update(slot as u32, &[empty], None) })
             .map_err(|e| rb::errno_error(e.raw_os_error().unwrap_or(libc::EIO), "io_uring_register (buffers)"))?;
         self.with(|s| {
             s.registry.slots[slot] = None;
             s.registry.count -= 1;
         });
+        // SAFETY: the registry locked it when registering; an unlock error is caught by protect.
         protect(|| unsafe { rb_sys::rb_io_buffer_unlock(buffer) })?;
         Ok(true)
     }
