@@ -43,7 +43,9 @@ pub struct End {
 
 impl End {
     pub fn probe(fd: i32) -> Result<End, Error> {
+        // SAFETY: stat is plain old data: all zeroes is a valid value.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes one stat into the local `st`; a bad fd is an error return.
         if unsafe { libc::fstat(fd, &mut st) } < 0 {
             return Err(rb::errno_error(-last_errno() as i32, "fstat"));
         }
@@ -54,6 +56,7 @@ impl End {
             libc::S_IFREG | libc::S_IFBLK => Kind::File,
             _ => Kind::Other,
         };
+        // SAFETY: F_GETFL takes no argument and only reads the fd's flags.
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
         if flags < 0 {
             return Err(rb::errno_error(-last_errno() as i32, "fcntl"));
@@ -82,6 +85,7 @@ impl End {
     /// How many bytes a copy from here will move, when that is known in advance.
     fn expected(&self, length: Option<u64>, src_offset: Option<i64>) -> Option<u64> {
         let left_in_file = self.size.map(|size| {
+            // SAFETY: lseek(fd, 0, SEEK_CUR) only asks for the position.
             let start = src_offset.unwrap_or_else(|| unsafe { libc::lseek(self.fd, 0, libc::SEEK_CUR) });
             size.saturating_sub(start.max(0) as u64)
         });
@@ -110,6 +114,7 @@ thread_local! {
 }
 
 fn take_pipe() -> Result<PipePair, Error> {
+    // SAFETY: getpid takes nothing and cannot fail.
     let pid = unsafe { libc::getpid() };
     let idle = POOL.with(|p| {
         let mut pool = p.borrow_mut();
@@ -122,13 +127,16 @@ fn take_pipe() -> Result<PipePair, Error> {
         return Ok(pair);
     }
     let mut fds = [0i32; 2];
+    // SAFETY: pipe2 writes two fds into the local array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
         return Err(rb::errno_error(-last_errno() as i32, "pipe2 (for splice)"));
     }
     // Private: a child forked while a splice loop holds the pair closes it at once.
     let (read, write) = (PrivateFd::new(fds[0]), PrivateFd::new(fds[1]));
     // A bigger pipe means fewer splices; unprivileged users may be capped below CHUNK.
+    // SAFETY: F_SETPIPE_SZ takes an int on our own pipe; a refusal is an error return.
     unsafe { libc::fcntl(write.raw(), libc::F_SETPIPE_SZ, CHUNK as libc::c_int) };
+    // SAFETY: F_GETPIPE_SZ takes no argument.
     let size = unsafe { libc::fcntl(write.raw(), libc::F_GETPIPE_SZ) };
     Ok(PipePair {
         read,
@@ -295,6 +303,7 @@ impl Machine {
     /// socket) cannot take bytes back: see the README, "Interrupted writes".
     fn unread(&self, plan: Plan, count: usize) {
         if count > 0 && plan.src.kind == Kind::File && plan.src_offset.is_none() {
+            // SAFETY: moves a file's position back by the bytes it gave: integers only.
             unsafe { libc::lseek(plan.src.fd, -(count as i64), libc::SEEK_CUR) };
         }
     }
@@ -312,6 +321,8 @@ impl Machine {
                     &mut off as *mut i64
                 };
                 let flags = flags | libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE;
+                // SAFETY: `off_ptr` is null or points at the local `off`, which outlives the call;
+                // splice moves bytes between two fds and touches no other memory.
                 let n = unsafe { libc::splice(src.fd, off_ptr, dst.fd, std::ptr::null_mut(), len, flags) };
                 self.count_direct(opcode::Splice::CODE);
                 if n < 0 {
@@ -356,6 +367,7 @@ impl Machine {
                 revents: 0,
             },
         ];
+        // SAFETY: two pollfds in a local array; timeout 0: it never waits.
         unsafe { libc::poll(fds.as_mut_ptr(), 2, 0) };
         let (fd, events) = if fds[0].revents == 0 {
             (src.fd, libc::POLLIN)
@@ -378,6 +390,7 @@ impl Machine {
         let mut got = 0;
         while got < len {
             // The bytes are already in the pipe: these reads never wait.
+            // SAFETY: the target has room for `len` bytes and got < len: the read lands inside.
             let n = unsafe { libc::read(pipe_read, target.ptr.add(got) as *mut libc::c_void, len - got) };
             if n <= 0 {
                 return Err((0, rb::errno_error(-last_errno() as i32, "read (splice pipe)")));
