@@ -34,12 +34,16 @@ pub fn rb_enabled() -> bool {
 /// The current fiber's scheduler when the fiber is non-blocking under a UringMachine::Scheduler
 /// (or subclass).
 pub fn our_scheduler() -> Option<VALUE> {
+    // SAFETY: rb_fiber_scheduler_current reads the current thread's scheduler (nil for a
+    // blocking fiber); it calls no method and allocates nothing.
     let scheduler = unsafe { rb_sys::rb_fiber_scheduler_current() };
     if scheduler == NIL || rb::is_special(scheduler) || rb::type_of(scheduler) != ruby_value_type::RUBY_T_DATA {
         return None;
     }
     let ours =
         <Scheduler as magnus::TypedData>::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
+    // SAFETY: `scheduler` is a live T_DATA object (checked above, held by the thread): reading
+    // whether it is typed and its type pointer reads its header.
     let is_ours = unsafe { rb_sys::RTYPEDDATA_P(scheduler) && rb_sys::RTYPEDDATA_TYPE(scheduler) == ours };
     is_ours.then_some(scheduler)
 }
@@ -73,6 +77,8 @@ pub fn plain_write_fptr(io: VALUE) -> *mut rb_sys::rb_io_t {
     let Some(fptr) = open_fptr(io) else {
         return none;
     };
+    // SAFETY: open_fptr gave the non-null rb_io_t of a live IO (the caller's); the fields are
+    // read while no Ruby code runs. rb_ascii8bit_encoding reads a table entry set at boot.
     #[allow(deprecated)]
     let plain = unsafe {
         let f = &*fptr;
@@ -120,11 +126,15 @@ pub fn open_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
     if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
         return None;
     }
+    // SAFETY: a T_FILE object is an RFile: its fptr field is read from a live object.
     let fptr = unsafe { (*(io as *mut rb_sys::RFile)).fptr };
+    // SAFETY: a non-null fptr of a live IO points at its rb_io_t.
     (!fptr.is_null() && unsafe { (*fptr).fd } >= 0).then_some(fptr)
 }
 
 pub fn call_super(args: &[VALUE]) -> Result<Value, Error> {
+    // SAFETY: called from a method Ruby called (a CoalescedWrites or FastIO method), so there
+    // is a super method; `args` outlives the call. What it raises is caught by protect.
     protect(|| unsafe { rb_sys::rb_call_super(args.len() as i32, args.as_ptr()) }).map(rb::value)
 }
 
@@ -165,6 +175,7 @@ impl Joined {
     }
 
     fn is_empty(&self) -> bool {
+        // SAFETY: self.0 is our String (Joined::new): RSTRING_LEN reads its header.
         unsafe { rb_sys::RSTRING_LEN(self.0) == 0 }
     }
 }
@@ -174,6 +185,7 @@ fn as_string(obj: VALUE) -> Result<VALUE, Error> {
     if rb::is_string(obj) {
         return Ok(obj);
     }
+    // SAFETY: `obj` is the caller's argument; its to_s runs under protect.
     protect(|| unsafe { rb_sys::rb_obj_as_string(obj) })
 }
 
@@ -225,6 +237,10 @@ fn write_is_ours(io: VALUE) -> Result<bool, Error> {
 
 /// Whether `line` ends with "\n" in its own encoding (CRuby's rb_str_end_with_asciichar).
 fn ends_with_newline(line: VALUE) -> bool {
+    // SAFETY: `line` is a String: its pointer and length describe its bytes, and its encoding
+    // index is one of the loaded encodings (a String carries only those), so `enc` is non-null.
+    // The reads stay inside [ptr, ptr + len): len > 0, and `start` is the last character's
+    // start for a fixed-width min_enc_len. rb_enc_ascget only reads; nothing here allocates.
     unsafe {
         let len = rb_sys::RSTRING_LEN(line) as usize;
         if len == 0 {
@@ -249,6 +265,7 @@ fn puts_lines(objects: &[VALUE], out: &Joined, path: &mut Vec<VALUE>) -> Result<
         let line = if rb::is_string(obj) {
             obj
         } else {
+            // SAFETY: `obj` is the caller's argument; its to_ary runs under protect.
             let ary = protect(|| unsafe { rb_sys::rb_check_array_type(obj) })?;
             if ary != NIL {
                 if path.contains(&ary) {
@@ -258,7 +275,9 @@ fn puts_lines(objects: &[VALUE], out: &Joined, path: &mut Vec<VALUE>) -> Result<
                 path.push(ary);
                 let mut i = 0;
                 // The Array may change while its elements' to_s run: read it as CRuby does.
+                // SAFETY: `ary` is an Array (rb_check_array_type's answer), held on this stack.
                 while i < unsafe { rb_sys::RARRAY_LEN(ary) } {
+                    // SAFETY: rb_ary_entry reads an element (nil past the end), no call.
                     let elem = unsafe { rb_sys::rb_ary_entry(ary, i) };
                     let res = puts_lines(&[elem], out, path);
                     if res.is_err() {
@@ -323,6 +342,8 @@ pub fn rb_print(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     }
     if args.len() > 1 && fs != NIL {
         let msg = c"$, is set to non-nil value";
+        // SAFETY: `msg` is a static C string; the warning (Warning.warn, user code) may raise,
+        // caught by protect.
         protect(|| unsafe {
             rb_sys::rb_category_warn(rb_sys::rb_warning_category_t::RB_WARN_CATEGORY_DEPRECATED, msg.as_ptr());
             NIL
