@@ -57,6 +57,8 @@ fn on_thread_machines(fd: Value, act: impl Fn(&Machine, i32) -> Result<usize, Er
 fn thread_machines() -> Result<Vec<Obj<Machine>>, Error> {
     let mut machines: Vec<Obj<Machine>> = Vec::with_capacity(2);
     // Checked for nil first: a failed conversion builds an error message.
+    // SAFETY: rb_fiber_scheduler_get reads the current thread's scheduler; no call, no
+    // allocation.
     let scheduler = unsafe { rb_sys::rb_fiber_scheduler_get() };
     if scheduler != NIL {
         let scheduler = Obj::<Scheduler>::try_convert(rb::value(scheduler)).ok();
