@@ -33,8 +33,9 @@ pub struct Scheduler {
     own_io_hooks: bool,
 }
 
-// The Machine behind the pointer is kept alive (and unmoved: it is heap data) by the mark of
-// machine_value; the scheduler's hooks only run on the machine's thread.
+// SAFETY: the Machine behind the raw pointer is kept alive (and unmoved: it is heap data) by
+// the mark of machine_value, and the scheduler's hooks use it only on the machine's thread
+// (check_owner); Send is needed only because magnus requires it of a wrapped type.
 unsafe impl Send for Scheduler {}
 
 impl DataTypeFunctions for Scheduler {
@@ -82,8 +83,9 @@ impl Scheduler {
 
     /// The machine; only once bound (see bound_machine, used_machine).
     fn machine(&self) -> &Machine {
-        // Bound once, never unbound: the Machine behind the pointer is marked through
-        // machine_value and lives on the heap, so the pointer stays valid.
+        // SAFETY: bound once, never unbound (callers check is_bound first): the Machine behind
+        // the pointer is marked through machine_value and lives on the heap, so the pointer
+        // stays valid as long as this scheduler.
         unsafe { &*self.machine.get() }
     }
 
@@ -316,6 +318,8 @@ impl Scheduler {
             given
         } else if rb::type_of(given) == rb_sys::ruby_value_type::RUBY_T_CLASS {
             let rest: Vec<VALUE> = args[2..].iter().map(|v| raw(*v)).collect();
+            // SAFETY: `given` is a class (T_CLASS checked), `rest` the caller's arguments, alive
+            // for the call; `new` runs Ruby code whose raise protect catches.
             protect(|| unsafe { rb_sys::rb_class_new_instance(rest.len() as _, rest.as_ptr(), given) })?
         } else {
             NIL
@@ -324,6 +328,8 @@ impl Scheduler {
             return Err(rb::type_error("timeout_after needs an exception class or instance"));
         }
         machine.with_timeout(after, exception, || {
+            // SAFETY: timeout_after is called with a block (Timeout.timeout's); what the block
+            // raises, breaks or throws is caught by protect.
             protect(|| unsafe { rb_sys::rb_yield(NIL) }).map(rb::value)
         })
     }
