@@ -29,6 +29,7 @@ impl HookBuffer {
     fn new(value: VALUE, writable: bool) -> Result<HookBuffer, Error> {
         const LOCKED: u32 = 32;
         const READONLY: u32 = 128;
+        // SAFETY: rb_cIOBuffer is set at boot.
         if !rb::is_a(value, unsafe { rb_sys::rb_cIOBuffer }) {
             return Err(rb::type_error("buffer must be an IO::Buffer"));
         }
@@ -36,6 +37,8 @@ impl HookBuffer {
         let mut size: usize = 0;
         // Returns the flags and never raises (a freed buffer has no base); Ruby's own buffers
         // come locked, so only user buffers are locked here.
+        // SAFETY: `value` is an IO::Buffer (checked), the one case in which it raises nothing;
+        // `base` and `size` are locals that outlive the call.
         let flags =
             unsafe { rb_sys::rb_io_buffer_get_bytes(value, &mut base, &mut size as *mut usize as *mut _) } as u32;
         if base.is_null() && size == 0 && flags == 0 {
@@ -44,6 +47,8 @@ impl HookBuffer {
         if writable && flags & READONLY != 0 {
             return Err(rb::arg_error("cannot read into a read-only IO::Buffer"));
         }
+        // SAFETY: `value` is an IO::Buffer the hook's caller holds; LockedError is caught by
+        // protect (then someone else holds the lock, which protects it just as well).
         let locked_here = flags & LOCKED == 0 && protect(|| unsafe { rb_sys::rb_io_buffer_lock(value) }).is_ok();
         Ok(HookBuffer {
             value,
@@ -61,6 +66,8 @@ impl HookBuffer {
                 self.size
             )));
         }
+        // SAFETY: offset <= size (checked above): the pointer stays inside the buffer or one
+        // past its end.
         Ok((unsafe { self.base.add(offset) }, self.size - offset))
     }
 }
@@ -69,6 +76,8 @@ impl Drop for HookBuffer {
     fn drop(&mut self) {
         if self.locked_here {
             let value = self.value;
+            // SAFETY: the buffer this HookBuffer locked; an unlock error (someone unlocked it
+            // meanwhile) is caught by protect, and moot as the hook ends.
             let _ = protect(|| unsafe { rb_sys::rb_io_buffer_unlock(value) });
         }
     }
