@@ -18,6 +18,7 @@ fn opt_count(v: VALUE, name: &str) -> Result<Option<i64>, Error> {
 }
 
 fn is_io(v: VALUE) -> bool {
+    // SAFETY: rb_cIO is set at boot.
     !rb::is_special(v) && rb::is_kind_of(v, unsafe { rb_sys::rb_cIO })
 }
 
@@ -59,6 +60,8 @@ pub fn copy_stream_check(src: Value, dst: Value) -> Result<usize, Error> {
     }
     fd_arg(src)?;
     write_fd(dst)?;
+    // SAFETY: both are IOs with a stream (fd_arg and write_fd checked), so file_pointer's
+    // contract holds; the checks raise IOError only through protect.
     let pending = protect(|| unsafe {
         let write_io = rb_sys::rb_io_get_write_io(dst);
         rb_sys::rb_io_check_writable(file_pointer(write_io));
@@ -71,6 +74,11 @@ pub fn copy_stream_check(src: Value, dst: Value) -> Result<usize, Error> {
 }
 
 /// The rb_io_t of an open IO (fd_arg has checked it is open).
+///
+/// # Safety
+///
+/// `io` must be a live IO (a T_FILE object).
 unsafe fn file_pointer(io: VALUE) -> *mut rb_sys::rb_io_t {
-    (*(io as *mut rb_sys::RFile)).fptr
+    // SAFETY: the caller's contract: `io` is an RFile, whose fptr field is read.
+    unsafe { (*(io as *mut rb_sys::RFile)).fptr }
 }
