@@ -20,10 +20,13 @@ use crate::scheduler::io::io_deadline;
 pub fn read(machine: &Machine, io: VALUE, fd: i32, string: VALUE, len: usize) -> Result<Option<i64>, Error> {
     let deadline = io_deadline(io)?;
     let wait = || {
+        // SAFETY: `string` is the String setstrbuf made room for `len` bytes in; no Ruby code
+        // runs before the read, and the lock below keeps it in place once the ring has it.
         let ptr = unsafe { rb_sys::RSTRING_PTR(string) as *mut u8 };
         // Locked only if the read goes to the ring (a direct read cannot let Ruby run).
         let mut locked = false;
         let lock = || {
+            // SAFETY: `string` is a live String; locking a locked one raises, under protect.
             protect(|| unsafe { rb_sys::rb_str_locktmp(string) })?;
             locked = true;
             Ok(())
@@ -39,6 +42,7 @@ pub fn read(machine: &Machine, io: VALUE, fd: i32, string: VALUE, len: usize) ->
             lock,
         );
         if locked {
+            // SAFETY: the String this wait locked; an unlock error is caught by protect.
             protect(|| unsafe { rb_sys::rb_str_unlocktmp(string) })?;
         }
         res
@@ -59,7 +63,10 @@ fn recorded<F: FnOnce() -> Result<i64, Error>>(io: VALUE, wait: F) -> Result<Opt
     static FUNCTION: std::sync::OnceLock<Option<Wrapped>> = std::sync::OnceLock::new();
     let found = FUNCTION.get_or_init(|| {
         let name = c"rb_thread_io_blocking_operation";
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated static name only looks it up.
         let ptr = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        // SAFETY: the symbol is CRuby 4.0's rb_thread_io_blocking_operation, whose C signature
+        // is VALUE (*)(VALUE io, VALUE (*function)(VALUE), VALUE argument): `Wrapped`.
         (!ptr.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, Wrapped>(ptr) })
     });
     let Some(blocking_operation) = *found else {
@@ -70,8 +77,13 @@ fn recorded<F: FnOnce() -> Result<i64, Error>>(io: VALUE, wait: F) -> Result<Opt
         wait: Option<G>,
         result: Option<Result<i64, Error>>,
     }
+    /// # Safety
+    ///
+    /// `data` must be the address of a live `Call<G>` that nothing else uses during the call.
     unsafe extern "C" fn run<G: FnOnce() -> Result<i64, Error>>(data: VALUE) -> VALUE {
-        let call = &mut *(data as *mut Call<G>);
+        // SAFETY: the caller's contract: `data` is `call` below, which outlives
+        // rb_thread_io_blocking_operation and is not touched until it returns.
+        let call = unsafe { &mut *(data as *mut Call<G>) };
         if let Some(wait) = call.wait.take() {
             call.result = Some(wait());
         }
@@ -82,6 +94,9 @@ fn recorded<F: FnOnce() -> Result<i64, Error>>(io: VALUE, wait: F) -> Result<Opt
         result: None,
     };
     let data = &mut call as *mut Call<F> as VALUE;
+    // SAFETY: `io` is a live IO (the hook's), `data` points at `call` (run's contract), and
+    // `run` never raises (it keeps the Result); CRuby's own raise (an interrupt found when
+    // the operation ends) is caught by protect.
     protect(|| unsafe { blocking_operation(io, run::<F>, data) })?;
     call.result.expect("the blocking operation ran its function").map(Some)
 }
