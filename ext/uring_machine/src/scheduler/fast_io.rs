@@ -71,6 +71,9 @@ pub(crate) fn machine() -> Option<&'static Machine> {
 /// encoding) and no newline decorator.
 fn plain_read_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
     let fptr = open_fptr(io)?;
+    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
+    // only with the IO: a close meanwhile only sets its fd to -1; plain field reads, no Ruby code
+    // runs meanwhile.
     #[allow(deprecated)]
     let plain = unsafe {
         let f = &*fptr;
@@ -98,14 +101,20 @@ pub(crate) fn attempt(
     len: usize,
 ) -> Result<i64, Error> {
     let fd = check_closed(fptr)?;
+    // SAFETY: `string` is a live String with room for offset + len bytes (setstrbuf made it
+    // for a read; a write's offset + len is within its length), so the pointer stays inside;
+    // transfer_once never waits here (Blocking::Never), so it cannot move meanwhile.
     let ptr = unsafe { (rb_sys::RSTRING_PTR(string) as *mut u8).add(offset) };
     machine.transfer_once(direction, fd, ptr, len, -1, string, Blocking::Never, || Ok(()))
 }
 
 /// IOError "closed stream" when the IO was closed meanwhile (rb_io_check_closed).
 fn check_closed(fptr: *mut rb_sys::rb_io_t) -> Result<i32, Error> {
+    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
+    // only with the IO: a close meanwhile only sets its fd to -1.
     let fd = unsafe { (*fptr).fd };
     if fd < 0 {
+        // SAFETY: as above; the IOError it raises is caught by protect.
         protect(|| unsafe {
             rb_sys::rb_io_check_closed(fptr);
             NIL
@@ -116,6 +125,7 @@ fn check_closed(fptr: *mut rb_sys::rb_io_t) -> Result<i32, Error> {
 
 /// The Errno exception CRuby raises for an IO without a path (its message is strerror alone).
 pub(crate) fn errno_exception(errno: i32) -> Error {
+    // SAFETY: a nil message is allowed; the allocation may raise, caught by protect.
     syserr(protect(|| unsafe { rb_sys::rb_syserr_new_str(errno, NIL) }), errno)
 }
 
@@ -137,6 +147,8 @@ pub(crate) fn count(machine: &Machine) {
 /// io_setstrbuf: a new String of `maxlen` bytes, or `outbuf` (a mutable String) made room for
 /// `maxlen` bytes, its length and encoding kept.
 pub(crate) fn setstrbuf(outbuf: VALUE, maxlen: usize) -> Result<VALUE, Error> {
+    // SAFETY: `outbuf` is nil or a non-frozen String (plain_read_args checked); allocating,
+    // modifying (locked, frozen meanwhile) and growing raise only through protect.
     protect(|| unsafe {
         if outbuf == NIL {
             // Room for maxlen bytes, length 0 (set once read): unlike rb_str_new(NULL, maxlen)
@@ -155,6 +167,8 @@ pub(crate) fn setstrbuf(outbuf: VALUE, maxlen: usize) -> Result<VALUE, Error> {
 
 /// io_set_read_length, with io_shrink_read_string for a String made by setstrbuf.
 pub(crate) fn set_read_length(string: VALUE, total: usize, shrinkable: bool) -> Result<(), Error> {
+    // SAFETY: `string` is the String setstrbuf made room for at least `total` bytes (so no
+    // overflow); what setting its length or shrinking it raises is caught by protect.
     protect(|| unsafe {
         if rb_sys::RSTRING_LEN(string) as usize != total {
             rb_sys::rb_str_set_len(string, total as c_long);
@@ -210,7 +224,10 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
     };
     // readpartial/sysread of an IO without a path (CRuby's errors for those name no file)
     // wait in the ring here (fast_wait.rs); read(length) leaves its waits to CRuby's method.
+    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
+    // only with the IO: a close meanwhile only sets its fd to -1.
     let waits_here = kind != ReadKind::Full && unsafe { (*fptr).pathv } == NIL;
+    // SAFETY: as above.
     if !waits_here && machine.reads_wait(unsafe { (*fptr).fd }) {
         return Ok(None); // its last read waited: CRuby's method goes straight to the ring
     }
@@ -227,6 +244,7 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
             break;
         }
         if res < 0 {
+            // SAFETY: as above.
             let path = unsafe { (*fptr).pathv };
             if path != NIL && total == 0 {
                 return Ok(None);
@@ -247,6 +265,8 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
         // read(length) got part of it: CRuby's read(rest) waits for the rest (nil at EOF).
         let rest = call_super(&[int((maxlen - total) as i64)])?;
         if raw(rest) != NIL {
+            // SAFETY: both are live Strings (ours, and super's answer); growing ours may raise,
+            // under protect.
             protect(|| unsafe { rb_sys::rb_str_buf_append(string, raw(rest)) })?;
         }
     }
@@ -255,6 +275,7 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
     }
     match kind {
         ReadKind::Full => Ok(Some(rb::value(NIL))),
+        // SAFETY: rb_eof_error raises EOFError, caught by protect.
         _ => protect(|| unsafe { rb_sys::rb_eof_error() }).map(|_| None),
     }
 }
@@ -279,6 +300,7 @@ fn read_waiting(
     count(machine);
     set_read_length(string, res as usize, shrinkable)?; // an outbuf is emptied at EOF too
     if res == 0 {
+        // SAFETY: rb_eof_error raises EOFError, caught by protect.
         return protect(|| unsafe { rb_sys::rb_eof_error() }).map(|_| None);
     }
     Ok(Some(rb::value(string)))
@@ -315,6 +337,7 @@ pub fn write(io: VALUE, string: VALUE) -> Option<Result<Value, Error>> {
     if !ENABLED.load(Ordering::Relaxed)
         || rb::is_special(string)
         || rb::type_of(string) != ruby_value_type::RUBY_T_STRING
+        // SAFETY: `string` is a String (checked just before): RSTRING_LEN reads its header.
         || unsafe { rb_sys::RSTRING_LEN(string) } == 0
     {
         return None;
@@ -330,6 +353,8 @@ fn fast_write_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
     if fptr.is_null() {
         return None;
     }
+    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
+    // only with the IO: a close meanwhile only sets its fd to -1.
     let eligible = unsafe {
         let f = &*fptr;
         f.mode as u32 & FMODE_SIGNAL_ON_EPIPE == 0 && f.rbuf.len == 0 && !write_lock_held(f.write_lock)
@@ -355,6 +380,8 @@ fn write_vectored(
     fptr: *mut rb_sys::rb_io_t,
     pieces: &[Value],
 ) -> Result<Option<Value>, Error> {
+    // SAFETY: pending interrupts run Ruby code (trap handlers, Thread#raise) whose raise
+    // protect catches; the IO and pieces are re-checked after it.
     protect(|| unsafe {
         rb_sys::rb_thread_check_ints(); // io_binwrite: pending interrupts first
         NIL
@@ -362,6 +389,8 @@ fn write_vectored(
     let fd = check_closed(fptr)?;
     let iov: Vec<libc::iovec> = pieces
         .iter()
+        // SAFETY: every piece is a String (write_pieces checked), held by the caller's arguments;
+        // its pointer and length stay valid while no Ruby code runs (until the writev below).
         .map(|&p| unsafe {
             libc::iovec {
                 iov_base: rb_sys::RSTRING_PTR(raw(p)) as *mut libc::c_void,
@@ -379,6 +408,8 @@ fn write_vectored(
         return Ok(None);
     }
     if res < 0 {
+        // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby
+        // frees only with the IO: a close meanwhile only sets its fd to -1.
         if unsafe { (*fptr).pathv } != NIL {
             return Ok(None); // a File: CRuby's method raises with its path
         }
@@ -417,6 +448,8 @@ fn write_vectored(
 /// bytes must not be interleaved with ours. Direct attempts cannot switch fibers, and when they
 /// hand the rest to CRuby's method, it takes the free lock without switching either.
 fn write_lock_held(lock: VALUE) -> bool {
+    // SAFETY: a set write_lock is the Mutex CRuby made for the IO (a hidden object it marks);
+    // rb_mutex_locked_p raises only for a non-Mutex, and reads its owner field otherwise.
     lock != 0 && lock != NIL && unsafe { rb_sys::rb_mutex_locked_p(lock) } != rb::FALSE
 }
 
@@ -426,10 +459,13 @@ fn write_lock_held(lock: VALUE) -> bool {
 /// nothing written, CRuby's method takes it all.
 fn write_all(machine: &Machine, io: VALUE, fptr: *mut rb_sys::rb_io_t, string: VALUE) -> Result<Option<Value>, Error> {
     // io_binwrite: pending interrupts first.
+    // SAFETY: they run Ruby code (trap handlers, Thread#raise) whose raise protect catches;
+    // the String's length is read after it.
     protect(|| unsafe {
         rb_sys::rb_thread_check_ints();
         NIL
     })?;
+    // SAFETY: `string` is a String (checked by `write`): RSTRING_LEN reads its header.
     let total = unsafe { rb_sys::RSTRING_LEN(string) } as usize;
     let mut written = 0usize;
     loop {
@@ -438,6 +474,8 @@ fn write_all(machine: &Machine, io: VALUE, fptr: *mut rb_sys::rb_io_t, string: V
             break;
         }
         if res < 0 {
+            // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which
+            // CRuby frees only with the IO: a close meanwhile only sets its fd to -1.
             let path = unsafe { (*fptr).pathv };
             if path != NIL && written == 0 {
                 return Ok(None);
@@ -456,6 +494,8 @@ fn write_all(machine: &Machine, io: VALUE, fptr: *mut rb_sys::rb_io_t, string: V
         return Ok(None);
     }
     count(machine);
+    // SAFETY: written < total <= the String's length: a valid range of a live String; the
+    // new String's allocation may raise, under protect.
     let rest = protect(|| unsafe { rb_sys::rb_str_substr(string, written as c_long, (total - written) as c_long) })
         .map_err(|e| partial_write::mark(e, written))?;
     let rest_written = counted(io, written, || call_super(&[rest]))?;
