@@ -46,6 +46,9 @@ pub enum Fill {
 /// `any_rbuf`: whatever rbuf holds (for `may_fill`).
 fn fillable_fptr(io: VALUE, any_rbuf: bool) -> Option<*mut rb_sys::rb_io_t> {
     let fptr = open_fptr(io)?;
+    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
+    // only with the IO: a close meanwhile only sets its fd to -1; plain field reads, no Ruby code
+    // runs meanwhile.
     #[allow(deprecated)]
     let fillable = unsafe {
         let f = &*fptr;
@@ -79,6 +82,8 @@ pub fn fill(io: VALUE) -> Result<Fill, Error> {
     let Some(machine) = machine() else {
         return Ok(Fill::Cruby);
     };
+    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
+    // only with the IO: a close meanwhile only sets its fd to -1.
     if machine.reads_wait(unsafe { (*fptr).fd }) {
         return Ok(Fill::Cruby); // its last read waited: CRuby's method goes straight to the ring
     }
@@ -110,6 +115,8 @@ pub fn fill(io: VALUE) -> Result<Fill, Error> {
     if res < 0 {
         return Err(fillbuf_error(fptr, -res as c_int));
     }
+    // SAFETY: as above; `res` bytes (<= capa) were just read into rbuf.ptr, so rbuf now
+    // describes them, as io_fillbuf would leave it. No Ruby code ran since the read.
     unsafe {
         (*fptr).rbuf.off = 0;
         (*fptr).rbuf.len = res as c_int;
@@ -120,6 +127,11 @@ pub fn fill(io: VALUE) -> Result<Fill, Error> {
 
 /// io_fillbuf's exception: rb_syserr_fail_path(e, "fd:N " + path), raised in io_fillbuf.
 fn fillbuf_error(fptr: *mut rb_sys::rb_io_t, errno: c_int) -> Error {
+    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
+    // only with the IO: a close meanwhile only sets its fd to -1; the format takes one int, as
+    // passed; the Strings and the
+    // exception are allocated under protect (NoMemoryError), rb_syserr_new_path_in (an
+    // exported error.c function) takes the function name, errno and path String.
     let made = protect(|| unsafe {
         let path = rb_sys::rb_sprintf(c"fd:%d ".as_ptr(), (*fptr).fd as c_int);
         if (*fptr).pathv != NIL {
