@@ -55,8 +55,12 @@ fn originals() -> &'static Originals {
 
 /// CRuby's method with the caller's arguments, keywords (rb_call_super drops them) and block.
 fn super_(args: &[Value]) -> Result<Value, Error> {
+    // SAFETY: rb_keyword_given_p only reads the current frame (the FastIO method's, called
+    // from Ruby with the GVL); it allocates nothing and cannot raise.
     let kw = unsafe { rb_sys::rb_keyword_given_p() };
     let argv = raws(args);
+    // SAFETY: called from a FastIO method, so IO's method is its super; `argv` outlives the
+    // call; whatever it raises is caught by protect.
     protect(|| unsafe { rb_sys::rb_call_super_kw(argv.len() as c_int, argv.as_ptr(), kw) }).map(rb::value)
 }
 
@@ -66,6 +70,8 @@ fn original_gets(io: VALUE, args: &[VALUE], keywords: bool) -> Result<VALUE, Err
     argv.push(io);
     argv.extend_from_slice(args);
     let originals = originals();
+    // SAFETY: `gets` is IO#gets' UnboundMethod (a registered mark root), `argv` (the IO and
+    // the arguments, all live) outlives the call; whatever gets raises is caught by protect.
     protect(|| unsafe {
         rb_sys::rb_funcallv_kw(
             originals.gets,
@@ -125,6 +131,7 @@ impl LineArgs {
         }
         let sep = |v: VALUE| v == NIL || rb::is_string(v);
         #[allow(deprecated)] // $/ (rb_rs) is what io.c reads
+        // SAFETY: rb_rs is $/'s storage, a global VALUE CRuby keeps (and marks); a plain load.
         let default_rs = unsafe { rb_sys::rb_rs };
         let (rs, limit) = match args[..] {
             [] => (default_rs, NIL),
@@ -155,6 +162,7 @@ impl LineArgs {
 
     /// rb_io_gets reads exactly this line: default separator, no limit, no chomp.
     fn is_default(&self) -> bool {
+        // SAFETY: rb_default_rs is the frozen "\n" CRuby sets at boot; a plain load.
         self.rs == unsafe { rb_sys::rb_default_rs } && self.limit == NIL && !self.chomp
     }
 }
@@ -165,6 +173,11 @@ fn separator_fits(io: VALUE, rs: VALUE) -> bool {
     let Some(fptr) = open_fptr(io) else {
         return false;
     };
+    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO); the default external encoding
+    // is set at boot, and encodings are never freed. rb_enc_dummy_p and rb_enc_get read
+    // fields; rb_enc_str_coderange may scan `rs` (a String, checked by parse) and cache the
+    // answer in its flags, which CRuby does on frozen Strings too. Nothing here allocates or
+    // raises.
     unsafe {
         let enc = if (*fptr).encs.enc.is_null() {
             rb_sys::rb_default_external_encoding()
@@ -208,6 +221,7 @@ pub fn rb_readline(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
 /// IO#each_line(sep = $/, limit = nil, chomp: false) { |line| }
 pub fn rb_each_line(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     let io = raw(rb_self);
+    // SAFETY: rb_block_given_p only reads the current frame (this method's); it cannot raise.
     if unsafe { rb_sys::rb_block_given_p() } == 0 {
         return super_(args); // the Enumerator
     }
@@ -220,6 +234,8 @@ pub fn rb_each_line(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
         if line == NIL {
             return Ok(rb_self);
         }
+        // SAFETY: each_line was given a block (checked above); `line` is a live String on this
+        // stack; what the block raises, breaks or throws is caught by protect.
         protect(|| unsafe { rb_sys::rb_yield(line) })?;
     }
 }
@@ -249,6 +265,8 @@ fn next_line(io: VALUE, args: &LineArgs) -> Result<VALUE, Error> {
         return Ok(NIL);
     }
     if args.is_default() {
+        // SAFETY: `io` is the live receiver; rb_io_gets raises (closed, EOF errors, no memory)
+        // only through protect.
         return protect(|| unsafe { rb_sys::rb_io_gets(io) });
     }
     // SAFETY: rb_lastline_get reads $_ of the calling Ruby frame (nil when it has none); it
@@ -272,6 +290,7 @@ fn set_lastline(line: VALUE) -> Result<(), Error> {
 }
 
 fn eof_error() -> Result<Value, Error> {
+    // SAFETY: rb_eof_error raises EOFError, caught by protect.
     protect(|| unsafe { rb_sys::rb_eof_error() })?;
     unreachable!("rb_eof_error raises")
 }
