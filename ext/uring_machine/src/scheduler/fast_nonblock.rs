@@ -24,17 +24,21 @@ use crate::scheduler::fast_io::{
 /// rb_fd_set_nonblock, as CRuby's read_nonblock does before reading (a side effect callers
 /// see: the fd stays O_NONBLOCK). False if fcntl fails (CRuby's method then raises).
 fn set_nonblock(fd: i32) -> bool {
+    // SAFETY: F_GETFL takes no argument and only reads the fd's flags.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if flags < 0 {
         return false;
     }
+    // SAFETY: F_SETFL takes an int: the same flags plus O_NONBLOCK, as CRuby sets them.
     flags & libc::O_NONBLOCK != 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } == 0
 }
 
 /// A regular file (or a block device): its read(2) waits for the disk whatever O_NONBLOCK
 /// says, so RWF_NOWAIT's EAGAIN is not the answer CRuby's read would give.
 fn reads_wait_for_storage(fd: i32) -> bool {
+    // SAFETY: stat is plain old data: all zeroes is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one stat into the local `st`; a bad fd is an error return.
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
         return true;
     }
@@ -46,6 +50,9 @@ fn reads_wait_for_storage(fd: i32) -> bool {
 /// and no duplex write IO (CRuby flushes those first). Encodings do not matter: bytes are read.
 fn nonblock_read_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
     let fptr = open_fptr(io)?;
+    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
+    // only with the IO: a close meanwhile only sets its fd to -1; plain field reads, no Ruby code
+    // runs meanwhile.
     let plain = unsafe {
         let f = &*fptr;
         f.mode as u32 & rb_sys::FMODE_READABLE != 0
@@ -80,6 +87,8 @@ fn read_nonblock(io: VALUE, length: VALUE, outbuf: VALUE, exception: bool) -> Re
     let Some(machine) = machine() else {
         return Ok(None);
     };
+    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
+    // only with the IO: a close meanwhile only sets its fd to -1.
     let fd = unsafe { (*fptr).fd };
     if !set_nonblock(fd) {
         return Ok(None);
@@ -98,10 +107,13 @@ fn read_nonblock(io: VALUE, length: VALUE, outbuf: VALUE, exception: bool) -> Re
         let msg = c"read would block";
         // IO::EAGAINWaitReadable, "Resource temporarily unavailable - read would block"
         let wait = rb_sys::rb_io_wait_readwrite::RB_IO_WAIT_READABLE;
+        // SAFETY: `msg` is a static C string; the function raises (always), caught by protect.
         return protect(|| -> VALUE { unsafe { rb_sys::rb_readwrite_syserr_fail(wait, libc::EAGAIN, msg.as_ptr()) } })
             .map(|_| None);
     }
     if res < 0 {
+        // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby
+        // frees only with the IO: a close meanwhile only sets its fd to -1.
         if unsafe { (*fptr).pathv } != NIL {
             return Ok(None); // CRuby's message names the path
         }
@@ -115,6 +127,7 @@ fn read_nonblock(io: VALUE, length: VALUE, outbuf: VALUE, exception: bool) -> Re
     if !exception {
         return Ok(Some(rb::value(NIL)));
     }
+    // SAFETY: rb_eof_error raises EOFError, caught by protect.
     protect(|| unsafe { rb_sys::rb_eof_error() }).map(|_| None)
 }
 
@@ -131,6 +144,7 @@ pub fn rb_syswrite(io: Value, string: Value) -> Result<Value, Error> {
 fn syswrite(io: VALUE, string: VALUE) -> Result<Option<Value>, Error> {
     if rb::is_special(string)
         || rb::type_of(string) != ruby_value_type::RUBY_T_STRING
+        // SAFETY: `string` is a String (checked just before): RSTRING_LEN reads its header.
         || unsafe { rb_sys::RSTRING_LEN(string) } == 0
         || rb::is_special(io)
         || rb::type_of(io) != ruby_value_type::RUBY_T_FILE
@@ -140,6 +154,8 @@ fn syswrite(io: VALUE, string: VALUE) -> Result<Option<Value>, Error> {
     let Some(fptr) = write_io(io).and_then(open_fptr) else {
         return Ok(None);
     };
+    // SAFETY: `fptr` is the rb_io_t of the receiver or of its write IO (which the receiver
+    // references): live, freed only with its IO; plain field reads.
     let eligible = unsafe {
         let f = &*fptr;
         let mode = f.mode as u32;
@@ -151,12 +167,14 @@ fn syswrite(io: VALUE, string: VALUE) -> Result<Option<Value>, Error> {
     let Some(machine) = machine() else {
         return Ok(None);
     };
+    // SAFETY: `string` is a String (checked above).
     let len = unsafe { rb_sys::RSTRING_LEN(string) } as usize;
     let res = attempt(machine, fptr, Direction::Write, string, 0, len)?;
     if would_block(res) {
         return Ok(None); // CRuby's syswrite waits in the io_write hook
     }
     if res < 0 {
+        // SAFETY: as above.
         if unsafe { (*fptr).pathv } != NIL {
             return Ok(None);
         }
