@@ -35,7 +35,9 @@ fn c_int(v: VALUE) -> Option<i32> {
 /// The fd of a socket that CRuby's recv would use at once: open, nothing buffered to read.
 fn socket_fd(io: VALUE) -> Option<i32> {
     let fptr = open_fptr(io)?;
+    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO), freed only with the IO.
     let idle = unsafe { (*fptr).rbuf.len == 0 && (*fptr).cbuf.len == 0 };
+    // SAFETY: as above.
     idle.then(|| unsafe { (*fptr).fd })
 }
 
@@ -54,6 +56,8 @@ fn socket_error(errno: i32, syscall: &std::ffi::CStr) -> Error {
         );
     }
     syserr(
+        // SAFETY: `syscall` is a C string that outlives the call; the allocation may raise,
+        // caught by protect.
         protect(|| unsafe { rb_sys::rb_syserr_new(errno, syscall.as_ptr()) }),
         errno,
     )
@@ -63,6 +67,7 @@ fn socket_error(errno: i32, syscall: &std::ffi::CStr) -> Error {
 fn socket_type(fd: i32) -> i32 {
     let mut kind: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_TYPE writes one c_int into `kind`, a local whose size `len` gives.
     unsafe {
         libc::getsockopt(
             fd,
@@ -100,7 +105,10 @@ fn recv(io: VALUE, length: VALUE, flags: VALUE, outbuf: VALUE) -> Result<Option<
         return Ok(None);
     };
     let string = setstrbuf(outbuf, maxlen as usize)?;
+    // SAFETY: `string` is the String setstrbuf made room for `maxlen` bytes in.
     let ptr = unsafe { rb_sys::RSTRING_PTR(string) } as *mut libc::c_void;
+    // SAFETY: `maxlen` writable bytes at `ptr`; MSG_DONTWAIT: written during the call only,
+    // while no Ruby code can move the String.
     let res = unsafe { libc::recv(fd, ptr, maxlen as usize, flags | libc::MSG_DONTWAIT) };
     if res < 0 {
         let errno = -last_errno() as i32;
