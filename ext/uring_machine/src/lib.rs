@@ -2,6 +2,7 @@
 //! classes and binds their methods; the code lives in layers whose dependencies point one way:
 //! scheduler/ (Fiber::Scheduler hooks) -> ops/ (operations by family) -> machine/ (run queue,
 //! fibers, timers) -> ring/ (io_uring, op table), with ruby/ (conversions) a leaf all may use.
+#![deny(clippy::undocumented_unsafe_blocks)]
 use magnus::{function, method, prelude::*, Error, RClass, RModule, Ruby};
 
 mod machine;

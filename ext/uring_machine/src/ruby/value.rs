@@ -295,6 +295,9 @@ pub fn symbol(name: &str) -> Result<VALUE, Error> {
 /// be redefined, and builds Arrays). The VALUEs are held by the Hash, not by the Vec (which GC
 /// does not see): the caller keeps the Hash and leaves it unchanged while it uses them.
 pub fn hash_pairs(hash: VALUE) -> Result<Vec<(VALUE, VALUE)>, Error> {
+    /// # Safety
+    ///
+    /// `out` must be the address of a live `Vec<(VALUE, VALUE)>` nothing else uses meanwhile.
     unsafe extern "C" fn collect(key: VALUE, value: VALUE, out: VALUE) -> std::os::raw::c_int {
         // SAFETY: `out` is the address of `pairs` below, which outlives rb_hash_foreach, and
         // nothing else touches that Vec during the iteration.
