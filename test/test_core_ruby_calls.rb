@@ -136,17 +136,27 @@ class TestCoreRubyCalls < MachineTest
     assert_machine_usable
   end
 
-  # String#dup of a String the ring reads into moves its bytes to a new frozen String the two
-  # share; CRuby then refuses to set its length.
-  def test_read_buffer_made_shared_while_the_read_waits
+  # On Ruby 3.1, String#dup of a String the ring reads into moves its bytes to a new frozen
+  # String the two share, and CRuby then refuses to set its length: its RuntimeError is raised.
+  # Later Rubies copy: the read lands as usual.
+  def test_read_buffer_duplicated_while_the_read_waits
     r, w = IO.pipe
     buffer = +("x" * 100)
     reader = machine.spin { machine.read(r, buffer, 10, -1) }
     machine.snooze
     copy = buffer.dup
     machine.write(w, "hello")
-    error = assert_raises(RuntimeError) { machine.join(reader) }
-    assert_match(/shared/, error.message)
+    result = begin
+      machine.join(reader)
+    rescue RuntimeError => e
+      e
+    end
+    if result.is_a?(RuntimeError)
+      assert_match(/shared/, result.message)
+    else
+      assert_equal 5, result
+      assert_equal "#{'x' * 100}hello", buffer
+    end
     assert_equal "x" * 100, copy
     assert_machine_usable
   ensure
