@@ -392,11 +392,11 @@ impl Scheduler {
     /// interval_seconds(timeout) → Float seconds, or nil when past the clock's range (never):
     /// io_select's timeout checked and converted as IO.select does (ruby/duration.rs).
     pub fn rb_interval_seconds(timeout: Value) -> Result<Value, Error> {
-        Ok(match duration::interval(raw(timeout))? {
-            // SAFETY: allocates a Float (a flonum for most values); cannot raise.
-            Some(d) => rb::value(unsafe { rb_sys::rb_float_new(d.as_secs_f64()) }),
-            None => rb::value(NIL),
-        })
+        match duration::interval(raw(timeout))? {
+            // A Float outside the flonum range is an object: its allocation may raise.
+            Some(d) => rb::float(d.as_secs_f64()).map(rb::value),
+            None => Ok(rb::value(NIL)),
+        }
     }
 
     /// fiber_interrupt(fiber, exception) (Ruby 4.0): cancel what the fiber waits on and raise
