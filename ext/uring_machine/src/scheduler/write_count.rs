@@ -11,7 +11,7 @@ use rb_sys::VALUE;
 use crate::machine::Machine;
 use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, fiber_current};
-use crate::scheduler::coalesce::{open_fptr, our_scheduler};
+use crate::scheduler::coalesce::{open_fptr, our_scheduler, write_io};
 use crate::scheduler::Scheduler;
 
 impl Machine {
@@ -39,10 +39,10 @@ fn current_machine() -> Option<&'static Machine> {
 
 /// The descriptor writes to `io` go to (the write half of a duplex IO), if it is open.
 fn write_fd(io: VALUE) -> Option<i32> {
-    // SAFETY: rb_io_get_write_io only reads the IO's tied write IO (itself when there is none).
-    let io = unsafe { rb_sys::rb_io_get_write_io(io) };
-    // SAFETY: open_fptr returned a live rb_io_t of an open IO.
-    open_fptr(io).map(|fptr| unsafe { (*fptr).fd })
+    // write_io, not rb_io_get_write_io: that raises IOError for an IO without a stream
+    // (IO.allocate), and this runs before CRuby's method could raise it properly.
+    // SAFETY: open_fptr returned a live rb_io_t of an open IO (the receiver or its write IO).
+    write_io(io).and_then(open_fptr).map(|fptr| unsafe { (*fptr).fd })
 }
 
 /// Runs `body` (CRuby's write, puts or print of `io`) with a count open for the current fiber
