@@ -480,12 +480,14 @@ fn write_all(machine: &Machine, io: VALUE, fptr: *mut rb_sys::rb_io_t, string: V
             if path != NIL && written == 0 {
                 return Ok(None);
             }
+            // SAFETY: as above.
             machine.count_written(unsafe { (*fptr).fd }, written);
             return Err(partial_write::mark(errno_exception(-res as i32), written));
         }
         written += res as usize;
         if written >= total {
             count(machine);
+            // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO), freed only with the IO.
             machine.count_written(unsafe { (*fptr).fd }, total);
             return Ok(Some(rb::value(int(total as i64))));
         }
