@@ -163,14 +163,17 @@ class TestCoreRubyCalls < MachineTest
     [r, w].each(&:close)
   end
 
-  class NoFloat < Numeric
-    def to_f = raise(ArgumentError, "no Float for you")
+  # A Numeric of the user's whose conversions (divmod for Kernel#sleep's, to_f for others) raise.
+  class Unconvertible < Numeric
+    def to_f = raise(ArgumentError, "not convertible")
+    def divmod(_other) = raise(ArgumentError, "not convertible")
   end
 
-  def test_numeric_whose_to_f_raises
-    error = assert_raises(ArgumentError) { machine.sleep(NoFloat.new) }
-    assert_equal "no Float for you", error.message
-    assert_raises(ArgumentError) { machine.timeout(NoFloat.new) { :never } }
+  def test_numeric_whose_conversion_raises
+    error = assert_raises(ArgumentError) { machine.sleep(Unconvertible.new) }
+    assert_equal "not convertible", error.message
+    error = assert_raises(ArgumentError) { machine.timeout(Unconvertible.new) { :never } }
+    assert_equal "not convertible", error.message
     assert_machine_usable
   end
 
@@ -178,12 +181,15 @@ class TestCoreRubyCalls < MachineTest
   def test_uninitialized_io_under_the_scheduler
     errors = with_scheduler do
       io = IO.allocate
-      calls = [-> { io.write("a", "b") }, -> { io.syswrite("a") }, -> { io.puts("a", "b") }, -> { io.print("a", "b") }]
+      calls = [
+        -> { io.write("a") }, -> { io.write("a", "b") }, -> { io.syswrite("a") },
+        -> { io.puts("a", "b") }, -> { io.print("a", "b") }
+      ]
       results = []
       # Fiber.schedule runs the fiber at once; nothing here waits, so it is done on return.
       Fiber.schedule { results.concat(calls.map { |call| call.call rescue $!.class }) }
       results
     end
-    assert_equal [IOError] * 4, errors
+    assert_equal [IOError] * 5, errors
   end
 end
