@@ -20,6 +20,11 @@ pub fn thread_machine_value() -> Result<VALUE, magnus::Error> {
 }
 
 /// The RUBY_EVENT_THREAD_END hook: closes the ending thread's machine and forgets it.
+///
+/// # Safety
+///
+/// Only for rb_add_event_hook: Ruby calls it on the ending thread, with the GVL. It reads none
+/// of its arguments, and every Ruby call it makes is under protect.
 unsafe extern "C" fn on_thread_end(
     _event: rb_sys::rb_event_flag_t,
     _data: VALUE,
