@@ -11,7 +11,7 @@ use rb_sys::VALUE;
 use crate::machine::timers::timer_sqe;
 use crate::machine::tree::{self, parent_of};
 use crate::machine::{error_value, exception_error, signals, terminated, Machine};
-use crate::ring::wakeup::Remote;
+use crate::ring::wakeup::{Remote, Wake};
 use crate::ruby::duration;
 use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, fiber_current, raw, NIL, TRUE};
@@ -74,15 +74,11 @@ impl Machine {
         check_fiber(fiber)?;
         rb_self.check_fiber_thread(fiber)?;
         let value = opt(args, 1);
-        let is_exception = rb::is_exception(value);
+        let remote = Remote::schedule(fiber, value, rb::is_exception(value));
         if rb_self.is_owner_thread() {
-            rb_self.with(|s| s.schedule(fiber, value, is_exception));
+            rb_self.with(|s| s.deliver(remote));
         } else {
-            rb_self.wakeup().push(Remote {
-                fiber,
-                value,
-                is_exception,
-            });
+            rb_self.wakeup().push(remote);
         }
         Ok(rb_self)
     }
@@ -223,6 +219,7 @@ impl Machine {
         // wait again) has nothing left to stop: it is dropped, like Thread#raise on a finished
         // thread. A child's failure is not: it moves on to this fiber's parent.
         let leftover_failure = this.with(|s| {
+            s.forget_fiber(current);
             let failure = s.failures.remove(&current);
             let pending = s.pending.remove(&current);
             failure.filter(|f| Some(*f) == pending)
@@ -435,7 +432,7 @@ fn raise_in_ancestor(machine: &Obj<Machine>, fiber: VALUE, failure: VALUE) {
     match living_ancestor(fiber) {
         Some(ancestor) => match tree::machine_of_waiter(ancestor) {
             Some(other) if !std::ptr::eq(&*other, &**machine) => {
-                tree::wake(machine, Some(other), ancestor, failure, true)
+                tree::wake(machine, Some(other), Remote::new(ancestor, failure, Wake::Raise))
             }
             _ => machine.with(|s| s.interrupt_with_failure(ancestor, failure)),
         },
@@ -456,7 +453,7 @@ fn wake_joiners(machine: &Machine, fiber: VALUE) -> Result<bool, Error> {
     let pairs = rb::hash_pairs(joiners)?;
     for &(joiner, home) in &pairs {
         let target = Obj::<Machine>::try_convert(rb::value(home)).ok();
-        tree::wake(machine, target, joiner, NIL, false);
+        tree::wake(machine, target, Remote::new(joiner, NIL, Wake::Resume));
     }
     Ok(!pairs.is_empty())
 }

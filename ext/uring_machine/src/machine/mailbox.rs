@@ -12,7 +12,7 @@ use rb_sys::VALUE;
 
 use crate::machine::fibers::{check_fiber, machine_value_of};
 use crate::machine::Machine;
-use crate::ring::wakeup::Remote;
+use crate::ring::wakeup::{Remote, Wake};
 use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, fiber_current, raw, NIL};
 
@@ -98,11 +98,7 @@ fn wake(w: Waiter) {
     if machine.is_owner_thread() {
         machine.with(|s| s.resume_suspended(w.fiber, NIL));
     } else {
-        machine.wakeup().push(Remote {
-            fiber: w.fiber,
-            value: NIL,
-            is_exception: false,
-        });
+        machine.wakeup().push(Remote::new(w.fiber, NIL, Wake::Resume));
     }
 }
 

@@ -10,5 +10,6 @@ pub mod signals;
 pub mod thread_end;
 pub mod timers;
 pub mod tree;
+pub mod waits;
 
 pub use run_loop::{deferrable, error_value, exception_error, init_globals, terminated, Machine, Wait};

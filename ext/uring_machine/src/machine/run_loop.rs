@@ -11,6 +11,7 @@ use io_uring::{opcode, squeue, types};
 use magnus::{gc::Marker, rb_sys::protect, DataTypeFunctions, Error, Exception, TypedData};
 use rb_sys::VALUE;
 
+use crate::machine::waits::{Entry, InWait, OuterWait, Resumes, Runnable};
 use crate::ring::metrics::Metrics;
 use crate::ring::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
 use crate::ring::wakeup::{unblock_ring_wait, Wakeup};
@@ -76,8 +77,22 @@ pub enum Wait {
 pub struct State {
     pub ring: Ring,
     pub ops: OpTable,
-    pub runqueue: VecDeque<(VALUE, VALUE)>,
+    pub runqueue: VecDeque<Runnable>,
+    /// What each parked fiber waits on, while something may still wake it (see waits.rs).
     pub waiting: FiberMap<Wait>,
+    /// The wait each fiber is in, from its start to its end, woken or not: a run-queue entry
+    /// resumes its fiber only in the wait it was queued for.
+    pub in_wait: FiberMap<InWait>,
+    /// When each fiber's last suspension ended, on the wake-up clock (see waits.rs). The keys
+    /// are never dereferenced (so not marked): an entry that outlives its fiber is older than
+    /// any wake-up a new fiber at the same address can get, and harmless.
+    pub last_end: FiberMap<u64>,
+    /// A value sent to a fiber that was not suspended, for its next suspension.
+    pub early: FiberMap<VALUE>,
+    /// The waits that an inner wait of the same fiber set aside (see waits.rs).
+    pub outer_waits: FiberMap<Vec<OuterWait>>,
+    /// Run-queue entries for a wait that is set aside, until it goes on.
+    pub held: Vec<Runnable>,
     /// Exceptions to raise in a fiber at its next resumption (timeouts, schedule(f, exc)), or,
     /// when the op it waited on completed anyway, at its next wait (see `await_op`).
     pub pending: FiberMap<VALUE>,
@@ -100,7 +115,7 @@ pub struct State {
     /// The fibers inside an IO#write (puts, print) under the scheduler: the descriptor and the
     /// bytes written to it so far (scheduler/write_count.rs).
     pub write_counts: FiberMap<(i32, usize)>,
-    wakeup: Arc<Wakeup>,
+    pub(crate) wakeup: Arc<Wakeup>,
     ticks: u32,
     completions: Vec<Completion>,
 }
@@ -132,14 +147,15 @@ impl DataTypeFunctions for Machine {
         };
         state.ops.mark();
         state.registry.mark();
-        for (f, v) in state.runqueue.iter() {
-            mark(*f);
-            mark(*v);
+        for r in state.runqueue.iter().chain(state.held.iter()) {
+            mark(r.fiber);
+            mark(r.value);
         }
         state
             .waiting
             .keys()
             .chain(state.write_counts.keys())
+            .chain(state.in_wait.keys())
             .for_each(|f| mark(*f));
         mark(state.running);
         mark(state.locked_to);
@@ -148,6 +164,7 @@ impl DataTypeFunctions for Machine {
             .iter()
             .chain(state.failures.iter())
             .chain(state.blocked_on.iter())
+            .chain(state.early.iter())
         {
             mark(*f);
             mark(*e);
@@ -168,6 +185,11 @@ impl Machine {
             ops: OpTable::default(),
             runqueue: VecDeque::new(),
             waiting: FiberMap::default(),
+            in_wait: FiberMap::default(),
+            last_end: FiberMap::default(),
+            early: FiberMap::default(),
+            outer_waits: FiberMap::default(),
+            held: Vec::new(),
             pending: FiberMap::default(),
             failures: FiberMap::default(),
             metrics: Metrics::default(),
@@ -285,7 +307,11 @@ impl Machine {
                 // transfer): queue it, or it would never run again.
                 let previous = std::mem::replace(&mut s.running, current);
                 if previous != current && previous != NIL && !finished {
-                    s.runqueue.push_back((previous, NIL));
+                    s.runqueue.push_back(Runnable {
+                        fiber: previous,
+                        value: NIL,
+                        resumes: Resumes::Idle,
+                    });
                 }
             });
             // A finished fiber returns control to the root fiber: keep scheduling.
@@ -352,12 +378,15 @@ impl Machine {
     /// wait (see `raise_pending`).
     pub fn await_op(&self, id: OpId) -> Result<(i32, u32), Error> {
         let current = fiber_current();
-        self.with(|s| {
+        let serial = self.with(|s| {
+            let serial = s.begin_wait(current, false);
             s.waiting.insert(current, Wait::Op(id));
             if let Some(slot) = s.ops.get_mut(id) {
                 slot.fiber = current;
                 slot.parked = true;
+                slot.wait = serial;
             }
+            serial
         });
         let mut raised: Option<Error> = None;
         // A full SQ flushes on push, so the CQE may already be here: check before parking.
@@ -370,7 +399,7 @@ impl Machine {
             }
         }
         let (result, flags) = self.with(|s| {
-            s.waiting.remove(&current);
+            s.end_wait(current, serial);
             s.ops.release(id)
         });
         if result >= 0 {
@@ -472,14 +501,22 @@ impl Machine {
 
     /// Parks the current fiber until something schedules it; returns the value it was given.
     pub fn suspend_current(&self) -> Result<VALUE, Error> {
+        self.suspend(None)
+    }
+
+    /// Parks the current fiber until something schedules it (→ that value) or, with a
+    /// `timeout`, until it passes (→ TIMED_OUT). Its timer is stopped when it ends.
+    pub fn suspend(&self, timeout: Option<std::time::Duration>) -> Result<VALUE, Error> {
         self.raise_pending()?;
         let current = fiber_current();
-        self.with(|s| s.waiting.insert(current, Wait::Suspended));
+        let serial = self.with(|s| s.begin_suspension(current));
+        let timer = timeout.map(|ts| self.start_timer(Kind::WakeTimer, ts, NIL, serial));
         let resumed = self.switch();
+        if let Some(id) = timer {
+            self.stop_timer(id);
+        }
         let pending = self.with(|s| {
-            if s.waiting.get(&current) == Some(&Wait::Suspended) {
-                s.waiting.remove(&current);
-            }
+            s.end_wait(current, serial);
             s.take_pending(current)
         });
         let value = resumed?;
@@ -501,8 +538,14 @@ impl Machine {
     pub fn snooze(&self) -> Result<(), Error> {
         self.raise_pending()?;
         let current = fiber_current();
-        self.with(|s| s.runqueue.push_back((current, NIL)));
-        self.switch()?;
+        let serial = self.with(|s| {
+            let serial = s.begin_wait(current, false);
+            s.queue_in_wait(current, NIL);
+            serial
+        });
+        let resumed = self.switch();
+        self.with(|s| s.end_wait(current, serial));
+        resumed?;
         match self.with(|s| s.take_pending(current)) {
             Some(exc) => Err(exception_error(exc)),
             None => Ok(()),
@@ -554,21 +597,29 @@ impl State {
         self.reap();
     }
 
+    /// The next run-queue entry that may run (the fiber lock's holder's only, while it is
+    /// held); stale ones are dropped on the way, those of a wait set aside held back.
     fn pop_runnable(&mut self) -> Option<(VALUE, VALUE)> {
-        let entry = if self.locked_to == NIL {
-            self.runqueue.pop_front()?
-        } else {
-            let at = self.runqueue.iter().position(|(f, _)| *f == self.locked_to)?;
-            self.runqueue.remove(at)?
-        };
-        self.ticks += 1;
-        if self.ticks >= POLL_INTERVAL {
-            self.ticks = 0;
-            if self.ops.in_flight() > 0 || self.wakeup.has_pending() {
-                self.enter_nowait();
+        loop {
+            let entry = if self.locked_to == NIL {
+                self.runqueue.pop_front()?
+            } else {
+                let at = self.runqueue.iter().position(|r| r.fiber == self.locked_to)?;
+                self.runqueue.remove(at)?
+            };
+            self.ticks += 1;
+            if self.ticks >= POLL_INTERVAL {
+                self.ticks = 0;
+                if self.ops.in_flight() > 0 || self.wakeup.has_pending() {
+                    self.enter_nowait();
+                }
+            }
+            match self.entry_state(&entry) {
+                Entry::Run => return Some((entry.fiber, self.take_value(&entry))),
+                Entry::Hold => self.held.push(entry),
+                Entry::Drop => {}
             }
         }
-        Some(entry)
     }
 
     pub fn reap(&mut self) {
@@ -586,7 +637,7 @@ impl State {
             TAG_WAKEUP => {
                 self.wakeup.drain_signal();
                 for remote in self.wakeup.take() {
-                    self.schedule(remote.fiber, remote.value, remote.is_exception);
+                    self.deliver(remote);
                 }
                 if !has_more(c.flags) {
                     self.arm_wakeup();
@@ -602,8 +653,12 @@ impl State {
                         slot.flags = c.flags;
                         slot.state = OpState::Done;
                         if std::mem::take(&mut slot.parked) {
-                            let fiber = slot.fiber;
-                            self.runqueue.push_back((fiber, NIL));
+                            let (fiber, wait) = (slot.fiber, slot.wait);
+                            self.runqueue.push_back(Runnable {
+                                fiber,
+                                value: NIL,
+                                resumes: Resumes::Wait(wait),
+                            });
                         }
                     }
                     Kind::Multishot => {
@@ -612,8 +667,12 @@ impl State {
                             slot.state = OpState::Done;
                         }
                         if std::mem::take(&mut slot.parked) {
-                            let fiber = slot.fiber;
-                            self.runqueue.push_back((fiber, NIL));
+                            let (fiber, wait) = (slot.fiber, slot.wait);
+                            self.runqueue.push_back(Runnable {
+                                fiber,
+                                value: NIL,
+                                resumes: Resumes::Wait(wait),
+                            });
                         }
                     }
                     Kind::Timeout => {
@@ -624,11 +683,10 @@ impl State {
                         }
                     }
                     Kind::WakeTimer => {
-                        let fiber = slot.fiber;
+                        let (fiber, wait) = (slot.fiber, slot.wait);
                         self.ops.release(id);
-                        if c.result == -libc::ETIME && self.waiting.get(&fiber) == Some(&Wait::Suspended) {
-                            self.waiting.remove(&fiber);
-                            self.runqueue.push_back((fiber, crate::machine::timers::TIMED_OUT));
+                        if c.result == -libc::ETIME {
+                            self.wake_suspension(fiber, wait, crate::machine::timers::TIMED_OUT);
                         }
                     }
                     Kind::Detached => {
@@ -662,51 +720,6 @@ impl State {
         slot.cancel_requested = true;
         let sqe = opcode::AsyncCancel::new(id.user_data()).build().user_data(TAG_IGNORE);
         self.submit(&sqe, opcode::AsyncCancel::CODE);
-    }
-
-    /// Raises `exception` in `fiber` at its next resumption, waking it if it is parked.
-    pub fn interrupt(&mut self, fiber: VALUE, exception: VALUE) {
-        let already_pending = self.pending.contains_key(&fiber);
-        self.pending.entry(fiber).or_insert(exception);
-        match self.waiting.get(&fiber).copied() {
-            Some(Wait::Op(id)) => self.cancel(id),
-            // A second interrupt must not queue it twice (it would be resumed twice); a wait
-            // for several polls checks for a pending exception before it parks.
-            Some(Wait::Any) if !already_pending => self.runqueue.push_back((fiber, NIL)),
-            Some(Wait::Any) => {}
-            Some(Wait::Suspended) => {
-                self.waiting.remove(&fiber);
-                self.runqueue.push_back((fiber, NIL));
-            }
-            None => {}
-        }
-    }
-
-    /// `Machine#schedule` semantics: a value resumes a suspended fiber (or a fiber not parked
-    /// anywhere, such as a new one); an exception interrupts whatever it waits on.
-    pub fn schedule(&mut self, fiber: VALUE, value: VALUE, is_exception: bool) {
-        match self.waiting.get(&fiber).copied() {
-            Some(_) if is_exception => self.interrupt(fiber, value),
-            Some(Wait::Suspended) => {
-                self.waiting.remove(&fiber);
-                self.runqueue.push_back((fiber, value));
-            }
-            // Parked in an op: only the op's completion (or an exception) may resume it.
-            Some(Wait::Op(_)) | Some(Wait::Any) => {}
-            None if is_exception => {
-                self.pending.entry(fiber).or_insert(value);
-                self.runqueue.push_back((fiber, NIL));
-            }
-            None => self.runqueue.push_back((fiber, value)),
-        }
-    }
-
-    /// Resumes `fiber` with `value` if it is suspended (not parked in an op, not queued).
-    pub fn resume_suspended(&mut self, fiber: VALUE, value: VALUE) {
-        if self.waiting.get(&fiber) == Some(&Wait::Suspended) {
-            self.waiting.remove(&fiber);
-            self.runqueue.push_back((fiber, value));
-        }
     }
 
     pub fn take_pending(&mut self, fiber: VALUE) -> Option<VALUE> {

@@ -69,13 +69,15 @@ impl State {
 }
 
 impl Machine {
-    /// Starts a TIMEOUT op of `kind` for the current fiber.
-    fn start_timer(&self, kind: Kind, after: Duration, exception: VALUE) -> OpId {
+    /// Starts a TIMEOUT op of `kind` for the current fiber; `wait`: the serial number of the
+    /// wait it may end (0 for a `timeout`, which interrupts whatever the fiber waits on).
+    pub(crate) fn start_timer(&self, kind: Kind, after: Duration, exception: VALUE, wait: u64) -> OpId {
         let current = fiber_current();
         self.with(|s| {
             let id = s.ops.alloc(kind, current);
             let slot = s.ops.get_mut(id).expect("fresh slot");
             slot.exception = exception;
+            slot.wait = wait;
             let sqe = timer_sqe(slot, after).user_data(id.user_data());
             s.submit(&sqe, opcode::Timeout::CODE);
             id
@@ -83,7 +85,7 @@ impl Machine {
     }
 
     /// Stops a timer that has not fired; its CQE (ECANCELED) is then simply released.
-    fn stop_timer(&self, id: OpId) {
+    pub(crate) fn stop_timer(&self, id: OpId) {
         self.with(|s| {
             if let Some(slot) = s.ops.get_mut(id) {
                 slot.kind = Kind::Detached;
@@ -106,7 +108,7 @@ impl Machine {
             return body();
         };
         let current = fiber_current();
-        let id = self.start_timer(Kind::Timeout, after, exception);
+        let id = self.start_timer(Kind::Timeout, after, exception, 0);
         let result = body();
         self.stop_timer(id);
         // A timeout that fired but was not delivered must not escape its block.
@@ -121,13 +123,7 @@ impl Machine {
     /// Parks the current fiber until it is scheduled (→ that value) or `after` passes (→ false;
     /// `None`: never).
     pub fn suspend_with_timeout(&self, after: Option<Duration>) -> Result<VALUE, Error> {
-        let Some(after) = after else {
-            return self.suspend_current();
-        };
-        let id = self.start_timer(Kind::WakeTimer, after, NIL);
-        let resumed = self.suspend_current();
-        self.stop_timer(id);
-        resumed
+        self.suspend(after)
     }
 
     /// Parks the current fiber until the first of `polls` (fd, poll mask) is ready or `timeout`
@@ -135,13 +131,16 @@ impl Machine {
     pub fn await_any_poll(&self, polls: &[(i32, u32)], timeout: Option<Duration>) -> Result<bool, Error> {
         self.raise_pending()?;
         let current = fiber_current();
+        let serial = self.with(|s| s.begin_wait(current, false));
         let mut ids: Vec<OpId> = self.with(|s| {
             polls
                 .iter()
                 .map(|&(fd, events)| {
                     let id = s.ops.alloc(Kind::Await, current);
                     s.ops.tag_fd(id, fd);
-                    s.ops.get_mut(id).expect("fresh slot").parked = true;
+                    let slot = s.ops.get_mut(id).expect("fresh slot");
+                    slot.parked = true;
+                    slot.wait = serial;
                     let sqe = opcode::PollAdd::new(types::Fd(fd), events)
                         .build()
                         .user_data(id.user_data());
@@ -151,7 +150,7 @@ impl Machine {
                 .collect()
         });
         let timer = timeout.map(|after| {
-            let id = self.start_timer(Kind::Await, after, NIL);
+            let id = self.start_timer(Kind::Await, after, NIL, serial);
             self.with(|s| s.ops.get_mut(id).expect("fresh slot").parked = true);
             id
         });
@@ -174,7 +173,7 @@ impl Machine {
             }
         }
         let (fired, pending) = self.with(|s| {
-            s.waiting.remove(&current);
+            s.end_wait(current, serial);
             let fired = ids[..polls.len()]
                 .iter()
                 .any(|id| s.ops.get(*id).is_some_and(|slot| slot.result > 0));
@@ -305,7 +304,7 @@ impl Machine {
     /// __runqueue__ → the fibers queued to run, in order (a fiber may appear twice).
     pub fn rb_runqueue(&self) -> Result<Value, Error> {
         self.check_owner()?;
-        let fibers: Vec<VALUE> = self.with(|s| s.runqueue.iter().map(|(f, _)| *f).collect());
+        let fibers: Vec<VALUE> = self.with(|s| s.runqueue.iter().filter(|r| s.is_live(r)).map(|r| r.fiber).collect());
         // They stay queued (and marked by the machine) while the Array is made.
         let list = rb::ary_new_capa(fibers.len())?;
         for fiber in fibers {

@@ -82,17 +82,13 @@ pub fn machine_of_waiter(fiber: VALUE) -> Option<Obj<Machine>> {
         .and_then(|m| Obj::<Machine>::try_convert(rb::value(m)).ok())
 }
 
-/// Wakes `fiber` on `target`, the machine it waits on, from the thread of `this` (whose state
-/// must not be borrowed): directly when they are the same machine, else through `target`'s
-/// thread-safe queue. `Machine#schedule` semantics.
-pub fn wake(this: &Machine, target: Option<Obj<Machine>>, fiber: VALUE, value: VALUE, is_exception: bool) {
+/// Delivers `remote` on `target`, the machine its fiber waits on, from the thread of `this`
+/// (whose state must not be borrowed): directly when they are the same machine, else through
+/// `target`'s thread-safe queue.
+pub fn wake(this: &Machine, target: Option<Obj<Machine>>, remote: Remote) {
     match target {
-        Some(machine) if !std::ptr::eq(&*machine, this) => machine.wakeup().push(Remote {
-            fiber,
-            value,
-            is_exception,
-        }),
-        _ => this.with(|s| s.schedule(fiber, value, is_exception)),
+        Some(machine) if !std::ptr::eq(&*machine, this) => machine.wakeup().push(remote),
+        _ => this.with(|s| s.deliver(remote)),
     }
 }
 

@@ -82,14 +82,18 @@ impl Machine {
                 }
                 break;
             }
-            self.with(|s| {
+            // One wait per park: the block runs (and may wait) between them.
+            let serial = self.with(|s| {
+                let serial = s.begin_wait(current, false);
                 s.waiting.insert(current, Wait::Op(id));
                 if let Some(slot) = s.ops.get_mut(id) {
                     slot.parked = true;
+                    slot.wait = serial;
                 }
+                serial
             });
             let resumed = self.switch();
-            self.with(|s| s.waiting.remove(&current));
+            self.with(|s| s.end_wait(current, serial));
             if let Err(e) = resumed {
                 if deferrable(&e).is_none() {
                     // Fiber#kill, throw: see abandon.

@@ -97,6 +97,9 @@ pub struct Slot {
     pub cancel_requested: bool,
     /// The fiber is parked waiting for this slot's next CQE (and not yet queued to run).
     pub parked: bool,
+    /// The serial number of the fiber's wait that this op's CQE (or, for a WakeTimer, its
+    /// firing) may end: it resumes that wait only (see machine/waits.rs).
+    pub wait: u64,
     /// A detached multishot accept: each fd its remaining CQEs bring is closed.
     pub close_fds: bool,
     /// When the op started, among all of the process (see `next_op_serial`).
@@ -127,6 +130,7 @@ impl Slot {
             flags: 0,
             cancel_requested: false,
             parked: false,
+            wait: 0,
             close_fds: false,
             serial: 0,
             completions: VecDeque::new(),
@@ -164,6 +168,7 @@ impl OpTable {
         slot.fiber = fiber;
         slot.cancel_requested = false;
         slot.parked = false;
+        slot.wait = 0;
         slot.close_fds = false;
         slot.serial = OP_SERIAL.fetch_add(1, Ordering::Relaxed);
         slot.fd = -1;

@@ -2,20 +2,53 @@
 //! fibers that other threads asked to resume. Everything here is safe to call off the GVL.
 //! The eventfd is a private descriptor (private_fds.rs): closed by a forked child at once, and
 //! by `close` when the machine's thread ends; after either, signals go nowhere.
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use rb_sys::VALUE;
 
 use crate::ruby::value::mark;
 
-/// A fiber another thread wants resumed with `value`; `is_exception` is decided by the sender
-/// so that handling it later needs no Ruby call.
+/// What a wake-up does to its fiber (see machine/waits.rs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// `Machine#schedule(fiber, value)`: `Resume`, and a fiber in no wait (a new one) is
+    /// started with the value.
+    Schedule,
+    /// `unblock`, a mailbox, a join: resumes the fiber's suspension, the one it is in or, when
+    /// it is not suspended, its next one.
+    Resume,
+    /// An exception raised in the fiber, interrupting whatever it waits on.
+    Raise,
+}
+
+/// A wake-up for `fiber`, from another thread or from the machine's own. Its `wake` is decided
+/// by the sender, so that handling it later needs no Ruby call; `stamp` is the machine's clock
+/// when it was sent (see `Wakeup::tick`): a wake-up sent before the fiber's last suspension
+/// ended was meant for that one, or an earlier one.
 #[derive(Clone, Copy)]
 pub struct Remote {
     pub fiber: VALUE,
     pub value: VALUE,
-    pub is_exception: bool,
+    pub wake: Wake,
+    pub stamp: u64,
+}
+
+impl Remote {
+    /// A wake-up sent now, on the machine's own thread.
+    pub fn new(fiber: VALUE, value: VALUE, wake: Wake) -> Remote {
+        Remote {
+            fiber,
+            value,
+            wake,
+            stamp: u64::MAX,
+        }
+    }
+
+    /// `Machine#schedule` semantics: an Exception is raised, any other value resumes.
+    pub fn schedule(fiber: VALUE, value: VALUE, is_exception: bool) -> Remote {
+        Remote::new(fiber, value, if is_exception { Wake::Raise } else { Wake::Schedule })
+    }
 }
 
 pub struct Wakeup {
@@ -27,6 +60,10 @@ pub struct Wakeup {
     /// Set by `push`, cleared by `take`: lets a machine that never waits (its fibers keep
     /// snoozing) see that another thread wants a fiber resumed.
     pending: AtomicBool,
+    /// The machine's clock: it ticks as each wait begins and each suspension ends. Only the
+    /// machine's thread advances it; other threads read it, under the GVL, to stamp their
+    /// wake-ups.
+    clock: AtomicU64,
 }
 
 impl Wakeup {
@@ -42,6 +79,7 @@ impl Wakeup {
             generation: crate::ring::private_fds::generation(),
             queue: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
+            clock: AtomicU64::new(1),
         })
     }
 
@@ -85,7 +123,17 @@ impl Wakeup {
         }
     }
 
-    pub fn push(&self, remote: Remote) {
+    /// Advances the clock (machine's thread only): the time of an event, earlier than the
+    /// stamp of every wake-up sent after it, and not earlier than any sent before.
+    pub fn tick(&self) -> u64 {
+        let now = self.clock.load(Ordering::Relaxed);
+        self.clock.store(now + 1, Ordering::Release);
+        now
+    }
+
+    /// Queues `remote` for the machine's thread, stamped with the clock.
+    pub fn push(&self, mut remote: Remote) {
+        remote.stamp = self.clock.load(Ordering::Acquire);
         self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(remote);
         self.pending.store(true, Ordering::Release);
         self.signal();

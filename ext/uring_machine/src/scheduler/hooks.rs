@@ -6,9 +6,10 @@ use std::cell::Cell;
 use magnus::{gc::Marker, prelude::*, rb_sys::protect, typed_data::Obj, DataTypeFunctions, Error, TypedData, Value};
 use rb_sys::VALUE;
 
+use crate::machine::waits::{Resumes, Runnable};
 use crate::machine::{exception_error, signals, terminated, Machine};
 use crate::ops::process::{process_status, waitid_options, WaitTarget};
-use crate::ring::wakeup::Remote;
+use crate::ring::wakeup::{Remote, Wake};
 use crate::ruby::args::{arg, arity};
 use crate::ruby::duration;
 use crate::ruby::fd::fd_arg;
@@ -129,18 +130,29 @@ impl Scheduler {
         crate::machine::tree::link(fiber_current(), raw(fiber), structured)?;
         self.live_fibers.set(self.live_fibers.get() + 1);
         let current = fiber_current();
-        machine.with(|s| {
-            s.runqueue.push_front((current, NIL));
+        // The caller waits (for the new fiber's first wait) like any parked fiber.
+        let serial = machine.with(|s| {
+            let serial = s.begin_wait(current, false);
+            // First in line: the new fiber's first switch comes back here.
+            s.runqueue.push_front(Runnable {
+                fiber: current,
+                value: NIL,
+                resumes: Resumes::Wait(serial),
+            });
             s.metrics.switches += 1;
             s.running = raw(fiber);
+            serial
         });
         // A fiber that finishes returns control to the root fiber; then our own run-queue
         // entry is still there, and the next switch takes it.
-        let resumed = rb::transfer(raw(fiber), NIL);
+        let transferred = rb::transfer(raw(fiber), NIL);
         machine.with(|s| s.running = current);
-        if resumed? == terminated() {
-            machine.switch()?;
-        }
+        let resumed = match transferred {
+            Ok(v) if v == terminated() => machine.switch(),
+            other => other,
+        };
+        machine.with(|s| s.end_wait(current, serial));
+        resumed?;
         // A fiber that failed before it first waited raises its error here, in its parent.
         match machine.with(|s| s.take_pending(current)) {
             Some(exc) => Err(exception_error(exc)),
@@ -219,7 +231,7 @@ impl Scheduler {
             if self.is_settled() {
                 // Fibers resumed from a transfer are runnable, not yet running: let them run.
                 let current = fiber_current();
-                if !machine.with(|s| s.runqueue.iter().any(|(f, _)| *f != current)) {
+                if !machine.with(|s| s.runqueue.iter().any(|r| r.fiber != current && s.is_live(r))) {
                     break;
                 }
                 machine.snooze()?;
@@ -272,13 +284,9 @@ impl Scheduler {
         crate::machine::fibers::check_fiber(fiber)?;
         machine.check_fiber_thread(fiber)?;
         if machine.is_owner_thread() {
-            machine.with(|s| s.schedule(fiber, TRUE, false));
+            machine.with(|s| s.resume_suspended(fiber, TRUE));
         } else {
-            machine.wakeup().push(Remote {
-                fiber,
-                value: TRUE,
-                is_exception: false,
-            });
+            machine.wakeup().push(Remote::new(fiber, TRUE, Wake::Resume));
         }
         Ok(rb::value(TRUE))
     }
@@ -413,11 +421,7 @@ impl Scheduler {
             machine.check_owner()?;
             machine.with(|s| s.schedule(fiber, exception, true));
         } else {
-            machine.wakeup().push(Remote {
-                fiber,
-                value: exception,
-                is_exception: true,
-            });
+            machine.wakeup().push(Remote::new(fiber, exception, Wake::Raise));
         }
         Ok(rb::value(NIL))
     }

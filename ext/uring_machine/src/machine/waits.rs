@@ -1,0 +1,297 @@
+//! Waits and the wake-ups that end them: a wake-up wakes only the wait it was issued for.
+//!
+//! Each wait of a fiber (an op, a suspension, a snooze, a poll on several fds) gets a serial
+//! number when it begins, and its completions and timers queue the fiber for that wait only: a
+//! run-queue entry that comes up after its wait ended another way (it timed out, an exception
+//! was raised into the fiber, a plain transfer resumed it) is dropped, never handed to the
+//! fiber's next wait.
+//!
+//! A value sent to a suspended fiber (`schedule`, `unblock`, a mailbox, a join) belongs to a
+//! suspension episode: the suspension it is in, or, when it is not suspended yet, its next one.
+//! CRuby lists a fiber as a waiter before it calls `block` or `kernel_sleep` (a condition
+//! variable's waiter even unlocks its mutex in between, which may let another thread run and
+//! signal it), and a Machine API user does the same (`waiters << Fiber.current; suspend`): such
+//! an early wake-up is kept for the suspension that follows. But a wake-up sent before the
+//! fiber's last suspension ended (the machine's clock says when, see `Remote::stamp`) was for
+//! that suspension, and is dropped: it never ends a later sleep.
+//!
+//! A fiber can begin a wait inside another of its waits: a trap handler or a finalizer that
+//! Ruby runs while the fiber waits on the ring may do I/O. The outer wait is set aside whole
+//! and its wake-ups are held back until the inner one ends.
+use rb_sys::VALUE;
+
+use crate::machine::run_loop::{State, Wait};
+use crate::ring::wakeup::{Remote, Wake};
+use crate::ruby::value::NIL;
+
+/// Which state of its fiber a run-queue entry may resume.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Resumes {
+    /// The wait with this serial number, and nothing else.
+    Wait(u64),
+    /// The fiber while it is in no wait of this machine: a new fiber, or one that left by a
+    /// plain transfer (Fiber#raise).
+    Idle,
+    /// Like `Idle`, with the value kept for the fiber (`State::early`), unless its next
+    /// suspension took it first.
+    Early,
+}
+
+/// A run-queue entry: `fiber` is to be resumed with `value`.
+#[derive(Clone, Copy)]
+pub struct Runnable {
+    pub fiber: VALUE,
+    pub value: VALUE,
+    pub resumes: Resumes,
+}
+
+/// The wait a fiber is in: its serial number, and whether it is a suspension (which a value
+/// sent to the fiber ends).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InWait {
+    pub serial: u64,
+    pub suspension: bool,
+}
+
+/// A wait that an inner wait of the same fiber set aside, with what it waits on (None once
+/// something woke it).
+pub struct OuterWait {
+    at: InWait,
+    wait: Option<Wait>,
+}
+
+/// What to do with a run-queue entry that comes up.
+pub enum Entry {
+    Run,
+    /// Its wait is over: a stale wake-up.
+    Drop,
+    /// Its wait was set aside by an inner one: queued again when that one ends.
+    Hold,
+}
+
+impl State {
+    /// Begins a wait of `fiber` (a suspension: `suspension`) and returns its serial number,
+    /// for `end_wait` and for the wake-ups meant for it. A wait the fiber is in already is set
+    /// aside until this one ends.
+    pub fn begin_wait(&mut self, fiber: VALUE, suspension: bool) -> u64 {
+        let serial = self.wakeup.tick();
+        if let Some(outer) = self.in_wait.insert(fiber, InWait { serial, suspension }) {
+            let wait = self.waiting.remove(&fiber);
+            self.outer_waits
+                .entry(fiber)
+                .or_default()
+                .push(OuterWait { at: outer, wait });
+        }
+        serial
+    }
+
+    /// Begins a suspension of `fiber`: it waits for a value (a value that came early wakes it
+    /// at once) or an exception.
+    pub fn begin_suspension(&mut self, fiber: VALUE) -> u64 {
+        let serial = self.begin_wait(fiber, true);
+        self.waiting.insert(fiber, Wait::Suspended);
+        if let Some(value) = self.early.remove(&fiber) {
+            self.wake_suspension(fiber, serial, value);
+        }
+        serial
+    }
+
+    /// Ends wait `serial` of `fiber`: nothing can resume it any more. An outer wait that it set
+    /// aside goes on, and the wake-ups held back for that one are queued again, first.
+    pub fn end_wait(&mut self, fiber: VALUE, serial: u64) {
+        let Some(ended) = self.in_wait.get(&fiber).copied().filter(|w| w.serial == serial) else {
+            return;
+        };
+        self.in_wait.remove(&fiber);
+        self.waiting.remove(&fiber);
+        let outer = self.outer_waits.get_mut(&fiber).and_then(Vec::pop);
+        if self.outer_waits.get(&fiber).is_some_and(Vec::is_empty) {
+            self.outer_waits.remove(&fiber);
+        }
+        let Some(outer) = outer else {
+            if ended.suspension {
+                // The episode is over: what was sent before now was for it.
+                let now = self.wakeup.tick();
+                self.last_end.insert(fiber, now);
+            }
+            return;
+        };
+        self.in_wait.insert(fiber, outer.at);
+        if let Some(wait) = outer.wait {
+            self.waiting.insert(fiber, wait);
+        }
+        let resumes = Resumes::Wait(outer.at.serial);
+        let mut held = Vec::new();
+        self.held.retain(|r| {
+            let mine = r.fiber == fiber && r.resumes == resumes;
+            if mine {
+                held.push(*r);
+            }
+            !mine
+        });
+        held.into_iter().rev().for_each(|r| self.runqueue.push_front(r));
+        if outer.at.suspension {
+            if let Some(value) = self.early.remove(&fiber) {
+                self.wake_suspension(fiber, outer.at.serial, value);
+            }
+        }
+    }
+
+    /// Forgets what this machine knew of a fiber that has finished.
+    pub fn forget_fiber(&mut self, fiber: VALUE) {
+        self.last_end.remove(&fiber);
+        self.early.remove(&fiber);
+    }
+
+    /// Whether `entry` may run now, is stale, or waits for an inner wait of its fiber to end.
+    pub fn entry_state(&self, entry: &Runnable) -> Entry {
+        let current = self.in_wait.get(&entry.fiber);
+        match entry.resumes {
+            Resumes::Wait(serial) if current.is_some_and(|w| w.serial == serial) => Entry::Run,
+            Resumes::Wait(serial) if self.is_outer_wait(entry.fiber, serial) => Entry::Hold,
+            Resumes::Wait(_) => Entry::Drop,
+            _ if current.is_some() => Entry::Drop,
+            Resumes::Early if !self.early.contains_key(&entry.fiber) => Entry::Drop,
+            _ => Entry::Run,
+        }
+    }
+
+    /// Whether `entry` will resume its fiber when it comes up (for lists of what is runnable).
+    pub fn is_live(&self, entry: &Runnable) -> bool {
+        !matches!(self.entry_state(entry), Entry::Drop)
+    }
+
+    fn is_outer_wait(&self, fiber: VALUE, serial: u64) -> bool {
+        self.outer_waits
+            .get(&fiber)
+            .is_some_and(|outer| outer.iter().any(|o| o.at.serial == serial))
+    }
+
+    /// The value an entry that is about to run resumes its fiber with.
+    pub fn take_value(&mut self, entry: &Runnable) -> VALUE {
+        match entry.resumes {
+            Resumes::Early => self.early.remove(&entry.fiber).unwrap_or(NIL),
+            _ => entry.value,
+        }
+    }
+
+    /// Queues `fiber` to be resumed with `value` in the wait it is in now (if any).
+    pub fn queue_in_wait(&mut self, fiber: VALUE, value: VALUE) {
+        let resumes = self
+            .in_wait
+            .get(&fiber)
+            .map_or(Resumes::Idle, |w| Resumes::Wait(w.serial));
+        self.runqueue.push_back(Runnable { fiber, value, resumes });
+    }
+
+    /// Resumes `fiber` with `value` if it is suspended in wait `serial` (its current wait or
+    /// one set aside) and nothing woke that wait yet; whether it did.
+    pub fn wake_suspension(&mut self, fiber: VALUE, serial: u64, value: VALUE) -> bool {
+        if self.in_wait.get(&fiber).is_some_and(|w| w.serial == serial) {
+            if self.waiting.get(&fiber) != Some(&Wait::Suspended) {
+                return false;
+            }
+            self.waiting.remove(&fiber);
+        } else {
+            let outer = self
+                .outer_waits
+                .get_mut(&fiber)
+                .and_then(|outer| outer.iter_mut().find(|o| o.at.serial == serial));
+            match outer {
+                Some(o) if o.wait == Some(Wait::Suspended) => o.wait = None,
+                _ => return false,
+            }
+        }
+        self.runqueue.push_back(Runnable {
+            fiber,
+            value,
+            resumes: Resumes::Wait(serial),
+        });
+        true
+    }
+
+    /// Delivers a wake-up (see `Wake`) on the machine's thread.
+    pub fn deliver(&mut self, remote: Remote) {
+        let Remote {
+            fiber,
+            value,
+            wake,
+            stamp,
+        } = remote;
+        if wake == Wake::Raise {
+            self.raise_in(fiber, value);
+            return;
+        }
+        if self.last_end.get(&fiber).is_some_and(|end| stamp <= *end) {
+            return; // sent before the fiber's last suspension ended: it was for that one
+        }
+        match self.in_wait.get(&fiber).copied() {
+            // Unless something woke it already: then this episode has had its wake-up.
+            Some(w) if w.suspension => {
+                self.wake_suspension(fiber, w.serial, value);
+            }
+            // Running, or busy with an op: the value waits for its next suspension.
+            Some(_) => {
+                self.early.entry(fiber).or_insert(value);
+            }
+            None => {
+                self.early.entry(fiber).or_insert(value);
+                // A fiber in no wait (a new one) starts, unless it suspends first.
+                if wake == Wake::Schedule {
+                    self.runqueue.push_back(Runnable {
+                        fiber,
+                        value: NIL,
+                        resumes: Resumes::Early,
+                    });
+                }
+            }
+        }
+    }
+
+    /// `Machine#schedule` semantics, from the machine's thread: a value resumes a suspended
+    /// fiber (or starts one in no wait, such as a new one); an exception interrupts whatever
+    /// it waits on.
+    pub fn schedule(&mut self, fiber: VALUE, value: VALUE, is_exception: bool) {
+        self.deliver(Remote::schedule(fiber, value, is_exception));
+    }
+
+    /// Resumes `fiber`'s suspension with `value` (see `Wake::Resume`).
+    pub fn resume_suspended(&mut self, fiber: VALUE, value: VALUE) {
+        self.deliver(Remote::new(fiber, value, Wake::Resume));
+    }
+
+    /// Raises `exception` in `fiber`: it interrupts the wait the fiber is in, or, for a fiber
+    /// in none, is raised when it next runs (a new fiber starts for that).
+    fn raise_in(&mut self, fiber: VALUE, exception: VALUE) {
+        if self.waiting.contains_key(&fiber) {
+            self.interrupt(fiber, exception);
+            return;
+        }
+        self.pending.entry(fiber).or_insert(exception);
+        if !self.in_wait.contains_key(&fiber) {
+            self.runqueue.push_back(Runnable {
+                fiber,
+                value: NIL,
+                resumes: Resumes::Idle,
+            });
+        }
+    }
+
+    /// Raises `exception` in `fiber` at its next resumption, waking it if it is parked.
+    pub fn interrupt(&mut self, fiber: VALUE, exception: VALUE) {
+        let already_pending = self.pending.contains_key(&fiber);
+        self.pending.entry(fiber).or_insert(exception);
+        match self.waiting.get(&fiber).copied() {
+            Some(Wait::Op(id)) => self.cancel(id),
+            // A second interrupt must not queue it twice; a wait for several polls checks for
+            // a pending exception before it parks.
+            Some(Wait::Any) if !already_pending => self.queue_in_wait(fiber, NIL),
+            Some(Wait::Any) => {}
+            Some(Wait::Suspended) => {
+                self.waiting.remove(&fiber);
+                self.queue_in_wait(fiber, NIL);
+            }
+            None => {}
+        }
+    }
+}

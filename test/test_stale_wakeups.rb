@@ -1,0 +1,65 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+# Machine API: a wake-up wakes only the wait it was issued for. A suspended fiber that was
+# scheduled, then raised into before it ran, does not take that value into its next suspension.
+class TestStaleWakeups < MachineTest
+  class Interrupted < StandardError; end
+
+  def test_a_value_scheduled_for_a_suspension_that_ended_otherwise_does_not_resume_the_next
+    fiber = machine.spin do
+      begin
+        machine.suspend
+      rescue Interrupted
+        nil
+      end
+      machine.suspend
+    end
+    machine.snooze
+    machine.schedule(fiber, :for_the_first_suspension)
+    fiber.raise(Interrupted) # before the scheduled value reaches it
+    machine.schedule(fiber, :for_the_second)
+    assert_equal :for_the_second, machine.join(fiber)
+  end
+
+  def test_a_completion_queued_before_a_raise_does_not_resume_the_next_suspension
+    r, w = IO.pipe
+    fiber = machine.spin do
+      begin
+        machine.read(r, +"", 10)
+        machine.snooze # the deferred Interrupted comes here
+      rescue Interrupted
+        nil
+      end
+      machine.suspend
+    end
+    machine.snooze
+    w << "x"
+    machine.snooze while machine.metrics[:runqueue].zero? # until the read's completion queued the fiber
+    fiber.raise(Interrupted)
+    machine.schedule(fiber, :scheduled)
+    assert_equal :scheduled, machine.join(fiber)
+  ensure
+    [r, w].each { |io| io&.close }
+  end
+
+  # A value sent before the fiber suspends is for the suspension that follows (the fiber
+  # listed itself as a waiter first): kept, not dropped as stale.
+  def test_a_value_sent_from_another_thread_before_the_fiber_suspends_resumes_that_suspension
+    fiber = machine.spin do
+      me = Fiber.current
+      Thread.new { machine.schedule(me, :early) }.join # the machine has not seen it yet
+      machine.suspend
+    end
+    assert_equal :early, machine.join(fiber)
+  end
+
+  def test_a_value_a_fiber_schedules_for_itself_resumes_its_next_suspension
+    fiber = machine.spin do
+      machine.schedule(Fiber.current, :to_itself)
+      machine.suspend
+    end
+    assert_equal :to_itself, machine.join(fiber)
+  end
+end
