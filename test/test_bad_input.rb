@@ -126,6 +126,18 @@ class TestBadInput < MachineTest
     assert_equal "boom UringMachine::TimeoutError", out
   end
 
+  def test_schedule_with_a_plain_fiber_of_another_thread
+    created = Thread.new { Fiber.new { :never_runs } }.value
+    finished = Thread.new { Fiber.new { :ran }.tap(&:resume) }.value
+    [created, finished].each do |fiber|
+      error = assert_raises(ArgumentError) { machine.schedule(fiber) }
+      assert_match(/another thread/, error.message)
+      assert_raises(ArgumentError) { machine.schedule(fiber, RuntimeError.new("no")) }
+    end
+    assert_equal :ran, machine.join(machine.spin { machine.sleep(0.001) && :ran })
+    assert_still_usable
+  end
+
   def test_fd_waiter_functions_check_their_argument
     %i[wake_fd_waiters release_fd_waiters].each do |function|
       assert_raises(TypeError, function.to_s) { UringMachine.public_send(function, nil) }

@@ -153,6 +153,17 @@ class TestSchedulerBadInput < SchedulerTest
     end
   end
 
+  def test_unblock_with_a_plain_fiber_of_another_thread
+    created = Thread.new { Fiber.new { :never_runs } }.value
+    finished = Thread.new { Fiber.new { :ran }.tap(&:resume) }.value
+    assert_still_usable do |scheduler|
+      [created, finished].each do |fiber|
+        error = assert_raises(ArgumentError) { scheduler.unblock(nil, fiber) }
+        assert_match(/another thread/, error.message)
+      end
+    end
+  end
+
   def test_fiber_schedule_without_a_block
     assert_still_usable do
       assert_raises(ArgumentError) { Fiber.schedule }

@@ -31,6 +31,7 @@ fn machine_new(ruby: &Ruby, args: &[magnus::Value]) -> Result<Machine, Error> {
 #[magnus::init]
 fn init(ruby: &Ruby) -> Result<(), Error> {
     machine::init_globals()?;
+    machine::fiber_thread::install()?;
     ruby.require("timeout")?;
     let module = ruby.define_module("UringMachine")?;
     module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, -1))?;

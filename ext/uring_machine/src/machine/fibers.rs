@@ -83,21 +83,23 @@ impl Machine {
         Ok(rb_self)
     }
 
-    /// Refuses a fiber that a machine of another thread started: only the thread a fiber was
-    /// created on can run it, and resuming it here would fail later, in whatever fiber happens
-    /// to switch. A fiber that no machine started (Fiber.new) cannot be traced to its thread:
-    /// CRuby keeps that link private.
+    /// Refuses a fiber of another thread (created, running or dead): only the thread a fiber
+    /// was created on can run it, and resuming it here would fail later, in whatever fiber
+    /// happens to switch. Its thread is the one recorded when it was allocated (see
+    /// fiber_thread.rs), else that of the machine it runs or waits on; a fiber allocated before
+    /// the gem was loaded, or another thread's root fiber that never used a machine, cannot be
+    /// told apart.
     pub fn check_fiber_thread(&self, fiber: VALUE) -> Result<(), Error> {
-        let owner = rb::ivar_get(fiber, names().fiber_machine);
-        if owner == NIL {
-            return Ok(());
-        }
-        let Ok(machine) = Obj::<Machine>::try_convert(rb::value(owner)) else {
-            return Ok(());
+        let thread = match crate::machine::fiber_thread::thread_of(fiber) {
+            NIL => match crate::machine::tree::machine_of_waiter(fiber) {
+                Some(machine) => machine.owner_thread(),
+                None => return Ok(()),
+            },
+            thread => thread,
         };
-        if machine.owner_thread() != self.owner_thread() {
+        if thread != self.owner_thread() {
             return Err(rb::arg_error(
-                "the fiber belongs to another thread: only the machine of the thread it was spun on can schedule it",
+                "the fiber belongs to another thread: only that thread (its machine, its scheduler) can resume it",
             ));
         }
         Ok(())

@@ -3,6 +3,7 @@
 //! what it has learned about each descriptor. Uses ring/ and ruby/; knows no particular op.
 pub mod fd_kinds;
 pub mod fiber_lock;
+pub mod fiber_thread;
 pub mod fibers;
 pub mod mailbox;
 pub mod run_loop;

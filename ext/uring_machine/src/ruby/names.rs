@@ -22,6 +22,8 @@ pub struct Names {
     pub fiber_block: ID,
     pub fiber_args: ID,
     pub fiber_mailbox: ID,
+    /// The thread that allocated a fiber (machine/fiber_thread.rs)
+    pub fiber_thread: ID,
     pub signal_target: ID,
     // Methods and ivars of Ruby (or of lib/) that the crate calls or reads.
     /// `@value` of UringMachine::Stop
@@ -75,6 +77,7 @@ pub fn init() -> Result<(), Error> {
         fiber_joiners: intern("__uring_machine_joiners__")?,
         fiber_machine: intern("__uring_machine_machine__")?,
         fiber_home: intern("__uring_machine_home__")?,
+        fiber_thread: intern("__uring_machine_thread__")?,
         fiber_parent: intern("__uring_machine_parent__")?,
         fiber_children: intern("__uring_machine_children__")?,
         fiber_watcher: intern("__uring_machine_watcher__")?,

@@ -414,6 +414,7 @@ impl Scheduler {
         let machine = self.used_machine()?;
         let (fiber, exception) = (raw(fiber), raw(exception));
         crate::machine::fibers::check_fiber(fiber)?;
+        machine.check_fiber_thread(fiber)?;
         if !rb::is_exception(exception) {
             return Err(rb::type_error("exception expected"));
         }
