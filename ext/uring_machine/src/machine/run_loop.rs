@@ -11,7 +11,7 @@ use io_uring::{opcode, squeue, types};
 use magnus::{gc::Marker, rb_sys::protect, DataTypeFunctions, Error, Exception, TypedData};
 use rb_sys::VALUE;
 
-use crate::machine::waits::{Entry, InWait, OuterWait, Resumes, Runnable};
+use crate::machine::waits::{Entry, FiberWaits, OuterWait, Resumes, Runnable};
 use crate::ring::metrics::Metrics;
 use crate::ring::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
 use crate::ring::wakeup::{unblock_ring_wait, Wakeup};
@@ -80,13 +80,12 @@ pub struct State {
     pub runqueue: VecDeque<Runnable>,
     /// What each parked fiber waits on, while something may still wake it (see waits.rs).
     pub waiting: FiberMap<Wait>,
-    /// The wait each fiber is in, from its start to its end, woken or not: a run-queue entry
-    /// resumes its fiber only in the wait it was queued for.
-    pub in_wait: FiberMap<InWait>,
-    /// When each fiber's last suspension ended, on the wake-up clock (see waits.rs). The keys
-    /// are never dereferenced (so not marked): an entry that outlives its fiber is older than
-    /// any wake-up a new fiber at the same address can get, and harmless.
-    pub last_end: FiberMap<u64>,
+    /// The wait each fiber is in, from its start to its end, woken or not (a run-queue entry
+    /// resumes its fiber only in the wait it was queued for), and when its last suspension
+    /// ended (see waits.rs). Only the fibers in a wait are marked: the entry of a fiber between
+    /// waits is never dereferenced, and if it outlives its fiber (one no machine started, which
+    /// finished) it is older than any wake-up a new fiber at the same address can get: harmless.
+    pub waits: FiberMap<FiberWaits>,
     /// A value sent to a fiber that was not suspended, for its next suspension.
     pub early: FiberMap<VALUE>,
     /// The waits that an inner wait of the same fiber set aside (see waits.rs).
@@ -155,7 +154,7 @@ impl DataTypeFunctions for Machine {
             .waiting
             .keys()
             .chain(state.write_counts.keys())
-            .chain(state.in_wait.keys())
+            .chain(state.waits.iter().filter(|(_, w)| w.current.is_some()).map(|(f, _)| f))
             .for_each(|f| mark(*f));
         mark(state.running);
         mark(state.locked_to);
@@ -185,8 +184,7 @@ impl Machine {
             ops: OpTable::default(),
             runqueue: VecDeque::new(),
             waiting: FiberMap::default(),
-            in_wait: FiberMap::default(),
-            last_end: FiberMap::default(),
+            waits: FiberMap::default(),
             early: FiberMap::default(),
             outer_waits: FiberMap::default(),
             held: Vec::new(),

@@ -72,7 +72,7 @@ pub fn ends_program(exc: VALUE) -> bool {
 
 impl State {
     fn is_parked(&self, fiber: VALUE) -> bool {
-        self.in_wait.contains_key(&fiber) || self.runqueue.iter().any(|r| r.fiber == fiber && self.is_live(r))
+        self.is_in_wait(fiber) || self.runqueue.iter().any(|r| r.fiber == fiber && self.is_live(r))
     }
 
     /// Raises `exc` in `fiber` at its next resumption, cancelling what it waits on; a signal
@@ -120,7 +120,12 @@ impl Machine {
     pub fn stop_fibers(&self) -> Result<usize, Error> {
         let current = fiber_current();
         let mut candidates: Vec<VALUE> = self.with(|s| {
-            let mut list: Vec<VALUE> = s.in_wait.keys().copied().collect();
+            let mut list: Vec<VALUE> = s
+                .waits
+                .iter()
+                .filter(|(_, w)| w.current.is_some())
+                .map(|(f, _)| *f)
+                .collect();
             list.extend(s.runqueue.iter().filter(|r| s.is_live(r)).map(|r| r.fiber));
             list.retain(|f| *f != current);
             list

@@ -53,6 +53,15 @@ pub struct InWait {
     pub suspension: bool,
 }
 
+/// What the machine knows of a fiber's waits (`State::waits`).
+#[derive(Default)]
+pub struct FiberWaits {
+    /// The wait it is in, from its start to its end, woken or not (None between waits).
+    pub current: Option<InWait>,
+    /// When its last suspension ended, on the wake-up clock (0: none yet).
+    pub last_end: u64,
+}
+
 /// A wait that an inner wait of the same fiber set aside, with what it waits on (None once
 /// something woke it).
 pub struct OuterWait {
@@ -75,7 +84,8 @@ impl State {
     /// aside until this one ends.
     pub fn begin_wait(&mut self, fiber: VALUE, suspension: bool) -> u64 {
         let serial = self.wakeup.tick();
-        if let Some(outer) = self.in_wait.insert(fiber, InWait { serial, suspension }) {
+        let waits = self.waits.entry(fiber).or_default();
+        if let Some(outer) = waits.current.replace(InWait { serial, suspension }) {
             let wait = self.waiting.remove(&fiber);
             self.outer_waits
                 .entry(fiber)
@@ -90,8 +100,10 @@ impl State {
     pub fn begin_suspension(&mut self, fiber: VALUE) -> u64 {
         let serial = self.begin_wait(fiber, true);
         self.waiting.insert(fiber, Wait::Suspended);
-        if let Some(value) = self.early.remove(&fiber) {
-            self.wake_suspension(fiber, serial, value);
+        if !self.early.is_empty() {
+            if let Some(value) = self.early.remove(&fiber) {
+                self.wake_suspension(fiber, serial, value);
+            }
         }
         serial
     }
@@ -99,24 +111,26 @@ impl State {
     /// Ends wait `serial` of `fiber`: nothing can resume it any more. An outer wait that it set
     /// aside goes on, and the wake-ups held back for that one are queued again, first.
     pub fn end_wait(&mut self, fiber: VALUE, serial: u64) {
-        let Some(ended) = self.in_wait.get(&fiber).copied().filter(|w| w.serial == serial) else {
+        let Some(waits) = self.waits.get_mut(&fiber) else {
             return;
         };
-        self.in_wait.remove(&fiber);
-        self.waiting.remove(&fiber);
-        let outer = self.outer_waits.get_mut(&fiber).and_then(Vec::pop);
-        if self.outer_waits.get(&fiber).is_some_and(Vec::is_empty) {
-            self.outer_waits.remove(&fiber);
+        let ended = match waits.current {
+            Some(w) if w.serial == serial => w,
+            _ => return, // not this wait's end (cannot happen)
+        };
+        waits.current = None;
+        let nested = !self.outer_waits.is_empty() && self.outer_waits.contains_key(&fiber);
+        if ended.suspension && !nested {
+            // The episode is over: what was sent before now was for it.
+            waits.last_end = self.wakeup.tick();
         }
-        let Some(outer) = outer else {
-            if ended.suspension {
-                // The episode is over: what was sent before now was for it.
-                let now = self.wakeup.tick();
-                self.last_end.insert(fiber, now);
-            }
+        self.waiting.remove(&fiber);
+        let Some(outer) = self.pop_outer_wait(fiber) else {
             return;
         };
-        self.in_wait.insert(fiber, outer.at);
+        if let Some(waits) = self.waits.get_mut(&fiber) {
+            waits.current = Some(outer.at);
+        }
         if let Some(wait) = outer.wait {
             self.waiting.insert(fiber, wait);
         }
@@ -137,23 +151,48 @@ impl State {
         }
     }
 
+    /// The wait of `fiber` that its ending inner wait had set aside, if any.
+    fn pop_outer_wait(&mut self, fiber: VALUE) -> Option<OuterWait> {
+        if self.outer_waits.is_empty() {
+            return None;
+        }
+        let stack = self.outer_waits.get_mut(&fiber)?;
+        let outer = stack.pop();
+        if stack.is_empty() {
+            self.outer_waits.remove(&fiber);
+        }
+        outer
+    }
+
     /// Forgets what this machine knew of a fiber that has finished.
     pub fn forget_fiber(&mut self, fiber: VALUE) {
-        self.last_end.remove(&fiber);
+        self.waits.remove(&fiber);
         self.early.remove(&fiber);
     }
 
     /// Whether `entry` may run now, is stale, or waits for an inner wait of its fiber to end.
     pub fn entry_state(&self, entry: &Runnable) -> Entry {
-        let current = self.in_wait.get(&entry.fiber);
+        let current = self.wait_of(entry.fiber);
         match entry.resumes {
             Resumes::Wait(serial) if current.is_some_and(|w| w.serial == serial) => Entry::Run,
-            Resumes::Wait(serial) if self.is_outer_wait(entry.fiber, serial) => Entry::Hold,
+            Resumes::Wait(serial) if !self.outer_waits.is_empty() && self.is_outer_wait(entry.fiber, serial) => {
+                Entry::Hold
+            }
             Resumes::Wait(_) => Entry::Drop,
             _ if current.is_some() => Entry::Drop,
             Resumes::Early if !self.early.contains_key(&entry.fiber) => Entry::Drop,
             _ => Entry::Run,
         }
+    }
+
+    /// The wait `fiber` is in.
+    pub fn wait_of(&self, fiber: VALUE) -> Option<InWait> {
+        self.waits.get(&fiber).and_then(|w| w.current)
+    }
+
+    /// Whether `fiber` is in a wait (woken or not).
+    pub fn is_in_wait(&self, fiber: VALUE) -> bool {
+        self.wait_of(fiber).is_some()
     }
 
     /// Whether `entry` will resume its fiber when it comes up (for lists of what is runnable).
@@ -177,17 +216,14 @@ impl State {
 
     /// Queues `fiber` to be resumed with `value` in the wait it is in now (if any).
     pub fn queue_in_wait(&mut self, fiber: VALUE, value: VALUE) {
-        let resumes = self
-            .in_wait
-            .get(&fiber)
-            .map_or(Resumes::Idle, |w| Resumes::Wait(w.serial));
+        let resumes = self.wait_of(fiber).map_or(Resumes::Idle, |w| Resumes::Wait(w.serial));
         self.runqueue.push_back(Runnable { fiber, value, resumes });
     }
 
     /// Resumes `fiber` with `value` if it is suspended in wait `serial` (its current wait or
     /// one set aside) and nothing woke that wait yet; whether it did.
     pub fn wake_suspension(&mut self, fiber: VALUE, serial: u64, value: VALUE) -> bool {
-        if self.in_wait.get(&fiber).is_some_and(|w| w.serial == serial) {
+        if self.wait_of(fiber).is_some_and(|w| w.serial == serial) {
             if self.waiting.get(&fiber) != Some(&Wait::Suspended) {
                 return false;
             }
@@ -222,10 +258,13 @@ impl State {
             self.raise_in(fiber, value);
             return;
         }
-        if self.last_end.get(&fiber).is_some_and(|end| stamp <= *end) {
-            return; // sent before the fiber's last suspension ended: it was for that one
+        let (current, last_end) = self.waits.get(&fiber).map_or((None, 0), |w| (w.current, w.last_end));
+        // Sent before the fiber's last suspension ended (never so for one sent now): it was for
+        // that suspension.
+        if stamp <= last_end {
+            return;
         }
-        match self.in_wait.get(&fiber).copied() {
+        match current {
             // Unless something woke it already: then this episode has had its wake-up.
             Some(w) if w.suspension => {
                 self.wake_suspension(fiber, w.serial, value);
@@ -268,7 +307,7 @@ impl State {
             return;
         }
         self.pending.entry(fiber).or_insert(exception);
-        if !self.in_wait.contains_key(&fiber) {
+        if !self.is_in_wait(fiber) {
             self.runqueue.push_back(Runnable {
                 fiber,
                 value: NIL,
