@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require "rbconfig"
 
 # Machine API: a wake-up wakes only the wait it was issued for. A suspended fiber that was
 # scheduled, then raised into before it ran, does not take that value into its next suspension.
@@ -61,5 +62,45 @@ class TestStaleWakeups < MachineTest
       machine.suspend
     end
     assert_equal :to_itself, machine.join(fiber)
+  end
+
+  # A wait begun inside another wait of the same fiber (a trap handler that sleeps while the
+  # fiber waits on the ring) sets the outer one aside whole: a value sent to the fiber meanwhile
+  # resumes the outer suspension once the handler is done. (Before, the inner wait's end
+  # dropped the outer one, and the fiber hung.) In a child Ruby, killed if it hangs.
+  def test_a_suspension_that_a_trap_handler_interrupts_with_a_wait_is_still_resumed
+    script = <<~'RUBY'
+      m = UringMachine::Machine.new
+      root = Fiber.current
+      tid = Thread.current.native_thread_id
+      waits_on_ring = -> { File.read("/proc/self/task/#{tid}/wchan").include?("io_cqring_wait") }
+      in_trap = false
+      trap("USR2") { in_trap = true; m.sleep(0.05); print "trap done, " }
+      Thread.new do
+        sleep 0.001 until waits_on_ring.call # the main fiber is in its suspension
+        Process.kill("USR2", Process.pid)
+        sleep 0.001 until in_trap && waits_on_ring.call # the handler's sleep waits inside it
+        m.schedule(root, :woken)
+      end
+      print m.suspend
+    RUBY
+    assert_equal "trap done, woken", run_child(script)
+  end
+
+  def run_child(script, limit: 20)
+    lib = File.expand_path("../lib", __dir__)
+    out_r, out_w = IO.pipe
+    pid = Process.spawn(RbConfig.ruby, "-I", lib, "-ruring_machine", "-e", script, out: out_w)
+    out_w.close
+    waiter = Thread.new { Process.wait2(pid).last }
+    unless waiter.join(limit)
+      Process.kill("KILL", pid)
+      waiter.join
+      flunk "the child hung: #{out_r.read.inspect}"
+    end
+    assert_predicate waiter.value, :success?
+    out_r.read
+  ensure
+    out_r&.close
   end
 end
