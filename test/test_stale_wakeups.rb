@@ -56,6 +56,12 @@ class TestStaleWakeups < MachineTest
     assert_equal :early, machine.join(fiber)
   end
 
+  def test_a_value_scheduled_for_a_fiber_that_has_not_started_reaches_its_first_suspension
+    fiber = machine.spin { machine.suspend }
+    machine.schedule(fiber, :hello) # spin only queued it: this is for its first suspension
+    assert_equal :hello, machine.timeout(5) { machine.join(fiber) }
+  end
+
   def test_a_value_a_fiber_schedules_for_itself_resumes_its_next_suspension
     fiber = machine.spin do
       machine.schedule(Fiber.current, :to_itself)

@@ -114,7 +114,8 @@ impl Machine {
         rb_self.check_owner()?;
         adopt(fiber, raw(rb_self.as_value()))?;
         tree::link(fiber_current(), fiber, true)?;
-        rb_self.with(|s| s.schedule(fiber, NIL, false));
+        // A start, not a value: one scheduled before it starts is for its first suspension.
+        rb_self.with(|s| s.queue_start(fiber));
         Ok(rb::value(fiber))
     }
 

@@ -220,6 +220,15 @@ impl State {
         self.runqueue.push_back(Runnable { fiber, value, resumes });
     }
 
+    /// Queues a new fiber (in no wait) to start at the next switch.
+    pub fn queue_start(&mut self, fiber: VALUE) {
+        self.runqueue.push_back(Runnable {
+            fiber,
+            value: NIL,
+            resumes: Resumes::Idle,
+        });
+    }
+
     /// Resumes `fiber` with `value` if it is suspended in wait `serial` (its current wait or
     /// one set aside) and nothing woke that wait yet; whether it did.
     pub fn wake_suspension(&mut self, fiber: VALUE, serial: u64, value: VALUE) -> bool {
@@ -285,13 +294,6 @@ impl State {
                 }
             }
         }
-    }
-
-    /// `Machine#schedule` semantics, from the machine's thread: a value resumes a suspended
-    /// fiber (or starts one in no wait, such as a new one); an exception interrupts whatever
-    /// it waits on.
-    pub fn schedule(&mut self, fiber: VALUE, value: VALUE, is_exception: bool) {
-        self.deliver(Remote::schedule(fiber, value, is_exception));
     }
 
     /// Resumes `fiber`'s suspension with `value` (see `Wake::Resume`).

@@ -420,7 +420,7 @@ impl Scheduler {
         }
         if machine.is_owner_thread() {
             machine.check_owner()?;
-            machine.with(|s| s.schedule(fiber, exception, true));
+            machine.with(|s| s.deliver(Remote::new(fiber, exception, Wake::Raise)));
         } else {
             machine.wakeup().push(Remote::new(fiber, exception, Wake::Raise));
         }
