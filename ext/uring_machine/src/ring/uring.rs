@@ -208,32 +208,39 @@ impl Drop for Ring {
     }
 }
 
+/// One `io_uring_rsrc_update`: a slot of the calling thread's registered-ring-fd table.
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
+/// `io_uring_register(opcode)` on the ring-fd table with one `update`; the kernel's return.
+fn update_ring_fds(uring: &IoUring, opcode: u32, update: &mut RsrcUpdate) -> libc::c_long {
+    // SAFETY: both ring-fd opcodes read (register also writes) one io_uring_rsrc_update
+    // (RsrcUpdate has its layout: u32, u32, u64) through a pointer to the caller's value, which
+    // outlives the call; the fd is the ring's own.
+    unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            std::os::fd::AsRawFd::as_raw_fd(uring),
+            opcode,
+            update as *mut RsrcUpdate,
+            1u32,
+        )
+    }
+}
+
 /// Registers the ring's own fd (5.18+) so each enter skips the fd lookup; None where refused.
 fn register_ring_fd(uring: &IoUring) -> Option<i32> {
     const IORING_REGISTER_RING_FDS: u32 = 20;
-    #[repr(C)]
-    struct RsrcUpdate {
-        offset: u32,
-        resv: u32,
-        data: u64,
-    }
     let mut update = RsrcUpdate {
         offset: u32::MAX,
         resv: 0,
         data: std::os::fd::AsRawFd::as_raw_fd(uring) as u64,
     };
-    // SAFETY: IORING_REGISTER_RING_FDS reads and writes one io_uring_rsrc_update (RsrcUpdate
-    // has its layout: u32, u32, u64) through a pointer to a local that outlives the call; the
-    // fd is the ring's own.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_io_uring_register,
-            std::os::fd::AsRawFd::as_raw_fd(uring),
-            IORING_REGISTER_RING_FDS,
-            &mut update as *mut RsrcUpdate,
-            1u32,
-        )
-    };
+    let ret = update_ring_fds(uring, IORING_REGISTER_RING_FDS, &mut update);
     (ret == 1).then_some(update.offset as i32)
 }
 
@@ -241,27 +248,12 @@ fn register_ring_fd(uring: &IoUring) -> Option<i32> {
 /// otherwise it would hold the closed ring in the kernel until the thread exits.
 fn unregister_ring_fd(uring: &IoUring, index: i32) {
     const IORING_UNREGISTER_RING_FDS: u32 = 21;
-    #[repr(C)]
-    struct RsrcUpdate {
-        offset: u32,
-        resv: u32,
-        data: u64,
-    }
     let mut update = RsrcUpdate {
         offset: index as u32,
         resv: 0,
         data: 0,
     };
-    // SAFETY: the kernel reads one RsrcUpdate, which lives across the call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_io_uring_register,
-            std::os::fd::AsRawFd::as_raw_fd(uring),
-            IORING_UNREGISTER_RING_FDS,
-            &mut update as *mut RsrcUpdate,
-            1u32,
-        )
-    };
+    update_ring_fds(uring, IORING_UNREGISTER_RING_FDS, &mut update);
 }
 
 pub fn has_more(flags: u32) -> bool {
