@@ -3,7 +3,7 @@
 require_relative "scheduler_helper"
 require "uring_machine/debugger"
 require "stringio"
-require "open3"
+require_relative "support/child_ruby"
 
 # The debugger's tracer driven through its controller's mailbox: each command is fed as a line
 # of input, and the stops, the text the user would see and the program's own behaviour are
@@ -260,13 +260,15 @@ end
 
 # Outside the fiber tests: loading, and the behaviour without a terminal.
 class TestDebuggerLoading < Minitest::Test
-  LIB = File.expand_path("../lib", __dir__)
+  include ChildRuby::Assertions
+
+  LIMIT = 30
 
   def test_require_uring_machine_does_not_load_the_debugger
-    out, status = Open3.capture2e(RbConfig.ruby, "-w", "-I#{LIB}", "-e",
-                                  'require "uring_machine"; p $LOADED_FEATURES.grep(/uring_machine.debugger/)')
-    assert status.success?, out
-    assert_equal "[]\n", out
+    child = run_ruby("-w", "-e", 'require "uring_machine"; p $LOADED_FEATURES.grep(/uring_machine.debugger/)',
+                     limit: LIMIT, merge_err: true)
+    assert child.status.success?, child.out
+    assert_equal "[]\n", child.out
   end
 
   def test_without_a_terminal_breakpoint_prints_the_location_and_goes_on
@@ -276,9 +278,9 @@ class TestDebuggerLoading < Minitest::Test
       breakpoint
       puts "went on with \#{x}"
     RUBY
-    out, err, status = Open3.capture3(RbConfig.ruby, "-w", "-I#{LIB}", "-e", program, stdin_data: "")
-    assert status.success?, err
-    assert_equal "went on with 1\n", out
-    assert_match(/breakpoint at -e:3 \(no terminal: going on\)/, err)
+    child = run_ruby("-w", "-e", program, limit: LIMIT) # stdin: /dev/null, no terminal
+    assert child.status.success?, child.err
+    assert_equal "went on with 1\n", child.out
+    assert_match(/breakpoint at -e:3 \(no terminal: going on\)/, child.err)
   end
 end

@@ -1,14 +1,15 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require_relative "support/child_ruby"
 require "tmpdir"
 require "fileutils"
+require "shellwords"
 
 # The debugger on a real terminal: a program runs in a tmux pane (a private tmux server),
 # commands are typed with send-keys, and the screen is read with capture-pane.
 class TestDebuggerTerminal < Minitest::Test
   PROGRAM = File.expand_path("support/debugger_program.rb", __dir__)
-  LIB = File.expand_path("../lib", __dir__)
   DEADLINE = 15
 
   def setup
@@ -17,7 +18,7 @@ class TestDebuggerTerminal < Minitest::Test
     @dir = Dir.mktmpdir("uring_machine_tmux")
     @socket = File.join(@dir, "socket") # a private tmux server
     tmux("new-session", "-d", "-x", "120", "-y", "50", "-s", "debug",
-         "#{RbConfig.ruby} -w -I#{LIB} #{PROGRAM}; echo EXITED $?; sleep 60")
+         "#{ChildRuby.command('-w', PROGRAM).shelljoin}; echo EXITED $?; sleep 60")
   end
 
   def teardown

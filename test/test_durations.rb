@@ -1,10 +1,9 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
-require "rbconfig"
-require "tempfile"
 require "timeout"
 require_relative "support/timed_calls"
+require_relative "support/child_ruby"
 
 # Every timed API given odd durations (huge Integers and Floats, Infinity, NaN, negatives,
 # Rationals, nil, a String, objects with to_f or divmod; see support/timed_calls.rb): under
@@ -14,7 +13,6 @@ require_relative "support/timed_calls"
 # (`fatal`, which no rescue catches): ours run in child processes, all at once, and each must
 # exit cleanly. Plain Ruby's outcomes are taken live, in threads of this process.
 class TestDurations < Minitest::Test
-  LIB = File.expand_path("../lib", __dir__)
   CHILD = File.expand_path("support/timed_calls.rb", __dir__)
   CHILD_LIMIT = 60
 
@@ -44,18 +42,10 @@ class TestDurations < Minitest::Test
       @ours ||= OURS.to_h { |key| [key, Thread.new { run_child(*key) }] }.transform_values(&:value)
     end
 
+    # One killed at CHILD_LIMIT fails its test by its status.
     def run_child(side, row)
-      Tempfile.create("out") do |out|
-        Tempfile.create("err") do |err|
-          pid = Process.spawn(RbConfig.ruby, "-I", LIB, CHILD, side, row, out: out.path, err: err.path)
-          waiter = Process.detach(pid)
-          unless waiter.join(CHILD_LIMIT)
-            Process.kill(:KILL, pid)
-            waiter.join
-          end
-          [File.read(out.path), File.read(err.path), waiter.value]
-        end
-      end
+      child = ChildRuby.run(CHILD, side, row, limit: CHILD_LIMIT)
+      [child.out, child.err, child.status]
     end
   end
 

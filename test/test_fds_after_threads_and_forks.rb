@@ -1,8 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
-require "rbconfig"
-require "json"
+require_relative "support/child_ruby"
 
 # Descriptors of ours do not outlive what they serve. A scheduler thread's ring and eventfd are
 # closed when the thread ends, not whenever GC frees its machine: the Thread object (kept in an
@@ -13,7 +12,7 @@ require "json"
 # exact; children fork from scheduled fibers while other fibers have ops in flight (a pipe read,
 # a sleep, Process.wait of a sibling) and report what they have beyond the parent's baseline.
 class TestFdsAfterThreadsAndForks < Minitest::Test
-  LIB = File.expand_path("../lib", __dir__)
+  include ChildRuby::Assertions
 
   PRELUDE = <<~'RUBY'
     require "uring_machine"
@@ -69,9 +68,7 @@ class TestFdsAfterThreadsAndForks < Minitest::Test
   # [descriptors the parent has beyond its baseline, the same for each child].
   def run_scenario(threads:, forks:)
     script = "THREADS = #{threads}\nFORKS = #{forks}\n#{PRELUDE}"
-    out = IO.popen(["timeout", "-s", "KILL", "60", RbConfig.ruby, "-w", "-I", LIB, "-e", script], err: %i[child out], &:read)
-    assert $?.success?, "the child Ruby failed (#{$?.inspect}):\n#{out}"
-    report = JSON.parse(out.lines.last)
+    report, out = child_report("-w", "-e", script, limit: 60)
     assert_equal threads * forks, report["children"].size, out
     [report["parent"], report["children"]]
   end

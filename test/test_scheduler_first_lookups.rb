@@ -1,8 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
-require "rbconfig"
-require "json"
+require_relative "support/child_ruby"
 
 # The first burst of name lookups in a fresh process: 50 fibers resolve "localhost" at once
 # (Addrinfo.getaddrinfo, TCPSocket.new, Net::HTTP) with the gem's files evicted from the page
@@ -11,7 +10,7 @@ require "json"
 # UringMachine::DNS (NameError). That no file of lib/ is loaded once the scheduler is set is
 # what makes this deterministic; the burst shows what it costs when it happens.
 class TestSchedulerFirstLookups < Minitest::Test
-  LIB = File.expand_path("../lib", __dir__)
+  include ChildRuby::Assertions
 
   SCRIPT = <<~'RUBY'
     require "uring_machine"
@@ -63,10 +62,7 @@ class TestSchedulerFirstLookups < Minitest::Test
   RUBY
 
   def test_fifty_lookups_at_once_in_a_fresh_process_with_the_files_evicted
-    out = IO.popen(["timeout", "-s", "KILL", "60", RbConfig.ruby, "-w", "-I", LIB, "-e", SCRIPT, LIB],
-                   err: %i[child out], &:read)
-    assert $?.success?, "the child failed (#{$?.inspect}):\n#{out}"
-    report = JSON.parse(out.lines.last)
+    report, = child_report("-w", "-e", SCRIPT, ChildRuby::LIB, limit: 60)
     assert_equal [], report["loaded_in_fibers"], "files of lib/ were loaded inside fibers"
     outcomes = report["outcomes"]
     refute outcomes.keys.any? { |o| o.include?("Error") }, "lookups failed: #{outcomes.inspect}"

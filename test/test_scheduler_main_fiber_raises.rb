@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
-require "rbconfig"
+require_relative "support/child_ruby"
 
 # A program whose main fiber raises ends as a plain Ruby program does: the error is printed and
 # the status is non-zero, after the fibers it left behind were stopped (their ensure blocks
@@ -9,7 +9,8 @@ require "rbconfig"
 # normally still waits for every fiber, as the Fiber::Scheduler interface asks. Each case runs
 # in a child Ruby, killed if it outlives LIMIT.
 class TestSchedulerMainFiberRaises < Minitest::Test
-  LIB = File.expand_path("../lib", __dir__)
+  include ChildRuby::Assertions
+
   # A bound, not a race: these children take about 0.1 s (plus 0.2 s of sleep in one).
   LIMIT = 15
 
@@ -19,24 +20,20 @@ class TestSchedulerMainFiberRaises < Minitest::Test
     Fiber.set_scheduler(UringMachine::Scheduler.new)
   RUBY
 
+  # A fiber that sleeps until it is stopped, and says so.
+  SLEEPING_FIBER = <<~RUBY
+    Fiber.schedule do
+      sleep
+    ensure
+      puts "ensure ran"
+    end
+  RUBY
+
   # [Process::Status, stdout, stderr] of a child Ruby running +script+; flunks if it does not
   # exit within LIMIT seconds.
   def run_child(script)
-    out_r, out_w = IO.pipe
-    err_r, err_w = IO.pipe
-    pid = Process.spawn(RbConfig.ruby, "-w", "-I", LIB, "-e", PRELUDE + script, out: out_w, err: err_w, in: File::NULL)
-    [out_w, err_w].each(&:close)
-    out = Thread.new { out_r.read }
-    err = Thread.new { err_r.read }
-    waiter = Thread.new { Process.wait2(pid).last }
-    unless waiter.join(LIMIT)
-      Process.kill("KILL", pid)
-      waiter.join
-      flunk "the program did not exit within #{LIMIT} s: #{out.value.inspect}\n#{err.value}"
-    end
-    [waiter.value, out.value, err.value]
-  ensure
-    [out_r, err_r].each { |io| io&.close }
+    result = run_ruby("-w", "-e", PRELUDE + script, limit: LIMIT)
+    [result.status, result.out, result.err]
   end
 
   def assert_crashed_with_boom(status, out, err)
@@ -47,12 +44,7 @@ class TestSchedulerMainFiberRaises < Minitest::Test
   end
 
   def test_raise_with_a_fiber_sleeping_forever_exits
-    status, out, err = run_child(<<~RUBY)
-      Fiber.schedule do
-        sleep
-      ensure
-        puts "ensure ran"
-      end
+    status, out, err = run_child(SLEEPING_FIBER + <<~RUBY)
       raise "boom"
     RUBY
     assert_crashed_with_boom(status, out, err)
@@ -94,12 +86,7 @@ class TestSchedulerMainFiberRaises < Minitest::Test
 
   # $! is set in a rescue clause too: the error ended the main code's work.
   def test_set_scheduler_nil_in_a_rescue_clause_stops_the_fibers
-    status, out, err = run_child(<<~RUBY)
-      Fiber.schedule do
-        sleep
-      ensure
-        puts "ensure ran"
-      end
+    status, out, err = run_child(SLEEPING_FIBER + <<~RUBY)
       begin
         raise "boom"
       rescue RuntimeError

@@ -1,14 +1,13 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
-require "rbconfig"
+require_relative "support/child_ruby"
 require "io/wait"
 
 # Signals end a program under the scheduler as they end a plain Ruby program: the signal
 # exception reaches the main fiber, the other fibers are stopped (their ensure blocks run), and
 # the process dies by the signal. Each case runs a child Ruby and sends it a real signal.
 class TestSignals < Minitest::Test
-  LIB = File.expand_path("../lib", __dir__)
   # Upper bound for a child to get ready, and to exit once signalled (a bound, not a race:
   # plain Ruby takes about 10 ms).
   LIMIT = 10
@@ -46,8 +45,7 @@ class TestSignals < Minitest::Test
     out_r, out_w = IO.pipe
     err_r, err_w = IO.pipe
     in_r, in_w = IO.pipe
-    pid = Process.spawn(RbConfig.ruby, "-w", "-I", LIB, "-e", PRELUDE + script,
-                        in: in_r, out: out_w, err: err_w)
+    pid = Process.spawn(*ChildRuby.command("-w", "-e", PRELUDE + script), in: in_r, out: out_w, err: err_w)
     [out_w, err_w, in_r].each(&:close)
     errors = Thread.new { err_r.read }
     ready = out_r.wait_readable(LIMIT) && out_r.gets
@@ -59,15 +57,11 @@ class TestSignals < Minitest::Test
     start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     Process.kill(signal, pid) if signal
     in_w.puts(input) if input
-    waiter = Thread.new { Process.wait2(pid).last }
-    unless waiter.join(LIMIT)
-      Process.kill("KILL", pid)
-      waiter.join
-      flunk "child did not exit within #{LIMIT}s of #{signal || input}: #{out_r.read.inspect}\n#{errors.value}"
-    end
+    status, killed = ChildRuby.wait(pid, LIMIT)
+    flunk "child did not exit within #{LIMIT}s of #{signal || input}: #{out_r.read.inspect}\n#{errors.value}" if killed
     took = Process.clock_gettime(Process::CLOCK_MONOTONIC) - start
     report_time(signal || input, took)
-    [waiter.value, out_r.read.lines(chomp: true), errors.value, took]
+    [status, out_r.read.lines(chomp: true), errors.value, took]
   ensure
     [out_r, err_r, in_w].each { |io| io&.close unless io&.closed? }
   end

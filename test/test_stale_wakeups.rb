@@ -1,22 +1,30 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
-require "rbconfig"
+require_relative "support/child_ruby"
 
 # Machine API: a wake-up wakes only the wait it was issued for. A suspended fiber that was
 # scheduled, then raised into before it ran, does not take that value into its next suspension.
 class TestStaleWakeups < MachineTest
+  include ChildRuby::Assertions
+
   class Interrupted < StandardError; end
 
-  def test_a_value_scheduled_for_a_suspension_that_ended_otherwise_does_not_resume_the_next
-    fiber = machine.spin do
+  # Spins a fiber that waits in +first_wait+ until Interrupted is raised into it, then
+  # suspends: the fiber's value is what resumed that second suspension.
+  def spin_interrupted_then_suspended(&first_wait)
+    machine.spin do
       begin
-        machine.suspend
+        first_wait.call
       rescue Interrupted
         nil
       end
       machine.suspend
     end
+  end
+
+  def test_a_value_scheduled_for_a_suspension_that_ended_otherwise_does_not_resume_the_next
+    fiber = spin_interrupted_then_suspended { machine.suspend }
     machine.snooze
     machine.schedule(fiber, :for_the_first_suspension)
     fiber.raise(Interrupted) # before the scheduled value reaches it
@@ -26,14 +34,9 @@ class TestStaleWakeups < MachineTest
 
   def test_a_completion_queued_before_a_raise_does_not_resume_the_next_suspension
     r, w = IO.pipe
-    fiber = machine.spin do
-      begin
-        machine.read(r, +"", 10)
-        machine.snooze # the deferred Interrupted comes here
-      rescue Interrupted
-        nil
-      end
-      machine.suspend
+    fiber = spin_interrupted_then_suspended do
+      machine.read(r, +"", 10)
+      machine.snooze # the deferred Interrupted comes here
     end
     machine.snooze
     w << "x"
@@ -90,23 +93,8 @@ class TestStaleWakeups < MachineTest
       end
       print m.suspend
     RUBY
-    assert_equal "trap done, woken", run_child(script)
-  end
-
-  def run_child(script, limit: 20)
-    lib = File.expand_path("../lib", __dir__)
-    out_r, out_w = IO.pipe
-    pid = Process.spawn(RbConfig.ruby, "-I", lib, "-ruring_machine", "-e", script, out: out_w)
-    out_w.close
-    waiter = Thread.new { Process.wait2(pid).last }
-    unless waiter.join(limit)
-      Process.kill("KILL", pid)
-      waiter.join
-      flunk "the child hung: #{out_r.read.inspect}"
-    end
-    assert_predicate waiter.value, :success?
-    out_r.read
-  ensure
-    out_r&.close
+    child = run_ruby("-ruring_machine", "-e", script, limit: 20)
+    assert_predicate child.status, :success?, child.err
+    assert_equal "trap done, woken", child.out
   end
 end
