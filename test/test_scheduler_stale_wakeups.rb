@@ -13,13 +13,38 @@ class TestSchedulerStaleWakeups < SchedulerTest
   class Interrupted < StandardError; end
 
   # A fiber that makes the ring start every timer queued so far, then keeps the thread busy
-  # for +seconds+ (other threads may run): the timers that fire meanwhile are reaped together
-  # when it finishes, in the order they fired.
+  # for +seconds+ (other threads may run), then through the block if given: the timers that
+  # fire meanwhile are reaped together when it finishes, in the order they fired.
   def hold_the_ring(seconds)
     schedule_fiber do
       sleep 0
       deadline = monotonic + seconds
       Thread.pass while monotonic < deadline
+      yield if block_given?
+    end
+  end
+
+  # A fiber whose 2 ms sleep is over (its timer fired, the fiber is queued, not yet run) when
+  # the block, called 1 ms in from another fiber with the scheduler and that fiber, interrupts
+  # it with Interrupted; the fiber then sleeps SLEEP. Returns { raised:, slept: }.
+  def sleep_interrupted_after_its_timer_fired(&interrupt)
+    with_scheduler do |scheduler|
+      got = {}
+      sleeper = schedule_fiber do
+        begin
+          sleep 0.002
+        rescue Interrupted
+          got[:raised] = true
+        end
+        got[:slept] = elapsed { sleep SLEEP }
+      end
+      schedule_fiber do
+        sleep 0.001
+        interrupt.call(scheduler, sleeper)
+      end
+      hold_the_ring(0.02)
+      Fiber.set_scheduler(nil)
+      got
     end
   end
 
@@ -39,10 +64,7 @@ class TestSchedulerStaleWakeups < SchedulerTest
         scheduler.unblock(:blocker, waiter)
         unblocked << true
       end
-      schedule_fiber do
-        sleep 0
-        deadline = monotonic + 0.02
-        Thread.pass while monotonic < deadline
+      hold_the_ring(0.02) do
         go << true
         Thread.pass while unblocked.empty?
       end
@@ -75,46 +97,14 @@ class TestSchedulerStaleWakeups < SchedulerTest
   end
 
   def test_a_sleep_whose_timer_fired_then_raised_into_does_not_end_the_next_sleep
-    got = with_scheduler do
-      got = {}
-      sleeper = schedule_fiber do
-        begin
-          sleep 0.002
-        rescue Interrupted
-          got[:raised] = true
-        end
-        got[:slept] = elapsed { sleep SLEEP }
-      end
-      schedule_fiber do
-        sleep 0.001
-        sleeper.raise(Interrupted) # its first sleep is over and queued, not yet run
-      end
-      hold_the_ring(0.02)
-      Fiber.set_scheduler(nil)
-      got
-    end
+    got = sleep_interrupted_after_its_timer_fired { |_, sleeper| sleeper.raise(Interrupted) }
     assert got[:raised]
     assert_operator got[:slept], :>=, SLEEP, "the first sleep's timer ended the second sleep"
   end
 
   def test_machine_schedule_with_an_exception_after_the_timer_fired_does_not_end_the_next_sleep
-    got = with_scheduler do |scheduler|
-      got = {}
-      sleeper = schedule_fiber do
-        begin
-          sleep 0.002
-        rescue Interrupted
-          got[:raised] = true
-        end
-        got[:slept] = elapsed { sleep SLEEP }
-      end
-      schedule_fiber do
-        sleep 0.001
-        scheduler.machine.schedule(sleeper, Interrupted.new("late"))
-      end
-      hold_the_ring(0.02)
-      Fiber.set_scheduler(nil)
-      got
+    got = sleep_interrupted_after_its_timer_fired do |scheduler, sleeper|
+      scheduler.machine.schedule(sleeper, Interrupted.new("late"))
     end
     assert got[:raised], "the exception is raised in the fiber"
     assert_operator got[:slept], :>=, SLEEP, "the interrupt's wake-up ended the next sleep"
@@ -137,10 +127,7 @@ class TestSchedulerStaleWakeups < SchedulerTest
         ensure
           got[:slept] = elapsed { sleep SLEEP }
         end
-        schedule_fiber do
-          sleep 0
-          deadline = monotonic + 0.02
-          Thread.pass while monotonic < deadline # the timeout fires meanwhile
+        hold_the_ring(0.02) do # the timeout fires meanwhile
           Thread.pass until writer.stop?
           writer.wakeup
           # Not join (a wait, which would reap the timeout first): the pipe is readable now,
