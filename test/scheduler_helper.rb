@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require_relative "support/pipes"
 require "digest"
 require "io/wait"
 
@@ -8,6 +9,8 @@ require "io/wait"
 # fresh scheduler, so a broken scheduler cannot poison the main thread, and every run is
 # bounded: a hang fails the test instead of hanging the suite.
 module SchedulerTestHelper
+  include Pipes
+
   # Upper bound for one with_scheduler run, in seconds.
   RUN_LIMIT = 30
 
@@ -82,15 +85,6 @@ module SchedulerTestHelper
     start = monotonic
     yield
     monotonic - start
-  end
-
-  # IO.pipe, closing both ends after the block.
-  def with_pipe
-    r, w = IO.pipe
-    yield r, w
-  ensure
-    r&.close
-    w&.close
   end
 
   # Call from a scheduled fiber: a writer fiber sends +payload+ a little later while this fiber

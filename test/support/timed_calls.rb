@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative "pipes"
+
 # Every timed call -- plain Ruby's, the same calls under UringMachine::Scheduler, the
 # scheduler's own hooks, the Machine API -- and the odd durations test_durations.rb gives them.
 # The test loads this file for plain Ruby's outcomes; for ours it runs it as a child process
@@ -14,6 +16,8 @@
 # What an interrupted call then raises is not its outcome (CRuby 3.1's Mutex#sleep under a
 # scheduler, for one, leaves the mutex unlocked when its kernel_sleep raises).
 module TimedCalls
+  extend Pipes
+
   # Raised into a call still waiting after the moment.
   class StillAsleep < Exception; end # rubocop:disable Lint/InheritException
 
@@ -65,14 +69,6 @@ module TimedCalls
 
   def self.ruby_at_least?(version)
     (RUBY_VERSION.split(".").map(&:to_i) <=> version.split(".").map(&:to_i)) >= 0
-  end
-
-  def self.with_pipe
-    r, w = IO.pipe
-    yield r, w
-  ensure
-    r&.close
-    w&.close
   end
 
   # CRuby's timed methods: run without a scheduler (the reference) and under ours.
