@@ -70,10 +70,21 @@ class TestSchedulerInterruptedWrites < SchedulerTest
     assert kinds.any? { |kind| exception.is_a?(kind) }, "#{message} timed out: #{exception.inspect}".strip
   end
 
-  def each_path
-    [true, false].each do |fast|
-      UringMachine.fast_io = fast
-      with_pipe { |r, w| yield r, w, "fast_io #{fast}" }
+  # Yields a fresh pipe and the run's name twice: with +setting+ (:fast_io, :coalesce_writes)
+  # on, then off.
+  def each_path(setting = :fast_io)
+    [true, false].each do |on|
+      UringMachine.public_send(:"#{setting}=", on)
+      with_pipe { |r, w| yield r, w, "#{setting} #{on}" }
+    end
+  end
+
+  # Yields a file that holds +data+, positioned at its start.
+  def with_source_file(data)
+    Tempfile.create("copy") do |src|
+      src.write(data)
+      src.rewind
+      yield src
     end
   end
 
@@ -119,28 +130,22 @@ class TestSchedulerInterruptedWrites < SchedulerTest
   end
 
   def test_write_of_several_pieces_counts_them_all
-    [true, false].each do |coalesce|
-      UringMachine.coalesce_writes = coalesce
-      with_pipe do |r, w|
-        capacity = pipe_capacity(w)
-        pieces = [payload(capacity / 2), payload(capacity), payload(capacity + 1)]
-        raised = under_timeout { w.write(*pieces) }
-        assert_timed_out raised, "coalesce #{coalesce}"
-        assert_stopped_write raised, pieces.join, drain(r)
-      end
+    each_path(:coalesce_writes) do |r, w, path|
+      capacity = pipe_capacity(w)
+      pieces = [payload(capacity / 2), payload(capacity), payload(capacity + 1)]
+      raised = under_timeout { w.write(*pieces) }
+      assert_timed_out raised, path
+      assert_stopped_write raised, pieces.join, drain(r)
     end
   end
 
   def test_puts_of_several_lines_counts_them_all
-    [true, false].each do |coalesce|
-      UringMachine.coalesce_writes = coalesce
-      with_pipe do |r, w|
-        capacity = pipe_capacity(w)
-        lines = [payload(100).unpack1("H*"), payload(capacity).unpack1("H*")]
-        raised = under_timeout { w.puts(*lines) }
-        assert_timed_out raised, "coalesce #{coalesce}"
-        assert_stopped_write raised, lines.join("\n") + "\n", drain(r)
-      end
+    each_path(:coalesce_writes) do |r, w, path|
+      capacity = pipe_capacity(w)
+      lines = [payload(100).unpack1("H*"), payload(capacity).unpack1("H*")]
+      raised = under_timeout { w.puts(*lines) }
+      assert_timed_out raised, path
+      assert_stopped_write raised, lines.join("\n") + "\n", drain(r)
     end
   end
 
@@ -165,11 +170,9 @@ class TestSchedulerInterruptedWrites < SchedulerTest
   end
 
   def test_copy_stream_into_a_pipe
-    Tempfile.create("copy") do |src|
-      with_pipe do |r, w|
-        data = payload(pipe_capacity(w) * 3)
-        src.write(data)
-        src.rewind
+    with_pipe do |r, w|
+      data = payload(pipe_capacity(w) * 3)
+      with_source_file(data) do |src|
         raised = interrupt_parked_writer(stop_once_readable(r)) { IO.copy_stream(src, w) }
         assert_kind_of Stop, raised
         assert_stopped_write raised, data, drain(r)
@@ -179,11 +182,9 @@ class TestSchedulerInterruptedWrites < SchedulerTest
   end
 
   def test_copy_stream_counts_the_bytes_read_ahead_too
-    Tempfile.create("copy") do |src|
-      with_pipe do |r, w|
-        data = payload(pipe_capacity(w) * 3)
-        src.write(data)
-        src.rewind
+    with_pipe do |r, w|
+      data = payload(pipe_capacity(w) * 3)
+      with_source_file(data) do |src|
         src.getc # Ruby reads ahead: copy_stream writes that first, then splices the rest
         raised = interrupt_parked_writer(stop_once_readable(r)) { IO.copy_stream(src, w) }
         assert_kind_of Stop, raised
@@ -194,17 +195,15 @@ class TestSchedulerInterruptedWrites < SchedulerTest
   end
 
   def test_copy_stream_into_a_socket
-    Tempfile.create("copy") do |src|
-      a, b = UNIXSocket.pair
-      data = payload(1 << 22)
-      src.write(data)
-      src.rewind
+    a, b = UNIXSocket.pair
+    data = payload(1 << 22)
+    with_source_file(data) do |src|
       raised = interrupt_parked_writer(stop_once_readable(b)) { IO.copy_stream(src, a) }
       assert_kind_of Stop, raised
       assert_stopped_write raised, data, drain(b)
       assert_equal raised.bytes_written, src.pos, "bytes taken but not sent went back to the file"
-    ensure
-      [a, b].each { |io| io&.close }
     end
+  ensure
+    [a, b].each { |io| io&.close }
   end
 end
