@@ -35,14 +35,21 @@ class TestInterruptedWrites < MachineTest
     machine.join(writer)
   end
 
+  # Runs +write+ in a fiber under machine.timeout(seconds, *exception); returns what stopped it
+  # (or :returned).
+  def under_timeout(seconds, *exception, &write)
+    in_fiber do
+      machine.timeout(seconds, *exception, &write)
+      :returned
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      e
+    end
+  end
+
   def test_write_under_timeout_raises_the_timeout_with_the_count
     data = payload(pipe_capacity(@w) * 3)
     timeout = RuntimeError.new("too slow")
-    raised = in_fiber do
-      machine.timeout(0.02, timeout) { machine.write(@w, data) }
-    rescue RuntimeError => e
-      e
-    end
+    raised = under_timeout(0.02, timeout) { machine.write(@w, data) }
     assert_same timeout, raised, "the timeout's own exception, not a short count"
     assert_stopped_write raised, data, drain(@r)
     assert_equal 0.001, machine.sleep(0.001), "nothing left pending after the block"
@@ -51,12 +58,7 @@ class TestInterruptedWrites < MachineTest
   def test_the_reproducer_from_the_issue
     a, b = UNIXSocket.pair
     data = "x" * (1 << 20)
-    raised = in_fiber do
-      machine.timeout(0.05, RuntimeError) { machine.write(a, data) }
-      :returned
-    rescue RuntimeError => e
-      e
-    end
+    raised = under_timeout(0.05, RuntimeError) { machine.write(a, data) }
     assert_kind_of RuntimeError, raised
     assert_stopped_write raised, data, drain(b)
   ensure
@@ -101,11 +103,7 @@ class TestInterruptedWrites < MachineTest
   def test_send_under_timeout
     a, b = UNIXSocket.pair
     data = payload(1 << 21)
-    raised = in_fiber do
-      machine.timeout(0.02) { machine.send(a, data) }
-    rescue UringMachine::TimeoutError => e
-      e
-    end
+    raised = under_timeout(0.02) { machine.send(a, data) }
     assert_kind_of UringMachine::TimeoutError, raised
     assert_stopped_write raised, data, drain(b)
   ensure
