@@ -74,7 +74,7 @@ module Fuzz
       status = Process.wait2(pid).last
       echo.join
       died(part, running, status, stderr) if running
-      [running ? running + 1 : after, status.success?]
+      [running ? running + 1 : after || first, status.success?] # exit status 4: recycled, go on
     ensure
       [out_r, err_r].each { |io| io&.close }
     end

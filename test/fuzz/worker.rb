@@ -14,6 +14,12 @@ require_relative "episodes"
 module Fuzz
   # Runs the episodes of one part and reports each.
   class Worker
+    # Ruby 3.1 never returns fiber stacks to the system (its fiber pool only grows) and frees
+    # them only when the Fiber is collected: past this many memory mappings, the worker makes
+    # way for a fresh one (exit status RECYCLE) before Fiber.new fails for want of mappings.
+    MAX_MAPPINGS = 20_000
+    RECYCLE = 4
+
     def initialize(part, seed, first, seconds, once)
       @part = part
       @klass = Fuzz.const_get(PARTS.fetch(part).first)
@@ -38,6 +44,7 @@ module Fuzz
         resources.check(report)
         emit({ "done" => index }.merge(report.to_h))
         break if @once || Fuzz.now >= @deadline
+        exit(RECYCLE) if mappings > MAX_MAPPINGS
       end
     end
 
@@ -57,6 +64,10 @@ module Fuzz
       Fiber.schedule { sleep(0.001) }
       Fiber.set_scheduler(nil)
       Fuzz.compaction?
+    end
+
+    def mappings
+      File.foreach("/proc/self/maps").count
     end
 
     def emit(fields)
