@@ -8,10 +8,11 @@ module Fuzz
     KINDS = %w[corrupt missing duplicated truncated short_write stray_timeout early_sleep hang fatal
                error fd_leak thread_leak].freeze
 
-    attr_reader :defects, :counts, :tracked
+    attr_reader :defects, :counts, :tracked, :known_fds
 
     def initialize
       @tracked = []
+      @known_fds = [] # fds the episode reported as leaked already
       @defects = []
       @counts = Hash.new(0)
       @lock = Mutex.new # helper threads report too

@@ -39,6 +39,17 @@ module Fuzz
     RUBY_VERSION >= "3.2"
   end
 
+  # This process's open descriptors as "fd target" (those of /proc, such as the listing's own,
+  # left out).
+  def descriptors
+    Dir.children("/proc/self/fd").filter_map do |fd|
+      target = File.readlink("/proc/self/fd/#{fd}")
+      "#{fd} #{target}" unless target.start_with?("/proc/")
+    rescue Errno::ENOENT
+      nil # it closed meanwhile
+    end.sort
+  end
+
   def compaction?
     return @compaction if defined?(@compaction)
 

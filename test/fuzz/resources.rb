@@ -13,13 +13,13 @@ module Fuzz
 
     def check(report)
       settle
-      extra_fds = descriptors.reject { |fd, _| @fds.key?(fd) }
+      extra_fds = descriptors.reject { |fd, _| @fds.key?(fd) || report.known_fds.include?(fd) }
       extra_threads = Thread.list - @threads
       unless extra_fds.empty?
         report.defect(:fd_leak, "#{extra_fds.size} more fds: #{extra_fds.map { |fd, what| "#{fd} #{what}" }.join(', ')}")
       end
       report.defect(:thread_leak, "#{extra_threads.size} more threads: #{extra_threads.map(&:inspect).join(', ')}") unless extra_threads.empty?
-      snapshot unless extra_fds.empty? && extra_threads.empty?
+      snapshot unless extra_fds.empty? && extra_threads.empty? && report.known_fds.empty?
     end
 
     private
