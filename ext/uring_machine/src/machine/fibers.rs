@@ -201,12 +201,15 @@ impl Machine {
         let started = started
             .and_then(|_| rb::ivar_set(current, names.fiber_machine, machine_value))
             .and_then(|_| tree::remember_body(current, raw(block), raw(args)));
-        let mut outcome = match (started, this.with(|s| s.take_pending(current))) {
-            (Err(e), _) => Err(e),
-            (Ok(()), Some(exc)) => Err(exception_error(exc)),
+        // An interrupt that came before the fiber started (Machine#schedule with an exception,
+        // Fiber#stop) is raised at its first wait, like any other: the block runs up to there,
+        // so that it can take charge of what it was given (an accepted connection to close in
+        // an ensure). Skipping the block would leak that, and its peer would wait forever.
+        let mut outcome = match started {
+            Err(e) => Err(e),
             // SAFETY: `block` and `args` are the Proc and Array this method was called with,
             // live on the VM stack; whatever the block raises (or throws) protect catches.
-            (Ok(()), None) => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
+            Ok(()) => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
         };
         match tree::has_structured_children(current) {
             Ok(false) => {}

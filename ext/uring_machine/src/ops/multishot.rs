@@ -54,8 +54,10 @@ impl Machine {
             }
             let next = self.with(|s| s.ops.get_mut(id).and_then(|slot| slot.completions.pop_front()));
             if let Some((res, flags)) = next {
-                // ECANCELED ends a stream we cancelled; the reason (if any) is raised below.
-                if failure.is_some() || res == -libc::ECANCELED {
+                // ECANCELED ends a stream we cancelled; the reason (if any) is raised below. So
+                // does any error once an interrupt came: a close of the fd (IOError pending)
+                // makes an op still in the SQ fail with EBADF, which is not news to the caller.
+                if failure.is_some() || res == -libc::ECANCELED || (interrupt.is_some() && res < 0) {
                     discard(self, res, flags);
                     continue;
                 }
