@@ -158,7 +158,7 @@ impl Machine {
                 (Direction::Read, Some(slot)) => opcode::ReadFixed::new(target, ptr, len, slot).offset(off).build(),
                 (Direction::Write, Some(slot)) => opcode::WriteFixed::new(target, ptr, len, slot).offset(off).build(),
             };
-            self.ring_until_ready(direction, fd, || self.run_fd_op(fd, build, code, pin))
+            self.run_fd_op(fd, build, code, pin).map(|r| r as i64)
         };
         match deadline {
             None => op(),
@@ -335,9 +335,35 @@ impl Machine {
             }
             let pins: Vec<_> = sources.iter().map(|s| s.object()).collect();
             let off = offset as u64;
-            res = self.ring_until_ready(Direction::Write, fd, || {
-                self.ring_write_vectors(fd, iov, off, pins.clone())
-            })?;
+            if iov.len() == 1 {
+                let (ptr, len) = (iov[0].iov_base as *const u8, iov[0].iov_len as u32);
+                res = self.run_fd_op(
+                    fd,
+                    |slot| {
+                        slot.pinned.extend(pins);
+                        opcode::Write::new(types::Fd(fd), ptr, len).offset(off).build()
+                    },
+                    opcode::Write::CODE,
+                    NIL,
+                )? as i64;
+            } else {
+                let vecs = iov.to_vec();
+                res = self.run_fd_op(
+                    fd,
+                    |slot| {
+                        slot.pinned.extend(pins);
+                        slot.owned = crate::ring::op::Owned::Iovecs(vecs);
+                        let crate::ring::op::Owned::Iovecs(v) = &slot.owned else {
+                            unreachable!()
+                        };
+                        opcode::Writev::new(types::Fd(fd), v.as_ptr(), v.len() as u32)
+                            .offset(off)
+                            .build()
+                    },
+                    opcode::Writev::CODE,
+                    NIL,
+                )? as i64;
+            }
         } else {
             self.count_direct(opcode::Write::CODE);
         }
@@ -346,58 +372,6 @@ impl Machine {
             return Err(rb::errno_error(libc::EIO, "write made no progress"));
         }
         Ok(n)
-    }
-
-    /// One WRITE (one piece) or WRITEV waiting in the ring, `pins` kept for the kernel: the
-    /// count or -errno.
-    fn ring_write_vectors(&self, fd: i32, iov: &[libc::iovec], off: u64, pins: Vec<VALUE>) -> Result<i32, Error> {
-        if iov.len() == 1 {
-            let (ptr, len) = (iov[0].iov_base as *const u8, iov[0].iov_len as u32);
-            let build = |slot: &mut crate::ring::op::Slot| {
-                slot.pinned.extend(pins);
-                opcode::Write::new(types::Fd(fd), ptr, len).offset(off).build()
-            };
-            return self.run_fd_op(fd, build, opcode::Write::CODE, NIL);
-        }
-        let vecs = iov.to_vec();
-        let build = |slot: &mut crate::ring::op::Slot| {
-            slot.pinned.extend(pins);
-            slot.owned = crate::ring::op::Owned::Iovecs(vecs);
-            let crate::ring::op::Owned::Iovecs(v) = &slot.owned else {
-                unreachable!()
-            };
-            opcode::Writev::new(types::Fd(fd), v.as_ptr(), v.len() as u32)
-                .offset(off)
-                .build()
-        };
-        self.run_fd_op(fd, build, opcode::Writev::CODE, NIL)
-    }
-
-    /// Runs `op` (a READ/WRITE in the ring) again, after a POLL_ADD says `fd` is ready, for
-    /// as long as the kernel answers -EAGAIN: it can for an O_NONBLOCK socket (seen by the
-    /// fuzz campaign on TCP writes), and a read or write that waits must not pass EAGAIN on
-    /// (a write that promises everything would raise it; CRuby's IO#write would take it
-    /// from the io_write hook).
-    fn ring_until_ready(
-        &self,
-        direction: Direction,
-        fd: i32,
-        op: impl Fn() -> Result<i32, Error>,
-    ) -> Result<i64, Error> {
-        let events = match direction {
-            Direction::Read => libc::POLLIN,
-            Direction::Write => libc::POLLOUT,
-        } as u32;
-        loop {
-            let res = op()?;
-            if res != -libc::EAGAIN {
-                return Ok(res as i64);
-            }
-            let ready = self.poll_fd(fd, events)?;
-            if ready < 0 {
-                return Ok(ready as i64);
-            }
-        }
     }
 
     /// recv(io, buffer, maxlen, flags = 0) → bytes received, 0 when the peer closed.
