@@ -10,6 +10,7 @@
 #                         scheduler_streams, sleeps, accepts, forks, durations
 #   UM_FUZZ_EPISODE       run just this episode of each part (a replay)
 #   UM_FUZZ_HANG_SECONDS  an episode running longer than this is a hang (default 30)
+#   UM_FUZZ_LIB           the gem's lib directory to fuzz (default: this repository's lib)
 #
 # Exits non-zero if any defect was found.
 require "json"
@@ -22,7 +23,7 @@ module Fuzz
   # Starts the workers, collects their episodes, prints the summary.
   class Campaign
     WORKER = File.expand_path("worker.rb", __dir__)
-    LIB = File.expand_path("../../lib", __dir__)
+    LIB = File.expand_path(ENV.fetch("UM_FUZZ_LIB", File.expand_path("../../lib", __dir__)))
     STDERR_KEPT = 20 # lines of a worker's stderr shown when it dies
 
     def initialize(env)
@@ -39,7 +40,7 @@ module Fuzz
     def run
       started = Fuzz.now
       puts "fuzz: UM_FUZZ_SEED=#{@seed} UM_FUZZ_SECONDS=#{@seconds.round} parts: #{@parts.join(', ')} " \
-           "(Ruby #{RUBY_VERSION}, pid #{Process.pid})"
+           "(Ruby #{RUBY_VERSION}, #{LIB}, pid #{Process.pid})"
       puts "fuzz: Queue#pop(timeout:) needs Ruby 3.2: sleeps use Timeout.timeout around Queue#pop, durations skip it" unless Fuzz.queue_pop_timeout?
       puts "fuzz: GC.compact is not available here: the campaign runs without it" unless Fuzz.compaction?
       share = @parts.sum { |part| PARTS[part].last }

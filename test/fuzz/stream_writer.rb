@@ -47,12 +47,12 @@ module Fuzz
           @channel.note(:writer, @port.last_method, piece.bytesize, count)
         rescue *INTERRUPTS => e
           @channel.note(:writer, @port.last_method, piece.bytesize, e.class)
-          written = interrupted(e, piece) or return in_doubt(seq)
+          written = interrupted(e, piece) or return in_doubt
           sent += written
           next if e.is_a?(Fuzz::Interrupt) || e.is_a?(Fuzz::Timeout)
 
           # the stream is closed; a record it took whole is still confirmed
-          sent == record.bytesize ? confirm(seq) : in_doubt(seq)
+          sent == record.bytesize ? confirm(seq) : in_doubt
           return false
         end
         return short_write(seq, count, piece, record) if count != piece.bytesize && promised_all
@@ -79,7 +79,7 @@ module Fuzz
       @report.count(:records_written)
     end
 
-    def in_doubt(_seq)
+    def in_doubt
       @channel.in_doubt = true
       false
     end
