@@ -59,32 +59,36 @@ module UringMachine
   # root fiber where a program's main code runs, that wait puts the whole thread to sleep, so
   # those fibers never run and the close hangs; and fibers in IO.select are not woken at all.
   # So the fibers of this thread's machines that wait on the descriptor are interrupted first,
-  # and run until they have left (UringMachine.release_fd_waiters, in scheduler/close.rs).
+  # and run until they have left (UringMachine.release_fd_waiters, in scheduler/close.rs). A
+  # fiber that had another interrupt pending takes that one first (the IOError waits behind
+  # it) and may wait on the descriptor again, before the close: those waits are woken once the
+  # descriptor is closed, as on Ruby 3.x.
   module CloseReleasesFibers
     include ClosedDescriptor
 
     def close
-      release_waiters
-      super
+      closing { super }
     end
 
     # On a simplex IO (a pipe end) these are close; a duplex one (a socket, a socketpair of
     # IO.popen "r+") stays open, and shutdown(2) already ends the pending reads and writes.
     def close_read
-      release_waiters if simplex?(File::RDONLY)
-      super
+      simplex?(File::RDONLY) ? closing { super } : super
     end
 
     def close_write
-      release_waiters if simplex?(File::WRONLY)
-      super
+      simplex?(File::WRONLY) ? closing { super } : super
     end
 
     private
 
-    def release_waiters
+    def closing
       fd = descriptor_to_close
       UringMachine.release_fd_waiters(fd) if fd
+      serial = UringMachine.__op_serial__
+      yield
+    ensure
+      UringMachine.wake_fd_waiters(fd, serial) if fd && serial && closed?
     end
 
     def simplex?(access_mode)

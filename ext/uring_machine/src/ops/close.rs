@@ -40,11 +40,14 @@ impl Machine {
     /// Interrupts the fibers waiting on `fd` (see interrupt_fd_waiters), then runs the others
     /// until each of them has left what it waited on; returns how many.
     pub fn release_fd_waiters(&self, fd: i32) -> Result<usize, Error> {
-        let fibers = self.interrupt_waiters_on(fd, u64::MAX)?;
-        // Until each has left its op on `fd` (drained; it may have completed anyway, then the
-        // IOError waits for that fiber's next wait).
+        let before = crate::ring::op::next_op_serial();
+        let fibers = self.interrupt_waiters_on(fd, before)?;
+        // Until each has left the op on `fd` it was interrupted in (drained; it may have
+        // completed anyway, then the IOError waits for that fiber's next wait). Not a later op:
+        // a fiber that had another interrupt pending handles that one first and may wait on
+        // `fd` again; the caller wakes such ops once `fd` is closed (io_close.rb).
         while self.with(|s| {
-            let still = s.ops.fibers_waiting_on(fd, u64::MAX);
+            let still = s.ops.fibers_waiting_on(fd, before);
             fibers.iter().any(|f| still.contains(f))
         }) {
             self.run_others()?;
