@@ -24,7 +24,8 @@ module Fuzz
   class Campaign
     WORKER = File.expand_path("worker.rb", __dir__)
     LIB = File.expand_path(ENV.fetch("UM_FUZZ_LIB", File.expand_path("../../lib", __dir__)))
-    STDERR_KEPT = 20 # lines of a worker's stderr shown when it dies
+    STDERR_KEPT = 400 # lines of a worker's stderr kept to say why it died
+    CRASH = /\[BUG\]|panicked at|\(fatal\)|Assertion|double free|free\(\)|corrupted|Segmentation/
 
     def initialize(env)
       @seed = Integer(env.fetch("UM_FUZZ_SEED") { Random.new_seed % 1_000_000_000 })
@@ -70,7 +71,13 @@ module Fuzz
       pid = Process.spawn(RbConfig.ruby, "-w", "-I", LIB, WORKER, *args, out: out_w, err: err_w)
       [out_w, err_w].each(&:close)
       stderr = []
-      echo = Thread.new { err_r.each_line { |l| stderr << l and warn "  [#{part}] #{l}" } }
+      echo = Thread.new do
+        err_r.each_line do |line|
+          stderr.shift if stderr.size >= STDERR_KEPT
+          stderr << line
+          warn "  [#{part}] #{line}"
+        end
+      end
       running, after = follow(part, out_r, pid)
       status = Process.wait2(pid).last
       echo.join
@@ -102,9 +109,12 @@ module Fuzz
       end
     end
 
+    # A worker that ended in the middle of an episode: a fatal, with the lines that say why (a
+    # [BUG] report, a panic, glibc's complaint), else the last ones.
     def died(part, index, status, stderr)
-      @tally.episode(part, index, "defects" => [["fatal", "the worker died (#{status.inspect}); its stderr ended with: " \
-                                                         "#{stderr.last(STDERR_KEPT).join.strip[-1500..]}"]])
+      at = stderr.index { |line| line.match?(CRASH) }
+      why = at ? stderr[at, 3] : stderr.last(5)
+      @tally.episode(part, index, "defects" => [["fatal", "the worker died (#{status.inspect}): #{why.join.strip}"]])
     end
   end
 end
