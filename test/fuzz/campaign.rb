@@ -24,7 +24,6 @@ module Fuzz
   class Campaign
     WORKER = File.expand_path("worker.rb", __dir__)
     LIB = File.expand_path(ENV.fetch("UM_FUZZ_LIB", File.expand_path("../../lib", __dir__)))
-    STDERR_KEPT = 400 # lines of a worker's stderr kept to say why it died
     CRASH = /\[BUG\]|panicked at|\(fatal\)|Assertion|double free|free\(\)|corrupted|Segmentation/
 
     def initialize(env)
@@ -70,12 +69,12 @@ module Fuzz
       args = [part, @seed, first, seconds, @episode ? "once" : nil].compact.map(&:to_s)
       pid = Process.spawn(RbConfig.ruby, "-w", "-I", LIB, WORKER, *args, out: out_w, err: err_w)
       [out_w, err_w].each(&:close)
-      stderr = []
+      stderr = { crash: nil, tail: [] } # what says why, should the worker die
       echo = Thread.new do
         err_r.each_line do |line|
-          stderr.shift if stderr.size >= STDERR_KEPT
-          stderr << line
           warn "  [#{part}] #{line}"
+          stderr[:crash] ||= line if line.match?(CRASH)
+          stderr[:tail] = (stderr[:tail] << line).last(5)
         end
       end
       running, after = follow(part, out_r, pid)
@@ -109,12 +108,11 @@ module Fuzz
       end
     end
 
-    # A worker that ended in the middle of an episode: a fatal, with the lines that say why (a
-    # [BUG] report, a panic, glibc's complaint), else the last ones.
+    # A worker that ended in the middle of an episode: a fatal, with the line that says why (a
+    # [BUG] report, a panic, glibc's complaint), else its last lines.
     def died(part, index, status, stderr)
-      at = stderr.index { |line| line.match?(CRASH) }
-      why = at ? stderr[at, 3] : stderr.last(5)
-      @tally.episode(part, index, "defects" => [["fatal", "the worker died (#{status.inspect}): #{why.join.strip}"]])
+      why = stderr[:crash] || stderr[:tail].join
+      @tally.episode(part, index, "defects" => [["fatal", "the worker died (#{status.inspect}): #{why.strip}"]])
     end
   end
 end
