@@ -10,6 +10,7 @@ use rb_sys::VALUE;
 use crate::machine::run_loop::State;
 use crate::machine::{exception_error, Machine, Wait};
 use crate::ring::op::{Kind, OpId, Owned, Slot, State as OpState};
+use crate::ring::readiness::{poll_now, FilteredPoll};
 use crate::ruby::duration::ring_timespec;
 use crate::ruby::value::{self as rb, fiber_current, FALSE, NIL};
 
@@ -126,22 +127,48 @@ impl Machine {
         self.suspend(after)
     }
 
-    /// Parks the current fiber until the first of `polls` (fd, poll mask) is ready or `timeout`
-    /// passes; returns whether a poll fired. Every op is cancelled and drained before returning.
+    /// Parks the current fiber until the first of `polls` (fd, poll mask) is ready, as poll(2)
+    /// says, or `timeout` passes; returns whether one is ready. Every op is cancelled and
+    /// drained before returning.
     pub fn await_any_poll(&self, polls: &[(i32, u32)], timeout: Option<Duration>) -> Result<bool, Error> {
+        let deadline = timeout.and_then(|after| Instant::now().checked_add(after));
+        let mut filtered = false;
+        loop {
+            let left = timeout.map(|after| deadline.map_or(after, |d| d.saturating_duration_since(Instant::now())));
+            if !self.await_polls(polls, left, filtered)? {
+                return Ok(false);
+            }
+            if polls.iter().any(|&(fd, events)| poll_now(fd, events) != 0) {
+                return Ok(true);
+            }
+            // What fired was a peer's shutdown alone (ring/readiness.rs), or readiness that
+            // another fiber used up first: wait on, as poll(2) would.
+            filtered = true;
+        }
+    }
+
+    /// One round of await_any_poll: whether a poll fired. `filtered`: through epoll instances
+    /// that report only what poll(2) would (ring/readiness.rs).
+    fn await_polls(&self, polls: &[(i32, u32)], timeout: Option<Duration>, filtered: bool) -> Result<bool, Error> {
         self.raise_pending()?;
         let current = fiber_current();
         let serial = self.with(|s| s.begin_wait(current, false));
+        let filters: Vec<Option<FilteredPoll>> = polls
+            .iter()
+            .map(|&(fd, events)| filtered.then(|| FilteredPoll::new(fd, events)).flatten())
+            .collect();
         let mut ids: Vec<OpId> = self.with(|s| {
             polls
                 .iter()
-                .map(|&(fd, events)| {
+                .zip(&filters)
+                .map(|(&(fd, events), filter)| {
                     let id = s.ops.alloc(Kind::Await, current);
                     s.ops.tag_fd(id, fd);
                     let slot = s.ops.get_mut(id).expect("fresh slot");
                     slot.parked = true;
                     slot.wait = serial;
-                    let sqe = opcode::PollAdd::new(types::Fd(fd), events)
+                    let (target, events) = filter.as_ref().map_or((fd, events), FilteredPoll::target);
+                    let sqe = opcode::PollAdd::new(types::Fd(target), events)
                         .build()
                         .user_data(id.user_data());
                     s.submit(&sqe, opcode::PollAdd::CODE);

@@ -3,6 +3,7 @@
 //! blocking (EOPNOTSUPP), files whose I/O is a memory copy are still done here.
 use crate::machine::fd_kinds::FdKind;
 use crate::machine::Machine;
+use crate::ring::readiness::poll_now;
 use crate::ruby::value::last_errno;
 
 /// Buffered writes to a regular file of at most this many bytes are made directly when the
@@ -65,18 +66,6 @@ pub fn preadv2_nowait(fd: i32, ptr: *mut u8, len: usize, offset: i64) -> i64 {
         return res;
     }
     preadv2(fd, &iov, offset, 0)
-}
-
-/// The events of `fd` that are ready now (POLLERR/POLLHUP/POLLNVAL included), without waiting.
-pub fn poll_now(fd: i32, events: u32) -> u32 {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: events as i16,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, a local that outlives the call; timeout 0: it never waits.
-    unsafe { libc::poll(&mut pfd, 1, 0) };
-    pfd.revents as u16 as u32
 }
 
 /// The f_type of the filesystem `fd` is on (statfs(2)), if fstatfs answers.

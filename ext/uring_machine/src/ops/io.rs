@@ -10,6 +10,7 @@ use rb_sys::VALUE;
 use crate::machine::fd_kinds::FdKind;
 use crate::machine::Machine;
 use crate::ops::direct_io::{preadv2_nowait, would_block};
+use crate::ring::readiness::{answers, poll_now, FilteredPoll};
 use crate::ruby::args::{arg, arity, file_offset_arg, int_or, len_arg, opt_len_arg};
 use crate::ruby::buffer::{ReadTarget, WriteSource};
 use crate::ruby::fd::fd_arg;
@@ -514,11 +515,35 @@ impl Machine {
         rb::check(res as i64, "poll").map(|n| rb::value(int(n)))
     }
 
-    /// One POLL_ADD on `fd`, ended early by a close of `fd`: the ready events, or -errno.
+    /// Waits in the ring until `fd` has one of `events` ready, or an error or a hang-up (as
+    /// poll(2) would), ended early by a close of `fd`: the ready events, or -errno.
     pub fn poll_fd(&self, fd: i32, events: u32) -> Result<i32, Error> {
+        let res = self.poll_add(fd, (fd, events))?;
+        if answers(events, res) {
+            return Ok(res);
+        }
+        // The peer's shutdown alone (ring/readiness.rs): wait on as poll(2) would.
+        loop {
+            let res = match FilteredPoll::new(fd, events) {
+                Some(filter) => self.poll_add(fd, filter.target())?,
+                None => return self.poll_add(fd, (fd, events)),
+            };
+            if res < 0 {
+                return Ok(res);
+            }
+            let ready = poll_now(fd, events);
+            if ready != 0 {
+                return Ok(ready as i32);
+            }
+        }
+    }
+
+    /// One POLL_ADD of `target` (a descriptor and its events), a wait on `fd` that a close of
+    /// `fd` ends: the result.
+    fn poll_add(&self, fd: i32, (target, events): (i32, u32)) -> Result<i32, Error> {
         self.run_fd_op(
             fd,
-            |_| opcode::PollAdd::new(types::Fd(fd), events).build(),
+            |_| opcode::PollAdd::new(types::Fd(target), events).build(),
             opcode::PollAdd::CODE,
             NIL,
         )

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod op;
 pub mod opcodes;
 pub mod private_fds;
+pub mod readiness;
 pub mod uring;
 pub mod wakeup;
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use magnus::{rb_sys::protect, Error, Symbol, TryConvert, Value};
 use rb_sys::VALUE;
 
-use crate::ops::direct_io::poll_now;
 use crate::ops::io::{Blocking, Direction};
+use crate::ring::readiness::poll_now;
 use crate::ruby::args::{arg, arity};
 use crate::ruby::duration;
 use crate::ruby::fd::fd_arg;
