@@ -19,11 +19,14 @@ class TestHalfClosedPeer < MachineTest
     super
   end
 
-  # Reads everything the writer sent, in a fiber of the machine, once +ready+ returns.
-  def read_all(expected)
+  # Reads everything the writer sent, after a pause: the kernel has answered the write that
+  # had to wait by then (a pause only lets a wrong answer show; the right one does not depend
+  # on it).
+  def read_all(expected = nil)
+    machine.sleep(0.05)
     out = +"".b
     buf = +""
-    while out.bytesize < expected
+    until expected && out.bytesize >= expected
       n = machine.read(@reader, buf, 1 << 16)
       break if n.zero?
 
@@ -32,10 +35,19 @@ class TestHalfClosedPeer < MachineTest
     out
   end
 
+  # +write+ in a fiber that then shuts the writing side down (the reader's end of file).
+  def spin_writer(&write)
+    machine.spin do
+      write.call
+    ensure
+      @writer.close_write
+    end
+  end
+
   def test_write_writes_everything
     data = payload(1 << 20)
-    writer = machine.spin { machine.write(@writer, data) }
-    reader = machine.spin { read_all(@queued + data.bytesize) }
+    writer = spin_writer { machine.write(@writer, data) }
+    reader = machine.spin { read_all }
     written, got = machine.join(writer, reader)
     assert_equal data.bytesize, written
     assert_equal data, got.byteslice(@queued..)
@@ -44,8 +56,8 @@ class TestHalfClosedPeer < MachineTest
   def test_writev_writes_everything
     data = payload(1 << 20)
     cut = 12_345
-    writer = machine.spin { machine.writev(@writer, data.byteslice(0, cut), data.byteslice(cut..)) }
-    reader = machine.spin { read_all(@queued + data.bytesize) }
+    writer = spin_writer { machine.writev(@writer, data.byteslice(0, cut), data.byteslice(cut..)) }
+    reader = machine.spin { read_all }
     written, got = machine.join(writer, reader)
     assert_equal data.bytesize, written
     assert_equal data, got.byteslice(@queued..)
@@ -79,12 +91,22 @@ class TestSchedulerHalfClosedPeer < Minitest::Test
     super
   end
 
+  # IO#write, then the reader's end of file.
+  def write_then_shut_down(*pieces)
+    @writer.write(*pieces)
+  ensure
+    @writer.close_write
+  end
+
   def test_io_write_writes_everything
     data = payload(1 << 20)
     written, got = with_scheduler do
       result = []
-      schedule_fiber { result[0] = @writer.write(data) }
-      schedule_fiber { result[1] = @reader.read(@queued + data.bytesize) }
+      schedule_fiber { result[0] = write_then_shut_down(data) }
+      schedule_fiber do
+        sleep(0.05) # the write waits first (see read_all above)
+        result[1] = @reader.read
+      end
       Fiber.set_scheduler(nil)
       result
     end
@@ -96,8 +118,11 @@ class TestSchedulerHalfClosedPeer < Minitest::Test
     data = payload(1 << 20)
     written, got = with_scheduler do
       result = []
-      schedule_fiber { result[0] = @writer.write(data.byteslice(0, 777), data.byteslice(777..)) }
-      schedule_fiber { result[1] = @reader.read(@queued + data.bytesize) }
+      schedule_fiber { result[0] = write_then_shut_down(data.byteslice(0, 777), data.byteslice(777..)) }
+      schedule_fiber do
+        sleep(0.05) # the write waits first (see read_all above)
+        result[1] = @reader.read
+      end
       Fiber.set_scheduler(nil)
       result
     end

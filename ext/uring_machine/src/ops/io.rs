@@ -159,11 +159,32 @@ impl Machine {
                 (Direction::Read, Some(slot)) => opcode::ReadFixed::new(target, ptr, len, slot).offset(off).build(),
                 (Direction::Write, Some(slot)) => opcode::WriteFixed::new(target, ptr, len, slot).offset(off).build(),
             };
-            self.run_fd_op(fd, build, code, pin).map(|r| r as i64)
+            let res = match direction {
+                Direction::Write => self.until_room(fd, || self.run_fd_op(fd, build, code, pin)),
+                Direction::Read => self.run_fd_op(fd, build, code, pin),
+            };
+            res.map(|r| r as i64)
         };
         match deadline {
             None => op(),
             after => self.with_timeout(after, io_timeout_error()?, op),
+        }
+    }
+
+    /// `write` (a ring write to `fd`) again each time it answers EAGAIN, once `fd` has room: a
+    /// write in the ring waits for room itself, but on an O_NONBLOCK file (Ruby's default for
+    /// pipes and sockets) the kernel answers EAGAIN instead when it was woken twice for nothing,
+    /// as it is while a peer's shutdown holds (ring/readiness.rs). The result, or -errno.
+    fn until_room(&self, fd: i32, mut write: impl FnMut() -> Result<i32, Error>) -> Result<i32, Error> {
+        loop {
+            let res = write()?;
+            if res != -libc::EAGAIN {
+                return Ok(res);
+            }
+            let polled = self.poll_fd(fd, libc::POLLOUT as u32)?;
+            if polled < 0 {
+                return Ok(polled);
+            }
         }
     }
 
@@ -336,23 +357,24 @@ impl Machine {
             }
             let pins: Vec<_> = sources.iter().map(|s| s.object()).collect();
             let off = offset as u64;
-            if iov.len() == 1 {
-                let (ptr, len) = (iov[0].iov_base as *const u8, iov[0].iov_len as u32);
-                res = self.run_fd_op(
-                    fd,
-                    |slot| {
-                        slot.pinned.extend(pins);
-                        opcode::Write::new(types::Fd(fd), ptr, len).offset(off).build()
-                    },
-                    opcode::Write::CODE,
-                    NIL,
-                )? as i64;
-            } else {
+            res = self.until_room(fd, || {
+                if iov.len() == 1 {
+                    let (ptr, len) = (iov[0].iov_base as *const u8, iov[0].iov_len as u32);
+                    return self.run_fd_op(
+                        fd,
+                        |slot| {
+                            slot.pinned.extend(&pins);
+                            opcode::Write::new(types::Fd(fd), ptr, len).offset(off).build()
+                        },
+                        opcode::Write::CODE,
+                        NIL,
+                    );
+                }
                 let vecs = iov.to_vec();
-                res = self.run_fd_op(
+                self.run_fd_op(
                     fd,
                     |slot| {
-                        slot.pinned.extend(pins);
+                        slot.pinned.extend(&pins);
                         slot.owned = crate::ring::op::Owned::Iovecs(vecs);
                         let crate::ring::op::Owned::Iovecs(v) = &slot.owned else {
                             unreachable!()
@@ -363,8 +385,8 @@ impl Machine {
                     },
                     opcode::Writev::CODE,
                     NIL,
-                )? as i64;
-            }
+                )
+            })? as i64;
         } else {
             self.count_direct(opcode::Write::CODE);
         }
