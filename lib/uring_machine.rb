@@ -24,24 +24,17 @@ module UringMachine
 end
 
 require_relative "uring_machine/machine"
-require_relative "uring_machine/on_first_machine"
 require_relative "uring_machine/scheduler"
-require_relative "uring_machine/io_buffer_warning"
-require_relative "uring_machine/safe_pwrite"
 require_relative "uring_machine/fork"
-require_relative "uring_machine/copy_stream"
-require_relative "uring_machine/io_select"
 require_relative "uring_machine/process"
-require_relative "uring_machine/io_close"
-require_relative "uring_machine/fiber_yield"
 require_relative "uring_machine/stop"
 require_relative "uring_machine/current"
 require_relative "uring_machine/fiber_tree"
 require_relative "uring_machine/cancellation"
-require_relative "uring_machine/mailbox"
 require_relative "uring_machine/supervisor"
 require_relative "uring_machine/threads"
-require_relative "uring_machine/coalesced_writes"
 require_relative "uring_machine/breakpoint"
-require_relative "uring_machine/fast_io"
-require_relative "uring_machine/fast_calls"
+# What the gem changes in Ruby's own classes: lib/uring_machine/core_ext/, listed by
+# UringMachine.patches.
+require_relative "uring_machine/core_ext"
+UringMachine::CoreExt.install(:gem_load)

@@ -4,7 +4,7 @@ require_relative "test_helper"
 
 # Closing an IO that a fiber waits on raises IOError in that fiber, even when the fiber had
 # another interrupt pending: it handles that one first (the IOError waits behind it) and may
-# wait on the IO again. Ruby 4.0's close (io_close.rb, CloseReleasesFibers) runs such waiters
+# wait on the IO again. Ruby 4.0's close (CloseReleasesFibers, core_ext/io.rb) runs such waiters
 # until they have left their op before Ruby closes the descriptor; it waited for the new op as
 # well, forever. Found by the fuzz campaign on Ruby 4.0.5: an accept loop that the chaos had
 # interrupted hung as its listener was closed (issue 18, item 7). Ruby 3.x closes first and

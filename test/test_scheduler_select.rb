@@ -152,8 +152,8 @@ class TestSchedulerSelect < SchedulerTest
     assert_equal [[got[:r]], [], []], got[:read_only]
   end
 
-  # Ruby 3.1 has no io_select hook: IO.select is routed to the scheduler (io_select.rb), so the
-  # other fibers run while one waits in it, on every Ruby.
+  # Ruby 3.1 has no io_select hook: IO.select is routed to the scheduler (IOSelect,
+  # core_ext/io.rb), so the other fibers run while one waits in it, on every Ruby.
   def test_select_lets_a_ticker_run_until_a_third_fiber_writes
     got = with_scheduler do
       with_pipe do |r, w|

@@ -1,25 +1,8 @@
 # frozen_string_literal: true
 
 module UringMachine
-  # A forked child shares the parent's ring (its fd and SQ/CQ memory) and must never submit to
-  # it. Process._fork is what fork, Kernel#fork and IO.popen("-") all go through (Ruby 3.1+);
-  # in the child it resets this thread: UringMachine.machine becomes a fresh ring, and the
-  # child starts without a scheduler, as on Ruby 4.0 (which detaches it itself). Then the
-  # forking thread's scheduler, if it is ours, may give the child a fresh one (#process_fork),
-  # and the UringMachine.after_fork hooks run.
-  #
-  # Ruby 3.1-3.4 offer no way to mark the fiber that forked (the child's root fiber now) as
-  # blocking, as 4.0 does: without a scheduler that changes nothing; under a new one, that
-  # fiber's I/O goes through the scheduler too.
-  module ForkReset
-    def _fork
-      scheduler = Fiber.scheduler
-      pid = super
-      UringMachine.__send__(:reset_after_fork, scheduler) if pid.zero?
-      pid
-    end
-  end
-
+  # What a forked child does first: ForkReset, prepended to Process._fork (core_ext/process.rb),
+  # calls reset_after_fork in the child, which resets the thread and runs the after_fork hooks.
   @after_fork_hooks = []
 
   class << self
@@ -51,6 +34,4 @@ module UringMachine
       @after_fork_hooks.each { |hook| hook.call(scheduler) }
     end
   end
-
-  ::Process.singleton_class.prepend(ForkReset)
 end

@@ -183,7 +183,7 @@ module UringMachine
 
     # IO.select without waiting. From 3.2 on, IO.select calls io_select in a non-blocking fiber,
     # so it runs in a blocking one; on 3.1 (no Fiber.blocking) a zero timeout goes straight to
-    # Ruby's own select (see io_select.rb).
+    # Ruby's own select (see IOSelect in core_ext/io.rb).
     def select_now(readables, writables, exceptables)
       return IO.select(readables, writables, exceptables, 0) unless Fiber.respond_to?(:blocking)
 

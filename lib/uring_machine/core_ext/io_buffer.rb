@@ -1,20 +1,14 @@
 # frozen_string_literal: true
 
 module UringMachine
+  # What the gem changes about IO::Buffer (see core_ext.rb for how and when it is installed).
+
   # Every Fiber::Scheduler's I/O hooks receive IO::Buffers that CRuby allocates for them, and
   # Ruby 3.x and 4.0 warn once, at the first allocation, that IO::Buffer is experimental: a
   # warning about an interface the program never used. The first scheduler takes that one
   # warning with the experimental category off; other experimental warnings stay as they were.
   module QuietIOBufferWarning
-    def new(...)
-      QuietIOBufferWarning.spend_warning
-      super
-    end
-
     def self.spend_warning
-      return if @spent
-
-      @spent = true
       was = Warning[:experimental]
       Warning[:experimental] = false
       IO::Buffer.new(1).free
@@ -23,5 +17,8 @@ module UringMachine
     end
   end
 
-  Scheduler.singleton_class.prepend(QuietIOBufferWarning)
+  CoreExt.declare(
+    IO::Buffer, nil, name: "IO::Buffer warning", methods: [], mechanism: :warning,
+    at: :first_scheduler, why: "the warning is about buffers CRuby makes for the hooks, not the program's"
+  ) { QuietIOBufferWarning.spend_warning }
 end

@@ -1,0 +1,134 @@
+# frozen_string_literal: true
+
+module UringMachine
+  # What the gem changes in Fiber (see core_ext.rb for how and when it is installed).
+
+  # Fibers that spin and Fiber.schedule start are switched to with Fiber#transfer, so there is
+  # no resumer for a plain Fiber.yield to return to (Ruby would raise FiberError). In such a
+  # fiber, Fiber.yield suspends it instead, as the yield to the event loop it means: the other
+  # fibers go on, and Machine#schedule(fiber, value) resumes it, Fiber.yield returning value
+  # (under a scheduler it is Scheduler#transfer, which run and close do not wait for).
+  # Fibers resumed the usual way (Fiber.new { }.resume) yield as always.
+  module FiberYieldSuspends
+    def yield(*values)
+      machine = UringMachine.machine_of(Fiber.current)
+      return super unless machine
+
+      scheduler = Fiber.scheduler
+      # A scheduler's fiber parks through the scheduler, so that run and close do not wait for it
+      if scheduler.is_a?(Scheduler) && scheduler.machine.equal?(machine)
+        scheduler.transfer
+      else
+        machine.suspend
+      end
+    end
+  end
+
+  # The fiber tree, for every fiber: who started whom, and what a parent can do with a child
+  # (the tree itself is kept in Rust, machine/tree.rs; UringMachine.spin is in fiber_tree.rb).
+  module FiberTree
+    # The fiber that started this one (spin, Fiber.schedule), or that adopted it; nil for others.
+    def parent
+      UringMachine.parent_of(self)
+    end
+
+    # The living fibers this one started or adopted, oldest first.
+    def children
+      UringMachine.children_of(self)
+    end
+
+    # Waits for this fiber to finish and returns its value; re-raises the exception it failed
+    # with. Works from any fiber of any thread for a fiber that spin or Fiber.schedule started.
+    def join
+      ::Kernel.raise ArgumentError, "only a fiber that spin or Fiber.schedule started can be joined" unless UringMachine.machine_of(self)
+
+      UringMachine.current_machine.join(self)
+    end
+    alias await join
+
+    # Ends this fiber: UringMachine::Stop is raised in it, breaking out of whatever it waits on;
+    # its ensure blocks run, and join returns +value+. From any thread. Returns self.
+    def stop(value = nil)
+      stop = UringMachine::Stop.new("stopped", value)
+      ::Kernel.raise stop if equal?(Fiber.current)
+      return self unless alive?
+
+      machine = UringMachine.machine_of(self)
+      if machine
+        machine.schedule(self, stop)
+      else
+        UringMachine.emit_signal_exception(stop, self) # a thread's main fiber
+      end
+      self
+    end
+
+    # Starts a fiber that runs the same block with the same arguments, under the same parent,
+    # after stopping this one if it still runs (waiting for it). Returns the new fiber.
+    def restart
+      body = UringMachine.__body_of__(self)
+      ::Kernel.raise ArgumentError, "only a fiber that spin started can be restarted" unless body
+      ::Kernel.raise ArgumentError, "a fiber cannot restart itself" if equal?(Fiber.current)
+
+      if alive?
+        stop
+        join
+      end
+      block, args = body
+      fiber = UringMachine.spin(*args, &block)
+      UringMachine.__adopt__(parent, fiber, true) if parent
+      fiber
+    end
+
+    # Makes +fiber+ a child of this fiber: it is stopped when this one finishes, and its failure
+    # is raised here. For a thread's main fiber (Thread#main_fiber), this ties the thread's life
+    # to this fiber (see Thread#parent_fiber=).
+    def add_child_fiber(fiber)
+      UringMachine.__adopt__(self, fiber, true)
+      self
+    end
+  end
+
+  # A fiber's mailbox (UringMachine::Mailbox; it, Fiber#<<, UringMachine.receive and
+  # .receive_all_pending are in Rust, on the hot path of every message): other fibers, of any
+  # thread, send it messages (Fiber#<<), the fiber takes them in order (UringMachine.receive),
+  # or the first one a block selects (the others stay, in order). With a limit, a sender to a
+  # full mailbox waits until a message is taken, like SizedQueue: only the sending fiber waits,
+  # its thread's other fibers go on. receive_all_pending takes everything there is, at once.
+  module FiberMailbox
+    # This fiber's UringMachine::Mailbox, created on first use.
+    def mailbox
+      UringMachine.mailbox_of(self)
+    end
+
+    # The most messages its mailbox holds before senders wait (nil: no limit, the default).
+    def mailbox_limit
+      mailbox.limit
+    end
+
+    def mailbox_limit=(limit)
+      mailbox.limit = limit
+    end
+  end
+
+  CoreExt.declare(
+    Fiber, FiberYieldSuspends, singleton: true, methods: %i[yield], at: :first_machine,
+    why: "in a fiber that spin or Fiber.schedule started (no resumer), Fiber.yield suspends it"
+  )
+  CoreExt.declare(
+    Fiber, FiberTree, methods: %i[parent children join await stop restart add_child_fiber], at: :gem_load,
+    why: "the fiber tree: parents, children, join, stop, restart"
+  )
+  CoreExt.declare(
+    Fiber, FiberMailbox, methods: %i[mailbox mailbox_limit mailbox_limit=], at: :gem_load,
+    why: "each fiber's mailbox"
+  )
+  CoreExt.declare(
+    Fiber, nil, name: "Fiber#<<", methods: %i[<<], mechanism: :define, at: :gem_load,
+    source: "ext/uring_machine/src/lib.rs", why: "sends a message to the fiber's mailbox (hot path, in Rust)"
+  )
+  CoreExt.declare(
+    Fiber, nil, name: "Fiber allocator", methods: [], mechanism: :allocator, at: :gem_load,
+    source: "ext/uring_machine/src/machine/fiber_thread.rs",
+    why: "records each fiber's thread, so that schedule and unblock refuse another thread's fiber"
+  )
+end
