@@ -68,6 +68,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
         "receive_all_pending",
         function!(machine::mailbox::rb_receive_all_pending, 0),
     )?;
+    // Listed in UringMachine.patches (lib/uring_machine/core_ext/fiber.rb).
     let fiber: RClass = ruby.class_object().const_get("Fiber")?;
     fiber.define_method("<<", method!(machine::mailbox::rb_fiber_send, 1))?;
     let class = module.define_class("Mailbox", ruby.class_object())?;
@@ -134,7 +135,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
 }
 
 /// UringMachine::CoalescedWrites (IO#write/puts/print with several pieces as one write under
-/// the Scheduler), prepended to IO by lib/uring_machine/coalesced_writes.rb.
+/// the Scheduler), prepended to IO by lib/uring_machine/core_ext/io.rb.
 fn define_coalesced_writes(module: RModule) -> Result<(), Error> {
     use scheduler::coalesce;
     module.define_module_function("coalesce_writes", function!(coalesce::rb_enabled, 0))?;
@@ -147,7 +148,7 @@ fn define_coalesced_writes(module: RModule) -> Result<(), Error> {
 }
 
 /// UringMachine::FastIO (IO#readpartial/sysread/read(n) straight to the fd under the
-/// Scheduler), prepended to IO by lib/uring_machine/fast_io.rb; IO#write's fast path is in
+/// Scheduler), prepended to IO by lib/uring_machine/core_ext/io.rb; IO#write's fast path is in
 /// CoalescedWrites#write.
 fn define_fast_io(module: RModule) -> Result<(), Error> {
     use scheduler::fast_io;
@@ -161,9 +162,10 @@ fn define_fast_io(module: RModule) -> Result<(), Error> {
     define_fast_calls(module)
 }
 
-/// UringMachine::FastCalls, called by the Ruby methods that lib/uring_machine/fast_calls.rb
-/// puts in place of IO#read_nonblock and IO#syswrite (scheduler/fast_nonblock.rs) and
-/// BasicSocket#recv (scheduler/fast_socket.rs); false means "take CRuby's method".
+/// UringMachine::FastCalls, called by the Ruby methods that lib/uring_machine/core_ext/ puts in
+/// place of IO#read_nonblock and IO#syswrite (io.rb; scheduler/fast_nonblock.rs) and
+/// BasicSocket#recv (basic_socket.rb; scheduler/fast_socket.rs); false means "take CRuby's
+/// method".
 fn define_fast_calls(module: RModule) -> Result<(), Error> {
     use scheduler::{fast_nonblock, fast_socket};
     let calls = module.define_module("FastCalls")?;

@@ -18,7 +18,8 @@ type Alloc = unsafe extern "C" fn(VALUE) -> VALUE;
 /// CRuby's own allocator of Fiber.
 static ORIGINAL: OnceLock<Alloc> = OnceLock::new();
 
-/// Wraps Fiber's allocator (once, at load). Fibers allocated before are not traced.
+/// Wraps Fiber's allocator (once, at load). Fibers allocated before are not traced. Listed in
+/// UringMachine.patches (lib/uring_machine/core_ext/fiber.rb).
 pub fn install() -> Result<(), Error> {
     let fiber = rb::class_named("Fiber")?;
     // SAFETY: Fiber is a class; reading its allocator and replacing it are plain C API calls

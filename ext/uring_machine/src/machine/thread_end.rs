@@ -48,7 +48,8 @@ unsafe extern "C" fn on_thread_end(
 }
 
 /// Called once at load. A hook on this event slows nothing else: it is no ISEQ or C-call
-/// event, so Ruby neither rewrites instructions nor invalidates JIT code for it.
+/// event, so Ruby neither rewrites instructions nor invalidates JIT code for it. Listed in
+/// UringMachine.patches (lib/uring_machine/core_ext/thread.rb).
 pub fn install() -> Result<(), magnus::Error> {
     // SAFETY: registers a plain extern "C" function that lives as long as the process; the
     // hook's list entry is allocated (NoMemoryError possible), under protect.

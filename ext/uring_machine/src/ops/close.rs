@@ -45,7 +45,7 @@ impl Machine {
         // Until each has left the op on `fd` it was interrupted in (drained; it may have
         // completed anyway, then the IOError waits for that fiber's next wait). Not a later op:
         // a fiber that had another interrupt pending handles that one first and may wait on
-        // `fd` again; the caller wakes such ops once `fd` is closed (io_close.rb).
+        // `fd` again; the caller wakes such ops once `fd` is closed (core_ext/io.rb).
         while self.with(|s| {
             let still = s.ops.fibers_waiting_on(fd, before);
             fibers.iter().any(|f| still.contains(f))

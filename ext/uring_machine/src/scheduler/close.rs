@@ -1,6 +1,6 @@
 //! UringMachine.wake_fd_waiters and release_fd_waiters: what Ruby's IO#close lacks for a
 //! descriptor that fibers wait on (3.1-3.4 do not wake them; 4.0 does through fiber_interrupt,
-//! but not from a blocking fiber, see io_close.rb). It finds this thread's machines,
+//! but not from a blocking fiber, see core_ext/io.rb). It finds this thread's machines,
 //! the current scheduler's and UringMachine.machine, and has each interrupt its waiters on the
 //! fd (Machine::interrupt_fd_waiters, ops/close.rs).
 use magnus::{prelude::*, typed_data::Obj, Error, Value};
@@ -11,7 +11,7 @@ use crate::ruby::value::{self as rb, NIL};
 use crate::scheduler::Scheduler;
 
 /// UringMachine.wake_fd_waiters(fd, before = nil) → Integer: after `fd` was closed outside the
-/// ring (IO#close on Ruby 3.1-3.4, see io_close.rb), interrupts the fibers of this thread's
+/// ring (IO#close on Ruby 3.1-3.4, see core_ext/io.rb), interrupts the fibers of this thread's
 /// machines (the current scheduler's and UringMachine.machine) that waited on it; returns how
 /// many. With `before` (UringMachine.__op_serial__ taken before the close), only ops started
 /// before then: others may wait on a new file that reused the number during the close.
@@ -29,7 +29,7 @@ pub fn rb_op_serial() -> u64 {
     crate::ring::op::next_op_serial()
 }
 
-/// UringMachine.release_fd_waiters(fd) → Integer: before Ruby 4.0 closes `fd` (see io_close.rb),
+/// UringMachine.release_fd_waiters(fd) → Integer: before Ruby 4.0 closes `fd` (see core_ext/io.rb),
 /// interrupts the fibers of this thread's machines that wait on it and lets them run until each
 /// has left what it waited on; returns how many.
 pub fn rb_release_fd_waiters(fd: Value) -> Result<usize, Error> {

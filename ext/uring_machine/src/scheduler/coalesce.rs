@@ -1,5 +1,5 @@
 //! Coalesced multi-piece writes: UringMachine::CoalescedWrites, prepended to IO by
-//! lib/uring_machine/coalesced_writes.rb. Under a fiber scheduler CRuby hands each piece of
+//! lib/uring_machine/core_ext/io.rb. Under a fiber scheduler CRuby hands each piece of
 //! `io.write(a, b)` (and each line of `puts`) to the io_write hook separately, so a TCP
 //! socket sends one segment per piece and the second waits for the peer's delayed ACK. When
 //! the IO is in a state where CRuby would write the pieces' bytes unchanged and at once (sync

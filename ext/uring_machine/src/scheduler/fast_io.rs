@@ -1,5 +1,5 @@
 //! The IO fast path: UringMachine::FastIO (IO#readpartial, IO#sysread, IO#read(length)),
-//! prepended to IO by lib/uring_machine/fast_io.rb, and the one-String IO#write of
+//! prepended to IO by lib/uring_machine/core_ext/io.rb, and the one-String IO#write of
 //! CoalescedWrites (coalesce.rs). Under a fiber scheduler CRuby's own methods reach the fd
 //! through hook dispatch and an IO::Buffer per call; when the current fiber is non-blocking
 //! under our Scheduler and the IO is in a state where going straight to the fd is exactly what

@@ -1,5 +1,5 @@
 //! The IO fast path for IO#read_nonblock and IO#syswrite (UringMachine::FastCalls, called by
-//! the methods lib/uring_machine/fast_calls.rb puts in their place; see fast_io.rs for the
+//! the methods lib/uring_machine/core_ext/io.rb puts in their place; see fast_io.rs for the
 //! rest of the fast path). Under a fiber scheduler CRuby's read_nonblock reads through the
 //! io_read hook (an IO::Buffer and hook dispatch per call; the hook answers EAGAIN to a
 //! *_nonblock caller) and syswrite writes through io_write: about 450 and 350 ns per call above
@@ -65,7 +65,7 @@ fn nonblock_read_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
 }
 
 /// UringMachine::FastCalls.read_nonblock(io, maxlen, outbuf, exception), for IO#read_nonblock
-/// (lib/uring_machine/fast_calls.rb, a Ruby method: keywords cost a Hash per call in a C one):
+/// (lib/uring_machine/core_ext/io.rb, a Ruby method: keywords cost a Hash per call in a C one):
 /// the result, or false to take CRuby's method (nothing was read).
 pub fn rb_read_nonblock(io: Value, length: Value, outbuf: Value, exception: Value) -> Result<Value, Error> {
     let exception = match raw(exception) {

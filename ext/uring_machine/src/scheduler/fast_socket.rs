@@ -1,5 +1,5 @@
 //! The IO fast path for BasicSocket#recv (UringMachine::FastCalls.recv, called by the method
-//! lib/uring_machine/fast_calls.rb puts in its place). CRuby's makes the syscall in a
+//! lib/uring_machine/core_ext/basic_socket.rb puts in its place). CRuby's makes the syscall in a
 //! GVL-released blocking region (with its String locked) and waits through io_wait when it
 //! would block; this makes it with MSG_DONTWAIT and the GVL held when the current fiber is
 //! non-blocking under our Scheduler (see fast_io::machine), and leaves it to CRuby's method

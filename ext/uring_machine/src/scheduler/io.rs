@@ -339,7 +339,7 @@ impl Scheduler {
 }
 
 impl Scheduler {
-    /// IO#pwrite on Ruby 3.3/3.4, routed here by lib/uring_machine/safe_pwrite.rb: CRuby calls
+    /// IO#pwrite on Ruby 3.3/3.4, routed here by lib/uring_machine/core_ext/io.rb: CRuby calls
     /// the io_pwrite hook from inside a GVL-released region there, so it must not be reached
     /// that way. One positioned write of `string` at `offset`, like pwrite(2).
     pub fn rb_pwrite_string(&self, io: Value, string: Value, offset: Value) -> Result<Value, Error> {

@@ -1,4 +1,4 @@
-//! Scheduler#io_splice, the hook behind IO.copy_stream (lib/uring_machine/copy_stream.rb),
+//! Scheduler#io_splice, the hook behind IO.copy_stream (lib/uring_machine/core_ext/io.rb),
 //! and the one fact about Ruby's IO buffers that copy_stream needs from C.
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
