@@ -33,27 +33,25 @@ module UringMachine
     include ClosedDescriptor
 
     def close
-      fd = descriptor_to_close
-      serial = UringMachine.__op_serial__
-      super
-    ensure
-      UringMachine.wake_fd_waiters(fd, serial) if fd && closed?
+      waking_waiters { super }
     end
 
     # For a simplex IO these are close; a duplex one (sockets, IO.popen "r+") stays open, and
     # shutdown(2) already ends a socket's pending reads and writes.
     def close_read
-      fd = descriptor_to_close
-      serial = UringMachine.__op_serial__
-      super
-    ensure
-      UringMachine.wake_fd_waiters(fd, serial) if fd && closed?
+      waking_waiters { super }
     end
 
     def close_write
+      waking_waiters { super }
+    end
+
+    private
+
+    def waking_waiters
       fd = descriptor_to_close
       serial = UringMachine.__op_serial__
-      super
+      yield
     ensure
       UringMachine.wake_fd_waiters(fd, serial) if fd && closed?
     end
