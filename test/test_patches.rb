@@ -148,6 +148,7 @@ class TestPatches < Minitest::Test
     assert ruby.call("< 4.0", "3.5.0")
     refute ruby.call("< 4.0", "4.0.0")
     assert_raises(ArgumentError) { ruby.call(">= 3.1", "3.1.0") }
+    assert_raises(ArgumentError) { ruby.call("3.1+-3.4", "3.1.0") }
   end
 
   # The README's table names every change declared, for every Ruby.

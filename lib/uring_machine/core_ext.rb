@@ -29,7 +29,7 @@ module UringMachine
     ROOT = File.expand_path("../..", __dir__)
 
     # "3.1+", "3.1" (that series), "3.3-3.4" (both ends included) or "< 4.0".
-    RUBY_VERSIONS = /\A(?:(?<low>\d+\.\d+)(?<plus>\+)?(?:-(?<high>\d+\.\d+))?|< (?<below>\d+\.\d+))\z/
+    RUBY_VERSIONS = /\A(?:(?<low>\d+\.\d+)(?:(?<plus>\+)|-(?<high>\d+\.\d+))?|< (?<below>\d+\.\d+))\z/
 
     @declared = []
     @done = {}
@@ -138,7 +138,8 @@ module UringMachine
   #
   #   class:          the class or module changed (IO, Fiber, ...)
   #   singleton:      true when its class methods are changed (IO.copy_stream, Fiber.yield)
-  #   module:         the module that holds our methods (nil for the extension's changes)
+  #   module:         the module whose methods run (nil where there is none); in the class's
+  #                   ancestors for :prepend (for :alias, FastCalls does the work, not in them)
   #   name:           the module's name, or what the change is
   #   methods:        the methods it replaces or adds (Symbols)
   #   mechanism:      :prepend, :alias, :define, :allocator, :event_hook or :warning (CoreExt)
