@@ -5,6 +5,17 @@
 # every poll of the writing end, wanted or not, and at once while it holds: a wait for room must
 # still wait for room, and a write that promises everything must still write everything.
 module HalfClosedPeerHelper
+  # @writer, @reader and @queued for each test (see half_closed_full_connection).
+  def setup
+    super
+    @writer, @reader, @queued = half_closed_full_connection
+  end
+
+  def teardown
+    [@writer, @reader].each { |io| io.close unless io.closed? }
+    super
+  end
+
   # [writer, reader, the bytes already queued from writer to reader]
   def half_closed_full_connection
     server = TCPServer.new("127.0.0.1", 0)

@@ -9,16 +9,6 @@ require_relative "half_closed_peer_helper"
 class TestHalfClosedPeer < MachineTest
   include HalfClosedPeerHelper
 
-  def setup
-    super
-    @writer, @reader, @queued = half_closed_full_connection
-  end
-
-  def teardown
-    [@writer, @reader].each { |io| io.close unless io.closed? }
-    super
-  end
-
   # Reads everything the writer sent, after a pause: the kernel has answered the write that
   # had to wait by then (a pause only lets a wrong answer show; the right one does not depend
   # on it).
@@ -35,32 +25,29 @@ class TestHalfClosedPeer < MachineTest
     out
   end
 
-  # +write+ in a fiber that then shuts the writing side down (the reader's end of file).
-  def spin_writer(&write)
-    machine.spin do
+  # +write+ in a fiber that then shuts the writing side down, the reader reading to its end in
+  # another: [what +write+ returned, what was read after the queued bytes].
+  def write_and_read(&write)
+    writer = machine.spin do
       write.call
     ensure
       @writer.close_write
     end
+    reader = machine.spin { read_all }
+    written, got = machine.join(writer, reader)
+    [written, got.byteslice(@queued..)]
   end
 
   def test_write_writes_everything
     data = payload(1 << 20)
-    writer = spin_writer { machine.write(@writer, data) }
-    reader = machine.spin { read_all }
-    written, got = machine.join(writer, reader)
-    assert_equal data.bytesize, written
-    assert_equal data, got.byteslice(@queued..)
+    assert_equal [data.bytesize, data], write_and_read { machine.write(@writer, data) }
   end
 
   def test_writev_writes_everything
     data = payload(1 << 20)
     cut = 12_345
-    writer = spin_writer { machine.writev(@writer, data.byteslice(0, cut), data.byteslice(cut..)) }
-    reader = machine.spin { read_all }
-    written, got = machine.join(writer, reader)
-    assert_equal data.bytesize, written
-    assert_equal data, got.byteslice(@queued..)
+    assert_equal [data.bytesize, data],
+                 write_and_read { machine.writev(@writer, data.byteslice(0, cut), data.byteslice(cut..)) }
   end
 
   def test_poll_for_room_waits_for_room
@@ -81,53 +68,34 @@ class TestSchedulerHalfClosedPeer < Minitest::Test
   include SchedulerTestHelper
   include HalfClosedPeerHelper
 
-  def setup
-    super
-    @writer, @reader, @queued = half_closed_full_connection
-  end
-
-  def teardown
-    [@writer, @reader].each { |io| io.close unless io.closed? }
-    super
-  end
-
-  # IO#write, then the reader's end of file.
-  def write_then_shut_down(*pieces)
-    @writer.write(*pieces)
-  ensure
-    @writer.close_write
+  # IO#write(*pieces) in one fiber, the reader reading to its end in another, once the write
+  # waits (see read_all above): [what the write returned, what was read after the queued bytes].
+  def write_and_read(*pieces)
+    written, got = with_scheduler do
+      result = []
+      schedule_fiber do
+        result[0] = @writer.write(*pieces)
+      ensure
+        @writer.close_write
+      end
+      schedule_fiber do
+        sleep(0.05)
+        result[1] = @reader.read
+      end
+      Fiber.set_scheduler(nil)
+      result
+    end
+    [written, got.byteslice(@queued..)]
   end
 
   def test_io_write_writes_everything
     data = payload(1 << 20)
-    written, got = with_scheduler do
-      result = []
-      schedule_fiber { result[0] = write_then_shut_down(data) }
-      schedule_fiber do
-        sleep(0.05) # the write waits first (see read_all above)
-        result[1] = @reader.read
-      end
-      Fiber.set_scheduler(nil)
-      result
-    end
-    assert_equal data.bytesize, written
-    assert_equal data, got.byteslice(@queued..)
+    assert_equal [data.bytesize, data], write_and_read(data)
   end
 
   def test_io_write_of_pieces_writes_everything
     data = payload(1 << 20)
-    written, got = with_scheduler do
-      result = []
-      schedule_fiber { result[0] = write_then_shut_down(data.byteslice(0, 777), data.byteslice(777..)) }
-      schedule_fiber do
-        sleep(0.05) # the write waits first (see read_all above)
-        result[1] = @reader.read
-      end
-      Fiber.set_scheduler(nil)
-      result
-    end
-    assert_equal data.bytesize, written
-    assert_equal data, got.byteslice(@queued..)
+    assert_equal [data.bytesize, data], write_and_read(data.byteslice(0, 777), data.byteslice(777..))
   end
 
   def test_wait_writable_waits_until_its_timeout
