@@ -25,8 +25,6 @@ end
 
 require_relative "uring_machine/machine"
 require_relative "uring_machine/scheduler"
-require_relative "uring_machine/fork"
-require_relative "uring_machine/process"
 require_relative "uring_machine/stop"
 require_relative "uring_machine/current"
 require_relative "uring_machine/fiber_tree"

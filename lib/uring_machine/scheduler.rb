@@ -1,7 +1,9 @@
 # frozen_string_literal: true
 
 require "socket"
-require_relative "blocking_workers"
+require_relative "scheduler/blocking_workers"
+require_relative "scheduler/fork"
+require_relative "scheduler/process"
 
 module UringMachine
   # Ruby-side glue of the Fiber::Scheduler (the hooks themselves are in Rust): fiber creation,
@@ -163,9 +165,9 @@ module UringMachine
     end
 
     # Called in a forked child on the scheduler the forking thread had, once the child was
-    # detached from it (see fork.rb): returns the scheduler the child continues with. nil, the
-    # default, leaves the child without one, as Ruby 4.0 does; a subclass may return a fresh
-    # scheduler (UringMachine::Scheduler.new) instead.
+    # detached from it (see scheduler/fork.rb): returns the scheduler the child continues with.
+    # nil, the default, leaves the child without one, as Ruby 4.0 does; a subclass may return a
+    # fresh scheduler (UringMachine::Scheduler.new) instead.
     def process_fork
       nil
     end

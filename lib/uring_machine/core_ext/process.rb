@@ -8,7 +8,7 @@ module UringMachine
   # in the child it resets this thread: UringMachine.machine becomes a fresh ring, and the
   # child starts without a scheduler, as on Ruby 4.0 (which detaches it itself). Then the
   # forking thread's scheduler, if it is ours, may give the child a fresh one (#process_fork),
-  # and the UringMachine.after_fork hooks run (fork.rb).
+  # and the UringMachine.after_fork hooks run (scheduler/fork.rb).
   #
   # Ruby 3.1-3.4 offer no way to mark the fiber that forked (the child's root fiber now) as
   # blocking, as 4.0 does: without a scheduler that changes nothing; under a new one, that

@@ -1,6 +1,7 @@
 //! UringMachine::Process: a process held through a pidfd. Signals go to that very process even
 //! after its pid was reused, and waiting is a WAITID on the pidfd (no helper thread). The Ruby
-//! half (spawn, signal names, the wait without a machine) is lib/uring_machine/process.rb.
+//! half (spawn, signal names, the wait without a machine) is
+//! lib/uring_machine/scheduler/process.rb.
 use std::cell::Cell;
 
 use magnus::{gc::Marker, typed_data::Obj, DataTypeFunctions, Error, TryConvert, TypedData, Value};

@@ -1,6 +1,6 @@
 //! UringMachine::Scheduler: the Fiber::Scheduler hooks on top of the thread's Machine. The
 //! I/O hooks live in io.rs; Ruby glue (fiber creation, name resolution and
-//! blocking-operation workers) in lib/uring_machine/scheduler.rb.
+//! blocking-operation workers) in lib/uring_machine/scheduler.rb and scheduler/.
 use std::cell::Cell;
 
 use magnus::{gc::Marker, prelude::*, rb_sys::protect, typed_data::Obj, DataTypeFunctions, Error, TypedData, Value};
