@@ -25,12 +25,7 @@ end
 
 require_relative "uring_machine/machine"
 require_relative "uring_machine/scheduler"
-require_relative "uring_machine/stop"
-require_relative "uring_machine/current"
-require_relative "uring_machine/fiber_tree"
-require_relative "uring_machine/cancellation"
-require_relative "uring_machine/supervisor"
-require_relative "uring_machine/threads"
+require_relative "uring_machine/concurrency"
 require_relative "uring_machine/breakpoint"
 # What the gem changes in Ruby's own classes: lib/uring_machine/core_ext/, listed by
 # UringMachine.patches.

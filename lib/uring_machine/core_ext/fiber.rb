@@ -25,7 +25,8 @@ module UringMachine
   end
 
   # The fiber tree, for every fiber: who started whom, and what a parent can do with a child
-  # (the tree itself is kept in Rust, machine/tree.rs; UringMachine.spin is in fiber_tree.rb).
+  # (the tree itself is kept in Rust, machine/tree.rs; UringMachine.spin is in
+  # concurrency/spin.rb).
   module FiberTree
     # The fiber that started this one (spin, Fiber.schedule), or that adopted it; nil for others.
     def parent

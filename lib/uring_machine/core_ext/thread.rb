@@ -3,7 +3,8 @@
 module UringMachine
   # What the gem changes in Thread (see core_ext.rb for how and when it is installed).
 
-  # Threads in the fiber tree, and the fiber lock (worker threads are in threads.rb).
+  # Threads in the fiber tree, and the fiber lock (worker threads are in
+  # concurrency/threads.rb).
   module ThreadFibers
     # The thread's main fiber: the one UringMachine.worker_thread runs, or for the current
     # thread, the fiber that first asked (nil for another thread that never said).
