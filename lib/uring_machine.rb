@@ -26,7 +26,7 @@ end
 require_relative "uring_machine/machine"
 require_relative "uring_machine/scheduler"
 require_relative "uring_machine/concurrency"
-require_relative "uring_machine/breakpoint"
+require_relative "uring_machine/debugger/breakpoint"
 # What the gem changes in Ruby's own classes: lib/uring_machine/core_ext/, listed by
 # UringMachine.patches.
 require_relative "uring_machine/core_ext"

@@ -264,11 +264,12 @@ class TestDebuggerLoading < Minitest::Test
 
   LIMIT = 30
 
+  # Of the debugger's room, only UringMachine.breakpoint (debugger/breakpoint.rb) comes with the gem.
   def test_require_uring_machine_does_not_load_the_debugger
-    child = run_ruby("-w", "-e", 'require "uring_machine"; p $LOADED_FEATURES.grep(/uring_machine.debugger/)',
-                     limit: LIMIT, merge_err: true)
+    program = 'require "uring_machine"; p $LOADED_FEATURES.grep(/uring_machine.debugger/).map { File.basename(_1) }'
+    child = run_ruby("-w", "-e", program, limit: LIMIT, merge_err: true)
     assert child.status.success?, child.out
-    assert_equal "[]\n", child.out
+    assert_equal %(["breakpoint.rb"]\n), child.out
   end
 
   def test_without_a_terminal_breakpoint_prints_the_location_and_goes_on
