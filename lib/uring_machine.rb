@@ -1,5 +1,8 @@
 # frozen_string_literal: true
 
+# The gem's entry point, `require "uring_machine"`: loads the Rust extension, then each room of
+# lib/uring_machine/ (README.md, "Where things are", draws the tree).
+
 require_relative "uring_machine/version"
 
 # The compiled extension lives in one of three places: lib/uring_machine/ after `rake compile`

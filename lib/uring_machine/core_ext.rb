@@ -1,5 +1,8 @@
 # frozen_string_literal: true
 
+# UringMachine::CoreExt, the installer of every change the gem makes to Ruby's own classes
+# (each declared in core_ext/, by the class it changes), and UringMachine.patches.
+
 module UringMachine
   # Everything the gem changes in Ruby's own classes, and when. Each change is declared by the
   # file of the class it changes (lib/uring_machine/core_ext/io.rb, fiber.rb, ...) and installed

@@ -1,5 +1,8 @@
 # frozen_string_literal: true
 
+# UringMachine::Debugger, the fiber-aware debugger, loaded by the first breakpoint; its parts are
+# in debugger/.
+
 require_relative "../uring_machine"
 require_relative "debugger/source_view"
 require_relative "debugger/commands"

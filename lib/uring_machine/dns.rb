@@ -1,5 +1,8 @@
 # frozen_string_literal: true
 
+# UringMachine::DNS, DNS over the ring (UringMachine::DNS.lookup, DNS::Server); its parts are in
+# dns/. Not loaded with the gem: the first Scheduler.new or first use loads it (it requires resolv).
+
 require "resolv"
 require "socket"
 

@@ -1,5 +1,8 @@
 # frozen_string_literal: true
 
+# The Ruby half of UringMachine::Machine (the rest is Rust: ext/uring_machine/src/machine/ and
+# ops/), and UringMachine.machine, the thread's own.
+
 module UringMachine
   # Ruby-side sugar over the Rust Machine: fiber creation and failure reporting.
   class Machine

@@ -1,5 +1,8 @@
 # frozen_string_literal: true
 
+# The Ruby half of UringMachine::Scheduler (its hooks are Rust: ext/uring_machine/src/scheduler/);
+# loads scheduler/, what it leans on: blocking workers, the pidfd Process, the forked child's reset.
+
 require "socket"
 require_relative "scheduler/blocking_workers"
 require_relative "scheduler/fork"

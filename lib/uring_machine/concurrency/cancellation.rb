@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine.cancel_after and move_on_after: a deadline on a block.
+
 module UringMachine
   # move_on_after's own signal: an Exception, so that the block's `rescue => e` lets it pass.
   class MoveOn < Exception # rubocop:disable Lint/InheritException

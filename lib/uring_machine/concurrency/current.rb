@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine.current_machine: the machine the current fiber runs on.
+
 module UringMachine
   # The machine the current fiber runs on: the one that started it, else the thread's
   # scheduler's (when it is ours), else the thread's own (created unless +create+ is false:

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine.spin, and the stop of a finishing fiber's children.
+
 module UringMachine
   # spin(*args) { |*args| } → a new fiber, a child of the current one, running the block. Under
   # a UringMachine::Scheduler it starts at once (like Fiber.schedule, and run/close wait for

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::Stop, its Ruby half: the exception that ends a fiber on purpose.
+
 module UringMachine
   # Raised in a fiber to end it on purpose (Fiber#stop, its parent finished, the program is
   # ending): its ensure blocks run, and it does not count as a failure. An Exception, not a

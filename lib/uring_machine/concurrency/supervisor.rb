@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine.supervise (UringMachine::Supervisor) and UringMachine::RestartLimitError.
+
 module UringMachine
   # Raised out of supervise when a fiber needed more restarts than allowed; its cause is the
   # failure that ended the fiber last, if any.

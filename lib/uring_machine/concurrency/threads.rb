@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine.worker_thread and spin(on_thread:): fibers started on another thread.
+
 module UringMachine
   # A thread whose fibers other threads may start with spin(on_thread: thread), to spread
   # work (connections, jobs) over cores' worth of threads. It runs a UringMachine::Scheduler,

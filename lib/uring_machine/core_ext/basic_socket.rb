@@ -1,10 +1,10 @@
 # frozen_string_literal: true
 
+# What the gem changes in BasicSocket (see core_ext.rb for how and when it is installed).
+
 require "socket"
 
 module UringMachine
-  # What the gem changes in BasicSocket (see core_ext.rb for how and when it is installed).
-
   # BasicSocket#recv makes its recv(2) itself, with MSG_DONTWAIT and the GVL held (CRuby's makes
   # it in a GVL-released region), when the current fiber is non-blocking under a
   # UringMachine::Scheduler (UringMachine::FastCalls.recv, in Rust: scheduler/fast_socket.rs);

@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
-module UringMachine
-  # What the gem changes in Fiber (see core_ext.rb for how and when it is installed).
+# What the gem changes in Fiber (see core_ext.rb for how and when it is installed).
 
+module UringMachine
   # Fibers that spin and Fiber.schedule start are switched to with Fiber#transfer, so there is
   # no resumer for a plain Fiber.yield to return to (Ruby would raise FiberError). In such a
   # fiber, Fiber.yield suspends it instead, as the yield to the event loop it means: the other

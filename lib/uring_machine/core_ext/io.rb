@@ -1,12 +1,12 @@
 # frozen_string_literal: true
 
+# What the gem changes in IO, instance and class methods (see core_ext.rb for how and when
+# each is installed). The fast paths' and coalesced writes' methods are in Rust
+# (ext/uring_machine/src/scheduler/); this file says where they go.
+
 require "fcntl"
 
 module UringMachine
-  # What the gem changes in IO, instance and class methods (see core_ext.rb for how and when
-  # each is installed). The fast paths' and coalesced writes' methods are in Rust
-  # (ext/uring_machine/src/scheduler/); this file says where they go.
-
   # --- IO#close, #close_read, #close_write: fibers waiting on the descriptor are woken ---
   # What closing an IO closes.
   module ClosedDescriptor

@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
-module UringMachine
-  # What the gem changes about IO::Buffer (see core_ext.rb for how and when it is installed).
+# What the gem changes about IO::Buffer (see core_ext.rb for how and when it is installed).
 
+module UringMachine
   # Every Fiber::Scheduler's I/O hooks receive IO::Buffers that CRuby allocates for them, and
   # Ruby 3.x and 4.0 warn once, at the first allocation, that IO::Buffer is experimental: a
   # warning about an interface the program never used. The first scheduler takes that one

@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
-module UringMachine
-  # What the gem changes in Kernel, only on `require "uring_machine/global"` (see core_ext.rb).
+# What the gem changes in Kernel, only on `require "uring_machine/global"` (see core_ext.rb).
 
+module UringMachine
   # Polyphony style: the structured-concurrency calls as private Kernel methods (global
   # functions): spin, supervise, receive, receive_all_pending, move_on_after, cancel_after,
   # breakpoint.

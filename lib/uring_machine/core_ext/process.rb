@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
-module UringMachine
-  # What the gem changes in Process (see core_ext.rb for how and when it is installed).
+# What the gem changes in Process (see core_ext.rb for how and when it is installed).
 
+module UringMachine
   # A forked child shares the parent's ring (its fd and SQ/CQ memory) and must never submit to
   # it. Process._fork is what fork, Kernel#fork and IO.popen("-") all go through (Ruby 3.1+);
   # in the child it resets this thread: UringMachine.machine becomes a fresh ring, and the

@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
-module UringMachine
-  # What the gem changes in Thread (see core_ext.rb for how and when it is installed).
+# What the gem changes in Thread (see core_ext.rb for how and when it is installed).
 
+module UringMachine
   # Threads in the fiber tree, and the fiber lock (worker threads are in
   # concurrency/threads.rb).
   module ThreadFibers

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine.breakpoint: the debugger's entry point, loaded with the gem.
+
 module UringMachine
   # Stops the current fiber at the next line of the code that called it and opens the debugger
   # (see ../debugger.rb, loaded on first use so that `require "uring_machine"` stays cheap).

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::Debugger::Commands: the prompt's commands, parsed.
+
 module UringMachine
   module Debugger
     # What the user types at the prompt, as [name, argument].

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::Debugger::Controller: the thread that talks to the user.
+
 module UringMachine
   module Debugger
     # The controller: its own thread, the one that talks to the user. The tracer tells it of

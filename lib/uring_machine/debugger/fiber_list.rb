@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::Debugger::FiberList: the `fibers` command's listing.
+
 module UringMachine
   module Debugger
     # The `fibers` command: the fiber tree of the stopped fiber's thread, numbered (for

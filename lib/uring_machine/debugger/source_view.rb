@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::Debugger::SourceView: the source lines around a stop.
+
 module UringMachine
   module Debugger
     # The source around a location: a few lines before and after, the current one marked.

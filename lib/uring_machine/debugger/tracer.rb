@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::Debugger::Tracer: the TracePoint that follows one fiber and stops it.
+
 module UringMachine
   module Debugger
     # The tracer: a TracePoint that follows one fiber at a time (fiber-modal) and holds the

@@ -1,5 +1,8 @@
 # frozen_string_literal: true
 
+# UringMachine::DNS.address_resolve, behind Scheduler#address_resolve: getaddrinfo's answer,
+# address families and their order included.
+
 module UringMachine
   module DNS
     ADDRESS_FAMILIES_TTL = 10.0

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::DNS::Cache: answers kept for their TTL.
+
 module UringMachine
   module DNS
     # Answers by [name, record class], each kept for its TTL: the smallest TTL of the records

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::DNS's errors: Error, NXDomain, ServerFailure, TimeoutError.
+
 module UringMachine
   module DNS
     # Every resolution failure but the timeout; a Resolv::ResolvError, as Resolv raises.

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::DNS::Hosts: /etc/hosts, read and re-read.
+
 module UringMachine
   module DNS
     # /etc/hosts: "address name alias..." lines, '#' comments. Names match case-insensitively

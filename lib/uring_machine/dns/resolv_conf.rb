@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::DNS::ResolvConf: /etc/resolv.conf, with glibc's defaults and limits.
+
 module UringMachine
   module DNS
     # What /etc/resolv.conf says, with glibc's defaults and limits: nameserver (up to 3; none

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::DNS::Resolver: the stub resolver (hosts, cache, search list, nameservers).
+
 module UringMachine
   module DNS
     # A stub resolver: /etc/hosts first, then the nameservers of /etc/resolv.conf (or those

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::DNS::Server: a DNS server on the ring, UDP and TCP.
+
 module UringMachine
   module DNS
     # A DNS server on the ring: UDP and TCP on the same port, one fiber per query, the block

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::DNS::Transaction: one query a DNS::Server received, and its answer.
+
 module UringMachine
   module DNS
     # One query received by a DNS::Server, handed to its block. The block reads #questions and

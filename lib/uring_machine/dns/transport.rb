@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::DNS::Transport: one query to one nameserver, UDP then TCP.
+
 module UringMachine
   module DNS
     # One query to one server through the Machine's socket ops: UDP on a connected socket (the

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::DNS::Types: record types by name.
+
 module UringMachine
   module DNS
     # Record types by name: :A, "aaaa", Resolv::DNS::Resource::IN::MX, ...

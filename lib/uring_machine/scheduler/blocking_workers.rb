@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::BlockingWorkers: the scheduler's threads for work no ring op can do.
+
 module UringMachine
   # Threads (no scheduler of their own) that run blocking work for fibers: getaddrinfo,
   # blocking_operation_wait (3.4+), waitpid with options the ring cannot express. The calling

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine.after_fork and remove_after_fork, and the reset a forked child starts with.
+
 module UringMachine
   # What a forked child does first: ForkReset, prepended to Process._fork (core_ext/process.rb),
   # calls reset_after_fork in the child, which resets the thread and runs the after_fork hooks.

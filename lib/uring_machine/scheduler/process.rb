@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# UringMachine::Process, its Ruby half: a process held through a pidfd.
+
 require "io/wait"
 
 module UringMachine
