@@ -32,7 +32,7 @@ module UringMachineGem
   # Files the gemspec patterns would match but git does not track: not in the gem.
   def untracked_files
     out = IO.popen(%w[git ls-files --others --exclude-standard -z], chdir: ROOT, err: File::NULL, &:read)
-    patterns = %w[lib/**/*.rb ext/**/*.rs ext/**/*.toml Cargo.toml Cargo.lock README.md]
+    patterns = %w[lib/**/*.rb sig/**/*.rbs ext/**/*.rs ext/**/*.toml Cargo.toml Cargo.lock README.md]
     out.split("\0").select { |f| patterns.any? { |p| File.fnmatch?(p, f, File::FNM_PATHNAME) } }
   rescue SystemCallError
     []
@@ -93,6 +93,8 @@ namespace :test do
         abort "loaded from outside GEM_HOME: \#{outside.inspect}" unless outside.empty?
         abort "the extension was not loaded: \#{loaded.inspect}" if loaded.grep(/\\.so\\z/).empty?
         puts "loaded: \#{loaded.map { |f| f.delete_prefix(ENV["GEM_HOME"] + "/") }.join(", ")}"
+        sig = File.join(Gem.loaded_specs.fetch("uring_machine").full_gem_path, "sig", "uring_machine.rbs")
+        abort "the signatures are not in the gem: no \#{sig}" unless File.file?(sig)
       RUBY
       out = IO.popen(env, [RbConfig.ruby, "-e", check], chdir: elsewhere, err: %i[child out], &:read)
       puts out

@@ -75,7 +75,7 @@ class TestSignatures < Minitest::Test
 
   # UringMachine::CoreExt.declared: what UringMachine.patches lists once installed, for every
   # Ruby and every moment. The opt-in global functions are signed on their module
-  # (sig/uring_machine/core_ext.rb says why).
+  # (sig/uring_machine/core_ext.rbs says why).
   def test_every_method_the_gem_adds_to_or_replaces_in_ruby_classes_has_a_signature
     methods = UringMachine::CoreExt.declared.flat_map do |entry|
       owner = entry[:installed_when] == :require_global ? entry[:module] : entry[:class]
@@ -102,6 +102,14 @@ class TestSignatures < Minitest::Test
       end
     end
     assert_empty changed, "methods whose signature sig/ changed"
+  end
+
+  # The gem ships them (the gemspec takes git-tracked files that match its patterns).
+  def test_the_gemspec_ships_every_signature_file
+    spec = Dir.chdir(File.expand_path("..", SIG)) { Gem::Specification.load("uring_machine.gemspec") }
+    signatures = Dir.glob("**/*.rbs", base: SIG).map { |file| "sig/#{file}" }
+    assert_includes signatures, "sig/uring_machine.rbs"
+    assert_empty signatures - spec.files, "signature files the gem would not ship"
   end
 
   # The check itself: a method missing from sig/ is found.
