@@ -6,7 +6,7 @@ require "tempfile"
 require_relative "fast_io_helper"
 
 # IO#readpartial, IO#sysread, IO#read(length) and IO#write(string) take the fast path
-# (scheduler/fast_io.rs) under the Scheduler when the IO's state allows, and CRuby's own
+# (fast/io.rs) under the Scheduler when the IO's state allows, and CRuby's own
 # methods otherwise: either way a call gives exactly what it gives without a scheduler, which
 # is what these tests compare (results, encodings, outbufs, exceptions, bytes written).
 class TestSchedulerFastIO < SchedulerTest

@@ -7,7 +7,7 @@ require "tempfile"
 
 # gets, readline, each_line, readlines, getc, readchar, getbyte, readbyte and eof? under the
 # Scheduler fill the IO's empty read-ahead buffer with a direct read and then run CRuby's
-# method (scheduler/fast_lines.rs): every outcome (lines, $_, lineno, $., encodings, what is
+# method (fast/lines.rs): every outcome (lines, $_, lineno, $., encodings, what is
 # left to read, exceptions) is the one CRuby gives in a plain thread.
 class TestSchedulerFastLines < SchedulerTest
   include FastIOHelper

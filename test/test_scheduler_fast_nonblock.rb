@@ -4,7 +4,7 @@ require_relative "scheduler_helper"
 require_relative "fast_io_helper"
 require "tempfile"
 
-# IO#read_nonblock and IO#syswrite take the fast path (scheduler/fast_nonblock.rs) under the
+# IO#read_nonblock and IO#syswrite take the fast path (fast/nonblock.rs) under the
 # Scheduler when the IO's state allows, CRuby's own methods otherwise; IO#write with several
 # pieces and IO#puts(line) reach the fast write with the joined String. Each call must give
 # exactly what it gives without a scheduler.

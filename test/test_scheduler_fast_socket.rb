@@ -3,7 +3,7 @@
 require_relative "scheduler_helper"
 require_relative "fast_io_helper"
 
-# BasicSocket#recv takes the fast path (scheduler/fast_socket.rs) under the Scheduler when the
+# BasicSocket#recv takes the fast path (fast/socket.rs) under the Scheduler when the
 # socket and arguments allow, CRuby's own method otherwise; BasicSocket#send is CRuby's. Each
 # call must give exactly what it gives without a scheduler.
 class TestSchedulerFastSocket < SchedulerTest

@@ -222,7 +222,7 @@ class TestSchedulerIOClose < SchedulerTest
     skip "Ruby #{RUBY_VERSION} has no fiber_interrupt hook: a close from another thread wakes no fiber before 4.0" unless ruby_at_least?("4.0")
 
     # read(10) waits through CRuby's method and the io_read hook, readpartial on the fast
-    # path (scheduler/fast_wait.rs): both are recorded where Ruby 4.0's close looks.
+    # path (fast/wait.rs): both are recorded where Ruby 4.0's close looks.
     [->(io) { io.read(10) }, ->(io) { io.readpartial(10) }].each do |call|
       r, w = IO.pipe
       reading = nil

@@ -1,10 +1,12 @@
 //! uring_machine: an io_uring-backed fiber machine for Ruby. This file only defines the Ruby
 //! classes and binds their methods; the code lives in layers whose dependencies point one way:
-//! scheduler/ (Fiber::Scheduler hooks) -> ops/ (operations by family) -> machine/ (run queue,
-//! fibers, timers) -> ring/ (io_uring, op table), with ruby/ (conversions) a leaf all may use.
+//! fast/ (IO methods that bypass the hooks) -> scheduler/ (Fiber::Scheduler hooks) -> ops/
+//! (operations by family) -> machine/ (run queue, fibers, timers) -> ring/ (io_uring, op
+//! table), with ruby/ (conversions) a leaf all may use.
 #![deny(clippy::undocumented_unsafe_blocks)]
 use magnus::{function, method, prelude::*, Error, RClass, RModule, Ruby};
 
+mod fast;
 mod machine;
 mod ops;
 mod ring;
@@ -137,7 +139,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
 /// UringMachine::CoalescedWrites (IO#write/puts/print with several pieces as one write under
 /// the Scheduler), prepended to IO by lib/uring_machine/core_ext/io.rb.
 fn define_coalesced_writes(module: RModule) -> Result<(), Error> {
-    use scheduler::coalesce;
+    use fast::coalesce;
     module.define_module_function("coalesce_writes", function!(coalesce::rb_enabled, 0))?;
     module.define_module_function("coalesce_writes=", function!(coalesce::rb_set_enabled, 1))?;
     let writes = module.define_module("CoalescedWrites")?;
@@ -151,7 +153,7 @@ fn define_coalesced_writes(module: RModule) -> Result<(), Error> {
 /// Scheduler), prepended to IO by lib/uring_machine/core_ext/io.rb; IO#write's fast path is in
 /// CoalescedWrites#write.
 fn define_fast_io(module: RModule) -> Result<(), Error> {
-    use scheduler::fast_io;
+    use fast::io as fast_io;
     module.define_module_function("fast_io", function!(fast_io::rb_enabled, 0))?;
     module.define_module_function("fast_io=", function!(fast_io::rb_set_enabled, 1))?;
     let fast = module.define_module("FastIO")?;
@@ -163,33 +165,33 @@ fn define_fast_io(module: RModule) -> Result<(), Error> {
 }
 
 /// UringMachine::FastCalls, called by the Ruby methods that lib/uring_machine/core_ext/ puts in
-/// place of IO#read_nonblock and IO#syswrite (io.rb; scheduler/fast_nonblock.rs) and
-/// BasicSocket#recv (basic_socket.rb; scheduler/fast_socket.rs); false means "take CRuby's
+/// place of IO#read_nonblock and IO#syswrite (io.rb; fast/nonblock.rs) and
+/// BasicSocket#recv (basic_socket.rb; fast/socket.rs); false means "take CRuby's
 /// method".
 fn define_fast_calls(module: RModule) -> Result<(), Error> {
-    use scheduler::{fast_nonblock, fast_socket};
+    use fast::{nonblock, socket};
     let calls = module.define_module("FastCalls")?;
-    calls.define_singleton_method("read_nonblock", function!(fast_nonblock::rb_read_nonblock, 4))?;
-    calls.define_singleton_method("syswrite", function!(fast_nonblock::rb_syswrite, 2))?;
-    calls.define_singleton_method("recv", function!(fast_socket::rb_recv, 4))?;
+    calls.define_singleton_method("read_nonblock", function!(nonblock::rb_read_nonblock, 4))?;
+    calls.define_singleton_method("syswrite", function!(nonblock::rb_syswrite, 2))?;
+    calls.define_singleton_method("recv", function!(socket::rb_recv, 4))?;
     Ok(())
 }
 
-/// FastIO's buffered readers (scheduler/fast_lines.rs): they fill the read-ahead buffer with a
+/// FastIO's buffered readers (fast/lines.rs): they fill the read-ahead buffer with a
 /// direct read, then CRuby's method reads from it.
 fn define_fast_lines(fast: RModule) -> Result<(), Error> {
-    use scheduler::fast_lines;
-    fast_lines::remember_originals()?;
-    fast.define_method("gets", method!(fast_lines::rb_gets, -1))?;
-    fast.define_method("readline", method!(fast_lines::rb_readline, -1))?;
-    fast.define_method("each_line", method!(fast_lines::rb_each_line, -1))?;
-    fast.define_method("readlines", method!(fast_lines::rb_readlines, -1))?;
-    fast.define_method("getc", method!(fast_lines::rb_getc, -1))?;
-    fast.define_method("readchar", method!(fast_lines::rb_readchar, -1))?;
-    fast.define_method("getbyte", method!(fast_lines::rb_getbyte, -1))?;
-    fast.define_method("readbyte", method!(fast_lines::rb_readbyte, -1))?;
-    fast.define_method("eof?", method!(fast_lines::rb_eof, -1))?;
-    fast.define_method("eof", method!(fast_lines::rb_eof, -1))?;
+    use fast::lines;
+    lines::remember_originals()?;
+    fast.define_method("gets", method!(lines::rb_gets, -1))?;
+    fast.define_method("readline", method!(lines::rb_readline, -1))?;
+    fast.define_method("each_line", method!(lines::rb_each_line, -1))?;
+    fast.define_method("readlines", method!(lines::rb_readlines, -1))?;
+    fast.define_method("getc", method!(lines::rb_getc, -1))?;
+    fast.define_method("readchar", method!(lines::rb_readchar, -1))?;
+    fast.define_method("getbyte", method!(lines::rb_getbyte, -1))?;
+    fast.define_method("readbyte", method!(lines::rb_readbyte, -1))?;
+    fast.define_method("eof?", method!(lines::rb_eof, -1))?;
+    fast.define_method("eof", method!(lines::rb_eof, -1))?;
     Ok(())
 }
 

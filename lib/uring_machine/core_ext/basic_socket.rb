@@ -7,7 +7,7 @@ require "socket"
 module UringMachine
   # BasicSocket#recv makes its recv(2) itself, with MSG_DONTWAIT and the GVL held (CRuby's makes
   # it in a GVL-released region), when the current fiber is non-blocking under a
-  # UringMachine::Scheduler (UringMachine::FastCalls.recv, in Rust: scheduler/fast_socket.rs);
+  # UringMachine::Scheduler (UringMachine::FastCalls.recv, in Rust: fast/socket.rs);
   # CRuby's method when it would block, and in every other case. Replaced rather than prepended,
   # for the reason given with IO#read_nonblock in core_ext/io.rb. Switched with
   # UringMachine.fast_io.

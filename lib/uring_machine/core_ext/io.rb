@@ -116,9 +116,9 @@ module UringMachine
   # UringMachine::Scheduler and the IO writes them unchanged and at once (sync mode, nothing
   # buffered, no encoding conversion): under any fiber scheduler CRuby writes each piece
   # separately, so on TCP the second segment waits for the peer's delayed ACK (~40 ms). The
-  # methods (in Rust, scheduler/coalesce.rs) fall back to CRuby's own in every other state.
+  # methods (in Rust, fast/coalesce.rs) fall back to CRuby's own in every other state.
   # write(string) is also FastIO's fast path, and all three count the bytes they moved for the
-  # exception that stops them (scheduler/write_count.rs).
+  # exception that stops them (fast/write_count.rs).
   #
   # Opt out: UringMachine.coalesce_writes = false, or URING_MACHINE_COALESCE_WRITES=0 in the
   # environment when the gem loads.
@@ -136,9 +136,9 @@ module UringMachine
   # (a subclass that overrides them sees every read and write) and the IO is in a state where
   # that is exactly what CRuby's method would do: nothing in its read-ahead or write buffer, no
   # encoding conversion or newline decorator, sync writes without a write lock. The methods
-  # (in Rust, scheduler/fast_io.rs) fall back to CRuby's own in every other case. The buffered
+  # (in Rust, fast/io.rs) fall back to CRuby's own in every other case. The buffered
   # readers (gets, each_line, readlines, readline, getc, getbyte, eof?, ...) fill the IO's empty
-  # read-ahead buffer with a direct read and then run CRuby's method (scheduler/fast_lines.rs).
+  # read-ahead buffer with a direct read and then run CRuby's method (fast/lines.rs).
   #
   # Opt out: UringMachine.fast_io = false, or URING_MACHINE_FAST_IO=0 in the environment when
   # the gem loads.
@@ -152,8 +152,8 @@ module UringMachine
 
   # --- IO#read_nonblock, #syswrite: their one syscall made directly ---
   # IO#read_nonblock, IO#syswrite and BasicSocket#recv (core_ext/basic_socket.rb) make their
-  # syscall themselves (UringMachine::FastCalls, in Rust: scheduler/fast_nonblock.rs and
-  # fast_socket.rs) when the current fiber is non-blocking under a UringMachine::Scheduler and
+  # syscall themselves (UringMachine::FastCalls, in Rust: fast/nonblock.rs and
+  # fast/socket.rs) when the current fiber is non-blocking under a UringMachine::Scheduler and
   # CRuby's method would make just that syscall: read_nonblock answers EAGAIN and EOF as
   # CRuby's does; the others take CRuby's method when it would block. (BasicSocket#send stays
   # CRuby's: no measurable gain.) FastCalls answers false for "CRuby's method", which none of

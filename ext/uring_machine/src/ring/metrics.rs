@@ -14,7 +14,7 @@ pub struct Metrics {
     pub waits: u64,
     pub switches: u64,
     /// IO method calls (readpartial, sysread, read(n), write) served by the scheduler's
-    /// fast path (scheduler/fast_io.rs) instead of CRuby's method and the hooks.
+    /// fast path (fast/io.rs) instead of CRuby's method and the hooks.
     pub fast_io: u64,
 }
 

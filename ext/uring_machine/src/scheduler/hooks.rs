@@ -30,7 +30,7 @@ pub struct Scheduler {
     /// The fiber waiting in `close` for the last one.
     closer: Cell<VALUE>,
     /// Whether io_read and io_write are this class's own (not a subclass's): only then may the
-    /// IO fast path (fast_io.rs) move bytes without calling them.
+    /// IO fast path (fast/io.rs) move bytes without calling them.
     own_io_hooks: bool,
 }
 

@@ -3,11 +3,11 @@
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
 
+use crate::fast::coalesce::write_io;
 use crate::ops::splice::End;
 use crate::ruby::args::{arg, arity};
 use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, raw, NIL};
-use crate::scheduler::coalesce::write_io;
 use crate::scheduler::Scheduler;
 
 fn opt_count(v: VALUE, name: &str) -> Result<Option<i64>, Error> {

@@ -1,5 +1,5 @@
 //! The IO fast path for IO#read_nonblock and IO#syswrite (UringMachine::FastCalls, called by
-//! the methods lib/uring_machine/core_ext/io.rb puts in their place; see fast_io.rs for the
+//! the methods lib/uring_machine/core_ext/io.rb puts in their place; see fast/io.rs for the
 //! rest of the fast path). Under a fiber scheduler CRuby's read_nonblock reads through the
 //! io_read hook (an IO::Buffer and hook dispatch per call; the hook answers EAGAIN to a
 //! *_nonblock caller) and syswrite writes through io_write: about 450 and 350 ns per call above
@@ -12,14 +12,14 @@
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
+use crate::fast::coalesce::{open_fptr, write_io};
+use crate::fast::io::{
+    attempt, count, errno_exception, machine, plain_read_args, set_read_length, setstrbuf, FMODE_SIGNAL_ON_EPIPE,
+};
 use crate::ops::direct_io::would_block;
 use crate::ops::io::Direction;
 use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, int, raw, NIL};
-use crate::scheduler::coalesce::{open_fptr, write_io};
-use crate::scheduler::fast_io::{
-    attempt, count, errno_exception, machine, plain_read_args, set_read_length, setstrbuf, FMODE_SIGNAL_ON_EPIPE,
-};
 
 /// rb_fd_set_nonblock, as CRuby's read_nonblock does before reading (a side effect callers
 /// see: the fd stays O_NONBLOCK). False if fcntl fails (CRuby's method then raises).

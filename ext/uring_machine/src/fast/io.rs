@@ -22,13 +22,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
+use crate::fast::coalesce::{call_super, open_fptr, our_scheduler, plain_write_fptr, raws, DECORATORS};
+use crate::fast::write_count::counted;
 use crate::machine::Machine;
 use crate::ops::direct_io::would_block;
 use crate::ops::io::{Blocking, Direction};
 use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, int, raw, NIL};
-use crate::scheduler::coalesce::{call_super, open_fptr, our_scheduler, plain_write_fptr, raws, DECORATORS};
-use crate::scheduler::write_count::counted;
 use crate::scheduler::Scheduler;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -223,7 +223,7 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
         return Ok(None);
     };
     // readpartial/sysread of an IO without a path (CRuby's errors for those name no file)
-    // wait in the ring here (fast_wait.rs); read(length) leaves its waits to CRuby's method.
+    // wait in the ring here (fast/wait.rs); read(length) leaves its waits to CRuby's method.
     // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
     // only with the IO: a close meanwhile only sets its fd to -1.
     let waits_here = kind != ReadKind::Full && unsafe { (*fptr).pathv } == NIL;
@@ -280,7 +280,7 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
     }
 }
 
-/// readpartial/sysread through fast_wait::read: the String, EOFError at EOF, CRuby's Errno
+/// readpartial/sysread through fast::wait::read: the String, EOFError at EOF, CRuby's Errno
 /// exception; None (CRuby's method) where this Ruby's wait cannot be recorded.
 fn read_waiting(
     machine: &Machine,
@@ -291,7 +291,7 @@ fn read_waiting(
     shrinkable: bool,
 ) -> Result<Option<Value>, Error> {
     let fd = check_closed(fptr)?;
-    let Some(res) = crate::scheduler::fast_wait::read(machine, io, fd, string, maxlen)? else {
+    let Some(res) = crate::fast::wait::read(machine, io, fd, string, maxlen)? else {
         return Ok(None);
     };
     if res < 0 {
@@ -455,7 +455,7 @@ fn write_lock_held(lock: VALUE) -> bool {
 
 /// Writes all of `string` with direct attempts (no fiber switch can happen meanwhile, so it
 /// cannot change); once one would block, CRuby's IO#write writes the rest (waiting through the
-/// hooks), counting for the exception that may stop it (scheduler/write_count.rs). None:
+/// hooks), counting for the exception that may stop it (fast/write_count.rs). None:
 /// nothing written, CRuby's method takes it all.
 fn write_all(machine: &Machine, io: VALUE, fptr: *mut rb_sys::rb_io_t, string: VALUE) -> Result<Option<Value>, Error> {
     // io_binwrite: pending interrupts first.

@@ -7,15 +7,15 @@
 //! is non-blocking under our Scheduler, the pieces are joined into one String and written by
 //! CRuby's own one-argument IO#write: same bytes, return value, partial-write loop, errors and
 //! IO#timeout. In every other state the methods are CRuby's own (`super`), run with a count of
-//! the bytes they write, for the exception that may stop them (scheduler/write_count.rs).
+//! the bytes they write, for the exception that may stop them (fast/write_count.rs).
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
+use crate::fast::write_count::counted;
 use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, raw, NIL};
-use crate::scheduler::write_count::counted;
 use crate::scheduler::Scheduler;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -192,10 +192,10 @@ fn as_string(obj: VALUE) -> Result<VALUE, Error> {
 /// IO#write(*objects): several pieces become one write when `coalescible`. CRuby's sync-mode
 /// path converts every piece (to_s) before writing any, as this does.
 /// One String argument, or the joined pieces, take the fast path when they can
-/// (scheduler/fast_io.rs).
+/// (fast/io.rs).
 pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     if args.len() == 1 {
-        if let Some(res) = crate::scheduler::fast_io::write(raw(rb_self), raw(args[0])) {
+        if let Some(res) = crate::fast::io::write(raw(rb_self), raw(args[0])) {
             return res;
         }
     }
@@ -203,7 +203,7 @@ pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
         return counted(raw(rb_self), 0, || call_super(&raws(args)));
     }
     // Strings: one writev of them all, nothing joined.
-    if let Some(res) = crate::scheduler::fast_io::write_pieces(raw(rb_self), args) {
+    if let Some(res) = crate::fast::io::write_pieces(raw(rb_self), args) {
         return res;
     }
     let joined = Joined::new()?;
@@ -212,7 +212,7 @@ pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     }
     // The joined String takes the fast path as one String would (puts(line) comes here too:
     // CRuby's puts calls write(line, "\n")).
-    if let Some(res) = crate::scheduler::fast_io::write(raw(rb_self), joined.0) {
+    if let Some(res) = crate::fast::io::write(raw(rb_self), joined.0) {
         return res;
     }
     counted(raw(rb_self), 0, || call_super(&[joined.0]))

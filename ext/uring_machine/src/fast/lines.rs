@@ -1,6 +1,6 @@
 //! The IO fast path for the buffered read methods of UringMachine::FastIO: gets, readline,
 //! each_line, readlines, getc, readchar, getbyte, readbyte, eof?/eof. They read through the
-//! IO's read-ahead buffer; when it is empty, fast_fill.rs fills it with a direct read and then
+//! IO's read-ahead buffer; when it is empty, fast/fill.rs fills it with a direct read and then
 //! CRuby's own method runs (`super`) and finds the bytes there: separators, limits, chomp,
 //! paragraph mode, encodings, lineno, $_ and ungetc are CRuby's. At EOF the answer is given here
 //! where it is exactly CRuby's (a second read(2) at EOF is not always 0 again); it changes nothing
@@ -16,10 +16,10 @@ use std::sync::OnceLock;
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ID, VALUE};
 
+use crate::fast::coalesce::{open_fptr, raws};
+use crate::fast::fill::{fill, may_fill, Fill};
 use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, raw, NIL};
-use crate::scheduler::coalesce::{open_fptr, raws};
-use crate::scheduler::fast_fill::{fill, may_fill, Fill};
 
 /// CRuby's IO#gets as defined before FastIO was prepended, and bind_call.
 struct Originals {

@@ -2,7 +2,7 @@
 //! lib/uring_machine/core_ext/basic_socket.rb puts in its place). CRuby's makes the syscall in a
 //! GVL-released blocking region (with its String locked) and waits through io_wait when it
 //! would block; this makes it with MSG_DONTWAIT and the GVL held when the current fiber is
-//! non-blocking under our Scheduler (see fast_io::machine), and leaves it to CRuby's method
+//! non-blocking under our Scheduler (see fast::io::machine), and leaves it to CRuby's method
 //! (which waits) when it would block, when the arguments need a conversion, and in every other
 //! state: about 11% less per 64-byte recv on a UNIX socket here.
 //!
@@ -16,9 +16,9 @@
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
 
+use crate::fast::coalesce::open_fptr;
+use crate::fast::io::{count, machine, setstrbuf, syserr};
 use crate::ruby::value::{self as rb, last_errno, raw, NIL};
-use crate::scheduler::coalesce::open_fptr;
-use crate::scheduler::fast_io::{count, machine, setstrbuf, syserr};
 
 /// recv flags whose answer does not depend on whether the call may wait once data is there
 /// (MSG_WAITALL does; MSG_TRUNC can answer more than the buffer holds).

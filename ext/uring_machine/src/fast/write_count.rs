@@ -8,10 +8,10 @@
 use magnus::{Error, Value};
 use rb_sys::VALUE;
 
+use crate::fast::coalesce::{open_fptr, our_scheduler, write_io};
 use crate::machine::Machine;
 use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, fiber_current};
-use crate::scheduler::coalesce::{open_fptr, our_scheduler, write_io};
 use crate::scheduler::Scheduler;
 
 impl Machine {

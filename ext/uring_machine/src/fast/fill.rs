@@ -1,5 +1,5 @@
 //! Filling an IO's read-ahead buffer (rb_io_t.rbuf) with a direct read, for the buffered
-//! read methods of fast_lines.rs. CRuby's gets, getc, eof?, ... read through rbuf: when it is
+//! read methods of fast/lines.rs. CRuby's gets, getc, eof?, ... read through rbuf: when it is
 //! empty, io_fillbuf reads up to rbuf.capa bytes into it, which under a fiber scheduler goes
 //! through the io_read hook with a new IO::Buffer each time. `fill` does that read itself,
 //! without waiting, when io_fillbuf would be exactly one read(2) of the fd into rbuf; CRuby's
@@ -11,11 +11,11 @@ use std::os::raw::{c_char, c_int};
 use magnus::{rb_sys::protect, Error};
 use rb_sys::VALUE;
 
+use crate::fast::coalesce::{open_fptr, DECORATORS};
+use crate::fast::io::{count, machine, syserr};
 use crate::ops::direct_io::would_block;
 use crate::ops::io::{Blocking, Direction};
 use crate::ruby::value::NIL;
-use crate::scheduler::coalesce::{open_fptr, DECORATORS};
-use crate::scheduler::fast_io::{count, machine, syserr};
 
 /// CRuby's IO_RBUF_CAPA_MIN: the capacity io_fillbuf gives rbuf of an IO without read
 /// conversion (IO_RBUF_CAPA_FOR), the same in 3.1-4.0.
