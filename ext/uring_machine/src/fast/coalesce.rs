@@ -14,6 +14,7 @@ use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
 use crate::fast::write_count::counted;
+use crate::ruby::io_stream::{open_fptr, write_io};
 use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, raw, NIL};
 use crate::scheduler::Scheduler;
@@ -101,36 +102,6 @@ pub fn plain_write_fptr(io: VALUE) -> *mut rb_sys::rb_io_t {
 /// them transforms its bytes.
 pub const DECORATORS: i32 = rb_sys::ruby_econv_flag_type::RUBY_ECONV_DECORATOR_MASK as i32
     | rb_sys::ruby_econv_flag_type::RUBY_ECONV_STATEFUL_DECORATOR_MASK as i32;
-
-/// GetWriteIO (rb_io_get_write_io) without its call: the tied write IO of a duplex IO
-/// (IO.popen "r+"), else `io` itself; None for anything but an IO with a stream (IO.allocate
-/// has none, and rb_io_get_write_io raises IOError for it).
-pub fn write_io(io: VALUE) -> Option<VALUE> {
-    if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
-        return None;
-    }
-    // SAFETY: a T_FILE object is an RFile: its fptr field is read from a live object.
-    let fptr = unsafe { (*(io as *mut rb_sys::RFile)).fptr };
-    if fptr.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null fptr of a live IO points at its rb_io_t, which CRuby frees only with
-    // the IO; tied_io_for_writing is 0 unless the IO is duplex.
-    #[allow(deprecated)]
-    let tied = unsafe { (*fptr).tied_io_for_writing };
-    Some(if tied != 0 { tied } else { io })
-}
-
-/// The rb_io_t of an IO whose descriptor is open (None for anything else).
-pub fn open_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
-    if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
-        return None;
-    }
-    // SAFETY: a T_FILE object is an RFile: its fptr field is read from a live object.
-    let fptr = unsafe { (*(io as *mut rb_sys::RFile)).fptr };
-    // SAFETY: a non-null fptr of a live IO points at its rb_io_t.
-    (!fptr.is_null() && unsafe { (*fptr).fd } >= 0).then_some(fptr)
-}
 
 pub fn call_super(args: &[VALUE]) -> Result<Value, Error> {
     // SAFETY: called from a method Ruby called (a CoalescedWrites or FastIO method), so there

@@ -11,10 +11,11 @@ use std::os::raw::{c_char, c_int};
 use magnus::{rb_sys::protect, Error};
 use rb_sys::VALUE;
 
-use crate::fast::coalesce::{open_fptr, DECORATORS};
+use crate::fast::coalesce::DECORATORS;
 use crate::fast::io::{count, machine, syserr};
 use crate::ops::direct_io::would_block;
 use crate::ops::io::{Blocking, Direction};
+use crate::ruby::io_stream::open_fptr;
 use crate::ruby::value::NIL;
 
 /// CRuby's IO_RBUF_CAPA_MIN: the capacity io_fillbuf gives rbuf of an IO without read

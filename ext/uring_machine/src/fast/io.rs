@@ -22,11 +22,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
-use crate::fast::coalesce::{call_super, open_fptr, our_scheduler, plain_write_fptr, raws, DECORATORS};
+use crate::fast::coalesce::{call_super, our_scheduler, plain_write_fptr, raws, DECORATORS};
 use crate::fast::write_count::counted;
 use crate::machine::Machine;
 use crate::ops::direct_io::would_block;
 use crate::ops::io::{Blocking, Direction};
+use crate::ruby::io_stream::open_fptr;
 use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, int, raw, NIL};
 use crate::scheduler::Scheduler;

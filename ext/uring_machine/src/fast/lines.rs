@@ -16,8 +16,9 @@ use std::sync::OnceLock;
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ID, VALUE};
 
-use crate::fast::coalesce::{open_fptr, raws};
+use crate::fast::coalesce::raws;
 use crate::fast::fill::{fill, may_fill, Fill};
+use crate::ruby::io_stream::open_fptr;
 use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, raw, NIL};
 

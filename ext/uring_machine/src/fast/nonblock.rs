@@ -12,12 +12,12 @@
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
-use crate::fast::coalesce::{open_fptr, write_io};
 use crate::fast::io::{
     attempt, count, errno_exception, machine, plain_read_args, set_read_length, setstrbuf, FMODE_SIGNAL_ON_EPIPE,
 };
 use crate::ops::direct_io::would_block;
 use crate::ops::io::Direction;
+use crate::ruby::io_stream::{open_fptr, write_io};
 use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, int, raw, NIL};
 

@@ -16,8 +16,8 @@
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
 
-use crate::fast::coalesce::open_fptr;
 use crate::fast::io::{count, machine, setstrbuf, syserr};
+use crate::ruby::io_stream::open_fptr;
 use crate::ruby::value::{self as rb, last_errno, raw, NIL};
 
 /// recv flags whose answer does not depend on whether the call may wait once data is there

@@ -3,32 +3,18 @@
 //! at a time, looping until all of it went out, and an exception from a hook call loses the
 //! count. So our IO#write, puts and print (CoalescedWrites, prepended to IO) open a count for
 //! the current fiber and the descriptor before they hand over to CRuby's method, every write
-//! to that descriptor adds to it (the io_write hook, the fast path's direct writes), and the
-//! exception leaving the method carries the total.
+//! to that descriptor adds to it (the io_write hook, the fast path's direct writes: the count
+//! is the machine's, machine/write_counts.rs), and the exception leaving the method carries the
+//! total.
 use magnus::{Error, Value};
 use rb_sys::VALUE;
 
-use crate::fast::coalesce::{open_fptr, our_scheduler, write_io};
+use crate::fast::coalesce::our_scheduler;
 use crate::machine::Machine;
+use crate::ruby::io_stream::{open_fptr, write_io};
 use crate::ruby::partial_write;
-use crate::ruby::value::{self as rb, fiber_current};
+use crate::ruby::value as rb;
 use crate::scheduler::Scheduler;
-
-impl Machine {
-    /// Adds `n` bytes written to `fd` to the current fiber's count, if one is open for `fd`.
-    pub fn count_written(&self, fd: i32, n: usize) {
-        self.with(|s| {
-            if s.write_counts.is_empty() {
-                return;
-            }
-            if let Some((counted_fd, count)) = s.write_counts.get_mut(&fiber_current()) {
-                if *counted_fd == fd {
-                    *count += n;
-                }
-            }
-        });
-    }
-}
 
 /// The machine of the current fiber's Scheduler, when it is ours and may be used here.
 fn current_machine() -> Option<&'static Machine> {
@@ -53,20 +39,6 @@ pub fn counted(io: VALUE, already: usize, body: impl FnOnce() -> Result<Value, E
     let Some((machine, fd)) = current_machine().zip(write_fd(io)) else {
         return body().map_err(|e| partial_write::mark(e, already));
     };
-    let fiber = fiber_current();
-    let outer = machine.with(|s| s.write_counts.insert(fiber, (fd, already)));
-    let result = body();
-    let (_, count) = machine.with(|s| {
-        let inner = s.write_counts.remove(&fiber).unwrap_or((fd, already));
-        if let Some((outer_fd, outer_count)) = outer {
-            let outer_count = if outer_fd == fd {
-                outer_count + inner.1
-            } else {
-                outer_count
-            };
-            s.write_counts.insert(fiber, (outer_fd, outer_count));
-        }
-        inner
-    });
+    let (result, count) = machine.counting_writes(fd, already, body);
     result.map_err(|e| partial_write::mark(e, count))
 }

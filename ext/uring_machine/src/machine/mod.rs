@@ -1,6 +1,7 @@
 //! The machine layer: UringMachine::Machine, one per thread, with its run queue and the loop
-//! that switches fibers and reaps completions, the fiber API (schedule, join, ...), timers, and
-//! what it has learned about each descriptor. Uses ring/ and ruby/; knows no particular op.
+//! that switches fibers and reaps completions, the fiber API (schedule, join, ...), timers,
+//! what it has learned about each descriptor, and the bytes each fiber's IO#write has written.
+//! Uses ring/ and ruby/; knows no particular op.
 pub mod fd_kinds;
 pub mod fiber_lock;
 pub mod fiber_thread;
@@ -12,5 +13,6 @@ pub mod thread_end;
 pub mod timers;
 pub mod tree;
 pub mod waits;
+pub mod write_counts;
 
 pub use run_loop::{deferrable, error_value, exception_error, init_globals, terminated, Machine, Wait};

@@ -112,7 +112,7 @@ pub struct State {
     /// While the machine's timers are paused (the debugger is stopped): the TIMEOUT ops paused.
     pub paused_timers: Option<Vec<OpId>>,
     /// The fibers inside an IO#write (puts, print) under the scheduler: the descriptor and the
-    /// bytes written to it so far (fast/write_count.rs).
+    /// bytes written to it so far (machine/write_counts.rs).
     pub write_counts: FiberMap<(i32, usize)>,
     pub(crate) wakeup: Arc<Wakeup>,
     ticks: u32,

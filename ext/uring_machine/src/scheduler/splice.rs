@@ -3,10 +3,10 @@
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
 
-use crate::fast::coalesce::write_io;
 use crate::ops::splice::End;
 use crate::ruby::args::{arg, arity};
 use crate::ruby::fd::fd_arg;
+use crate::ruby::io_stream::write_io;
 use crate::ruby::value::{self as rb, raw, NIL};
 use crate::scheduler::Scheduler;
 
