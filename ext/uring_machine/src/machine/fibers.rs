@@ -75,11 +75,7 @@ impl Machine {
         rb_self.check_fiber_thread(fiber)?;
         let value = opt(args, 1);
         let remote = Remote::schedule(fiber, value, rb::is_exception(value));
-        if rb_self.is_owner_thread() {
-            rb_self.with(|s| s.deliver(remote));
-        } else {
-            rb_self.wakeup().push(remote);
-        }
+        rb_self.deliver_from_any_thread(remote);
         Ok(rb_self)
     }
 

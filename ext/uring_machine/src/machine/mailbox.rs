@@ -95,11 +95,7 @@ fn wake(w: Waiter) {
     if machine.is_inherited_by_fork() {
         return;
     }
-    if machine.is_owner_thread() {
-        machine.with(|s| s.resume_suspended(w.fiber, NIL));
-    } else {
-        machine.wakeup().push(Remote::new(w.fiber, NIL, Wake::Resume));
-    }
+    machine.deliver_from_any_thread(Remote::new(w.fiber, NIL, Wake::Resume));
 }
 
 impl Mailbox {

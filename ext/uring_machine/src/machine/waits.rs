@@ -20,7 +20,7 @@
 //! and its wake-ups are held back until the inner one ends.
 use rb_sys::VALUE;
 
-use crate::machine::run_loop::{State, Wait};
+use crate::machine::run_loop::{Machine, State, Wait};
 use crate::ring::wakeup::{Remote, Wake};
 use crate::ruby::value::NIL;
 
@@ -76,6 +76,18 @@ pub enum Entry {
     Drop,
     /// Its wait was set aside by an inner one: queued again when that one ends.
     Hold,
+}
+
+impl Machine {
+    /// Delivers a wake-up from any thread: at once on the machine's own thread, else through
+    /// its thread-safe queue, which the machine's thread drains and delivers from.
+    pub fn deliver_from_any_thread(&self, remote: Remote) {
+        if self.is_owner_thread() {
+            self.with(|s| s.deliver(remote));
+        } else {
+            self.wakeup().push(remote);
+        }
+    }
 }
 
 impl State {

@@ -283,11 +283,7 @@ impl Scheduler {
         let fiber = raw(fiber);
         crate::machine::fibers::check_fiber(fiber)?;
         machine.check_fiber_thread(fiber)?;
-        if machine.is_owner_thread() {
-            machine.with(|s| s.resume_suspended(fiber, TRUE));
-        } else {
-            machine.wakeup().push(Remote::new(fiber, TRUE, Wake::Resume));
-        }
+        machine.deliver_from_any_thread(Remote::new(fiber, TRUE, Wake::Resume));
         Ok(rb::value(TRUE))
     }
 
@@ -419,11 +415,9 @@ impl Scheduler {
             return Err(rb::type_error("exception expected"));
         }
         if machine.is_owner_thread() {
-            machine.check_owner()?;
-            machine.with(|s| s.deliver(Remote::new(fiber, exception, Wake::Raise)));
-        } else {
-            machine.wakeup().push(Remote::new(fiber, exception, Wake::Raise));
+            machine.check_owner()?; // refused in a forked child, or once the machine is closed
         }
+        machine.deliver_from_any_thread(Remote::new(fiber, exception, Wake::Raise));
         Ok(rb::value(NIL))
     }
 
