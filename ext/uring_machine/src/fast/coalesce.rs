@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
+use crate::fast::plain_io::{plain_write_fptr, Needs};
 use crate::fast::write_count::counted;
-use crate::ruby::io_stream::{open_fptr, write_io};
 use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, raw, NIL};
 use crate::scheduler::Scheduler;
@@ -56,52 +56,11 @@ fn under_our_scheduler() -> bool {
 /// Whether a write of several pieces to `io` may be coalesced: the write side of `io` is an
 /// open, writable IO in sync mode with an empty write buffer, whose writes CRuby passes on
 /// unchanged (no external encoding other than binary, no text mode, no newline or stateful
-/// decorator). An IO in any other state, closed included, takes CRuby's path, which raises.
+/// decorator: Needs::WRITES_AT_ONCE). An IO in any other state, closed included, takes CRuby's
+/// path, which raises.
 pub fn coalescible(io: VALUE) -> bool {
-    ENABLED.load(Ordering::Relaxed) && under_our_scheduler() && !plain_write_fptr(io).is_null()
+    ENABLED.load(Ordering::Relaxed) && under_our_scheduler() && plain_write_fptr(io, Needs::WRITES_AT_ONCE).is_some()
 }
-
-/// The rb_io_t that `io`'s writes go through (GetWriteIO) when CRuby would write a String's
-/// bytes unchanged and at once (see `coalescible`); null in every other state.
-pub fn plain_write_fptr(io: VALUE) -> *mut rb_sys::rb_io_t {
-    let none = std::ptr::null_mut();
-    if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
-        return none;
-    }
-    // GetWriteIO: a duplex IO (IO.popen "r+") writes through its tied write IO.
-    let Some(io) = write_io(io) else {
-        return none;
-    };
-    if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
-        return none;
-    }
-    let Some(fptr) = open_fptr(io) else {
-        return none;
-    };
-    // SAFETY: open_fptr gave the non-null rb_io_t of a live IO (the caller's); the fields are
-    // read while no Ruby code runs. rb_ascii8bit_encoding reads a table entry set at boot.
-    #[allow(deprecated)]
-    let plain = unsafe {
-        let f = &*fptr;
-        let mode = f.mode as u32;
-        mode & rb_sys::FMODE_WRITABLE != 0
-            && mode & rb_sys::FMODE_SYNC != 0
-            && mode & rb_sys::FMODE_TEXTMODE == 0
-            && f.wbuf.len == 0
-            && (f.encs.enc.is_null() || std::ptr::eq(f.encs.enc, rb_sys::rb_ascii8bit_encoding()))
-            && f.encs.ecflags & DECORATORS == 0
-    };
-    if plain {
-        fptr
-    } else {
-        none
-    }
-}
-
-/// CRuby's newline and stateful decorators (crlf, universal newline, ...): an IO with any of
-/// them transforms its bytes.
-pub const DECORATORS: i32 = rb_sys::ruby_econv_flag_type::RUBY_ECONV_DECORATOR_MASK as i32
-    | rb_sys::ruby_econv_flag_type::RUBY_ECONV_STATEFUL_DECORATOR_MASK as i32;
 
 pub fn call_super(args: &[VALUE]) -> Result<Value, Error> {
     // SAFETY: called from a method Ruby called (a CoalescedWrites or FastIO method), so there

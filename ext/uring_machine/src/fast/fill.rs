@@ -11,20 +11,15 @@ use std::os::raw::{c_char, c_int};
 use magnus::{rb_sys::protect, Error};
 use rb_sys::VALUE;
 
-use crate::fast::coalesce::DECORATORS;
 use crate::fast::io::{count, machine, syserr};
+use crate::fast::plain_io::{plain_fptr, Needs};
 use crate::ops::direct_io::would_block;
 use crate::ops::io::{Blocking, Direction};
-use crate::ruby::io_stream::open_fptr;
 use crate::ruby::value::NIL;
 
 /// CRuby's IO_RBUF_CAPA_MIN: the capacity io_fillbuf gives rbuf of an IO without read
 /// conversion (IO_RBUF_CAPA_FOR), the same in 3.1-4.0.
 const RBUF_CAPA: c_int = 8192;
-
-/// FMODE_TTY (io.h): a terminal's read after EOF would wait again, and getbyte on STDIN flushes
-/// STDOUT first; terminals keep CRuby's path.
-const FMODE_TTY: u32 = 0x10;
 
 extern "C" {
     // error.c; exported but declared in an internal header (no binding).
@@ -46,24 +41,13 @@ pub enum Fill {
 /// buffer and no duplex write IO (rb_io_check_char_readable would flush them first), no tty.
 /// `any_rbuf`: whatever rbuf holds (for `may_fill`).
 fn fillable_fptr(io: VALUE, any_rbuf: bool) -> Option<*mut rb_sys::rb_io_t> {
-    let fptr = open_fptr(io)?;
-    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
-    // only with the IO: a close meanwhile only sets its fd to -1; plain field reads, no Ruby code
-    // runs meanwhile.
-    #[allow(deprecated)]
-    let fillable = unsafe {
-        let f = &*fptr;
-        let mode = f.mode as u32;
-        mode & rb_sys::FMODE_READABLE != 0
-            && mode & (rb_sys::FMODE_TEXTMODE | FMODE_TTY) == 0
-            && (any_rbuf || f.rbuf.len == 0)
-            && f.cbuf.len == 0
-            && f.wbuf.len == 0
-            && (f.tied_io_for_writing == 0 || f.tied_io_for_writing == NIL)
-            && f.encs.enc2.is_null()
-            && f.encs.ecflags & DECORATORS == 0
-    };
-    fillable.then_some(fptr)
+    let needs = Needs::READABLE
+        | Needs::NO_CHAR_BUFFER
+        | Needs::NO_WRITE_BUFFER
+        | Needs::NOT_DUPLEX
+        | Needs::RAW_READS
+        | Needs::NOT_TTY;
+    plain_fptr(io, if any_rbuf { needs } else { needs | Needs::NO_READ_AHEAD })
 }
 
 /// Whether `fill` may fill `io`'s rbuf once it is empty (the IO's state and the current fiber

@@ -22,21 +22,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
-use crate::fast::coalesce::{call_super, our_scheduler, plain_write_fptr, raws, DECORATORS};
+use crate::fast::coalesce::{call_super, our_scheduler, raws};
+use crate::fast::plain_io::{plain_fptr, plain_write_fptr, Needs};
 use crate::fast::write_count::counted;
 use crate::machine::Machine;
 use crate::ops::direct_io::would_block;
 use crate::ops::io::{Blocking, Direction};
-use crate::ruby::io_stream::open_fptr;
 use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, int, raw, NIL};
 use crate::scheduler::Scheduler;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
-
-/// CRuby's FMODE_SIGNAL_ON_EPIPE (io.c, the same bit in 3.1-4.0): STDOUT and STDERR, whose
-/// EPIPE carries a signal number; they keep CRuby's path.
-pub(crate) const FMODE_SIGNAL_ON_EPIPE: u32 = 1 << 17;
 
 /// UringMachine.fast_io = bool
 pub fn rb_set_enabled(flag: Value) -> Value {
@@ -64,31 +60,6 @@ pub(crate) fn machine() -> Option<&'static Machine> {
     let machine = scheduler.bound_machine().ok()?;
     machine.check_owner().ok()?;
     Some(machine)
-}
-
-/// The rb_io_t of `io` when a byte read from it is exactly a read(2) of its fd: open for
-/// reading, nothing in its read-ahead (rbuf: getc, ungetc, gets leave bytes there), character
-/// (cbuf) or write buffer, no duplex write IO to flush, no text mode, no conversion (internal
-/// encoding) and no newline decorator.
-fn plain_read_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
-    let fptr = open_fptr(io)?;
-    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
-    // only with the IO: a close meanwhile only sets its fd to -1; plain field reads, no Ruby code
-    // runs meanwhile.
-    #[allow(deprecated)]
-    let plain = unsafe {
-        let f = &*fptr;
-        let mode = f.mode as u32;
-        mode & rb_sys::FMODE_READABLE != 0
-            && mode & rb_sys::FMODE_TEXTMODE == 0
-            && f.rbuf.len == 0
-            && f.cbuf.len == 0
-            && f.wbuf.len == 0
-            && (f.tied_io_for_writing == 0 || f.tied_io_for_writing == NIL)
-            && f.encs.enc2.is_null()
-            && f.encs.ecflags & DECORATORS == 0
-    };
-    plain.then_some(fptr)
 }
 
 /// One direct, never waiting read or write of `len` bytes at byte `offset` of `string`: the
@@ -217,7 +188,8 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
     let Some(maxlen) = plain_read_args(length, outbuf) else {
         return Ok(None);
     };
-    let Some(fptr) = plain_read_fptr(io) else {
+    // A byte read is exactly a read(2) of the fd: nothing buffered, no conversion.
+    let Some(fptr) = plain_fptr(io, Needs::IDLE_READ | Needs::RAW_READS) else {
         return Ok(None);
     };
     let Some(machine) = machine() else {
@@ -330,7 +302,7 @@ pub fn rb_read(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
 }
 
 /// IO#write(string) with one non-empty String, when `io` writes it unchanged and at once
-/// (coalesce::plain_write_fptr: sync mode, nothing buffered, no conversion), no other writer
+/// (Needs::WRITES_AT_ONCE: sync mode, nothing buffered, no conversion), no other writer
 /// holds its write lock (CRuby serialises writers on it; 3.3+ create it on an IO's first
 /// write, 3.1 with a write buffer only), it has no read-ahead to seek back over, and is not
 /// STDOUT/STDERR. None: take CRuby's method.
@@ -350,17 +322,14 @@ pub fn write(io: VALUE, string: VALUE) -> Option<Result<Value, Error>> {
 
 /// The rb_io_t that a fast write to `io` goes through (see `write`), if it may.
 fn fast_write_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
-    let fptr = plain_write_fptr(io);
-    if fptr.is_null() {
-        return None;
-    }
+    let fptr = plain_write_fptr(
+        io,
+        Needs::WRITES_AT_ONCE | Needs::NO_EPIPE_SIGNAL | Needs::NO_READ_AHEAD,
+    )?;
     // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
     // only with the IO: a close meanwhile only sets its fd to -1.
-    let eligible = unsafe {
-        let f = &*fptr;
-        f.mode as u32 & FMODE_SIGNAL_ON_EPIPE == 0 && f.rbuf.len == 0 && !write_lock_held(f.write_lock)
-    };
-    eligible.then_some(fptr)
+    let locked = write_lock_held(unsafe { (*fptr).write_lock });
+    (!locked).then_some(fptr)
 }
 
 /// IO#write(a, b, ...) with Strings only, when `io` takes the fast write (see `write`): all of

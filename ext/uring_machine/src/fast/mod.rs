@@ -10,6 +10,7 @@ pub mod fill;
 pub mod io;
 pub mod lines;
 pub mod nonblock;
+pub mod plain_io;
 pub mod socket;
 pub mod wait;
 pub mod write_count;

@@ -12,12 +12,10 @@
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
-use crate::fast::io::{
-    attempt, count, errno_exception, machine, plain_read_args, set_read_length, setstrbuf, FMODE_SIGNAL_ON_EPIPE,
-};
+use crate::fast::io::{attempt, count, errno_exception, machine, plain_read_args, set_read_length, setstrbuf};
+use crate::fast::plain_io::{plain_fptr, plain_write_fptr, Needs};
 use crate::ops::direct_io::would_block;
 use crate::ops::io::Direction;
-use crate::ruby::io_stream::{open_fptr, write_io};
 use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, int, raw, NIL};
 
@@ -45,25 +43,6 @@ fn reads_wait_for_storage(fd: i32) -> bool {
     matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFBLK)
 }
 
-/// The rb_io_t of `io` when read_nonblock reads its fd at once: open for reading, nothing in
-/// its read-ahead (CRuby serves that first), character buffer (CRuby raises) or write buffer,
-/// and no duplex write IO (CRuby flushes those first). Encodings do not matter: bytes are read.
-fn nonblock_read_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
-    let fptr = open_fptr(io)?;
-    // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
-    // only with the IO: a close meanwhile only sets its fd to -1; plain field reads, no Ruby code
-    // runs meanwhile.
-    let plain = unsafe {
-        let f = &*fptr;
-        f.mode as u32 & rb_sys::FMODE_READABLE != 0
-            && f.rbuf.len == 0
-            && f.cbuf.len == 0
-            && f.wbuf.len == 0
-            && (f.tied_io_for_writing == 0 || f.tied_io_for_writing == NIL)
-    };
-    plain.then_some(fptr)
-}
-
 /// UringMachine::FastCalls.read_nonblock(io, maxlen, outbuf, exception), for IO#read_nonblock
 /// (lib/uring_machine/core_ext/io.rb, a Ruby method: keywords cost a Hash per call in a C one):
 /// the result, or false to take CRuby's method (nothing was read).
@@ -81,7 +60,10 @@ fn read_nonblock(io: VALUE, length: VALUE, outbuf: VALUE, exception: bool) -> Re
     let Some(maxlen) = plain_read_args(length, outbuf) else {
         return Ok(None);
     };
-    let Some(fptr) = nonblock_read_fptr(io) else {
+    // Its fd is read at once: nothing in the read-ahead (CRuby serves that first), character
+    // buffer (CRuby raises) or write buffer, no duplex write IO (CRuby flushes those first).
+    // Encodings do not matter: bytes are read.
+    let Some(fptr) = plain_fptr(io, Needs::IDLE_READ) else {
         return Ok(None);
     };
     let Some(machine) = machine() else {
@@ -146,24 +128,13 @@ fn syswrite(io: VALUE, string: VALUE) -> Result<Option<Value>, Error> {
         || rb::type_of(string) != ruby_value_type::RUBY_T_STRING
         // SAFETY: `string` is a String (checked just before): RSTRING_LEN reads its header.
         || unsafe { rb_sys::RSTRING_LEN(string) } == 0
-        || rb::is_special(io)
-        || rb::type_of(io) != ruby_value_type::RUBY_T_FILE
     {
         return Ok(None);
     }
-    let Some(fptr) = write_io(io).and_then(open_fptr) else {
+    let needs = Needs::WRITABLE | Needs::NO_EPIPE_SIGNAL | Needs::NO_WRITE_BUFFER | Needs::NO_READ_AHEAD;
+    let Some(fptr) = plain_write_fptr(io, needs) else {
         return Ok(None);
     };
-    // SAFETY: `fptr` is the rb_io_t of the receiver or of its write IO (which the receiver
-    // references): live, freed only with its IO; plain field reads.
-    let eligible = unsafe {
-        let f = &*fptr;
-        let mode = f.mode as u32;
-        mode & rb_sys::FMODE_WRITABLE != 0 && mode & FMODE_SIGNAL_ON_EPIPE == 0 && f.wbuf.len == 0 && f.rbuf.len == 0
-    };
-    if !eligible {
-        return Ok(None);
-    }
     let Some(machine) = machine() else {
         return Ok(None);
     };
@@ -174,7 +145,8 @@ fn syswrite(io: VALUE, string: VALUE) -> Result<Option<Value>, Error> {
         return Ok(None); // CRuby's syswrite waits in the io_write hook
     }
     if res < 0 {
-        // SAFETY: as above.
+        // SAFETY: `fptr` is the rb_io_t of the receiver or of its write IO (which the receiver
+        // references): live, freed only with its IO; a plain field read.
         if unsafe { (*fptr).pathv } != NIL {
             return Ok(None);
         }

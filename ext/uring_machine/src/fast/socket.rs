@@ -17,7 +17,7 @@ use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::VALUE;
 
 use crate::fast::io::{count, machine, setstrbuf, syserr};
-use crate::ruby::io_stream::open_fptr;
+use crate::fast::plain_io::{plain_fptr, Needs};
 use crate::ruby::value::{self as rb, last_errno, raw, NIL};
 
 /// recv flags whose answer does not depend on whether the call may wait once data is there
@@ -34,11 +34,9 @@ fn c_int(v: VALUE) -> Option<i32> {
 
 /// The fd of a socket that CRuby's recv would use at once: open, nothing buffered to read.
 fn socket_fd(io: VALUE) -> Option<i32> {
-    let fptr = open_fptr(io)?;
+    let fptr = plain_fptr(io, Needs::NO_READ_AHEAD | Needs::NO_CHAR_BUFFER)?;
     // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO), freed only with the IO.
-    let idle = unsafe { (*fptr).rbuf.len == 0 && (*fptr).cbuf.len == 0 };
-    // SAFETY: as above.
-    idle.then(|| unsafe { (*fptr).fd })
+    Some(unsafe { (*fptr).fd })
 }
 
 /// The exception CRuby's recv raises for `errno` after `syscall` failed.
