@@ -8,28 +8,27 @@
 //! CRuby's own one-argument IO#write: same bytes, return value, partial-write loop, errors and
 //! IO#timeout. In every other state the methods are CRuby's own (`super`), run with a count of
 //! the bytes they write, for the exception that may stop them (fast/write_count.rs).
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
 use crate::fast::plain_io::{plain_write_fptr, Needs};
+use crate::fast::switch::Switch;
 use crate::fast::write_count::counted;
 use crate::ruby::names::{names, symbol};
 use crate::ruby::value::{self as rb, raw, NIL};
 use crate::scheduler::Scheduler;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+static ENABLED: Switch = Switch::on();
 
 /// UringMachine.coalesce_writes = bool
 pub fn rb_set_enabled(flag: Value) -> Value {
-    ENABLED.store(magnus::value::ReprValue::to_bool(flag), Ordering::Relaxed);
-    flag
+    ENABLED.set(flag)
 }
 
 /// UringMachine.coalesce_writes → bool
 pub fn rb_enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    ENABLED.is_on()
 }
 
 /// The current fiber's scheduler when the fiber is non-blocking under a UringMachine::Scheduler
@@ -59,7 +58,7 @@ fn under_our_scheduler() -> bool {
 /// decorator: Needs::WRITES_AT_ONCE). An IO in any other state, closed included, takes CRuby's
 /// path, which raises.
 pub fn coalescible(io: VALUE) -> bool {
-    ENABLED.load(Ordering::Relaxed) && under_our_scheduler() && plain_write_fptr(io, Needs::WRITES_AT_ONCE).is_some()
+    ENABLED.is_on() && under_our_scheduler() && plain_write_fptr(io, Needs::WRITES_AT_ONCE).is_some()
 }
 
 pub fn call_super(args: &[VALUE]) -> Result<Value, Error> {

@@ -17,13 +17,13 @@
 //! raised as CRuby raises them for an IO without a path; an IO with a path (a File) whose
 //! syscall fails before any byte moved takes CRuby's method instead, which raises its own.
 use std::os::raw::c_long;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
 use crate::fast::coalesce::{call_super, our_scheduler, raws};
 use crate::fast::plain_io::{plain_fptr, plain_write_fptr, Needs};
+use crate::fast::switch::Switch;
 use crate::fast::write_count::counted;
 use crate::machine::Machine;
 use crate::ops::direct_io::would_block;
@@ -32,24 +32,23 @@ use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, int, raw, NIL};
 use crate::scheduler::Scheduler;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+static ENABLED: Switch = Switch::on();
 
 /// UringMachine.fast_io = bool
 pub fn rb_set_enabled(flag: Value) -> Value {
-    ENABLED.store(magnus::value::ReprValue::to_bool(flag), Ordering::Relaxed);
-    flag
+    ENABLED.set(flag)
 }
 
 /// UringMachine.fast_io → bool
 pub fn rb_enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    ENABLED.is_on()
 }
 
 /// The machine of the current fiber's scheduler when the fast path is on, the fiber is
 /// non-blocking under our Scheduler on its own thread, and that scheduler's class keeps our
 /// io_read/io_write hooks.
 pub(crate) fn machine() -> Option<&'static Machine> {
-    if !ENABLED.load(Ordering::Relaxed) {
+    if !ENABLED.is_on() {
         return None;
     }
     let scheduler = our_scheduler()?;
@@ -307,7 +306,7 @@ pub fn rb_read(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
 /// write, 3.1 with a write buffer only), it has no read-ahead to seek back over, and is not
 /// STDOUT/STDERR. None: take CRuby's method.
 pub fn write(io: VALUE, string: VALUE) -> Option<Result<Value, Error>> {
-    if !ENABLED.load(Ordering::Relaxed)
+    if !ENABLED.is_on()
         || rb::is_special(string)
         || rb::type_of(string) != ruby_value_type::RUBY_T_STRING
         // SAFETY: `string` is a String (checked just before): RSTRING_LEN reads its header.
@@ -336,7 +335,7 @@ fn fast_write_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
 /// them in one direct writev/sendmsg, with no String joined; once one would block, CRuby's
 /// IO#write writes the rest as one String. None: nothing written, CRuby's method takes it.
 pub fn write_pieces(io: VALUE, pieces: &[Value]) -> Option<Result<Value, Error>> {
-    if !ENABLED.load(Ordering::Relaxed) || !pieces.iter().all(|p| rb::is_string(raw(*p))) {
+    if !ENABLED.is_on() || !pieces.iter().all(|p| rb::is_string(raw(*p))) {
         return None;
     }
     let fptr = fast_write_fptr(io)?;

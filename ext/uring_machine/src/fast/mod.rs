@@ -12,5 +12,6 @@ pub mod lines;
 pub mod nonblock;
 pub mod plain_io;
 pub mod socket;
+pub mod switch;
 pub mod wait;
 pub mod write_count;
