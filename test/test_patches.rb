@@ -73,9 +73,12 @@ class TestPatches < Minitest::Test
       klass = entry[:class]
       entry[:methods].each do |name|
         ours = klass.instance_method(name)
-        assert_equal [klass, File.join(ROOT, entry[:source])], [ours.owner, ours.source_location&.first], name
+        # Ruby code in the core_ext file, or a method of the extension (IO#syswrite: see there)
+        assert_equal klass, ours.owner, name
+        assert_includes [File.join(ROOT, entry[:source]), nil], ours.source_location&.first, name
         cruby = :"__cruby_#{name}"
         assert klass.private_method_defined?(cruby), "#{klass}##{cruby}"
+        refute_equal klass.instance_method(cruby), ours, "#{klass}##{name} is replaced"
         where = klass.instance_method(cruby).source_location&.first
         assert(where.nil? || where.start_with?("<internal:"), "#{klass}##{cruby} is CRuby's method, not #{where}")
       end

@@ -2,6 +2,8 @@
 
 require_relative "scheduler_helper"
 require_relative "fast_io_helper"
+require "open3"
+require "rbconfig"
 require "tempfile"
 
 # IO#read_nonblock and IO#syswrite take the fast path (fast/nonblock.rs) under the
@@ -205,6 +207,17 @@ class TestSchedulerFastNonblock < SchedulerTest
       assert_equal [4, 3, 2], got
       assert_equal "one two", File.read(f.path)
     end
+  end
+
+  # With the gem's IO#syswrite in place (a Machine was made), CRuby's warning still names the
+  # caller's line, not the gem's.
+  def test_the_buffered_io_warning_names_the_callers_line
+    lib = File.expand_path("../lib", __dir__)
+    script = "require 'uring_machine'; UringMachine::Machine.new; _r, w = IO.pipe; w.sync = false\n" \
+             "w.write('a')\nw.syswrite('b')\n"
+    _, err, status = Open3.capture3(RbConfig.ruby, "-w", "-I", lib, "-e", script)
+    assert status.success?, err
+    assert_equal "-e:3: warning: syswrite for buffered IO\n", err
   end
 
   def test_syswrite_switched_off

@@ -165,14 +165,14 @@ fn define_fast_io(module: RModule) -> Result<(), Error> {
 }
 
 /// UringMachine::FastCalls, called by the Ruby methods that lib/uring_machine/core_ext/ puts in
-/// place of IO#read_nonblock and IO#syswrite (io.rb; fast/nonblock.rs) and
-/// BasicSocket#recv (basic_socket.rb; fast/socket.rs); false means "take CRuby's
-/// method".
+/// place of IO#read_nonblock (io.rb; fast/nonblock.rs) and BasicSocket#recv
+/// (basic_socket.rb; fast/socket.rs), where false means "take CRuby's method"; and
+/// FastCalls#syswrite, which io.rb makes IO#syswrite.
 fn define_fast_calls(module: RModule) -> Result<(), Error> {
     use fast::{nonblock, socket};
     let calls = module.define_module("FastCalls")?;
     calls.define_singleton_method("read_nonblock", function!(nonblock::rb_read_nonblock, 4))?;
-    calls.define_singleton_method("syswrite", function!(nonblock::rb_syswrite, 2))?;
+    calls.define_method("syswrite", method!(nonblock::rb_io_syswrite, 1))?;
     calls.define_singleton_method("recv", function!(socket::rb_recv, 4))?;
     Ok(())
 }

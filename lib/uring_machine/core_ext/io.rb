@@ -175,12 +175,10 @@ module UringMachine
         result = UringMachine::FastCalls.read_nonblock(self, maxlen, outbuf, exception)
         result.equal?(false) ? __cruby_read_nonblock(maxlen, outbuf, exception: exception) : result
       end
-
-      def syswrite(string)
-        result = UringMachine::FastCalls.syswrite(self, string)
-        result.equal?(false) ? __cruby_syswrite(string) : result
-      end
     end
+    # A method of the extension, so that CRuby's warnings (syswrite for buffered IO) name the
+    # caller's line, as without the gem.
+    IO.define_method(:syswrite, UringMachine::FastCalls.instance_method(:syswrite))
   end
 
   # --- IO#pwrite on Ruby 3.3 and 3.4: to the scheduler with the GVL held ---

@@ -118,9 +118,17 @@ fn read_nonblock(io: VALUE, length: VALUE, outbuf: VALUE, exception: bool) -> Re
 /// back over it), not STDOUT/STDERR (whose EPIPE carries a signal number). One write, as
 /// CRuby's syswrite: the count, partial or not.
 ///
-/// UringMachine::FastCalls.syswrite(io, string): the count, or false to take CRuby's method.
-pub fn rb_syswrite(io: Value, string: Value) -> Result<Value, Error> {
-    Ok(syswrite(raw(io), raw(string))?.unwrap_or(rb::value(rb::FALSE)))
+/// IO#syswrite while FastCalls is in place (core_ext/io.rb): that, else CRuby's method (kept
+/// as __cruby_syswrite). A method of the extension rather than of Ruby code, so that CRuby's
+/// "syswrite for buffered IO" warning names the caller's line, as it does without the gem.
+pub fn rb_io_syswrite(io: Value, string: Value) -> Result<Value, Error> {
+    if let Some(count) = syswrite(raw(io), raw(string))? {
+        return Ok(count);
+    }
+    let (method, io, string) = (names().cruby_syswrite, raw(io), raw(string));
+    // SAFETY: `io` and `string` are this call's live arguments; whatever CRuby's syswrite
+    // raises is caught by protect.
+    protect(|| unsafe { rb_sys::rb_funcall(io, method, 1, string) }).map(rb::value)
 }
 
 fn syswrite(io: VALUE, string: VALUE) -> Result<Option<Value>, Error> {

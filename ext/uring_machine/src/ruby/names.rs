@@ -37,6 +37,8 @@ pub struct Names {
     pub instance_method: ID,
     pub owner: ID,
     pub write: ID,
+    /// CRuby's IO#syswrite, kept under this name while FastCalls is in place
+    pub cruby_syswrite: ID,
     pub gets: ID,
     pub bind_call: ID,
     pub chomp: ID,
@@ -94,6 +96,7 @@ pub fn init() -> Result<(), Error> {
         instance_method: intern("instance_method")?,
         owner: intern("owner")?,
         write: intern("write")?,
+        cruby_syswrite: intern("__cruby_syswrite")?,
         gets: intern("gets")?,
         bind_call: intern("bind_call")?,
         chomp: intern("chomp")?,
