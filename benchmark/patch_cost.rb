@@ -1,0 +1,59 @@
+# frozen_string_literal: true
+
+# What the gem's changes to Ruby's own classes (UringMachine.patches) cost code that does not
+# use it: a plain thread, no scheduler, moving small lines through a pipe with IO#write +
+# IO#gets, and with IO#syswrite + IO#read_nonblock. Each stage runs in a process of its own,
+# since a patch is never taken back:
+#   ruby             the gem not loaded
+#   gem loaded       `require "uring_machine"` (the gem-load patches)
+#   after a Machine  a Machine was made, and a Scheduler, on another thread that has ended:
+#                    every patch is installed, and this thread has neither
+# The cost is the ratio to the first stage, measured in the same run.
+require "rbconfig"
+require_relative "harness"
+
+module PatchCostBench
+  LINES = Bench.scaled(200_000)
+  LIB = File.expand_path("../lib", __dir__)
+
+  STAGES = {
+    "ruby" => "",
+    "gem loaded" => 'require "uring_machine"',
+    "after a Machine" => 'require "uring_machine"; Thread.new { UringMachine::Machine.new; ' \
+                         "UringMachine::Scheduler.new }.join",
+  }.freeze
+
+  # Run in the child: the best of Bench::RUNS of each loop, in seconds, as "lines gets nonblock".
+  CHILD = <<~RUBY
+    r, w = IO.pipe
+    line = "x" * 63 + "\\n"
+    buf = +""
+    best = ->(&loop) { Array.new(#{Bench::RUNS}) { t = Process.clock_gettime(Process::CLOCK_MONOTONIC); loop.call; Process.clock_gettime(Process::CLOCK_MONOTONIC) - t }.min }
+    gets = best.call { #{LINES}.times { w.write(line); r.gets } }
+    nonblock = best.call { #{LINES}.times { w.syswrite(line); r.read_nonblock(64, buf) } }
+    puts [gets, nonblock].join(" ")
+  RUBY
+
+  module_function
+
+  def stage(setup)
+    out = IO.popen([RbConfig.ruby, "-I", LIB, "-e", "#{setup}\n#{CHILD}"], &:read)
+    raise "stage failed: #{setup}" unless $?.success? # rubocop:disable Style/SpecialGlobalVars
+
+    out.split.map(&:to_f)
+  end
+
+  def run
+    puts "patch_cost: a plain thread, #{LINES} lines of 64 B through a pipe per loop, best of " \
+         "#{Bench::RUNS}, ruby #{RUBY_VERSION}"
+    times = STAGES.transform_values { |setup| stage(setup) }
+    base = times.fetch("ruby")
+    puts format("%-16s %14s %8s %22s %8s", "stage", "write+gets µs", "ratio", "syswrite+read_nonblock", "ratio")
+    times.each do |name, (gets, nonblock)|
+      puts format("%-16s %14.2f %8.2f %22.2f %8.2f", name, gets / LINES * 1e6, gets / base[0],
+                  nonblock / LINES * 1e6, nonblock / base[1])
+    end
+  end
+end
+
+PatchCostBench.run if $PROGRAM_NAME == __FILE__
