@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
 require_relative "dns_helper"
+require "open3"
+require "rbconfig"
 
 # UringMachine::DNS::Resolver against a real dnsmasq (and our own DNS::Server where a test
 # needs an answer dnsmasq will not give: a delay, an SOA, forged replies).
@@ -237,5 +239,18 @@ class TestDnsClient < DnsTest
     assert_kind_of UringMachine::DNS::Resolver, UringMachine::DNS.default_resolver
     assert_equal ["127.0.0.1"], UringMachine::DNS.addresses("localhost").grep(/\A127\./).first(1)
     assert_raises(TypeError) { UringMachine::DNS.default_resolver = "8.8.8.8" }
+  end
+
+  # In a fresh process (nothing asked for the default resolver yet), the one set is the one used.
+  def test_a_default_resolver_set_first_is_kept
+    code = <<~RUBY
+      require "uring_machine"
+      mine = UringMachine::DNS::Resolver.new(nameservers: ["127.0.0.1:53"], resolv_conf: false)
+      UringMachine::DNS.default_resolver = mine
+      print UringMachine::DNS.default_resolver.equal?(mine)
+    RUBY
+    out, err, status = Open3.capture3(RbConfig.ruby, "-w", "-I", File.expand_path("../lib", __dir__), "-e", code)
+    assert status.success?, err
+    assert_equal ["true", ""], [out, err]
   end
 end

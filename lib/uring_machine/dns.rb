@@ -46,7 +46,10 @@ module UringMachine
       def default_resolver=(resolver)
         raise TypeError, "expected a UringMachine::DNS::Resolver, not #{resolver.class}" unless resolver.nil? || resolver.is_a?(Resolver)
 
-        @default_resolver_lock.synchronize { @default_resolver = resolver }
+        @default_resolver_lock.synchronize do
+          @default_resolver_pid = ::Process.pid # this process's, or the getter would drop it
+          @default_resolver = resolver
+        end
       end
     end
     @default_resolver_lock = Thread::Mutex.new
