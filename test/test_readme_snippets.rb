@@ -55,7 +55,7 @@ class TestReadmeSnippets < Minitest::Test
     "scheduled-fiber-error" => { prelude: REQUIRE, exit: 1, stderr: /^.*: boom \(RuntimeError\)$/ },
     "process-handle" => {
       prelude: REQUIRE,
-      matchers: { 1 => "->(status) { status.termsig == 15 && $?.equal?(status) }" },
+      matchers: { 2 => "->(status) { status.termsig == 15 && $?.equal?(status) }" },
       check: "raise 'still open' unless child.closed?\n"
     },
     "after-fork" => {
