@@ -9,7 +9,7 @@ namespace :test do
   desc "Compile, then run a subset of the suite under Valgrind memcheck (UM_VALGRIND_TESTS)"
   task valgrind: :compile do
     ruby("-w", "test/valgrind/run.rb") do |ok, _|
-      abort "test:valgrind: heap errors found (see above)" unless ok
+      abort "test:valgrind: heap errors, leaks or failed tests (see above)" unless ok
     end
   end
 end

@@ -60,17 +60,23 @@ module ValgrindRun
     tests = ENV.fetch("UM_VALGRIND_TESTS", TESTS.join(" ")).split
     dir = Dir.mktmpdir("um-valgrind-")
     failed = tests.sum { |test| run_one(test, dir) }
-    puts failed.zero? ? "valgrind: 0 heap errors in #{tests.size} test files" : "valgrind: #{failed} heap errors"
+    puts(if failed.zero?
+           "valgrind: 0 heap errors in #{tests.size} test files"
+         else
+           "valgrind: #{failed} problems (heap errors, leaks of ours, test files that failed)"
+         end)
     failed.zero?
   ensure
     ENV["UM_VALGRIND_KEEP"] == "1" ? puts("kept #{dir}") : FileUtils.rm_rf(dir)
   end
 
-  # Runs one test file under memcheck; returns how many heap errors it found.
+  # Runs one test file under memcheck; returns its problems: heap errors, leaks of ours, and 1 if
+  # its tests failed.
   def run_one(test, dir)
     xml = File.join(dir, "#{File.basename(test, '.rb')}.xml")
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-    ok = run_limited(*valgrind(xml), RbConfig.ruby, "-Ilib", "-Itest", test)
+    output = File.join(dir, "#{File.basename(test, '.rb')}.out")
+    ok = run_limited(*valgrind(xml), RbConfig.ruby, "-Ilib", "-Itest", test, output: output)
     seconds = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
     findings = parse(xml)
     invalid = findings.select { |f| HEAP_ERRORS.include?(f.kind) }
@@ -81,13 +87,23 @@ module ValgrindRun
                 "on fiber stacks, %d leaks of CRuby's", test, ok ? "tests passed" : "TESTS FAILED", seconds,
                 errors.size, leaks.size, invalid.size - errors.size, crubys)
     (errors + leaks).each { |f| puts f }
+    puts failures(output) unless ok
     errors.size + leaks.size + (ok ? 0 : 1)
   end
 
-  # Runs the command in a process group of its own; true if it passed, false if it failed or
-  # outlived TIME_LIMIT (then the whole group is killed: Ruby under Valgrind may ignore TERM).
-  def run_limited(*cmd)
-    pid = Process.spawn(*cmd, chdir: ROOT, out: File::NULL, err: File::NULL, pgroup: true)
+  # What the test run printed about its failures and errors (minitest's numbered reports), or
+  # its last lines when it printed none (a crash, a hang that was killed).
+  def failures(output)
+    text = File.exist?(output) ? File.read(output, mode: "rb").scrub : ""
+    reports = text.split(/^(?=\s*\d+\) (?:Failure|Error):)/).drop(1).map { |r| r.lines.first(15).join }
+    (reports.empty? ? text.lines.last(20) : reports).join.gsub(/^/, "    ")
+  end
+
+  # Runs the command in a process group of its own, its output to the file +output+; true if it
+  # passed, false if it failed or outlived TIME_LIMIT (then the whole group is killed: Ruby
+  # under Valgrind may ignore TERM).
+  def run_limited(*cmd, output:)
+    pid = Process.spawn(*cmd, chdir: ROOT, out: output, err: [:child, :out], pgroup: true)
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + TIME_LIMIT
     until (done = Process.wait2(pid, Process::WNOHANG))
       if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
