@@ -67,10 +67,6 @@ pub fn call_super(args: &[VALUE]) -> Result<Value, Error> {
     protect(|| unsafe { rb_sys::rb_call_super(args.len() as i32, args.as_ptr()) }).map(rb::value)
 }
 
-pub fn raws(args: &[Value]) -> Vec<VALUE> {
-    args.iter().map(|v| raw(*v)).collect()
-}
-
 /// A binary String the pieces' bytes are appended to (ours: never frozen, shared or locked,
 /// so appending raises only NoMemoryError, caught like any other).
 struct Joined(VALUE);
@@ -123,13 +119,16 @@ fn as_string(obj: VALUE) -> Result<VALUE, Error> {
 /// One String argument, or the joined pieces, take the fast path when they can
 /// (fast/io.rs).
 pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+    if our_scheduler().is_none() {
+        return call_super(rb::raw_slice(args)); // a thread without our scheduler: CRuby's, at once
+    }
     if args.len() == 1 {
         if let Some(res) = crate::fast::io::write(raw(rb_self), raw(args[0])) {
             return res;
         }
     }
     if args.len() < 2 || !coalescible(raw(rb_self)) {
-        return counted(raw(rb_self), 0, || call_super(&raws(args)));
+        return counted(raw(rb_self), 0, || call_super(rb::raw_slice(args)));
     }
     // Strings: one writev of them all, nothing joined.
     if let Some(res) = crate::fast::io::write_pieces(raw(rb_self), args) {
@@ -240,13 +239,16 @@ fn write_once(io: VALUE, joined: &Joined) -> Result<(), Error> {
 /// needs nothing here: CRuby's puts writes it with its newline as one write(line, "\n").) If
 /// an object's to_s raises, the lines before it are written first, as CRuby's would have been.
 pub fn rb_puts(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+    if our_scheduler().is_none() {
+        return call_super(rb::raw_slice(args));
+    }
     let io = raw(rb_self);
     let simple = args.is_empty() || (args.len() == 1 && rb::is_string(raw(args[0])));
     if simple || !coalescible(io) || !write_is_ours(io)? {
-        return counted(io, 0, || call_super(&raws(args)));
+        return counted(io, 0, || call_super(rb::raw_slice(args)));
     }
     let joined = Joined::new()?;
-    let res = puts_lines(&raws(args), &joined, &mut Vec::new());
+    let res = puts_lines(rb::raw_slice(args), &joined, &mut Vec::new());
     if !joined.is_empty() {
         write_once(io, &joined)?;
     }
@@ -256,6 +258,9 @@ pub fn rb_puts(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
 /// IO#print(*objects): the objects, `$,` between them and `$\` after them, in one write when
 /// `coalescible` (CRuby writes each separately). Without arguments it prints `$_`: CRuby's.
 pub fn rb_print(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
+    if our_scheduler().is_none() {
+        return call_super(rb::raw_slice(args));
+    }
     let io = raw(rb_self);
     let (mut fs, mut rs) = (NIL, NIL);
     // SAFETY: the names are NUL-terminated statics; reading a global may run a hooked getter,
@@ -267,7 +272,7 @@ pub fn rb_print(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     })?;
     let pieces = args.len() + usize::from(rs != NIL && !args.is_empty());
     if pieces < 2 || !coalescible(io) || !write_is_ours(io)? {
-        return counted(io, 0, || call_super(&raws(args)));
+        return counted(io, 0, || call_super(rb::raw_slice(args)));
     }
     if args.len() > 1 && fs != NIL {
         let msg = c"$, is set to non-nil value";

@@ -21,7 +21,7 @@ use std::os::raw::c_long;
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ruby_value_type, VALUE};
 
-use crate::fast::coalesce::{call_super, our_scheduler, raws};
+use crate::fast::coalesce::{call_super, our_scheduler};
 use crate::fast::plain_io::{plain_fptr, plain_write_fptr, Needs};
 use crate::fast::switch::Switch;
 use crate::fast::write_count::counted;
@@ -178,6 +178,9 @@ enum ReadKind {
 
 /// Ok(None): take CRuby's method (nothing was read).
 fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Error> {
+    let Some(machine) = machine() else {
+        return Ok(None); // first: a thread without our scheduler takes CRuby's method at once
+    };
     let (length, outbuf) = match args {
         [l] => (raw(*l), NIL),
         [l, b] => (raw(*l), raw(*b)),
@@ -189,9 +192,6 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
     };
     // A byte read is exactly a read(2) of the fd: nothing buffered, no conversion.
     let Some(fptr) = plain_fptr(io, Needs::IDLE_READ | Needs::RAW_READS) else {
-        return Ok(None);
-    };
-    let Some(machine) = machine() else {
         return Ok(None);
     };
     // readpartial/sysread of an IO without a path (CRuby's errors for those name no file)
@@ -281,7 +281,7 @@ fn read_waiting(
 fn read_or_super(rb_self: Value, args: &[Value], kind: ReadKind) -> Result<Value, Error> {
     match read(raw(rb_self), args, kind)? {
         Some(v) => Ok(v),
-        None => call_super(&raws(args)),
+        None => call_super(rb::raw_slice(args)),
     }
 }
 

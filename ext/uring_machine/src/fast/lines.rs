@@ -16,7 +16,6 @@ use std::sync::OnceLock;
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ID, VALUE};
 
-use crate::fast::coalesce::raws;
 use crate::fast::fill::{fill, may_fill, Fill};
 use crate::ruby::io_stream::open_fptr;
 use crate::ruby::names::{names, symbol};
@@ -54,12 +53,18 @@ fn originals() -> &'static Originals {
     ORIGINALS.get().expect("remember_originals ran at load")
 }
 
+/// Whether the current fiber runs non-blocking under our scheduler: checked first, so that a
+/// thread without one goes to CRuby's method at once.
+fn under_our_scheduler() -> bool {
+    crate::fast::coalesce::our_scheduler().is_some()
+}
+
 /// CRuby's method with the caller's arguments, keywords (rb_call_super drops them) and block.
 fn super_(args: &[Value]) -> Result<Value, Error> {
     // SAFETY: rb_keyword_given_p only reads the current frame (the FastIO method's, called
     // from Ruby with the GVL); it allocates nothing and cannot raise.
     let kw = unsafe { rb_sys::rb_keyword_given_p() };
-    let argv = raws(args);
+    let argv = rb::raw_slice(args);
     // SAFETY: called from a FastIO method, so IO's method is its super; `argv` outlives the
     // call; whatever it raises is caught by protect.
     protect(|| unsafe { rb_sys::rb_call_super_kw(argv.len() as c_int, argv.as_ptr(), kw) }).map(rb::value)
@@ -102,7 +107,7 @@ impl LineArgs {
     /// chomp (readline raises), a separator whose encoding CRuby rejects ("encoding mismatch"),
     /// an IO whose read encoding is not ASCII-compatible (4.0 can raise "broken separator").
     fn parse(io: VALUE, args: &[Value]) -> Option<LineArgs> {
-        let mut args = raws(args);
+        let mut args = rb::raw_slice(args).to_vec();
         let mut keywords = NIL;
         let mut chomp = false;
         // SAFETY: rb_keyword_given_p only reads the current frame (the IO method's, called
@@ -198,7 +203,7 @@ fn separator_fits(io: VALUE, rs: VALUE) -> bool {
 /// IO#gets(sep = $/, limit = nil, chomp: false)
 pub fn rb_gets(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     let io = raw(rb_self);
-    if LineArgs::parse(io, args).is_some() {
+    if under_our_scheduler() && LineArgs::parse(io, args).is_some() {
         if let Fill::Eof = fill(io)? {
             set_lastline(NIL)?;
             return Ok(rb::value(NIL));
@@ -210,7 +215,7 @@ pub fn rb_gets(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
 /// IO#readline(sep = $/, limit = nil, chomp: false)
 pub fn rb_readline(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
     let io = raw(rb_self);
-    if LineArgs::parse(io, args).is_some() {
+    if under_our_scheduler() && LineArgs::parse(io, args).is_some() {
         if let Fill::Eof = fill(io)? {
             set_lastline(NIL)?;
             return eof_error();
@@ -298,7 +303,7 @@ fn eof_error() -> Result<Value, Error> {
 
 /// A no-argument reader: fill, then CRuby's method; `at_eof` answers where the read found EOF.
 fn filled_then_super(rb_self: Value, args: &[Value], at_eof: fn() -> Result<Value, Error>) -> Result<Value, Error> {
-    if args.is_empty() {
+    if args.is_empty() && under_our_scheduler() {
         if let Fill::Eof = fill(raw(rb_self))? {
             return at_eof();
         }

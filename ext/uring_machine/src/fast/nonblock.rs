@@ -57,6 +57,9 @@ pub fn rb_read_nonblock(io: Value, length: Value, outbuf: Value, exception: Valu
 
 /// Ok(None): take CRuby's method (nothing was read).
 fn read_nonblock(io: VALUE, length: VALUE, outbuf: VALUE, exception: bool) -> Result<Option<Value>, Error> {
+    let Some(machine) = machine() else {
+        return Ok(None); // first: a thread without our scheduler takes CRuby's method at once
+    };
     let Some(maxlen) = plain_read_args(length, outbuf) else {
         return Ok(None);
     };
@@ -64,9 +67,6 @@ fn read_nonblock(io: VALUE, length: VALUE, outbuf: VALUE, exception: bool) -> Re
     // buffer (CRuby raises) or write buffer, no duplex write IO (CRuby flushes those first).
     // Encodings do not matter: bytes are read.
     let Some(fptr) = plain_fptr(io, Needs::IDLE_READ) else {
-        return Ok(None);
-    };
-    let Some(machine) = machine() else {
         return Ok(None);
     };
     // SAFETY: `fptr` is the rb_io_t of the receiver (a live IO on the VM stack), which CRuby frees
@@ -132,6 +132,9 @@ pub fn rb_io_syswrite(io: Value, string: Value) -> Result<Value, Error> {
 }
 
 fn syswrite(io: VALUE, string: VALUE) -> Result<Option<Value>, Error> {
+    let Some(machine) = machine() else {
+        return Ok(None); // first: a thread without our scheduler takes CRuby's method at once
+    };
     if rb::is_special(string)
         || rb::type_of(string) != ruby_value_type::RUBY_T_STRING
         // SAFETY: `string` is a String (checked just before): RSTRING_LEN reads its header.
@@ -141,9 +144,6 @@ fn syswrite(io: VALUE, string: VALUE) -> Result<Option<Value>, Error> {
     }
     let needs = Needs::WRITABLE | Needs::NO_EPIPE_SIGNAL | Needs::NO_WRITE_BUFFER | Needs::NO_READ_AHEAD;
     let Some(fptr) = plain_write_fptr(io, needs) else {
-        return Ok(None);
-    };
-    let Some(machine) = machine() else {
         return Ok(None);
     };
     // SAFETY: `string` is a String (checked above).

@@ -14,6 +14,13 @@ pub fn raw<T: magnus::value::ReprValue>(v: T) -> VALUE {
     magnus::rb_sys::AsRawValue::as_raw(v)
 }
 
+/// The VALUEs of a method's arguments, without a copy.
+pub fn raw_slice(args: &[magnus::Value]) -> &[VALUE] {
+    // SAFETY: magnus::Value is #[repr(transparent)] over VALUE (plus a zero-sized marker), so a
+    // slice of them has the layout of a slice of VALUEs, for the same lifetime.
+    unsafe { std::slice::from_raw_parts(args.as_ptr() as *const VALUE, args.len()) }
+}
+
 pub fn value(v: VALUE) -> magnus::Value {
     // SAFETY: a magnus Value is the same word, wrapped; making one calls nothing. Every VALUE
     // this crate converts is live (an argument, a Ruby call's result, or held by a table its
