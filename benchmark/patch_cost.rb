@@ -4,10 +4,14 @@
 # use it: a plain thread, no scheduler, moving small lines through a pipe with IO#write +
 # IO#gets, and with IO#syswrite + IO#read_nonblock. Each stage runs in a process of its own,
 # since a patch is never taken back:
-#   ruby             the gem not loaded
-#   gem loaded       `require "uring_machine"` (the gem-load patches)
-#   after a Machine  a Machine was made, and a Scheduler, on another thread that has ended:
-#                    every patch is installed, and this thread has neither
+#   ruby                 the gem not loaded
+#   gem loaded           `require "uring_machine"` (the gem-load patches)
+#   after a Scheduler    a Machine and a Scheduler ran on another thread, which has ended:
+#                        every patch is installed, none of the IO fast paths is in place (they
+#                        are only while a Scheduler is open)
+#   Scheduler open       another thread runs a Scheduler (a fiber asleep in it) meanwhile: the
+#                        fast paths are in front of IO's methods, and this thread, which has no
+#                        scheduler, passes through them to CRuby's
 # The cost is the ratio to the first stage, measured in the same run.
 require "rbconfig"
 require_relative "harness"
@@ -19,8 +23,10 @@ module PatchCostBench
   STAGES = {
     "ruby" => "",
     "gem loaded" => 'require "uring_machine"',
-    "after a Machine" => 'require "uring_machine"; Thread.new { UringMachine::Machine.new; ' \
-                         "UringMachine::Scheduler.new }.join",
+    "after a Scheduler" => 'require "uring_machine"; Thread.new { Fiber.set_scheduler(UringMachine::Scheduler.new); ' \
+                           "Fiber.schedule { sleep(0.001) } }.join",
+    "Scheduler open" => 'require "uring_machine"; q = Thread::Queue.new; Thread.new { ' \
+                        "Fiber.set_scheduler(UringMachine::Scheduler.new); Fiber.schedule { q << 1; sleep } }; q.pop",
   }.freeze
 
   # Run in the child: the best of Bench::RUNS of each loop, in seconds, as "lines gets nonblock".
@@ -48,9 +54,9 @@ module PatchCostBench
          "#{Bench::RUNS}, ruby #{RUBY_VERSION}"
     times = STAGES.transform_values { |setup| stage(setup) }
     base = times.fetch("ruby")
-    puts format("%-16s %14s %8s %22s %8s", "stage", "write+gets µs", "ratio", "syswrite+read_nonblock", "ratio")
+    puts format("%-18s %14s %8s %22s %8s", "stage", "write+gets µs", "ratio", "syswrite+read_nonblock", "ratio")
     times.each do |name, (gets, nonblock)|
-      puts format("%-16s %14.2f %8.2f %22.2f %8.2f", name, gets / LINES * 1e6, gets / base[0],
+      puts format("%-18s %14.2f %8.2f %22.2f %8.2f", name, gets / LINES * 1e6, gets / base[0],
                   nonblock / LINES * 1e6, nonblock / base[1])
     end
   end

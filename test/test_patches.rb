@@ -9,17 +9,24 @@ class TestPatches < Minitest::Test
   include ChildRuby::Assertions
 
   ROOT = File.expand_path("..", __dir__)
-  KEYS = %i[class singleton module name methods mechanism installed_when ruby_versions switch source why].freeze
+  KEYS = %i[class singleton module name methods mechanism installed_when in_place ruby_versions switch source why].freeze
   LIMIT = 30
 
   # Makes a Machine and a Scheduler (as a program that uses the gem does) and opts in to the
-  # global functions: every moment has come.
+  # global functions: every moment has come. A Scheduler stays open during the test, so that
+  # the patches in place only while one is open are.
   def setup
     super
     Fiber.set_scheduler(UringMachine::Scheduler.new)
     Fiber.schedule { nil }
     Fiber.set_scheduler(nil)
     require "uring_machine/global"
+    @open = UringMachine::Scheduler.new
+  end
+
+  def teardown
+    @open&.close
+    super
   end
 
   def patches
@@ -36,6 +43,7 @@ class TestPatches < Minitest::Test
       assert_kind_of Module, entry[:class]
       assert_includes UringMachine::CoreExt::MECHANISMS, entry[:mechanism]
       assert_includes UringMachine::CoreExt::MOMENTS, entry[:installed_when]
+      assert_includes UringMachine::CoreExt::IN_PLACE, entry[:in_place]
       assert UringMachine::CoreExt.ruby?(entry[:ruby_versions]), "#{entry[:name]} is not for this Ruby"
       assert File.file?(File.join(ROOT, entry[:source])), "#{entry[:name]}: no #{entry[:source]}"
       assert_kind_of String, entry[:why]
@@ -135,6 +143,67 @@ class TestPatches < Minitest::Test
     RUBY
     assert_equal({ "moments" => %w[gem_load first_scheduler first_machine], "fiber_yield" => true, "kernel" => false },
                  report)
+    assert_equal 1, out.lines.size, "nothing but the report (no warning): #{out}"
+  end
+
+  # The IO fast paths act only under our scheduler: once no Scheduler is open, IO has CRuby's
+  # methods again (the prepended modules are empty, the aliased methods are CRuby's), and the
+  # next Scheduler puts them back. Switching gives no warning (-w).
+  def test_the_fast_paths_are_in_place_only_while_a_scheduler_is_open
+    report, out = child_report("-w", "-e", <<~RUBY, limit: LIMIT)
+      require "uring_machine"
+      require "json"
+      switched = UringMachine::CoreExt.declared.select { |e| e[:in_place] == :while_a_scheduler_is_open }
+      state = lambda do
+        switched.flat_map do |e|
+          e[:methods].map do |name|
+            method = e[:class].instance_method(name)
+            ours = if e[:mechanism] == :prepend
+                     method.owner == e[:module]
+                   else
+                     method != e[:class].instance_method(:"__cruby_\#{name}")
+                   end
+            [name, ours]
+          end
+        end.group_by(&:last).transform_values { |pairs| pairs.map(&:first).size }.transform_keys(&:to_s)
+      end
+      line = lambda do
+        r, w = IO.pipe
+        got = nil
+        Thread.new do
+          Fiber.set_scheduler(UringMachine::Scheduler.new)
+          Fiber.schedule { w.puts("hi") }
+          Fiber.schedule { got = r.gets }
+        end.join
+        got
+      end
+      steps = {}
+      steps[:first] = [line.call, state.call, UringMachine::CoreExt::SchedulersOpen.in_place?]
+      a = UringMachine::Scheduler.new
+      b = Thread.new { UringMachine::Scheduler.new }.value
+      steps[:two_open] = [state.call, UringMachine::CoreExt::SchedulersOpen.open]
+      a.close
+      a.close
+      steps[:one_closed_twice] = [state.call, UringMachine::CoreExt::SchedulersOpen.open]
+      b.close
+      steps[:none_open] = [state.call, UringMachine::CoreExt::SchedulersOpen.open]
+      steps[:again] = [line.call, state.call]
+      begin
+        UringMachine::Scheduler.new(:bad)
+      rescue TypeError
+        steps[:failed_new] = [state.call, UringMachine::CoreExt::SchedulersOpen.open]
+      end
+      puts JSON.generate(steps.merge(names: switched.sum { |e| e[:methods].size }))
+    RUBY
+    none = { "false" => report["names"] }
+    all = { "true" => report["names"] }
+    assert_operator report["names"], :>=, 19
+    assert_equal ["hi\n", none, false], report["first"]
+    assert_equal [all, 2], report["two_open"]
+    assert_equal [all, 1], report["one_closed_twice"], "a scheduler closed twice counts out once"
+    assert_equal [none, 0], report["none_open"]
+    assert_equal ["hi\n", none], report["again"]
+    assert_equal [none, 0], report["failed_new"], "a Scheduler.new that raised is not counted"
     assert_equal 1, out.lines.size, "nothing but the report (no warning): #{out}"
   end
 

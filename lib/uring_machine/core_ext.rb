@@ -29,6 +29,16 @@ module UringMachine
     # - :warning    a one-time Ruby warning is spent with its category off
     MECHANISMS = %i[prepend alias define allocator event_hook warning].freeze
 
+    # How long a patch's methods are in place once it is installed:
+    # - :once_installed             for the rest of the process
+    # - :while_a_scheduler_is_open  while at least one UringMachine::Scheduler of the process is
+    #                               open (made and not yet closed); otherwise the class has
+    #                               CRuby's methods again (a prepended module is left empty, an
+    #                               aliased method is CRuby's). For the IO fast paths, which only
+    #                               ever act under our scheduler: a thread without one pays
+    #                               nothing for them once no scheduler is open.
+    IN_PLACE = %i[once_installed while_a_scheduler_is_open].freeze
+
     ROOT = File.expand_path("../..", __dir__)
 
     # "3.1+", "3.1" (that series), "3.3-3.4" (both ends included) or "< 4.0".
@@ -37,21 +47,26 @@ module UringMachine
     @declared = []
     @done = {}
     @installed = [].freeze
+    # The methods of the :while_a_scheduler_is_open patches: [owner, name, ours, crubys]
+    # (crubys nil for a prepended module's, which is removed), put in place or taken out by
+    # SchedulersOpen.
+    @switched = []
 
     class << self
       # Declares a change of +klass+: its entry in UringMachine.patches (see there) once
       # installed. A :prepend patch is installed by prepending +mod+; others by the block, if
       # any (the extension's changes need none: they are made when it loads).
       def declare(klass, mod, methods:, at:, why:, ruby: "3.1+", mechanism: :prepend, singleton: false,
-                  name: mod&.name, switch: nil, source: nil, &install)
+                  in_place: :once_installed, name: mod&.name, switch: nil, source: nil, &install)
         raise ArgumentError, "unknown moment #{at.inspect}" unless MOMENTS.include?(at)
         raise ArgumentError, "unknown mechanism #{mechanism.inspect}" unless MECHANISMS.include?(mechanism)
         raise ArgumentError, "bad Ruby versions #{ruby.inspect}" unless RUBY_VERSIONS.match?(ruby)
+        raise ArgumentError, "unknown in_place #{in_place.inspect}" unless IN_PLACE.include?(in_place)
 
         source ||= caller_locations(1, 1).first.path.delete_prefix("#{ROOT}/")
         entry = { class: klass, singleton: singleton, module: mod, name: name, methods: methods.freeze,
-                  mechanism: mechanism, installed_when: at, ruby_versions: ruby, switch: switch,
-                  source: source, why: why }.freeze
+                  mechanism: mechanism, installed_when: at, in_place: in_place, ruby_versions: ruby,
+                  switch: switch, source: source, why: why }.freeze
         @declared << [entry, install]
         entry
       end
@@ -106,16 +121,76 @@ module UringMachine
 
       private
 
+      def switch_all(ours_in_place)
+        switch(@switched, ours_in_place)
+      end
+
+      # Puts the switched methods in place (ours), or takes them out (CRuby's again, or none in
+      # the prepended module). The method there is removed first, so that no "method
+      # redefined" warning is given; a method set from an UnboundMethod keeps its definition
+      # (a C method stays one).
+      def switch(methods, ours_in_place)
+        methods.each do |owner, name, ours, crubys|
+          owner.remove_method(name) if crubys || !ours_in_place
+          owner.define_method(name, ours_in_place ? ours : crubys) if ours_in_place || crubys
+        end
+      end
+
       def compare(mine, version)
         mine <=> version.split(".").map(&:to_i)
       end
 
       def apply(entry, action)
-        if entry[:mechanism] == :prepend
-          target = entry[:singleton] ? entry[:class].singleton_class : entry[:class]
-          target.prepend(entry[:module])
-        end
+        target = entry[:singleton] ? entry[:class].singleton_class : entry[:class]
+        prepended = entry[:mechanism] == :prepend
+        owner = prepended ? entry[:module] : target
+        crubys = entry[:methods].map { |name| prepended ? nil : target.instance_method(name) }
+        target.prepend(entry[:module]) if prepended
         action&.call
+        return unless entry[:in_place] == :while_a_scheduler_is_open
+
+        switched = entry[:methods].zip(crubys).map { |name, cruby| [owner, name, owner.instance_method(name), cruby] }
+        @switched.concat(switched)
+        switch(switched, false) unless SchedulersOpen.in_place?
+      end
+    end
+
+    # Counts the open UringMachine::Schedulers of the process (Scheduler.new, Scheduler#close),
+    # and keeps the :while_a_scheduler_is_open patches' methods in place exactly while there is
+    # one. A Scheduler that is never closed keeps them in place.
+    module SchedulersOpen
+      @open = 0
+      @in_place = false
+      @lock = Thread::Mutex.new
+
+      class << self
+        attr_reader :open
+
+        def opened
+          @lock.synchronize { @open += 1 }
+          settle
+        end
+
+        def closed
+          @lock.synchronize { @open -= 1 }
+          settle
+        end
+
+        # Whether the :while_a_scheduler_is_open methods are in place now.
+        def in_place?
+          @in_place
+        end
+
+        # Puts the methods in place, or takes them out, to match the count. (Defining a method
+        # runs Ruby's method_added hook, so another thread may change the count meanwhile: the
+        # lock makes the two settle one after the other.)
+        def settle
+          @lock.synchronize do
+            wanted = @open.positive?
+            CoreExt.__send__(:switch_all, wanted) unless wanted == @in_place
+            @in_place = wanted
+          end
+        end
       end
     end
 
@@ -127,11 +202,20 @@ module UringMachine
       end
     end
 
-    # Installs the :first_scheduler patches as the first Scheduler is made.
+    # Installs the :first_scheduler patches as the first Scheduler is made, and counts the
+    # open ones (Scheduler#close counts them out).
     module OnFirstScheduler
       def new(...)
-        CoreExt.install(:first_scheduler)
-        super
+        SchedulersOpen.opened # first: the patches installed now stay in place
+        begin
+          CoreExt.install(:first_scheduler)
+          scheduler = super
+          scheduler.__send__(:__counted_open__)
+          scheduler
+        rescue Exception # rubocop:disable Lint/RescueException
+          SchedulersOpen.closed
+          raise
+        end
       end
     end
   end
@@ -147,6 +231,7 @@ module UringMachine
   #   methods:        the methods it replaces or adds (Symbols)
   #   mechanism:      :prepend, :alias, :define, :allocator, :event_hook or :warning (CoreExt)
   #   installed_when: :gem_load, :first_machine, :first_scheduler or :require_global
+  #   in_place:       :once_installed, or :while_a_scheduler_is_open (CoreExt::IN_PLACE)
   #   ruby_versions:  the Rubies that take it: "3.1+", "3.1", "3.3-3.4", "< 4.0"
   #   switch:         how to turn its behaviour off, or nil
   #   source:         the file that makes the change

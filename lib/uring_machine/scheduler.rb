@@ -66,11 +66,19 @@ module UringMachine
       @workers&.shutdown
       @workers = nil
       @closed = true
+      CoreExt::SchedulersOpen.closed if @counted_open
+      @counted_open = false
     end
     alias scheduler_close close
 
     def closed?
       @closed ? true : false
+    end
+
+    # Scheduler.new counted this scheduler among the open ones (CoreExt::SchedulersOpen);
+    # close counts it out, once.
+    private def __counted_open__
+      @counted_open = true
     end
 
     # The addresses of a host name, for TCPSocket.new, Addrinfo.getaddrinfo &c.: through

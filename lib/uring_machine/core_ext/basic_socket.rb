@@ -12,7 +12,8 @@ module UringMachine
   # for the reason given with IO#read_nonblock in core_ext/io.rb. Switched with
   # UringMachine.fast_io.
   CoreExt.declare(
-    BasicSocket, FastCalls, methods: %i[recv], mechanism: :alias, at: :first_machine,
+    BasicSocket, FastCalls, methods: %i[recv], mechanism: :alias, at: :first_scheduler,
+    in_place: :while_a_scheduler_is_open,
     switch: "UringMachine.fast_io = false, URING_MACHINE_FAST_IO=0",
     why: "its recv(2) made directly with the GVL held (an alias, not a prepend: super costs too much here)"
   ) do

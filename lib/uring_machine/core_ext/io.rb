@@ -124,7 +124,7 @@ module UringMachine
   # environment when the gem loads.
   self.coalesce_writes = ENV.fetch("URING_MACHINE_COALESCE_WRITES", "1") != "0"
   CoreExt.declare(
-    IO, CoalescedWrites, methods: %i[write puts print], at: :first_machine,
+    IO, CoalescedWrites, methods: %i[write puts print], at: :first_scheduler, in_place: :while_a_scheduler_is_open,
     switch: "UringMachine.coalesce_writes = false, URING_MACHINE_COALESCE_WRITES=0",
     why: "several pieces are one write (CRuby writes each: on TCP the next waits ~40 ms for an ACK)"
   )
@@ -146,7 +146,8 @@ module UringMachine
   CoreExt.declare(
     IO, FastIO,
     methods: %i[readpartial sysread read gets readline each_line readlines getc readchar getbyte readbyte eof? eof],
-    at: :first_machine, switch: "UringMachine.fast_io = false, URING_MACHINE_FAST_IO=0",
+    at: :first_scheduler, in_place: :while_a_scheduler_is_open,
+    switch: "UringMachine.fast_io = false, URING_MACHINE_FAST_IO=0",
     why: "a direct non-blocking syscall instead of hook dispatch and an IO::Buffer per call"
   )
 
@@ -164,7 +165,8 @@ module UringMachine
   # calls when they take CRuby's method (no scheduler, blocking fibers); a call of the alias
   # costs ~40.
   CoreExt.declare(
-    IO, FastCalls, methods: %i[read_nonblock syswrite], mechanism: :alias, at: :first_machine,
+    IO, FastCalls, methods: %i[read_nonblock syswrite], mechanism: :alias, at: :first_scheduler,
+    in_place: :while_a_scheduler_is_open,
     switch: "UringMachine.fast_io = false, URING_MACHINE_FAST_IO=0",
     why: "their one syscall made directly (an alias, not a prepend: super costs too much here)"
   ) do
