@@ -207,6 +207,30 @@ class TestPatches < Minitest::Test
     assert_equal 1, out.lines.size, "nothing but the report (no warning): #{out}"
   end
 
+  # While a Scheduler is open (setup keeps one), a thread without one goes through the fast
+  # paths to CRuby's methods, whatever way they are called: an Enumerator calls each_line with
+  # no arguments at all (a NULL argv: once a panic, "Option::unwrap() on a None value", on 4.0).
+  def test_a_thread_without_our_scheduler_gets_crubys_methods_while_one_is_open
+    assert UringMachine::CoreExt::SchedulersOpen.in_place?
+    got = Thread.new do
+      r, w = IO.pipe
+      w.write("a\nb\nc\n")
+      w.close
+      [r.each_line.to_a, r.each_line.first, r.each_char.to_a, r.enum_for(:each_line, chomp: true).to_a]
+    end.value
+    assert_equal [%W[a\n b\n c\n], nil, [], []], got
+    got = Thread.new do
+      r, w = IO.pipe
+      w.puts
+      w.print
+      w.write
+      w.write("x")
+      w.close
+      [r.method(:getc).call, r.getbyte, r.read, r.eof?, r.gets, r.readlines]
+    end.value
+    assert_equal ["\n", 120, "", true, nil, []], got
+  end
+
   def test_install_runs_each_moment_once
     refute UringMachine::CoreExt.install(:first_machine)
     assert_raises(ArgumentError) { UringMachine::CoreExt.install(:never) }

@@ -16,8 +16,15 @@ pub fn raw<T: magnus::value::ReprValue>(v: T) -> VALUE {
 
 /// The VALUEs of a method's arguments, without a copy.
 pub fn raw_slice(args: &[magnus::Value]) -> &[VALUE] {
+    // No arguments: CRuby may call a method with a NULL argv (an Enumerator does), which the
+    // slice magnus makes of it keeps; a slice made here must never be null (that is None to an
+    // Option around it: a closure holding it was taken for one).
+    if args.is_empty() {
+        return &[];
+    }
     // SAFETY: magnus::Value is #[repr(transparent)] over VALUE (plus a zero-sized marker), so a
-    // slice of them has the layout of a slice of VALUEs, for the same lifetime.
+    // non-empty slice of them (non-null, checked above) has the layout of a slice of VALUEs,
+    // for the same lifetime.
     unsafe { std::slice::from_raw_parts(args.as_ptr() as *const VALUE, args.len()) }
 }
 
