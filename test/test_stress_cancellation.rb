@@ -20,6 +20,9 @@ class TestStressCancellation < SchedulerTest
 
   def setup
     super
+    # Said before the run, not only after a failure: a crash (an abort in the allocator, a
+    # [BUG]) ends the process before teardown could say it.
+    warn "\n#{name}: #{seed_note}" if ENV["CI"]
     @rng = Random.new(SEED)
     @compact = compaction_supported?
     GC.start # IOs earlier tests dropped are closed now, not during this one
