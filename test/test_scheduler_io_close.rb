@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "scheduler_helper"
+require_relative "support/child_ruby"
 
 # Closing an IO that fibers wait on wakes them with IOError (their ops cancelled and drained
 # first), on every Ruby; Scheduler#io_close closes through the ring.
@@ -293,5 +294,49 @@ class TestMachineClose < MachineTest
     assert_raises(IOError) { m.join(reader) }
   ensure
     [r, w].each { |io| io&.close }
+  end
+end
+
+# CRuby frees an IO's read-ahead and write buffers (rbuf, wbuf) when the IO is closed, from
+# whichever thread closes it, and on Ruby 3.x tells the fibers of no other thread: a fiber
+# whose gets waited in the ring (io_fillbuf reads into rbuf through the io_read hook) had the
+# kernel write into freed memory once bytes came ("malloc(): unsorted double linked list
+# corrupted"). Those reads and writes go through memory the op owns now. In a child Ruby, so
+# that a heap corruption fails this test rather than ending the run.
+class TestCloseOnAnotherThread < Minitest::Test
+  include ChildRuby::Assertions
+
+  def test_a_read_into_the_ios_own_buffer_survives_a_close_on_another_thread
+    report, = child_report("-e", <<~RUBY, limit: 60)
+      require "uring_machine"
+      require "json"
+      outcomes = Array.new(20) do
+        r, w = IO.pipe
+        parked = Thread::Queue.new
+        outcome = nil
+        reader = Thread.new do
+          Fiber.set_scheduler(UringMachine::Scheduler.new)
+          Fiber.schedule do
+            parked << true
+            outcome = begin
+              r.gets
+            rescue IOError => e
+              e.message
+            end
+          end
+        end
+        parked.pop
+        Thread.pass until reader.status == "sleep" # its fiber waits in the ring
+        r.close
+        w.write("data" * 3000 + "\\n") # lands in a read that was waiting before the close
+        joined = reader.join(10) ? :joined : :hung
+        w.close
+        GC.start
+        Array.new(2000) { "x" * rand(1..3000) } # the allocator checks its lists
+        [outcome, joined]
+      end
+      puts JSON.generate(outcomes.tally.to_a)
+    RUBY
+    assert_equal [[["closed stream", "joined"], 20]], report
   end
 end

@@ -55,5 +55,5 @@ fn rebound_write_fd(v: VALUE, closed: *mut rb_sys::rb_io_t) -> Option<i32> {
 }
 
 fn closed(msg: &str) -> Error {
-    rb::exception(rb::ruby().exception_io_error(), msg)
+    rb::io_error(msg)
 }

@@ -33,3 +33,24 @@ pub fn open_fptr(io: VALUE) -> Option<*mut rb_sys::rb_io_t> {
     // SAFETY: a non-null fptr of a live IO points at its rb_io_t.
     (!fptr.is_null() && unsafe { (*fptr).fd } >= 0).then_some(fptr)
 }
+
+/// Whether `ptr` lies in `io`'s read-ahead or write buffer (rbuf, wbuf): memory CRuby owns and
+/// frees when the IO is closed, from whichever thread closes it, whatever still uses it (on Ruby
+/// 3.x nothing tells the fibers of other threads; io_fillbuf reads into rbuf through the hooks).
+pub fn in_stream_buffers(io: VALUE, ptr: *const u8) -> bool {
+    if rb::is_special(io) || rb::type_of(io) != ruby_value_type::RUBY_T_FILE {
+        return false;
+    }
+    // SAFETY: a T_FILE object is an RFile: its fptr field is read from a live object.
+    let fptr = unsafe { (*(io as *mut rb_sys::RFile)).fptr };
+    if fptr.is_null() {
+        return false;
+    }
+    // SAFETY: a non-null fptr of a live IO points at its rb_io_t; the buffers are plain fields
+    // (a null ptr is a buffer not allocated).
+    let (rbuf, wbuf) = unsafe { ((*fptr).rbuf, (*fptr).wbuf) };
+    [rbuf, wbuf].iter().any(|b| {
+        let start = b.ptr as *const u8;
+        !start.is_null() && ptr >= start && (ptr as usize) < start as usize + b.capa.max(0) as usize
+    })
+}

@@ -193,6 +193,10 @@ pub fn arg_error(msg: impl Into<String>) -> Error {
     exception(ruby().exception_arg_error(), msg)
 }
 
+pub fn io_error(msg: impl Into<String>) -> Error {
+    exception(ruby().exception_io_error(), msg)
+}
+
 pub fn frozen_error(msg: impl Into<String>) -> Error {
     exception(ruby().exception_frozen_error(), msg)
 }

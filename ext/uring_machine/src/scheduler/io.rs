@@ -12,6 +12,7 @@ use crate::ring::readiness::poll_now;
 use crate::ruby::args::{arg, arity};
 use crate::ruby::duration;
 use crate::ruby::fd::fd_arg;
+use crate::ruby::io_stream::{in_stream_buffers, open_fptr};
 use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, int, raw, NIL};
 use crate::scheduler::Scheduler;
@@ -203,6 +204,51 @@ pub fn rb_hook_arguments(args: &[Value]) -> Result<Value, Error> {
     Ok(rb::value(ary))
 }
 
+/// Memory of our own that a read or write of an IO's own buffer (rbuf, wbuf: CRuby's
+/// io_fillbuf and flush come through the hooks with them) goes through: CRuby frees those when
+/// the IO is closed, from any thread, while the ring may still read or write them; this lives
+/// until the op's last CQE (the transfer returns only then). Bytes read are copied back only
+/// while the IO is open and still owns that memory.
+struct Bounce {
+    memory: Vec<u8>, // its capacity holds the bytes moved
+    target: *mut u8,
+    reading: bool,
+}
+
+impl Bounce {
+    fn new(direction: Direction, target: *mut u8, len: usize) -> Bounce {
+        // Only its capacity is used, through raw pointers: never read as a slice, so it needs
+        // no zeroing (the kernel, or the copy below, writes whatever is read back).
+        let mut memory = Vec::with_capacity(len);
+        let reading = matches!(direction, Direction::Read);
+        if !reading {
+            // SAFETY: `target` is the hook buffer's window of at least `len` bytes (checked by
+            // the caller), in memory the IO owns and that nothing frees while we hold the GVL;
+            // `memory` has room for `len` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(target, memory.as_mut_ptr(), len) };
+        }
+        Bounce {
+            memory,
+            target,
+            reading,
+        }
+    }
+
+    fn transfer(mut self, io: VALUE, run: impl FnOnce(*mut u8) -> Result<i64, Error>) -> Result<i64, Error> {
+        let res = run(self.memory.as_mut_ptr())?;
+        if self.reading && res > 0 {
+            if !in_stream_buffers(io, self.target) || open_fptr(io).is_none() {
+                return Err(rb::io_error("closed stream")); // closed meanwhile: its buffer is gone
+            }
+            // SAFETY: the IO is open and `target` still lies in its buffer (checked just
+            // above, with the GVL held since), which has room for the `len` >= res bytes the
+            // hook asked for; the two do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(self.memory.as_ptr(), self.target, res as usize) };
+        }
+        Ok(res)
+    }
+}
+
 impl Scheduler {
     /// Moves bytes between `io` and the buffer until `length` is reached (or in a single
     /// transfer, see Request), EOF, or an error; returns the count or -errno. A write that
@@ -243,6 +289,20 @@ impl Scheduler {
             };
             let moved = match machine.registered_slot(ptr, want) {
                 Some(slot) => machine.transfer_fixed(direction, fd, ptr, want, file_offset, slot, deadline),
+                None if in_stream_buffers(req.io, ptr) => {
+                    Bounce::new(direction, ptr, want).transfer(req.io, |bounce| {
+                        machine.transfer_once(
+                            direction,
+                            fd,
+                            bounce,
+                            want,
+                            file_offset,
+                            req.buffer,
+                            blocking,
+                            || Ok(()),
+                        )
+                    })
+                }
                 None => machine.transfer_once(direction, fd, ptr, want, file_offset, req.buffer, blocking, || Ok(())),
             };
             // A read interrupted after some bytes came: their count, the exception at the next
