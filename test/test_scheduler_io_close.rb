@@ -301,8 +301,9 @@ end
 # whichever thread closes it, and on Ruby 3.x tells the fibers of no other thread: a fiber
 # whose gets waited in the ring (io_fillbuf reads into rbuf through the io_read hook) had the
 # kernel write into freed memory once bytes came ("malloc(): unsorted double linked list
-# corrupted"). Those reads and writes go through memory the op owns now. In a child Ruby, so
-# that a heap corruption fails this test rather than ending the run.
+# corrupted"). Those reads and writes go through memory the op owns now, and the fiber gets
+# CRuby 4.0's IOError (4.0 ends such a read itself). In a child Ruby, so that a heap corruption
+# fails this test rather than ending the run.
 class TestCloseOnAnotherThread < Minitest::Test
   include ChildRuby::Assertions
 
@@ -328,7 +329,11 @@ class TestCloseOnAnotherThread < Minitest::Test
         parked.pop
         Thread.pass until reader.status == "sleep" # its fiber waits in the ring
         r.close
-        w.write("data" * 3000 + "\\n") # lands in a read that was waiting before the close
+        begin
+          w.write("data" * 3000 + "\\n") # lands in a read that was waiting before the close (3.x)
+        rescue Errno::EPIPE
+          nil # 4.0: CRuby's close ended that read, so the pipe has no reader left
+        end
         joined = reader.join(10) ? :joined : :hung
         w.close
         GC.start
@@ -337,6 +342,6 @@ class TestCloseOnAnotherThread < Minitest::Test
       end
       puts JSON.generate(outcomes.tally.to_a)
     RUBY
-    assert_equal [[["closed stream", "joined"], 20]], report
+    assert_equal [[["stream closed in another thread", "joined"], 20]], report
   end
 end

@@ -238,7 +238,7 @@ impl Bounce {
         let res = run(self.memory.as_mut_ptr())?;
         if self.reading && res > 0 {
             if !in_stream_buffers(io, self.target) || open_fptr(io).is_none() {
-                return Err(rb::io_error("closed stream")); // closed meanwhile: its buffer is gone
+                return Err(rb::io_error("stream closed in another thread")); // CRuby 4.0 says so too
             }
             // SAFETY: the IO is open and `target` still lies in its buffer (checked just
             // above, with the GVL held since), which has room for the `len` >= res bytes the
