@@ -322,7 +322,8 @@ class TestCloseOnAnotherThread < Minitest::Test
             outcome = begin
               r.gets
             rescue IOError => e
-              e.message
+              # CRuby's own words (3.3 and 3.4 say either, depending on when the close lands), or ours
+              ["closed stream", "stream closed in another thread"].include?(e.message) ? "IOError" : e.message
             end
           end
         end
@@ -342,6 +343,6 @@ class TestCloseOnAnotherThread < Minitest::Test
       end
       puts JSON.generate(outcomes.tally.to_a)
     RUBY
-    assert_equal [[["stream closed in another thread", "joined"], 20]], report
+    assert_equal [[%w[IOError joined], 20]], report
   end
 end
