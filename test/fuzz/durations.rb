@@ -24,12 +24,22 @@ module Fuzz
       "Machine#timeout" => [false, ->(v, m) { m.timeout(v, Fuzz::Timeout) { m.suspend } }],
       "Timeout.timeout" => [true, ->(v, _) { ::Timeout.timeout(v, Fuzz::Timeout) { sleep } }],
       "Queue#pop(timeout:)" => [true, ->(v, _) { Thread::Queue.new.pop(timeout: v) }],
-      "IO#wait_readable" => [true, ->(v, _) { IO.pipe.first.wait_readable(v) }],
-      "IO.select" => [true, ->(v, _) { IO.select([IO.pipe.first], nil, nil, v) }],
+      "IO#wait_readable" => [true, ->(v, _) { Fuzz::Durations.idle_pipe { |r| r.wait_readable(v) } }],
+      "IO.select" => [true, ->(v, _) { Fuzz::Durations.idle_pipe { |r| IO.select([r], nil, nil, v) } }],
       "Scheduler#block" => [true, ->(v, _) { Fiber.scheduler.block(:fuzz, v) }],
       "ConditionVariable#wait" => [true, ->(v, _) { Mutex.new.then { |m| m.synchronize { ConditionVariable.new.wait(m, v) } } }],
       "Mutex#sleep" => [true, ->(v, _) { Mutex.new.then { |m| m.synchronize { m.sleep(v) } } }]
     }.freeze
+
+    # Yields the read end of a pipe that stays empty and open: its write end is held (and closed)
+    # here, since one GC could close a write end nothing refers to, and the read end would then
+    # be readable (EOF) at once (seen as an IO.select with 1e12 that "returned" after 5 ms).
+    def self.idle_pipe
+      r, w = IO.pipe
+      yield r
+    ensure
+      [r, w].each { |io| io&.close }
+    end
 
     def self.apis
       APIS.reject { |name, _| name == "Queue#pop(timeout:)" && !Fuzz.queue_pop_timeout? }
