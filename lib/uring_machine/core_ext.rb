@@ -167,13 +167,11 @@ module UringMachine
         attr_reader :open
 
         def opened
-          @lock.synchronize { @open += 1 }
-          settle
+          count(+1)
         end
 
         def closed
-          @lock.synchronize { @open -= 1 }
-          settle
+          count(-1)
         end
 
         # Whether the :while_a_scheduler_is_open methods are in place now.
@@ -181,11 +179,14 @@ module UringMachine
           @in_place
         end
 
-        # Puts the methods in place, or takes them out, to match the count. (Defining a method
-        # runs Ruby's method_added hook, so another thread may change the count meanwhile: the
-        # lock makes the two settle one after the other.)
-        def settle
+        private
+
+        # Changes the count, and puts the methods in place or takes them out to match it, under
+        # one lock: defining a method runs Ruby's method_added hook, during which another
+        # thread may open or close a Scheduler.
+        def count(change)
           @lock.synchronize do
+            @open += change
             wanted = @open.positive?
             CoreExt.__send__(:switch_all, wanted) unless wanted == @in_place
             @in_place = wanted

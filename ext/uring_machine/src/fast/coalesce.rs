@@ -48,7 +48,8 @@ pub fn our_scheduler() -> Option<VALUE> {
     is_ours.then_some(scheduler)
 }
 
-fn under_our_scheduler() -> bool {
+/// Whether the current fiber runs non-blocking under our scheduler.
+pub fn under_our_scheduler() -> bool {
     our_scheduler().is_some()
 }
 
@@ -119,7 +120,7 @@ fn as_string(obj: VALUE) -> Result<VALUE, Error> {
 /// One String argument, or the joined pieces, take the fast path when they can
 /// (fast/io.rs).
 pub fn rb_write(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
-    if our_scheduler().is_none() {
+    if !under_our_scheduler() {
         return call_super(rb::raw_slice(args)); // a thread without our scheduler: CRuby's, at once
     }
     if args.len() == 1 {
@@ -239,7 +240,7 @@ fn write_once(io: VALUE, joined: &Joined) -> Result<(), Error> {
 /// needs nothing here: CRuby's puts writes it with its newline as one write(line, "\n").) If
 /// an object's to_s raises, the lines before it are written first, as CRuby's would have been.
 pub fn rb_puts(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
-    if our_scheduler().is_none() {
+    if !under_our_scheduler() {
         return call_super(rb::raw_slice(args));
     }
     let io = raw(rb_self);
@@ -258,7 +259,7 @@ pub fn rb_puts(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
 /// IO#print(*objects): the objects, `$,` between them and `$\` after them, in one write when
 /// `coalescible` (CRuby writes each separately). Without arguments it prints `$_`: CRuby's.
 pub fn rb_print(rb_self: Value, args: &[Value]) -> Result<Value, Error> {
-    if our_scheduler().is_none() {
+    if !under_our_scheduler() {
         return call_super(rb::raw_slice(args));
     }
     let io = raw(rb_self);

@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use magnus::{rb_sys::protect, Error, Value};
 use rb_sys::{ID, VALUE};
 
+use crate::fast::coalesce::under_our_scheduler;
 use crate::fast::fill::{fill, may_fill, Fill};
 use crate::ruby::io_stream::open_fptr;
 use crate::ruby::names::{names, symbol};
@@ -51,12 +52,6 @@ pub fn remember_originals() -> Result<(), Error> {
 
 fn originals() -> &'static Originals {
     ORIGINALS.get().expect("remember_originals ran at load")
-}
-
-/// Whether the current fiber runs non-blocking under our scheduler: checked first, so that a
-/// thread without one goes to CRuby's method at once.
-fn under_our_scheduler() -> bool {
-    crate::fast::coalesce::our_scheduler().is_some()
 }
 
 /// CRuby's method with the caller's arguments, keywords (rb_call_super drops them) and block.
