@@ -44,6 +44,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     module.define_module_function("__spun_children_of__", function!(machine::tree::rb_spun_children_of, 1))?;
     module.define_module_function("__adopt__", function!(machine::tree::rb_adopt, 3))?;
     module.define_module_function("__watch__", function!(machine::tree::rb_watch, 2))?;
+    module.define_module_function("__report_to__", function!(machine::tree::rb_report_to, 2))?;
     module.define_module_function("__body_of__", function!(machine::tree::rb_body_of, 1))?;
     module.define_module_function("__set_home__", function!(machine::tree::rb_set_home, 2))?;
     module.define_module_function(

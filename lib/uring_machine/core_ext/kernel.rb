@@ -5,7 +5,7 @@
 module UringMachine
   # Polyphony style: the structured-concurrency calls as private Kernel methods (global
   # functions): spin, supervise, receive, receive_all_pending, move_on_after, cancel_after,
-  # breakpoint.
+  # run, every, after, spin_loop, throttled_loop, breakpoint.
   module GlobalFunctions
     private
 
@@ -15,6 +15,11 @@ module UringMachine
     def receive_all_pending = UringMachine.receive_all_pending
     def move_on_after(seconds, **options, &block) = UringMachine.move_on_after(seconds, **options, &block)
     def cancel_after(seconds, **options, &block) = UringMachine.cancel_after(seconds, **options, &block)
+    def run(*args, &block) = UringMachine.run(*args, &block)
+    def every(interval, &block) = UringMachine.every(interval, &block)
+    def after(delay, &block) = UringMachine.after(delay, &block)
+    def spin_loop(*args, **options, &block) = UringMachine.spin_loop(*args, **options, &block)
+    def throttled_loop(rate = nil, **options, &block) = UringMachine.throttled_loop(rate, **options, &block)
 
     def breakpoint
       require_relative "../debugger"
@@ -24,7 +29,8 @@ module UringMachine
 
   CoreExt.declare(
     Kernel, GlobalFunctions,
-    methods: %i[spin supervise receive receive_all_pending move_on_after cancel_after breakpoint],
+    methods: %i[spin supervise receive receive_all_pending move_on_after cancel_after run every after spin_loop
+                throttled_loop breakpoint],
     at: :require_global, why: "opt-in global functions, Polyphony style"
   )
 end

@@ -19,6 +19,10 @@ pub struct Names {
     pub fiber_parent: ID,
     pub fiber_children: ID,
     pub fiber_watcher: ID,
+    /// The one object (a group) told of this fiber's own end, before its parent's watcher
+    pub fiber_reporter: ID,
+    /// The fiber a failure of this one was raised in (join there does not raise it again)
+    pub fiber_told: ID,
     pub fiber_block: ID,
     pub fiber_args: ID,
     pub fiber_mailbox: ID,
@@ -83,6 +87,8 @@ pub fn init() -> Result<(), Error> {
         fiber_parent: intern("__uring_machine_parent__")?,
         fiber_children: intern("__uring_machine_children__")?,
         fiber_watcher: intern("__uring_machine_watcher__")?,
+        fiber_reporter: intern("__uring_machine_reporter__")?,
+        fiber_told: intern("__uring_machine_told__")?,
         fiber_block: intern("__uring_machine_block__")?,
         fiber_args: intern("__uring_machine_args__")?,
         fiber_mailbox: intern("__uring_machine_mailbox__")?,
