@@ -61,6 +61,10 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     machine::signals::remember_stop(ruby);
     ruby::partial_write::define(module)?;
     module.define_module_function(
+        "__raised_by_thread__",
+        function!(machine::signals::rb_mark_raised_by_thread, 1),
+    )?;
+    module.define_module_function(
         "emit_signal_exception",
         function!(machine::signals::rb_emit_signal_exception, -1),
     )?;
@@ -226,6 +230,7 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("block", method!(Scheduler::rb_block, -1))?;
     class.define_method("unblock", method!(Scheduler::rb_unblock, 2))?;
     class.define_method("kernel_sleep", method!(Scheduler::rb_kernel_sleep, -1))?;
+    class.define_method("__sleep_timed_out__", method!(Scheduler::rb_sleep_timed_out, 0))?;
     class.define_method("timeout_after", method!(Scheduler::rb_timeout_after, -1))?;
     class.define_method("process_wait", method!(Scheduler::rb_process_wait, 2))?;
     class.define_method("io_wait", method!(Scheduler::rb_io_wait, 3))?;

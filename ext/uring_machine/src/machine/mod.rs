@@ -10,6 +10,7 @@ pub mod mailbox;
 pub mod run_loop;
 pub mod signals;
 pub mod thread_end;
+pub mod throw_through;
 pub mod timers;
 pub mod tree;
 pub mod waits;

@@ -100,6 +100,14 @@ pub struct State {
     pub failures: FiberMap<VALUE>,
     pub metrics: Metrics,
     pub report_on_exception: bool,
+    /// The fiber whose last kernel_sleep ran out of time (NIL if none): ConditionVariable#wait
+    /// asks, since CRuby's Mutex#sleep drops the hook's answer. Only compared, never used.
+    pub timed_out_sleeper: VALUE,
+    /// The fiber that runs the event loop in Scheduler#run / #close (NIL when none does), and
+    /// the last other fiber that parked: a Thread#raise that finds the loop waiting on the
+    /// ring is for that one (see signals.rs, `route_signal`). Only compared, or checked to be parked.
+    pub loop_fiber: VALUE,
+    pub last_parked: VALUE,
     /// The fiber this machine last handed control to (see `switch`).
     pub running: VALUE,
     /// While set (Thread#fiber_lock), the only fiber that may run: the others stay queued.
@@ -192,6 +200,9 @@ impl Machine {
             failures: FiberMap::default(),
             metrics: Metrics::default(),
             report_on_exception: true,
+            timed_out_sleeper: NIL,
+            loop_fiber: NIL,
+            last_parked: NIL,
             running: NIL,
             locked_to: NIL,
             buffers: None,
@@ -286,6 +297,11 @@ impl Machine {
     /// or the exception raised into it while it was away.
     pub fn switch(&self) -> Result<VALUE, Error> {
         let current = fiber_current();
+        self.with(|s| {
+            if current != s.loop_fiber {
+                s.last_parked = current;
+            }
+        });
         loop {
             let (fiber, value) = self.next_runnable()?;
             if fiber == current {
@@ -353,7 +369,8 @@ impl Machine {
             }
             s.reap();
         });
-        // A signal exception goes to the main fiber; this one goes on waiting (signals.rs).
+        // A signal exception goes to the main fiber, a Thread#raise to the fiber that waits;
+        // this one goes on waiting (signals.rs).
         self.route_signal(waited)?;
         let res = args.result;
         if res < 0 && ![-libc::EINTR, -libc::EAGAIN, -libc::EBUSY, -libc::ETIME].contains(&(res as i32)) {
@@ -819,7 +836,12 @@ pub fn deferrable(e: &Error) -> Option<VALUE> {
     e.value().map(rb::raw).filter(|v| rb::is_exception(*v))
 }
 
+/// The error that raises `exc` in the current fiber (a throw for a timeout's exception that
+/// no rescue in its block may catch: throw_through.rs).
 pub fn exception_error(exc: VALUE) -> Error {
+    if let Some(throw) = crate::machine::throw_through::throw(exc) {
+        return throw;
+    }
     match Exception::from_value(rb::value(exc)) {
         Some(e) => Error::from(e),
         None => rb::type_error("not an exception"),

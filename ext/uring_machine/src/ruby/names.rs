@@ -29,6 +29,11 @@ pub struct Names {
     /// The thread that allocated a fiber (machine/fiber_thread.rs)
     pub fiber_thread: ID,
     pub signal_target: ID,
+    /// On a timeout's exception: it leaves the block as a throw to itself (see
+    /// scheduler/timeout.rs), which no `rescue` in the block catches
+    pub throw_through: ID,
+    /// On an exception another thread's Thread#raise sent (machine/signals.rs)
+    pub raised_by_thread: ID,
     // Methods and ivars of Ruby (or of lib/) that the crate calls or reads.
     /// `@value` of UringMachine::Stop
     pub at_value: ID,
@@ -50,6 +55,9 @@ pub struct Names {
     pub uring_machine: ID,
     pub thread_variable_get: ID,
     pub thread_variable_set: ID,
+    /// The constants Timeout and (Timeout::)Error
+    pub timeout_module: ID,
+    pub error_class: ID,
 }
 
 static NAMES: OnceLock<Names> = OnceLock::new();
@@ -93,6 +101,8 @@ pub fn init() -> Result<(), Error> {
         fiber_args: intern("__uring_machine_args__")?,
         fiber_mailbox: intern("__uring_machine_mailbox__")?,
         signal_target: intern("__uring_machine_signal_target__")?,
+        throw_through: intern("__uring_machine_throw_through__")?,
+        raised_by_thread: intern("__uring_machine_raised_by_thread__")?,
         at_value: intern("@value")?,
         at_bytes_written: intern("@bytes_written")?,
         child_finished: intern("child_finished")?,
@@ -110,6 +120,8 @@ pub fn init() -> Result<(), Error> {
         uring_machine: intern("uring_machine")?,
         thread_variable_get: intern("thread_variable_get")?,
         thread_variable_set: intern("thread_variable_set")?,
+        timeout_module: intern("Timeout")?,
+        error_class: intern("Error")?,
     };
     let _ = NAMES.set(names);
     Ok(())
