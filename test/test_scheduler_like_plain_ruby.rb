@@ -88,10 +88,30 @@ class TestSchedulerLikePlainRuby < Minitest::Test
     assert_equal(%i[ok ok], in_fiber { Array.new(2) { Timeout.timeout(5) { sleep(0.001) && :ok } } })
   end
 
-  def test_a_timeout_duration_that_is_no_number_is_a_type_error
+  # TypeError from Ruby 3.1's Timeout (the hook converts it as CRuby does), ArgumentError from
+  # 4.0's, which compares it with 0 first: whatever this Ruby's plain Timeout raises.
+  def test_a_timeout_duration_that_is_no_number_fails_as_without_a_scheduler
     duration = Object.new
     def duration.zero? = false
-    assert_raises(TypeError) { in_fiber { Timeout.timeout(duration) { sleep 0.1 } } }
+    plain = Thread.new { Timeout.timeout(duration) { sleep 0.1 } rescue $! }.value
+    assert_kind_of StandardError, plain
+    assert_raises(plain.class) { in_fiber { Timeout.timeout(duration) { sleep 0.1 } } }
+  end
+
+  # test_timeout.rb's test_enumerator_next: the block's fiber resumed the enumerator's, which
+  # sleeps here; Ruby's own Timeout raises in whatever fiber runs, and so does Fiber#raise
+  # along a resume from Ruby 3.3 on.
+  def test_timeout_reaches_the_fiber_an_enumerator_resumed
+    skip "Ruby #{RUBY_VERSION}: Fiber#raise cannot reach a fiber another one resumed before 3.3" if RUBY_VERSION < "3.3"
+
+    outcome = in_fiber do
+      enum = (source = Object.new).to_enum
+      def source.each = sleep
+      Timeout.timeout(0.01) { enum.next }
+    rescue Timeout::Error => e
+      e.message
+    end
+    assert_equal "execution expired", outcome
   end
 
   def test_condition_variable_wait_that_times_out_returns_nil

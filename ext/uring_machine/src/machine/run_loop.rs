@@ -16,6 +16,7 @@ use crate::ring::metrics::Metrics;
 use crate::ring::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
 use crate::ring::wakeup::{unblock_ring_wait, Wakeup};
 use crate::ring::{has_more, Completion, Ring};
+use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, fiber_current, mark, NIL};
 
 /// How many run-queue pops may pass before completions are collected without waiting.
@@ -303,18 +304,26 @@ impl Machine {
             }
         });
         loop {
-            let (fiber, value) = self.next_runnable()?;
-            if fiber == current {
+            let (fiber, value, resumes) = self.next_runnable()?;
+            if fiber == current && resumes != Resumes::Forward {
                 return Ok(value);
             }
             if !rb::fiber_alive(fiber) {
+                continue;
+            }
+            let forwarded = resumes == Resumes::Forward;
+            if forwarded && (fiber == current || !self.take_forwarded(fiber, value)) {
                 continue;
             }
             self.with(|s| {
                 s.metrics.switches += 1;
                 s.running = fiber;
             });
-            let resumed = rb::transfer(fiber, value);
+            let resumed = if forwarded {
+                forward(fiber, value)
+            } else {
+                rb::transfer(fiber, value)
+            };
             let finished = matches!(resumed, Ok(v) if v == terminated());
             self.with(|s| {
                 // Whoever ran last gave us control without the scheduler (Fiber#raise is a
@@ -335,7 +344,21 @@ impl Machine {
         }
     }
 
-    fn next_runnable(&self) -> Result<(VALUE, VALUE), Error> {
+    /// Whether timeout `exception`, pending for `fiber`, is to be raised with Fiber#raise in
+    /// the fiber it resumed (see `forward`): then it is no longer pending. Only Ruby 3.3+
+    /// forward Fiber#raise along a resume (3.1 raises FiberError); before, the exception
+    /// stays pending, raised once `fiber` waits here.
+    fn take_forwarded(&self, fiber: VALUE, exception: VALUE) -> bool {
+        if !cfg!(ruby_gte_3_3) || !self.with(|s| s.pending.get(&fiber) == Some(&exception)) || !is_resuming(fiber) {
+            return false;
+        }
+        self.with(|s| {
+            s.pending.remove(&fiber);
+        });
+        true
+    }
+
+    fn next_runnable(&self) -> Result<(VALUE, VALUE, Resumes), Error> {
         loop {
             if let Some(entry) = self.with(State::pop_runnable) {
                 return Ok(entry);
@@ -614,7 +637,7 @@ impl State {
 
     /// The next run-queue entry that may run (the fiber lock's holder's only, while it is
     /// held); stale ones are dropped on the way, those of a wait set aside held back.
-    fn pop_runnable(&mut self) -> Option<(VALUE, VALUE)> {
+    fn pop_runnable(&mut self) -> Option<(VALUE, VALUE, Resumes)> {
         loop {
             let entry = if self.locked_to == NIL {
                 self.runqueue.pop_front()?
@@ -630,7 +653,7 @@ impl State {
                 }
             }
             match self.entry_state(&entry) {
-                Entry::Run => return Some((entry.fiber, self.take_value(&entry))),
+                Entry::Run => return Some((entry.fiber, self.take_value(&entry), entry.resumes)),
                 Entry::Hold => self.held.push(entry),
                 Entry::Drop => {}
             }
@@ -695,6 +718,13 @@ impl State {
                         self.ops.release(id);
                         if c.result == -libc::ETIME {
                             self.interrupt(fiber, exception);
+                            if !self.waiting.contains_key(&fiber) && !self.is_in_wait(fiber) {
+                                self.runqueue.push_back(Runnable {
+                                    fiber,
+                                    value: exception,
+                                    resumes: Resumes::Forward,
+                                });
+                            }
                         }
                     }
                     Kind::WakeTimer => {
@@ -834,6 +864,27 @@ impl Drop for Machine {
 /// fiber's next wait (not a throw, a break or Fiber#kill).
 pub fn deferrable(e: &Error) -> Option<VALUE> {
     e.value().map(rb::raw).filter(|v| rb::is_exception(*v))
+}
+
+/// Whether `fiber` resumed another fiber that has not returned (CRuby's Fiber#to_s says
+/// "(resumed by resuming)": it has no other way to tell).
+fn is_resuming(fiber: VALUE) -> bool {
+    // SAFETY: Fiber#to_s of a live fiber; whatever it raises is caught by protect.
+    let Ok(text) = protect(|| unsafe { rb_sys::rb_funcall(fiber, names().to_s, 0) }) else {
+        return false;
+    };
+    // SAFETY: the bytes are read at once, while `text` is on this stack and nothing runs.
+    magnus::RString::from_value(rb::value(text)).is_some_and(|s| unsafe { s.as_slice() }.ends_with(b"by resuming)>"))
+}
+
+/// Raises `exception` in `fiber` with Fiber#raise, which, for a fiber that resumed another,
+/// raises it in the one it resumed (Ruby 3.3+): where Ruby's own Timeout would raise it (its
+/// thread raises in whatever fiber runs). Returns, like a transfer, what the next transfer
+/// back to the current fiber passes.
+fn forward(fiber: VALUE, exception: VALUE) -> Result<VALUE, Error> {
+    // SAFETY: `fiber` is alive and resuming (checked), `exception` held by the caller for the
+    // call; an exception raised back into this fiber meanwhile comes through protect as Err.
+    protect(|| unsafe { rb_sys::rb_fiber_raise(fiber, 1, &exception as *const VALUE as *mut VALUE) })
 }
 
 /// The error that raises `exc` in the current fiber (a throw for a timeout's exception that

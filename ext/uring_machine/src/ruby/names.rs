@@ -58,6 +58,7 @@ pub struct Names {
     /// The constants Timeout and (Timeout::)Error
     pub timeout_module: ID,
     pub error_class: ID,
+    pub to_s: ID,
 }
 
 static NAMES: OnceLock<Names> = OnceLock::new();
@@ -122,6 +123,7 @@ pub fn init() -> Result<(), Error> {
         thread_variable_set: intern("thread_variable_set")?,
         timeout_module: intern("Timeout")?,
         error_class: intern("Error")?,
+        to_s: intern("to_s")?,
     };
     let _ = NAMES.set(names);
     Ok(())
