@@ -114,6 +114,39 @@ class TestSchedulerLikePlainRuby < Minitest::Test
     assert_equal "execution expired", outcome
   end
 
+  # test_timeout.rb's test_timeout: a block that never waits never comes back to the event
+  # loop, so the ring's timer cannot end it; the watchdog thread raises in it, as Ruby's own
+  # timer thread does.
+  def test_timeout_interrupts_a_block_that_never_waits
+    assert_equal(:interrupted, in_fiber do
+      Timeout.timeout(0.05) { nil while true }
+    rescue Timeout::Error
+      :interrupted
+    end)
+    assert_equal(:moved_on, in_fiber { UringMachine.move_on_after(0.05, with_value: :moved_on) { nil while true } })
+  end
+
+  # The watchdog raises only in the fiber whose timeout passed: another fiber that keeps the
+  # thread busy meanwhile is left alone, and the timeout is raised once it lets go.
+  def test_a_busy_fiber_is_not_interrupted_for_another_fiber_s_timeout
+    outcomes = in_fiber do
+      waited = nil
+      waiter = Fiber.schedule do
+        waited = begin
+          Timeout.timeout(0.01) { sleep 30 }
+        rescue Timeout::Error
+          :timed_out
+        end
+      end
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      spins = 0
+      spins += 1 while Process.clock_gettime(Process::CLOCK_MONOTONIC) - started < 0.3
+      sleep 0.001 until waited
+      [spins.positive?, waited, waiter.alive?]
+    end
+    assert_equal [true, :timed_out, false], outcomes
+  end
+
   def test_condition_variable_wait_that_times_out_returns_nil
     results = in_fiber do
       mutex = Thread::Mutex.new

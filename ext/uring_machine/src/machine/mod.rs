@@ -14,6 +14,7 @@ pub mod throw_through;
 pub mod timers;
 pub mod tree;
 pub mod waits;
+pub mod watchdog;
 pub mod write_counts;
 
 pub use run_loop::{deferrable, error_value, exception_error, init_globals, terminated, Machine, Wait};

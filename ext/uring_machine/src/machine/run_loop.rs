@@ -140,6 +140,8 @@ pub struct Machine {
     fork_generation: u64,
     /// Set by `shut_down`: the ring and the eventfd are closed.
     closed: Cell<bool>,
+    /// What the timeout watchdog reads of this thread (watchdog.rs).
+    pub(crate) progress: Arc<crate::machine::watchdog::Progress>,
 }
 
 impl DataTypeFunctions for Machine {
@@ -230,6 +232,7 @@ impl Machine {
             owner_tid,
             fork_generation: crate::ring::private_fds::generation(),
             closed: Cell::new(false),
+            progress: Arc::default(),
         })
     }
 
@@ -319,6 +322,7 @@ impl Machine {
                 s.metrics.switches += 1;
                 s.running = fiber;
             });
+            self.progress.switched_to(fiber);
             let resumed = if forwarded {
                 forward(fiber, value)
             } else {
@@ -328,6 +332,7 @@ impl Machine {
             self.with(|s| {
                 // Whoever ran last gave us control without the scheduler (Fiber#raise is a
                 // transfer): queue it, or it would never run again.
+                self.progress.switched_to(current);
                 let previous = std::mem::replace(&mut s.running, current);
                 if previous != current && previous != NIL && !finished {
                     s.runqueue.push_back(Runnable {
@@ -382,9 +387,11 @@ impl Machine {
             // Ruby 3.1 from starting (and, under a scheduler, fiber-joining) a helper thread when
             // the main thread is alone.
             let flags = rb_sys::RB_NOGVL_UBF_ASYNC_SAFE as i32;
+            self.progress.set_in_ring(true);
             rb_sys::rb_nogvl(Some(enter_without_gvl), data, Some(unblock_ring_wait), wakeup, flags);
             NIL
         });
+        self.progress.set_in_ring(false);
         self.with(|s| {
             s.metrics.waits += 1;
             if args.to_submit > 0 {

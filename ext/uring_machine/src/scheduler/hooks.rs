@@ -147,8 +147,10 @@ impl Scheduler {
         });
         // A fiber that finishes returns control to the root fiber; then our own run-queue
         // entry is still there, and the next switch takes it.
+        machine.progress.switched_to(raw(fiber));
         let transferred = rb::transfer(raw(fiber), NIL);
         machine.with(|s| s.running = current);
+        machine.progress.switched_to(current);
         let resumed = match transferred {
             Ok(v) if v == terminated() => machine.switch(),
             other => other,
