@@ -147,6 +147,18 @@ class TestSchedulerLikePlainRuby < Minitest::Test
     assert_equal [true, :timed_out, false], outcomes
   end
 
+  # test_thread.rb's test_join and test_join_limit_negative_*: Ruby 3.1 blocks again each time
+  # the hook says the limit passed.
+  def test_thread_join_with_a_limit_gives_nil_when_it_passes
+    results = in_fiber do
+      sleeper = Thread.new { sleep }
+      waits = [0.01, -1, -0.1, -Float::INFINITY, -(2**62)].map { |limit| sleeper.join(limit) }
+      sleeper.kill
+      waits << sleeper.join(5).equal?(sleeper)
+    end
+    assert_equal [nil, nil, nil, nil, nil, true], results
+  end
+
   def test_condition_variable_wait_that_times_out_returns_nil
     results = in_fiber do
       mutex = Thread::Mutex.new

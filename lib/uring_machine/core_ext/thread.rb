@@ -41,6 +41,26 @@ module UringMachine
     end
   end
 
+  # What Scheduler#block raises on Ruby 3.1 when a Thread#join(limit) timed out.
+  class JoinTimedOut < Exception # rubocop:disable Lint/InheritException
+  end
+
+  # Thread#join(limit) gives nil when the limit passed. Under a scheduler Ruby 3.1 calls the
+  # block hook again each time it times out, so join never would: the hook raises
+  # JoinTimedOut there instead (for a Thread it blocks on), which becomes join's nil.
+  module ThreadJoinLimit
+    def join(*limit)
+      super
+    rescue JoinTimedOut
+      nil
+    end
+  end
+
+  CoreExt.declare(
+    Thread, ThreadJoinLimit, methods: %i[join], at: :first_scheduler, ruby: "3.1",
+    in_place: :while_a_scheduler_is_open, why: "Thread#join(limit) gives nil when the limit passed, as without a scheduler"
+  )
+
   # ConditionVariable#wait(mutex, timeout) answers nil when the time ran out, as without a
   # scheduler: with one, CRuby's Mutex#sleep drops the kernel_sleep hook's answer and always
   # gives the seconds slept.

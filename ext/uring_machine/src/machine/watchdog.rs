@@ -164,8 +164,8 @@ pub fn rb_watchdog_round() -> Result<Value, Error> {
                 return true;
             }
             let switches = w.progress.switches.load(Ordering::Relaxed);
-            let busy = !w.progress.in_ring.load(Ordering::Relaxed)
-                && w.progress.running.load(Ordering::Relaxed) == w.fiber;
+            let busy =
+                !w.progress.in_ring.load(Ordering::Relaxed) && w.progress.running.load(Ordering::Relaxed) == w.fiber;
             if busy && w.seen == Some(switches) {
                 stuck.push((w.thread, w.exception));
                 return false;

@@ -280,7 +280,18 @@ impl Scheduler {
             Some(d) => machine.suspend_with_timeout(Some(d)),
         };
         machine.with(|s| s.blocked_on.remove(&current));
-        Ok(rb::value(if resumed? == FALSE { FALSE } else { TRUE }))
+        if resumed? != FALSE {
+            return Ok(rb::value(TRUE));
+        }
+        // Ruby 3.1's Thread#join(limit) ignores the answer and blocks again, forever: there the
+        // timeout is raised, for core_ext/thread.rb's ThreadJoinLimit to turn into join's nil.
+        // SAFETY: rb_cThread is set at boot.
+        if !cfg!(ruby_gte_3_2) && rb::is_kind_of(raw(args[0]), unsafe { rb_sys::rb_cThread }) {
+            let module: magnus::RModule = rb::ruby().class_object().const_get("UringMachine")?;
+            let class: magnus::ExceptionClass = module.const_get("JoinTimedOut")?;
+            return Err(Error::new(class, "join timed out"));
+        }
+        Ok(rb::value(FALSE))
     }
 
     /// unblock(blocker, fiber): from any thread.
