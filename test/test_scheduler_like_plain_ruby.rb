@@ -99,11 +99,10 @@ class TestSchedulerLikePlainRuby < Minitest::Test
   end
 
   # test_timeout.rb's test_enumerator_next: the block's fiber resumed the enumerator's, which
-  # sleeps here; Ruby's own Timeout raises in whatever fiber runs, and so does Fiber#raise
-  # along a resume from Ruby 3.3 on.
+  # sleeps; Ruby's own Timeout raises in whatever fiber runs, and so do we: through Fiber#raise
+  # along the resume where the enumerator's fiber waits in the ring (3.3+), through the
+  # watchdog where its sleep blocks the thread (3.1, whose Enumerator fibers are blocking).
   def test_timeout_reaches_the_fiber_an_enumerator_resumed
-    skip "Ruby #{RUBY_VERSION}: Fiber#raise cannot reach a fiber another one resumed before 3.3" if RUBY_VERSION < "3.3"
-
     outcome = in_fiber do
       enum = (source = Object.new).to_enum
       def source.each = sleep
@@ -157,6 +156,21 @@ class TestSchedulerLikePlainRuby < Minitest::Test
       waits << sleeper.join(5).equal?(sleeper)
     end
     assert_equal [nil, nil, nil, nil, nil, true], results
+  end
+
+  # test_thread_cv.rb's test_condvar_wait_deadlock_2: the wait ends with Timeout::Error, and the
+  # mutex is held again, as the block that locked it expects (Ruby 3.1's scheduler path did not).
+  def test_a_wait_that_a_timeout_ends_holds_the_mutex_again
+    outcome = in_fiber do
+      mutex = Thread::Mutex.new
+      cv = Thread::ConditionVariable.new
+      mutex.synchronize do
+        Timeout.timeout(0.01) { cv.wait(mutex) }
+      rescue Timeout::Error
+        [:timed_out, mutex.owned?]
+      end
+    end
+    assert_equal [:timed_out, true], outcome
   end
 
   def test_condition_variable_wait_that_times_out_returns_nil

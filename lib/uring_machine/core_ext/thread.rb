@@ -61,6 +61,23 @@ module UringMachine
     in_place: :while_a_scheduler_is_open, why: "Thread#join(limit) gives nil when the limit passed, as without a scheduler"
   )
 
+  # Mutex#sleep (and so ConditionVariable#wait) holds the mutex again when it ends with an
+  # exception (a timeout, a raise into the fiber), as without a scheduler: before Ruby 3.3 the
+  # scheduler's branch of CRuby's Mutex#sleep relocks it only when the sleep returns.
+  module MutexSleepRelocks
+    def sleep(*timeout)
+      super
+    ensure
+      lock unless owned?
+    end
+  end
+
+  CoreExt.declare(
+    Thread::Mutex, MutexSleepRelocks, methods: %i[sleep], at: :first_scheduler, ruby: "< 3.3",
+    in_place: :while_a_scheduler_is_open,
+    why: "Mutex#sleep holds the mutex again when an exception ends it, as without a scheduler"
+  )
+
   # ConditionVariable#wait(mutex, timeout) answers nil when the time ran out, as without a
   # scheduler: with one, CRuby's Mutex#sleep drops the kernel_sleep hook's answer and always
   # gives the seconds slept.
