@@ -52,6 +52,7 @@ class TestReadmeSnippets < Minitest::Test
       stdout: ->(out) { out.lines.sort == Array.new(10) { |i| "HELLO #{i}\n" } } # the clients' order varies
     },
     "quick-start-machine" => { stdout: %("hello"\ntimed out\n) },
+    "busy-timeout" => { stdout: "execution expired\n" },
     "scheduled-fiber-error" => { prelude: REQUIRE, exit: 1, stderr: /^.*: boom \(RuntimeError\)$/ },
     "process-handle" => {
       prelude: REQUIRE,
