@@ -125,6 +125,18 @@ class TestSchedulerLikePlainRuby < Minitest::Test
     assert_equal(:moved_on, in_fiber { UringMachine.move_on_after(0.05, with_value: :moved_on) { nil while true } })
   end
 
+  # A program (or a test suite) that kills every other thread kills the watchdog too: the next
+  # timeout starts it again.
+  def test_a_killed_watchdog_is_started_again
+    in_fiber { Timeout.timeout(5) { :started } }
+    Thread.list.select { |t| t.name == "uring_machine timeout watchdog" }.each { |t| t.kill.join }
+    assert_equal(:interrupted, in_fiber do
+      Timeout.timeout(0.05) { nil while true }
+    rescue Timeout::Error
+      :interrupted
+    end)
+  end
+
   # The watchdog raises only in the fiber whose timeout passed: another fiber that keeps the
   # thread busy meanwhile is left alone, and the timeout is raised once it lets go.
   def test_a_busy_fiber_is_not_interrupted_for_another_fiber_s_timeout

@@ -111,16 +111,9 @@ impl Machine {
         let current = fiber_current();
         let id = self.start_timer(Kind::Timeout, after, exception, 0);
         // Code that never comes back to the loop is interrupted by the watchdog instead.
-        let watch = match Instant::now().checked_add(after) {
-            Some(deadline) => match watchdog::watch(&self.progress, current, exception, deadline) {
-                Ok(watch) => Some(watch),
-                Err(e) => {
-                    self.stop_timer(id);
-                    return Err(e);
-                }
-            },
-            None => None,
-        };
+        let watch = Instant::now()
+            .checked_add(after)
+            .map(|deadline| watchdog::watch(&self.progress, current, exception, deadline));
         let result = body();
         if let Some(watch) = watch {
             watchdog::unwatch(watch);

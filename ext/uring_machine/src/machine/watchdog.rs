@@ -94,12 +94,14 @@ fn lock() -> std::sync::MutexGuard<'static, Watchdog> {
 
 /// Registers a timeout of `fiber` (the current one, on the current thread) that raises
 /// `exception` at `deadline`; returns its id for `unwatch`. Starts the watchdog thread if
-/// needed, and wakes it if it would wake later than this deadline.
-pub fn watch(progress: &Arc<Progress>, fiber: VALUE, exception: VALUE, deadline: Instant) -> Result<u64, Error> {
+/// needed (again if it was killed), and wakes it if it would wake later than this deadline.
+/// A watchdog that cannot be started (the VM is ending) leaves the timeout to the ring alone.
+pub fn watch(progress: &Arc<Progress>, fiber: VALUE, exception: VALUE, deadline: Instant) -> u64 {
     // SAFETY: the current Thread object; no allocation, no raise.
     let thread = unsafe { rb_sys::rb_thread_current() };
     let pid = std::process::id();
-    let (id, start, wake) = {
+    let now = Instant::now();
+    let (id, watchdog, wake, overdue) = {
         let mut dog = lock();
         if dog.pid != pid {
             dog.watches = None;
@@ -120,33 +122,48 @@ pub fn watch(progress: &Arc<Progress>, fiber: VALUE, exception: VALUE, deadline:
                 seen: None,
             },
         );
-        let later = dog.wakes_at.is_none_or(|at| at > deadline + ROUND);
-        (id, dog.thread == NIL, later && dog.thread != NIL)
+        // (a round already due: the watchdog is late, or was killed and must be started again)
+        let wake = dog.wakes_at.is_none_or(|at| at > deadline + ROUND || at < now);
+        // A round more than a second late: the watchdog was killed (or is starved).
+        let overdue = dog.wakes_at.is_some_and(|at| now > at + OVERDUE);
+        (id, dog.thread, wake, overdue)
     };
-    if start {
+    if watchdog == NIL || (overdue && !is_alive(watchdog)) {
+        start_watchdog();
+    } else if wake {
+        // SAFETY: a Thread; a dead one (killed) raises ThreadError, caught by protect.
+        if protect(|| unsafe { rb_sys::rb_thread_wakeup(watchdog) }).is_err() {
+            start_watchdog();
+        }
+    }
+    id
+}
+
+/// How late a round may be before `watch` looks whether the watchdog is alive.
+const OVERDUE: Duration = Duration::from_secs(1);
+
+fn is_alive(thread: VALUE) -> bool {
+    // SAFETY: Thread#alive? of a Thread; a raise is caught by protect.
+    protect(|| unsafe { rb_sys::rb_funcall(thread, names().alive_p, 0) }).is_ok_and(rb::truthy)
+}
+
+fn start_watchdog() {
+    let started = (|| -> Result<Value, Error> {
         let module: RModule = rb::ruby().class_object().const_get("UringMachine")?;
         let watchdog: RModule = module.const_get("TimeoutWatchdog")?;
-        let thread: Value = watchdog.funcall("__start__", ())?;
-        lock().thread = rb::raw(thread);
-    } else if wake {
-        wake_watchdog();
+        watchdog.funcall("__start__", ())
+    })();
+    if let Ok(thread) = started {
+        let mut dog = lock();
+        dog.thread = rb::raw(thread);
+        dog.wakes_at = None;
     }
-    Ok(id)
 }
 
 /// Forgets timeout `id` (its block ended, or its exception was raised).
 pub fn unwatch(id: u64) {
     if let Some(watches) = lock().watches.as_mut() {
         watches.remove(&id);
-    }
-}
-
-fn wake_watchdog() {
-    let thread = lock().thread;
-    if thread != NIL {
-        // SAFETY: a live Thread (the watchdog never ends while the process runs); a dead one
-        // raises ThreadError, caught by protect.
-        let _ = protect(|| unsafe { rb_sys::rb_thread_wakeup(thread) });
     }
 }
 

@@ -59,6 +59,7 @@ pub struct Names {
     pub timeout_module: ID,
     pub error_class: ID,
     pub to_s: ID,
+    pub alive_p: ID,
 }
 
 static NAMES: OnceLock<Names> = OnceLock::new();
@@ -124,6 +125,7 @@ pub fn init() -> Result<(), Error> {
         timeout_module: intern("Timeout")?,
         error_class: intern("Error")?,
         to_s: intern("to_s")?,
+        alive_p: intern("alive?")?,
     };
     let _ = NAMES.set(names);
     Ok(())
