@@ -126,7 +126,7 @@ class TestSchedulerLikePlainRuby < Minitest::Test
   end
 
   # A program (or a test suite) that kills every other thread kills the watchdog too: the next
-  # timeout starts it again.
+  # timeout starts it again (whatever the killed one had planned).
   def test_a_killed_watchdog_is_started_again
     in_fiber { Timeout.timeout(5) { :started } }
     Thread.list.select { |t| t.name == "uring_machine timeout watchdog" }.each { |t| t.kill.join }

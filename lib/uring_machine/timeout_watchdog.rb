@@ -6,7 +6,8 @@
 
 module UringMachine
   # One thread per process, started with the first timeout (by the extension); it sleeps until
-  # the next round, or until woken when it has had nothing to watch for a while.
+  # the next round, or until woken when it has had nothing to watch for a while. Killed, it is
+  # started again by the next timeout.
   module TimeoutWatchdog
     def self.__start__
       Thread.new do
@@ -16,6 +17,8 @@ module UringMachine
           wait = UringMachine.__watchdog_round__
           wait ? sleep(wait) : Thread.stop
         end
+      ensure
+        UringMachine.__watchdog_ended__ # killed: the next timeout starts another
       end
     end
   end

@@ -61,6 +61,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     machine::signals::remember_stop(ruby);
     ruby::partial_write::define(module)?;
     module.define_module_function("__watchdog_round__", function!(machine::watchdog::rb_watchdog_round, 0))?;
+    module.define_module_function("__watchdog_ended__", function!(machine::watchdog::rb_watchdog_ended, 0))?;
     module.define_module_function(
         "__raised_by_thread__",
         function!(machine::signals::rb_mark_raised_by_thread, 1),

@@ -167,6 +167,18 @@ pub fn unwatch(id: u64) {
     }
 }
 
+/// UringMachine.__watchdog_ended__: the watchdog thread is ending (killed): the next timeout
+/// starts another. Until then a timeout already running is left to the ring.
+pub fn rb_watchdog_ended() {
+    // SAFETY: the current Thread object; no allocation, no raise.
+    let current = unsafe { rb_sys::rb_thread_current() };
+    let mut dog = lock();
+    if dog.thread == current {
+        dog.thread = NIL;
+        dog.wakes_at = None;
+    }
+}
+
 /// UringMachine.__watchdog_round__ → seconds until the next round, or nil to sleep until woken:
 /// raises each passed timeout whose thread is stuck in its fiber (see the module's doc).
 pub fn rb_watchdog_round() -> Result<Value, Error> {
