@@ -9,6 +9,17 @@ use rb_sys::VALUE;
 use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, NIL, TRUE};
 
+thread_local! {
+    /// The marked exception being thrown on this thread, from `throw` until its catch: what a
+    /// write the throw interrupts records its count on (ruby/partial_write.rs).
+    static IN_FLIGHT: std::cell::Cell<VALUE> = const { std::cell::Cell::new(NIL) };
+}
+
+/// The exception a throw now unwinding this thread is taking to its catch, if any.
+pub fn in_flight() -> Option<VALUE> {
+    Some(IN_FLIGHT.with(|f| f.get())).filter(|v| *v != NIL)
+}
+
 /// Marks `exception` as one that leaves its block as a throw.
 pub fn mark(exception: VALUE) -> Result<(), Error> {
     rb::ivar_set(exception, names().throw_through, TRUE)
@@ -29,7 +40,10 @@ pub fn throw(exception: VALUE) -> Option<Error> {
     // rb_throw_obj jumps to protect's tag (an Error::Jump that resumes the throw once returned
     // to Ruby); without one it raises UncaughtThrowError, which protect catches and we drop.
     match protect(|| -> VALUE { unsafe { rb_sys::rb_throw_obj(exception, exception) } }) {
-        Err(jump) if jump.value().is_none() => Some(jump),
+        Err(jump) if jump.value().is_none() => {
+            IN_FLIGHT.with(|f| f.set(exception));
+            Some(jump)
+        }
         _ => None,
     }
 }
@@ -59,7 +73,11 @@ pub fn catch_block(exception: VALUE, argument: VALUE) -> Result<VALUE, Error> {
     let data = &mut block as *mut Block as VALUE;
     // SAFETY: `exception` is live (the caller's); a raise or another throw out of the block
     // passes rb_catch_obj and is caught by protect.
-    protect(|| unsafe { rb_sys::rb_catch_obj(exception, Some(body), data) })?;
+    let caught = protect(|| unsafe { rb_sys::rb_catch_obj(exception, Some(body), data) });
+    if IN_FLIGHT.with(|f| f.get()) == exception {
+        IN_FLIGHT.with(|f| f.set(NIL));
+    }
+    caught?;
     match block.returned {
         Some(value) => Ok(value),
         None => {

@@ -90,9 +90,15 @@ fn set(exception: VALUE, count: usize) {
 }
 
 /// `e`, the exception that ended a write after `written` bytes went out, carrying that
-/// count. Not an exception object (throw, Fiber#kill, an error not yet raised): as it is.
+/// count; for the throw of a timeout that no rescue may catch (machine/throw_through.rs), the
+/// exception it takes to its catch. Any other non-exception (a user's throw, Fiber#kill, an
+/// error not yet raised): as it is.
 pub fn mark(e: Error, written: usize) -> Error {
-    if let Some(exception) = e.value().map(raw).filter(|v| rb::is_exception(*v)) {
+    let exception = match e.value() {
+        Some(v) => Some(raw(v)).filter(|v| rb::is_exception(*v)),
+        None => crate::machine::throw_through::in_flight(),
+    };
+    if let Some(exception) = exception {
         set(exception, written);
     }
     e
