@@ -194,6 +194,25 @@ class TestSchedulerInterruptedWrites < SchedulerTest
     end
   end
 
+  # File to file copies in pieces with copy_file_range, the other fibers running between them:
+  # an interrupt there stops the copy after whole pieces, both positions at what went out.
+  def test_copy_stream_file_to_file
+    data = payload(1 << 23)
+    with_source_file(data) do |src|
+      Tempfile.create("copy-dst") do |dst|
+        stop_once_written = lambda do |writer|
+          Fiber.scheduler.machine.snooze while File.size(dst.path).zero?
+          writer.raise(Stop, "stop")
+        end
+        raised = interrupt_parked_writer(stop_once_written) { IO.copy_stream(src, dst) }
+        assert_kind_of Stop, raised
+        assert_stopped_write raised, data, File.binread(dst.path)
+        assert_equal raised.bytes_written, src.pos, "the source is read up to what went out"
+        assert_equal raised.bytes_written, dst.pos
+      end
+    end
+  end
+
   def test_copy_stream_into_a_socket
     a, b = UNIXSocket.pair
     data = payload(1 << 22)

@@ -359,15 +359,7 @@ impl Machine {
 
     pub fn rb_metrics(&self) -> Result<Value, Error> {
         let (metrics, in_flight, runqueue) = self.with(|s| {
-            let m = crate::ring::metrics::Metrics {
-                ops: s.metrics.ops,
-                direct: s.metrics.direct,
-                submits: s.metrics.submits,
-                waits: s.metrics.waits,
-                switches: s.metrics.switches,
-                fast_io: s.metrics.fast_io,
-            };
-            (m, s.ops.in_flight(), s.runqueue.len())
+            (s.metrics.clone(), s.ops.in_flight(), s.runqueue.len())
         });
         metrics.to_hash(in_flight, runqueue)
     }

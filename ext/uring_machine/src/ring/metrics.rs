@@ -5,6 +5,7 @@ use rb_sys::VALUE;
 use crate::ring::opcodes::opcode_name;
 use crate::ruby::value as rb;
 
+#[derive(Clone)]
 pub struct Metrics {
     /// io_uring ops submitted, indexed by opcode.
     pub ops: [u64; 64],
@@ -16,6 +17,8 @@ pub struct Metrics {
     /// IO method calls (readpartial, sysread, read(n), write) served by the scheduler's
     /// fast path (fast/io.rs) instead of CRuby's method and the hooks.
     pub fast_io: u64,
+    /// copy_file_range calls that moved bytes (file to file IO.copy_stream: no ring op exists).
+    pub copy_file_range: u64,
 }
 
 impl Default for Metrics {
@@ -27,6 +30,7 @@ impl Default for Metrics {
             waits: 0,
             switches: 0,
             fast_io: 0,
+            copy_file_range: 0,
         }
     }
 }
@@ -43,6 +47,7 @@ impl Metrics {
             ("waits", self.waits),
             ("switches", self.switches),
             ("fast_io", self.fast_io),
+            ("copy_file_range", self.copy_file_range),
             ("in_flight", in_flight as u64),
             ("runqueue", runqueue as u64),
         ];
