@@ -358,9 +358,7 @@ impl Machine {
     }
 
     pub fn rb_metrics(&self) -> Result<Value, Error> {
-        let (metrics, in_flight, runqueue) = self.with(|s| {
-            (s.metrics.clone(), s.ops.in_flight(), s.runqueue.len())
-        });
+        let (metrics, in_flight, runqueue) = self.with(|s| (s.metrics.clone(), s.ops.in_flight(), s.runqueue.len()));
         metrics.to_hash(in_flight, runqueue)
     }
 

@@ -79,5 +79,8 @@ fn copy_piece(plan: Plan, total: u64, len: usize) -> i64 {
 /// (ENOSYS, or EPERM from a seccomp filter), ends on different filesystems (EXDEV), a
 /// filesystem without support (EOPNOTSUPP), overlapping ranges of one file (EINVAL).
 fn refusal(errno: i32) -> bool {
-    matches!(errno, libc::ENOSYS | libc::EPERM | libc::EXDEV | libc::EOPNOTSUPP | libc::EINVAL)
+    matches!(
+        errno,
+        libc::ENOSYS | libc::EPERM | libc::EXDEV | libc::EOPNOTSUPP | libc::EINVAL
+    )
 }
