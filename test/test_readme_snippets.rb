@@ -53,6 +53,7 @@ class TestReadmeSnippets < Minitest::Test
     },
     "quick-start-machine" => { stdout: %("hello"\ntimed out\n) },
     "scheduled-fiber-error" => { prelude: REQUIRE, exit: 1, stderr: /^.*: boom \(RuntimeError\)$/ },
+    "stats" => {},
     "process-handle" => {
       prelude: REQUIRE,
       matchers: { 2 => "->(status) { status.termsig == 15 && $?.equal?(status) }" },

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub fast_io: u64,
     /// copy_file_range calls that moved bytes (file to file IO.copy_stream: no ring op exists).
     pub copy_file_range: u64,
+    /// Fibers this machine started (spin, Fiber.schedule) that have not finished: a gauge.
+    pub fibers: u64,
 }
 
 impl Default for Metrics {
@@ -31,14 +33,15 @@ impl Default for Metrics {
             switches: 0,
             fast_io: 0,
             copy_file_range: 0,
+            fibers: 0,
         }
     }
 }
 
 impl Metrics {
-    /// The counters as a Hash (every allocation here may raise: each goes through `rb`'s
-    /// protected helpers).
-    pub fn to_hash(&self, in_flight: usize, runqueue: usize) -> Result<Value, Error> {
+    /// The counters, then the `gauges` read off the machine's state, as a Hash (every
+    /// allocation here may raise: each goes through `rb`'s protected helpers).
+    pub fn to_hash(&self, gauges: &[(&str, u64)]) -> Result<Value, Error> {
         let hash = rb::hash_new()?;
         rb::hash_aset(hash, rb::symbol("ops")?, counts(&self.ops)?)?;
         rb::hash_aset(hash, rb::symbol("direct")?, counts(&self.direct)?)?;
@@ -48,10 +51,9 @@ impl Metrics {
             ("switches", self.switches),
             ("fast_io", self.fast_io),
             ("copy_file_range", self.copy_file_range),
-            ("in_flight", in_flight as u64),
-            ("runqueue", runqueue as u64),
+            ("fibers", self.fibers),
         ];
-        for (name, count) in scalars {
+        for &(name, count) in scalars.iter().chain(gauges) {
             rb::hash_aset(hash, rb::symbol(name)?, rb::uinteger(count)?)?;
         }
         Ok(rb::value(hash))
