@@ -17,7 +17,8 @@ const PIECE: usize = 1 << 20;
 pub(super) enum Ranged {
     /// All of it: the count.
     Copied(u64),
-    /// copy_file_range cannot serve these ends (nothing was copied): splice them instead.
+    /// copy_file_range cannot serve these ends, or found nothing to copy at the start (a /proc
+    /// file's size says 0 however much it holds): nothing was copied; splice them instead.
     Refused,
 }
 
