@@ -1,10 +1,12 @@
 # frozen_string_literal: true
 
 # IO.copy_stream of 1 GiB (x BENCH_SCALE) in three shapes: file -> TCP socket, file -> pipe,
-# TCP socket -> TCP socket. The far ends are `cat` processes (feeding or draining), the same
-# for every mode:
-#   blocking        CRuby's copy_stream with no scheduler (sendfile / read+write)
-#   scheduler       under UringMachine::Scheduler: io_splice (SPLICE ops), a ticker fiber beside
+# TCP socket -> TCP socket, the far ends `cat` processes (feeding or draining), the same for
+# every mode; and 256 MiB (x BENCH_SCALE) file -> file in the page cache, as a whole file, a
+# length from the position, and a length from an unaligned offset. The modes:
+#   blocking        CRuby's copy_stream with no scheduler (copy_file_range / sendfile / read+write)
+#   scheduler       under UringMachine::Scheduler: io_splice (SPLICE ops, copy_file_range file to
+#                   file), a ticker fiber beside
 #   sched-no-splice the same scheduler without io_splice: CRuby's own copy_stream under it
 # The ticker fiber counts 1 ms sleeps while the copy runs: 0 means the event loop was blocked.
 require "uring_machine"
@@ -14,6 +16,9 @@ require_relative "harness"
 
 class CopyStreamBench
   SIZE = Bench.scaled(1 << 30)
+  FILE_SIZE = Bench.scaled(1 << 28)
+  # Where the offset shape starts reading: not a multiple of the page size.
+  OFFSET = 12_345
 
   # CRuby's copy_stream under our scheduler: without io_splice, CopyStream steps aside.
   class SchedulerWithoutSplice < UringMachine::Scheduler
@@ -23,19 +28,18 @@ class CopyStreamBench
   def initialize
     @dir = Dir.mktmpdir("um-bench-copy")
     @file = File.join(@dir, "source")
-    File.open(@file, "wb") do |f|
-      chunk = Random.new(1).bytes(1 << 20)
-      (SIZE >> 20).times { f.write(chunk) }
-      f.write(chunk.byteslice(0, SIZE & ((1 << 20) - 1)))
-    end
+    @small_file = File.join(@dir, "source-small")
+    @dst_file = File.join(@dir, "destination")
+    write_random(@file, SIZE)
+    write_random(@small_file, FILE_SIZE)
   end
 
   def run
-    puts "copy_stream: #{SIZE >> 20} MiB per copy, best of #{Bench::RUNS}"
+    puts "copy_stream: #{SIZE >> 20} MiB per copy (file -> file: #{FILE_SIZE >> 20} MiB), best of #{Bench::RUNS}"
     shapes.each do |shape, (setup, copy)|
       results = Bench.run(modes(copy), setup: setup, teardown: method(:teardown))
       puts "\n#{shape}"
-      report(results)
+      report(results, shape.start_with?("file -> file") ? FILE_SIZE : SIZE)
     end
   ensure
     FileUtils.remove_entry(@dir)
@@ -49,8 +53,20 @@ class CopyStreamBench
       "file -> TCP socket" => [-> { tcp_drain }, ->(f) { IO.copy_stream(@file, f[:dst]) }],
       "file -> pipe" => [-> { pipe_drain }, ->(f) { IO.copy_stream(@file, f[:dst]) }],
       "TCP socket -> TCP socket" => [-> { tcp_feed.merge(tcp_drain) { |_, a, b| a + b } },
-                                     ->(f) { IO.copy_stream(f[:src], f[:dst]) }]
+                                     ->(f) { IO.copy_stream(f[:src], f[:dst]) }],
+      "file -> file" => [-> { file_dst }, ->(f) { IO.copy_stream(@small_file, f[:dst]) }],
+      "file -> file, length" => [-> { file_dst }, ->(f) { IO.copy_stream(f[:src], f[:dst], FILE_SIZE) }],
+      "file -> file, offset + length" => [-> { file_dst },
+                                          ->(f) { IO.copy_stream(f[:src], f[:dst], FILE_SIZE, OFFSET) }]
     }
+  end
+
+  def write_random(path, size)
+    File.open(path, "wb") do |f|
+      chunk = Random.new(1).bytes(1 << 20)
+      (size >> 20).times { f.write(chunk) }
+      f.write(chunk.byteslice(0, size & ((1 << 20) - 1)))
+    end
   end
 
   def modes(copy)
@@ -81,7 +97,8 @@ class CopyStreamBench
 
   # Closes the copy's ends, so the cat processes see EOF, and checks what they report.
   def finish(fixture, copied, ticks)
-    raise "copied #{copied} bytes, expected #{SIZE}" unless copied == SIZE
+    expected = fixture.fetch(:size, SIZE)
+    raise "copied #{copied} bytes, expected #{expected}" unless copied == expected
 
     fixture[:dst].close
     fixture[:src]&.close
@@ -99,6 +116,12 @@ class CopyStreamBench
     rescue Errno::ESRCH, Errno::ECHILD
       nil
     end
+  end
+
+  # A fresh (truncated) destination file; the 1 GiB source open at its start for the shapes
+  # that copy a length of it. Both stay in the page cache between runs.
+  def file_dst
+    { src: File.open(@file, "rb"), dst: File.open(@dst_file, "wb"), pids: [], size: FILE_SIZE }
   end
 
   def pipe_drain
@@ -125,12 +148,12 @@ class CopyStreamBench
     [client, server.accept].tap { server.close }
   end
 
-  def report(results)
+  def report(results, size)
     base = results.fetch("blocking")
     puts format("%-16s %8s %8s %9s %10s %8s", "mode", "wall s", "cpu s", "wall/base", "MiB/s", "ticks")
     results.each_value do |r|
       puts format("%-16s %8.3f %8.3f %9.2f %10.0f %8s", r.mode, r.wall, r.cpu, r.wall / base.wall,
-                  SIZE / r.wall / (1 << 20), r.value.nil? ? "-" : r.value)
+                  size / r.wall / (1 << 20), r.value.nil? ? "-" : r.value)
     end
   end
 end

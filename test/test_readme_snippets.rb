@@ -54,6 +54,7 @@ class TestReadmeSnippets < Minitest::Test
     "quick-start-machine" => { stdout: %("hello"\ntimed out\n) },
     "busy-timeout" => { stdout: "execution expired\n" },
     "scheduled-fiber-error" => { prelude: REQUIRE, exit: 1, stderr: /^.*: boom \(RuntimeError\)$/ },
+    "stats" => {},
     "process-handle" => {
       prelude: REQUIRE,
       matchers: { 2 => "->(status) { status.termsig == 15 && $?.equal?(status) }" },

@@ -52,7 +52,8 @@ class TestSchedulerCopyStream < SchedulerTest
     end
   end
 
-  # [reference outcome, outcome under the scheduler, splices the scheduler made]
+  # [reference outcome, outcome under the scheduler, the scheduler's in-kernel copies (splices
+  # and copy_file_range calls)]
   def both_ways(&kase)
     reference = outcome do
       Thread.new do
@@ -62,14 +63,14 @@ class TestSchedulerCopyStream < SchedulerTest
     end
     File.binwrite(src_path, @data)
     FileUtils.rm_f(dst_path)
-    ours, splices = with_scheduler do |scheduler|
+    ours, in_kernel = with_scheduler do |scheduler|
       result = nil
       schedule_fiber { result = outcome(&kase) }
       Fiber.set_scheduler(nil)
       metrics = scheduler.machine.metrics
-      [result, metrics[:ops].fetch(:splice, 0) + metrics[:direct].fetch(:splice, 0)]
+      [result, metrics[:ops].fetch(:splice, 0) + metrics[:direct].fetch(:splice, 0) + metrics[:copy_file_range]]
     end
-    [reference, ours, splices]
+    [reference, ours, in_kernel]
   end
 
   def outcome
@@ -78,14 +79,15 @@ class TestSchedulerCopyStream < SchedulerTest
     [:error, e.class]
   end
 
-  # splices: true (zero-copy expected), false (CRuby's copy_stream expected), nil (unchecked).
-  def assert_same_as_cruby(splices: true, &kase)
+  # in_kernel: true (a copy inside the kernel expected), false (CRuby's copy_stream expected),
+  # nil (unchecked).
+  def assert_same_as_cruby(in_kernel: true, &kase)
     reference, ours, count = both_ways(&kase)
     assert_equal reference, ours
-    case splices
+    case in_kernel
     when true
       assert_equal :ok, ours.first
-      assert_operator count, :>, 0, "expected splice ops"
+      assert_operator count, :>, 0, "expected splices or copy_file_range calls"
     when false
       assert_equal 0, count, "expected CRuby's own copy_stream"
     end
@@ -109,7 +111,7 @@ class TestSchedulerCopyStream < SchedulerTest
 
   def test_zero_length_still_truncates_the_destination
     File.binwrite(dst_path, "old content")
-    assert_same_as_cruby(splices: false) do
+    assert_same_as_cruby(in_kernel: false) do
       File.binwrite(dst_path, "old content")
       [IO.copy_stream(src_path, dst_path, 0), File.size(dst_path)]
     end
@@ -128,7 +130,7 @@ class TestSchedulerCopyStream < SchedulerTest
   end
 
   def test_length_within_the_read_ahead
-    assert_same_as_cruby(splices: false) do
+    assert_same_as_cruby(in_kernel: false) do
       File.open(src_path, "rb") do |src|
         src.getc
         File.open(dst_path, "wb") { |dst| [IO.copy_stream(src, dst, 3), src.pos, dst.pos, src.read(2)] }
@@ -155,7 +157,7 @@ class TestSchedulerCopyStream < SchedulerTest
   end
 
   def test_append_mode_destination
-    assert_same_as_cruby(splices: false) do
+    assert_same_as_cruby(in_kernel: false) do
       File.binwrite(dst_path, "start")
       File.open(dst_path, "ab") { |dst| IO.copy_stream(src_path, dst, 12_345) }
       [File.size(dst_path), dst_digest]
@@ -216,15 +218,15 @@ class TestSchedulerCopyStream < SchedulerTest
 
   def test_errors_match_cruby
     missing = File.join(@dir, "missing")
-    assert_equal [:error, Errno::ENOENT], assert_same_as_cruby(splices: nil) { IO.copy_stream(missing, dst_path) }
-    assert_equal [:error, Errno::EISDIR], assert_same_as_cruby(splices: nil) { IO.copy_stream(@dir, dst_path) }
-    assert_equal [:error, IOError], assert_same_as_cruby(splices: false) {
+    assert_equal [:error, Errno::ENOENT], assert_same_as_cruby(in_kernel: nil) { IO.copy_stream(missing, dst_path) }
+    assert_equal [:error, Errno::EISDIR], assert_same_as_cruby(in_kernel: nil) { IO.copy_stream(@dir, dst_path) }
+    assert_equal [:error, IOError], assert_same_as_cruby(in_kernel: false) {
       File.open(dst_path, "w") { |w| IO.copy_stream(w, File.join(@dir, "x")) }
     }
-    assert_equal [:error, IOError], assert_same_as_cruby(splices: false) {
+    assert_equal [:error, IOError], assert_same_as_cruby(in_kernel: false) {
       File.open(src_path) { |r| IO.copy_stream(src_path, r) }
     }
-    assert_equal [:error, Errno::ESPIPE], assert_same_as_cruby(splices: nil) {
+    assert_equal [:error, Errno::ESPIPE], assert_same_as_cruby(in_kernel: nil) {
       with_pipe do |r, w|
         w.write("abc")
         IO.copy_stream(r, dst_path, 3, 1)
@@ -233,23 +235,85 @@ class TestSchedulerCopyStream < SchedulerTest
   end
 
   def test_non_descriptor_ends_use_cruby_copy_stream
-    assert_same_as_cruby(splices: false) do
+    assert_same_as_cruby(in_kernel: false) do
       out = StringIO.new
       [IO.copy_stream(src_path, out, 5000, 3), digest(out.string)]
     end
-    assert_same_as_cruby(splices: false) do
+    assert_same_as_cruby(in_kernel: false) do
       [IO.copy_stream(StringIO.new(@data), dst_path), dst_digest]
     end
   end
 
   def test_blocking_fiber_uses_cruby_copy_stream
-    splices = with_scheduler do |scheduler|
+    in_kernel = with_scheduler do |scheduler|
       Fiber.new(blocking: true) { IO.copy_stream(src_path, dst_path) }.resume
       metrics = scheduler.machine.metrics
-      metrics[:ops].fetch(:splice, 0) + metrics[:direct].fetch(:splice, 0)
+      metrics[:ops].fetch(:splice, 0) + metrics[:direct].fetch(:splice, 0) + metrics[:copy_file_range]
     end
-    assert_equal 0, splices
+    assert_equal 0, in_kernel
     assert_equal digest(@data), dst_digest
+  end
+
+  # [the block's value, copy_file_range calls, splices] under a fresh scheduler.
+  def copy_calls(&copy)
+    with_scheduler do |scheduler|
+      result = nil
+      schedule_fiber { result = copy.call }
+      Fiber.set_scheduler(nil)
+      metrics = scheduler.machine.metrics
+      [result, metrics[:copy_file_range], metrics[:ops].fetch(:splice, 0) + metrics[:direct].fetch(:splice, 0)]
+    end
+  end
+
+  def test_file_to_file_copies_with_copy_file_range
+    count, ranges, splices = copy_calls { IO.copy_stream(src_path, dst_path) }
+    assert_equal SIZE, count
+    assert_equal digest(@data), dst_digest
+    assert_operator ranges, :>=, 4, "a piece per MiB"
+    assert_equal 0, splices
+  end
+
+  # copy_file_range refuses ends on different filesystems (EXDEV): the copy splices instead.
+  def test_file_to_file_across_filesystems_splices
+    shm = "/dev/shm"
+    unless File.directory?(shm) && File.stat(shm).dev != File.stat(@dir).dev
+      skip "needs #{shm} on another filesystem than #{@dir}"
+    end
+    other = File.join(shm, "um-copy-stream-#{Process.pid}")
+    File.binwrite(other, @data)
+    assert_same_as_cruby { [IO.copy_stream(other, dst_path, SIZE - 7, 7), dst_digest] }
+    _, ranges, splices = copy_calls { IO.copy_stream(other, dst_path) }
+    assert_equal [0, true], [ranges, splices.positive?]
+  ensure
+    FileUtils.rm_f(other) if other
+  end
+
+  # Overlapping ranges of one file: copy_file_range refuses them (EINVAL), splice copies.
+  def test_overlapping_ranges_of_one_file
+    assert_same_as_cruby do
+      File.binwrite(src_path, @data)
+      File.open(src_path, "r+b") do |f|
+        f.seek(1000)
+        [IO.copy_stream(f, f, 5000, 0), f.pos, digest(File.binread(src_path))]
+      end
+    end
+  end
+
+  def test_other_fibers_run_during_a_large_file_to_file_copy
+    count = snoozes = nil
+    with_scheduler do |scheduler|
+      copying = true
+      snoozes = 0
+      schedule_fiber { (snoozes += 1; scheduler.machine.snooze) while copying }
+      schedule_fiber do
+        count = IO.copy_stream(src_path, dst_path)
+        copying = false
+      end
+      Fiber.set_scheduler(nil)
+    end
+    assert_equal SIZE, count
+    assert_equal digest(@data), dst_digest
+    assert_operator snoozes, :>=, 3, "the other fiber runs between the pieces"
   end
 
   def test_other_fibers_run_during_a_large_copy

@@ -194,6 +194,38 @@ class TestSchedulerInterruptedWrites < SchedulerTest
     end
   end
 
+  # File to file copies in pieces with copy_file_range, the other fibers running between them:
+  # an interrupt there stops the copy after whole pieces, both positions at what went out. The
+  # interrupter is scheduled first, so it is queued when the copy lets the others run. (It
+  # calls nothing that may wait: Ruby 4.0 sends a File.size to a worker thread.)
+  def test_copy_stream_file_to_file
+    data = payload(1 << 23)
+    with_source_file(data) do |src|
+      Tempfile.create("copy-dst") do |dst|
+        raised = with_scheduler do
+          writer = outcome = nil
+          Fiber.schedule do
+            Fiber.scheduler.machine.snooze until writer # the copy's first piece lets it run
+            writer.raise(Stop, "stop")
+          end
+          Fiber.schedule do
+            writer = Fiber.current # before the copy: Fiber.schedule may run it at once
+            IO.copy_stream(src, dst)
+            outcome = :returned
+          rescue Stop => e
+            outcome = e
+          end
+          Fiber.set_scheduler(nil)
+          outcome
+        end
+        assert_kind_of Stop, raised
+        assert_stopped_write raised, data, File.binread(dst.path)
+        assert_equal raised.bytes_written, src.pos, "the source is read up to what went out"
+        assert_equal raised.bytes_written, dst.pos
+      end
+    end
+  end
+
   def test_copy_stream_into_a_socket
     a, b = UNIXSocket.pair
     data = payload(1 << 22)

@@ -28,6 +28,16 @@ module UringMachine
     end
   end
 
+  # Every live thread's machine (UringMachine.machine, the one its scheduler uses), for export
+  # to a metrics system: one Hash per machine, its Machine#metrics and the thread it runs on.
+  # Read from any thread: the GVL keeps each machine's counters still while they are copied.
+  def self.stats
+    Thread.list.filter_map do |thread|
+      machine = thread.thread_variable_get(:uring_machine)
+      { thread: thread, **machine.metrics } if machine
+    end
+  end
+
   # The current thread's machine, created on first use.
   def self.machine
     Thread.current.thread_variable_get(:uring_machine) ||

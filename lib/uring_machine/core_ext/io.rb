@@ -205,7 +205,8 @@ module UringMachine
   # --- IO.copy_stream: splice(2) in the ring ---
   # IO.copy_stream under a scheduler that has io_splice: when both ends are descriptors (an IO,
   # a File, or a path) the bytes move with splice(2) inside the kernel while the calling fiber
-  # waits in the ring and the others run. Anything else (StringIO, objects with read/write, no
+  # waits in the ring and the others run (file to file: copy_file_range(2) in pieces, the
+  # others running between them). Anything else (StringIO, objects with read/write, no
   # scheduler, a blocking fiber) goes to CRuby's own copy_stream, unchanged.
   module CopyStream
     READ_FLAGS = File::RDONLY | File::NOCTTY
@@ -284,7 +285,7 @@ module UringMachine
 
   CoreExt.declare(
     IO, CopyStream, singleton: true, methods: %i[copy_stream], at: :gem_load,
-    why: "between descriptors, under a scheduler with io_splice, splice(2) in the ring"
+    why: "between descriptors, under a scheduler with io_splice, splice(2) in the ring (file to file: copy_file_range)"
   )
 
   # --- IO.select on Ruby 3.1: waits in the ring ---

@@ -181,6 +181,7 @@ impl Machine {
     pub fn rb_run_fiber(rb_self: Obj<Machine>, block: Value, args: RArray, parent: Value) -> Result<Value, Error> {
         let this = &*rb_self;
         let current = fiber_current();
+        this.with(|s| s.metrics.fibers += 1);
         let machine_value = raw(rb_self.as_value());
         let names = names();
         // The bookkeeping on the fiber and its parent fails only when Ruby code froze one of
@@ -221,6 +222,7 @@ impl Machine {
         // wait again) has nothing left to stop: it is dropped, like Thread#raise on a finished
         // thread. A child's failure is not: it moves on to this fiber's parent.
         let leftover_failure = this.with(|s| {
+            s.metrics.fibers -= 1;
             s.forget_fiber(current);
             let failure = s.failures.remove(&current);
             let pending = s.pending.remove(&current);
@@ -358,18 +360,15 @@ impl Machine {
     }
 
     pub fn rb_metrics(&self) -> Result<Value, Error> {
-        let (metrics, in_flight, runqueue) = self.with(|s| {
-            let m = crate::ring::metrics::Metrics {
-                ops: s.metrics.ops,
-                direct: s.metrics.direct,
-                submits: s.metrics.submits,
-                waits: s.metrics.waits,
-                switches: s.metrics.switches,
-                fast_io: s.metrics.fast_io,
-            };
-            (m, s.ops.in_flight(), s.runqueue.len())
+        let (metrics, gauges) = self.with(|s| {
+            let gauges = [
+                ("in_flight", s.ops.in_flight() as u64),
+                ("runqueue", s.runqueue.len() as u64),
+                ("timers", s.live_timers().len() as u64),
+            ];
+            (s.metrics.clone(), gauges)
         });
-        metrics.to_hash(in_flight, runqueue)
+        metrics.to_hash(&gauges)
     }
 
     pub fn rb_setup_flags(&self) -> &'static str {

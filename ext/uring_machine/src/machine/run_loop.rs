@@ -579,6 +579,23 @@ impl Machine {
         self.snooze()
     }
 
+    /// Between two pieces of synchronous work (a copy_file_range): collects the completions
+    /// that came meanwhile, without waiting, so a fiber whose op or timer finished runs too;
+    /// then lets every runnable fiber run once. An interrupt for this fiber is raised.
+    pub fn share_time(&self) -> Result<(), Error> {
+        let others = self.with(|s| {
+            if s.ops.in_flight() > 0 || s.wakeup.has_pending() {
+                s.enter_nowait();
+            }
+            !s.runqueue.is_empty()
+        });
+        if others {
+            self.snooze()
+        } else {
+            self.raise_pending()
+        }
+    }
+
     /// Lets every other runnable fiber run once, then continues.
     pub fn snooze(&self) -> Result<(), Error> {
         self.raise_pending()?;

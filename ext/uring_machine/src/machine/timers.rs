@@ -48,7 +48,7 @@ impl State {
     }
 
     /// The TIMEOUT ops that are still waiting to fire (not cancelled, not done).
-    fn live_timers(&self) -> Vec<OpId> {
+    pub fn live_timers(&self) -> Vec<OpId> {
         self.ops
             .ids()
             .filter(|id| {

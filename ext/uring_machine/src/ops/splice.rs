@@ -2,11 +2,16 @@
 //! is a pipe, otherwise through a pipe pair that the thread keeps and reuses. A splice between
 //! ends that cannot block (pipes, non-blocking sockets) is tried directly first; anything that
 //! may wait (a file on disk, a full socket) runs as a SPLICE op in the ring. Ends that splice
-//! cannot serve (O_APPEND files, some devices) are copied through a buffer instead.
+//! cannot serve (O_APPEND files, some devices) are copied through a buffer instead. File to
+//! file goes through copy_file_range first (copy_range.rs).
+mod copy_range;
+
 use std::cell::RefCell;
 
 use io_uring::{opcode, types};
 use magnus::Error;
+
+use copy_range::Ranged;
 
 use crate::machine::Machine;
 use crate::ring::private_fds::PrivateFd;
@@ -210,6 +215,11 @@ impl Machine {
         if dst.append {
             // splice(2) refuses O_APPEND destinations.
             return self.copy_through_buffer(plan, 0);
+        }
+        if plan.in_kernel() {
+            if let Ranged::Copied(total) = self.copy_in_kernel(plan)? {
+                return Ok(total);
+            }
         }
         if src.kind == Kind::Pipe || dst.kind == Kind::Pipe {
             return self.splice_direct(plan);

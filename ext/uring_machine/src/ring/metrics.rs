@@ -5,6 +5,7 @@ use rb_sys::VALUE;
 use crate::ring::opcodes::opcode_name;
 use crate::ruby::value as rb;
 
+#[derive(Clone)]
 pub struct Metrics {
     /// io_uring ops submitted, indexed by opcode.
     pub ops: [u64; 64],
@@ -16,6 +17,10 @@ pub struct Metrics {
     /// IO method calls (readpartial, sysread, read(n), write) served by the scheduler's
     /// fast path (fast/io.rs) instead of CRuby's method and the hooks.
     pub fast_io: u64,
+    /// copy_file_range calls that moved bytes (file to file IO.copy_stream: no ring op exists).
+    pub copy_file_range: u64,
+    /// Fibers this machine started (spin, Fiber.schedule) that have not finished: a gauge.
+    pub fibers: u64,
 }
 
 impl Default for Metrics {
@@ -27,14 +32,16 @@ impl Default for Metrics {
             waits: 0,
             switches: 0,
             fast_io: 0,
+            copy_file_range: 0,
+            fibers: 0,
         }
     }
 }
 
 impl Metrics {
-    /// The counters as a Hash (every allocation here may raise: each goes through `rb`'s
-    /// protected helpers).
-    pub fn to_hash(&self, in_flight: usize, runqueue: usize) -> Result<Value, Error> {
+    /// The counters, then the `gauges` read off the machine's state, as a Hash (every
+    /// allocation here may raise: each goes through `rb`'s protected helpers).
+    pub fn to_hash(&self, gauges: &[(&str, u64)]) -> Result<Value, Error> {
         let hash = rb::hash_new()?;
         rb::hash_aset(hash, rb::symbol("ops")?, counts(&self.ops)?)?;
         rb::hash_aset(hash, rb::symbol("direct")?, counts(&self.direct)?)?;
@@ -43,10 +50,10 @@ impl Metrics {
             ("waits", self.waits),
             ("switches", self.switches),
             ("fast_io", self.fast_io),
-            ("in_flight", in_flight as u64),
-            ("runqueue", runqueue as u64),
+            ("copy_file_range", self.copy_file_range),
+            ("fibers", self.fibers),
         ];
-        for (name, count) in scalars {
+        for &(name, count) in scalars.iter().chain(gauges) {
             rb::hash_aset(hash, rb::symbol(name)?, rb::uinteger(count)?)?;
         }
         Ok(rb::value(hash))
