@@ -8,10 +8,10 @@ require "timeout"
 class TestSchedulerLikePlainRuby < Minitest::Test
   include SchedulerTestHelper
 
-  # Ruby 3.1-3.3 hand Timeout's default to timeout_after as the class Timeout::Error, which no
-  # rescue in the block may catch; 3.4+ hand an instance of Timeout::ExitException, which CRuby
-  # lets `rescue Exception` catch, and `rescue => e` not.
-  DEFAULT_IS_A_CLASS = !defined?(Timeout::ExitException)
+  # Timeout's default error inside the block: Ruby 3.1's timeout gem (0.2) throws past every
+  # rescue; from 3.3 on (0.4) it is a Timeout::ExitException, which `rescue Exception` catches
+  # and `rescue => e` not, and Timeout::Error outside.
+  THROWS_PAST_RESCUE = !defined?(Timeout::ExitException)
 
   def in_fiber(&block)
     with_scheduler do
@@ -50,7 +50,7 @@ class TestSchedulerLikePlainRuby < Minitest::Test
   end
 
   def test_default_timeout_passes_rescue_exception_where_ruby_says_so
-    skip "Ruby #{RUBY_VERSION}: Timeout::ExitException may be rescued, as without a scheduler" unless DEFAULT_IS_A_CLASS
+    skip "Ruby #{RUBY_VERSION}: Timeout::ExitException may be rescued, as without a scheduler" unless THROWS_PAST_RESCUE
 
     rescued, raised = in_fiber do
       rescued = nil
@@ -68,6 +68,28 @@ class TestSchedulerLikePlainRuby < Minitest::Test
     end
     assert_nil rescued
     assert_equal "execution expired", raised
+  end
+
+  # test_timeout.rb's test_raises_exception_internally (Ruby 3.3+)
+  def test_default_timeout_is_an_exit_exception_inside_the_block
+    skip "Ruby #{RUBY_VERSION}: its timeout gem has no Timeout::ExitException" if THROWS_PAST_RESCUE
+
+    inside, outside = in_fiber do
+      inside = nil
+      outside = begin
+        Timeout.timeout(0.01) do
+          sleep 3
+        rescue Exception => e # rubocop:disable Lint/RescueException
+          inside = e.class
+          raise
+        end
+      rescue Timeout::Error => e
+        [e.class, e.message]
+      end
+      [inside, outside]
+    end
+    assert_equal Timeout::ExitException, inside
+    assert_equal [Timeout::Error, "execution expired"], outside
   end
 
   def test_a_given_exception_class_is_rescued_in_the_block

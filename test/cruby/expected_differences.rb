@@ -10,6 +10,10 @@ module ExpectedDifferences
                   "numeric_getaddrinfo, which accepts only a numeric port: Addrinfo.getaddrinfo" \
                   "(\"localhost\", \"ssh\") raises SocketError under any scheduler with that hook " \
                   "(Async 2.43 the same); the hook is given the host alone"
+  FAMILY_ERROR_CODE = "Socket.getaddrinfo(host, port, \"AF_UNIX\") fails with EAI_FAMILY before " \
+                      "any lookup in plain Ruby; under a scheduler CRuby calls address_resolve " \
+                      "with the host alone (not the family) and, when no resolved address fits " \
+                      "the hints, reports EAI_NONAME itself (Async the same)"
   HANDLE_INTERRUPT = "Thread.handle_interrupt masks are kept per thread, and a scheduler's timeout " \
                      "is raised in its fiber as the ring's timer fires, not through the thread's " \
                      "pending-interrupt queue, so a :never mask does not defer it (Async 2.43 fails " \
@@ -24,6 +28,7 @@ module ExpectedDifferences
                "writes straight to the fd and passes)"
     },
     "TestSocketAddrinfo#test_addrinfo_timeout" => EVERY_SERIES.to_h { |s| [s, NAMED_SERVICE] },
+    "TestSocket#test_resolurion_error_error_code" => %w[3.3 3.4 4.0].to_h { |s| [s, FAMILY_ERROR_CODE] },
     "TestTimeout#test_handle_interrupt" => EVERY_SERIES.to_h { |s| [s, HANDLE_INTERRUPT] },
     "TestTimeout#test_handle_interrupt_with_exception_class" => EVERY_SERIES.to_h { |s| [s, HANDLE_INTERRUPT] },
     "TestTimeout#test_handle_interrupt_with_interrupt_mask_inheritance" =>

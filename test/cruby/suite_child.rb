@@ -46,6 +46,7 @@ module UringMachineCRubySuite
     DONE = File.exist?(RECORD) ? File.readlines(RECORD, chomp: true).to_h { |l| [l.split("\t").first, true] } : {}
 
     def run_test(name)
+      why = nil
       test = "#{self.class}##{name}"
       return if DONE[test]
 
@@ -55,15 +56,18 @@ module UringMachineCRubySuite
     rescue Test::Unit::PendedError
       status = "skip"
       raise
-    rescue Test::Unit::AssertionFailedError
+    rescue Test::Unit::AssertionFailedError => e
       status = "fail"
+      why = e.message
       raise
     rescue Exception => e # rubocop:disable Lint/RescueException
       status = "error #{e.class}"
+      why = e.message
       raise
     ensure
       unless DONE[test]
-        File.open(RECORD, "a") { |f| f.puts "#{test}\t#{status}" }
+        # the first line of what went wrong, for the runner to print beside a difference
+        File.open(RECORD, "a") { |f| f.puts [test, status, why.to_s.lines.first.to_s.strip[0, 300]].join("\t") }
         File.write(CURRENT, "")
       end
     end

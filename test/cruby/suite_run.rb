@@ -138,8 +138,15 @@ module CRubySuite
 
   def tail(log) = File.readlines(log).last(30).map { |l| "  #{l}" }
 
+  # {"Class#method" => status}; the first line of what went wrong is kept in @why.
   def outcomes(record)
-    File.exist?(record) ? File.readlines(record, chomp: true).to_h { |l| l.split("\t", 2) } : {}
+    return {} unless File.exist?(record)
+
+    File.readlines(record, chomp: true).to_h do |line|
+      name, status, why = line.split("\t", 3)
+      (@why ||= {})[[record, name]] = why unless why.to_s.empty?
+      [name, status]
+    end
   end
 
   def report(mode, outcomes, started, processes)
@@ -171,6 +178,9 @@ module CRubySuite
     differences.each do |name, was, now|
       reason = ExpectedDifferences.reason(name)
       puts "#{reason ? 'EXPECTED' : 'DIFFERS '} #{name}: plain #{was}, scheduled #{now}#{" (#{reason})" if reason}"
+      next if reason
+
+      @why&.each { |(record, test), why| puts "  #{File.basename(record, '.record')}: #{why}" if test == name }
     end
     puts "#{plain.size} tests, #{differences.size} differ, #{unexpected.size} unexpectedly"
     unexpected.empty?

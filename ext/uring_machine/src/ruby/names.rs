@@ -58,6 +58,7 @@ pub struct Names {
     /// The constants Timeout and (Timeout::)Error
     pub timeout_module: ID,
     pub error_class: ID,
+    pub exit_exception: ID,
     pub to_s: ID,
     pub alive_p: ID,
 }
@@ -124,6 +125,7 @@ pub fn init() -> Result<(), Error> {
         thread_variable_set: intern("thread_variable_set")?,
         timeout_module: intern("Timeout")?,
         error_class: intern("Error")?,
+        exit_exception: intern("ExitException")?,
         to_s: intern("to_s")?,
         alive_p: intern("alive?")?,
     };

@@ -341,10 +341,10 @@ impl Scheduler {
     /// timeout_after(duration, exception_class, *arguments) { |duration| }: Timeout.timeout's
     /// hook. The op the block waits on is cancelled when time is up. The duration converts as
     /// Kernel#sleep's (what Timeout's own thread does with it on Ruby 3.1); nil or one past the
-    /// clock's range never fires. Timeout::Error as a class is Timeout's default (timeout
-    /// 0.2-0.4.1, Ruby 3.1-3.3): as with CRuby's own Timeout, no rescue in the block catches
-    /// it (throw_through.rs). From timeout 0.4.3 on, the default is an instance of
-    /// Timeout::ExitException, an Exception that CRuby lets `rescue Exception` catch.
+    /// clock's range never fires. Timeout::Error as a class is Timeout's default up to timeout
+    /// 0.4.1 (Ruby 3.3), given as it would be raised outside the block; inside, as with plain
+    /// Timeout, the block sees a Timeout::ExitException (0.4) or nothing a rescue catches
+    /// (0.2, Ruby 3.1: throw_through.rs). From 0.4.3 on, Timeout hands an ExitException itself.
     pub fn rb_timeout_after(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 2, usize::MAX)?;
         let machine = self.bound_machine()?;
@@ -369,18 +369,35 @@ impl Scheduler {
         if !rb::is_exception(exception) {
             return Err(rb::type_error("timeout_after needs an exception class or instance"));
         }
-        let throws = after.is_some() && is_timeout_error_class(given)?;
+        // Timeout's default: raised inside the block as Timeout::ExitException where the
+        // timeout gem has it (0.4, Ruby 3.3), an Exception that `rescue => e` lets pass and
+        // Timeout::Error outside, as plain Timeout does; thrown past every rescue before
+        // (0.2, Ruby 3.1), as plain Timeout does too.
+        let default = after.is_some() && is_timeout_error_class(given)?;
+        let inside = if default {
+            timeout_exit_exception(&args[2..])?
+        } else {
+            None
+        };
+        let throws = default && inside.is_none();
         if throws {
             throw_through::mark(exception)?;
         }
-        machine.with_timeout(after, exception, || {
+        let raised = inside.unwrap_or(exception);
+        let result = machine.with_timeout(after, raised, || {
             if throws {
                 return throw_through::catch_block(exception, seconds).map(rb::value);
             }
             // SAFETY: timeout_after is called with a block (Timeout.timeout's); what the block
             // raises, breaks or throws is caught by protect.
             protect(|| unsafe { rb_sys::rb_yield(seconds) }).map(rb::value)
-        })
+        });
+        match result {
+            Err(e) if raised != exception && e.value().is_some_and(|v| raw(v) == raised) => {
+                Err(exception_error(exception))
+            }
+            other => other,
+        }
     }
 
     /// process_wait(pid, flags): waitid through the ring, parking only this fiber: a child by
@@ -492,6 +509,26 @@ fn io_hooks_are_ours(class: magnus::RClass) -> Result<bool, Error> {
         }
     }
     Ok(true)
+}
+
+/// A new Timeout::ExitException(*arguments), where the timeout gem has that class.
+fn timeout_exit_exception(arguments: &[Value]) -> Result<Option<VALUE>, Error> {
+    let (timeout, exit) = (names().timeout_module, names().exit_exception);
+    let rest: Vec<VALUE> = arguments.iter().map(|v| raw(*v)).collect();
+    // SAFETY: constant lookups on live modules, and `new` with the caller's arguments (alive
+    // for the call); whatever raises is caught by protect.
+    let made = protect(|| unsafe {
+        if rb_sys::rb_const_defined_at(rb_sys::rb_cObject, timeout) == 0 {
+            return NIL;
+        }
+        let module = rb_sys::rb_const_get_at(rb_sys::rb_cObject, timeout);
+        if rb_sys::rb_const_defined_at(module, exit) == 0 {
+            return NIL;
+        }
+        let class = rb_sys::rb_const_get_at(module, exit);
+        rb_sys::rb_class_new_instance(rest.len() as _, rest.as_ptr(), class)
+    })?;
+    Ok(Some(made).filter(|v| *v != NIL))
 }
 
 /// Whether `class` is Timeout::Error (Timeout loaded or not).
