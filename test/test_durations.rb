@@ -71,9 +71,9 @@ class TestDurations < Minitest::Test
   end
 
   def test_kernel_sleep
-    # sleep(nil) sleeps forever under a scheduler: the hook gets the same nil as from
-    # Mutex#sleep(nil). Plain Ruby agrees from 3.3 on (3.1 raises TypeError).
-    assert_outcomes("cruby", "sleep", plain("sleep").merge("nil" => :asleep))
+    # sleep(nil): TypeError on 3.1 (core_ext's SleepNilArgument: the hook cannot tell it from
+    # Mutex#sleep's nil), forever from 3.3 on, as in plain Ruby.
+    assert_outcomes("cruby", "sleep", plain("sleep"))
   end
 
   def test_mutex_sleep
@@ -96,11 +96,9 @@ class TestDurations < Minitest::Test
   # test_scheduler_block).
   def test_thread_join
     expected = plain("Thread#join")
-    if !TimedCalls.ruby_at_least?("3.2")
-      # 3.1 calls block(thread, limit) again and again until the thread ends.
-      expected = expected.transform_values { |o| o.is_a?(String) ? o : :asleep }
-    elsif !TimedCalls.ruby_at_least?("3.4")
-      # 3.3 calls block once with the caller's limit: block decides.
+    unless TimedCalls.ruby_at_least?("3.4")
+      # 3.3 calls block once with the caller's limit: block decides (3.1 calls it again each
+      # time it times out, which core_ext's ThreadJoinLimit ends as plain Ruby would).
       expected = expected.merge(HRTIME_OVERFLOW)
     end
     # From 3.4 on, CRuby checks its own (overflowed) limit before calling block: as plain Ruby.
