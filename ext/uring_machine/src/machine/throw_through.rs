@@ -1,15 +1,17 @@
 //! Timeouts whose exception no `rescue` inside the block may catch: CRuby's own Timeout makes
 //! sure of that ([Bug #8730]) by throwing to a catch around the block instead of raising. Such
-//! an exception is marked (a hidden ivar); where the machine would raise it in a fiber it
-//! throws it to itself instead, which a `catch` around the block (`catch_block`) turns back
-//! into the exception, raised outside the block. Ensure blocks run on the way, as for a throw.
+//! an exception is marked (listed for its thread while its block runs); where the machine
+//! would raise it in a fiber it throws it to itself instead, which a `catch` around the block
+//! (`catch_block`) turns back into the exception, raised outside the block. Ensure blocks run
+//! on the way, as for a throw.
 use magnus::{rb_sys::protect, Error};
 use rb_sys::VALUE;
 
-use crate::ruby::names::names;
-use crate::ruby::value::{self as rb, NIL, TRUE};
+use crate::ruby::value::NIL;
 
 thread_local! {
+    /// The marked exceptions of this thread's blocks that run now (nested timeouts: a stack).
+    static MARKED: std::cell::RefCell<Vec<VALUE>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The marked exception being thrown on this thread, from `throw` until its catch: what a
     /// write the throw interrupts records its count on (ruby/partial_write.rs).
     static IN_FLIGHT: std::cell::Cell<VALUE> = const { std::cell::Cell::new(NIL) };
@@ -20,13 +22,22 @@ pub fn in_flight() -> Option<VALUE> {
     Some(IN_FLIGHT.with(|f| f.get())).filter(|v| *v != NIL)
 }
 
-/// Marks `exception` as one that leaves its block as a throw.
-pub fn mark(exception: VALUE) -> Result<(), Error> {
-    rb::ivar_set(exception, names().throw_through, TRUE)
+/// Marks `exception` as one that leaves its block as a throw, until `catch_block` for it ends.
+pub fn mark(exception: VALUE) {
+    MARKED.with(|m| m.borrow_mut().push(exception));
+}
+
+fn unmark(exception: VALUE) {
+    MARKED.with(|m| {
+        let mut marked = m.borrow_mut();
+        if let Some(at) = marked.iter().rposition(|v| *v == exception) {
+            marked.remove(at);
+        }
+    });
 }
 
 fn is_marked(exception: VALUE) -> bool {
-    rb::ivar_get(exception, names().throw_through) == TRUE
+    MARKED.with(|m| m.borrow().contains(&exception))
 }
 
 /// For a marked exception, the throw to its catch, as an error to return to Ruby (which
@@ -53,8 +64,9 @@ struct Block {
     returned: Option<VALUE>,
 }
 
-/// Yields `argument` to the current method's block inside a catch for `exception`: Ok(value)
-/// when the block returned, Err(the exception, raised here) when it was thrown to.
+/// Yields `argument` to the current method's block inside a catch for `exception` (marked):
+/// Ok(value) when the block returned, Err(the exception, raised here) when it was thrown to.
+/// The mark ends with it.
 pub fn catch_block(exception: VALUE, argument: VALUE) -> Result<VALUE, Error> {
     unsafe extern "C" fn body(_tag: VALUE, data: VALUE, _argc: i32, _argv: *const VALUE, _blockarg: VALUE) -> VALUE {
         // SAFETY: `data` is the address of the `Block` on catch_block's stack, which outlives
@@ -77,12 +89,10 @@ pub fn catch_block(exception: VALUE, argument: VALUE) -> Result<VALUE, Error> {
     if IN_FLIGHT.with(|f| f.get()) == exception {
         IN_FLIGHT.with(|f| f.set(NIL));
     }
+    unmark(exception);
     caught?;
     match block.returned {
         Some(value) => Ok(value),
-        None => {
-            let _ = rb::ivar_set(exception, names().throw_through, NIL);
-            Err(crate::machine::exception_error(exception))
-        }
+        None => Err(crate::machine::exception_error(exception)),
     }
 }

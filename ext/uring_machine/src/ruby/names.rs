@@ -29,9 +29,6 @@ pub struct Names {
     /// The thread that allocated a fiber (machine/fiber_thread.rs)
     pub fiber_thread: ID,
     pub signal_target: ID,
-    /// On a timeout's exception: it leaves the block as a throw to itself (see
-    /// scheduler/timeout.rs), which no `rescue` in the block catches
-    pub throw_through: ID,
     /// On an exception another thread's Thread#raise sent (machine/signals.rs)
     pub raised_by_thread: ID,
     // Methods and ivars of Ruby (or of lib/) that the crate calls or reads.
@@ -104,7 +101,6 @@ pub fn init() -> Result<(), Error> {
         fiber_args: intern("__uring_machine_args__")?,
         fiber_mailbox: intern("__uring_machine_mailbox__")?,
         signal_target: intern("__uring_machine_signal_target__")?,
-        throw_through: intern("__uring_machine_throw_through__")?,
         raised_by_thread: intern("__uring_machine_raised_by_thread__")?,
         at_value: intern("@value")?,
         at_bytes_written: intern("@bytes_written")?,

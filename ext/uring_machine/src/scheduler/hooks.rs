@@ -381,7 +381,7 @@ impl Scheduler {
         };
         let throws = default && inside.is_none();
         if throws {
-            throw_through::mark(exception)?;
+            throw_through::mark(exception);
         }
         let raised = inside.unwrap_or(exception);
         let result = machine.with_timeout(after, raised, || {
@@ -511,24 +511,59 @@ fn io_hooks_are_ours(class: magnus::RClass) -> Result<bool, Error> {
     Ok(true)
 }
 
+/// Timeout::Error and Timeout::ExitException (NIL where the timeout gem has none), looked up
+/// once Timeout is loaded, and kept (pinned).
+fn timeout_classes() -> Result<Option<(VALUE, VALUE)>, Error> {
+    static FOUND: std::sync::OnceLock<(VALUE, VALUE)> = std::sync::OnceLock::new();
+    if let Some(found) = FOUND.get() {
+        return Ok(Some(*found));
+    }
+    let names = names();
+    let constant = |module: VALUE, id| -> VALUE {
+        // SAFETY: constant lookups on a live module; an autoload or const_missing that raises
+        // is caught by the protect around this closure's caller.
+        unsafe {
+            if rb_sys::rb_const_defined_at(module, id) == 0 {
+                NIL
+            } else {
+                rb_sys::rb_const_get_at(module, id)
+            }
+        }
+    };
+    // SAFETY: rb_cObject is set at boot; see `constant`; registering a class pins it (it may
+    // allocate: NoMemoryError under protect).
+    let found = protect(|| unsafe {
+        let timeout = constant(rb_sys::rb_cObject, names.timeout_module);
+        let error = if timeout == NIL {
+            NIL
+        } else {
+            constant(timeout, names.error_class)
+        };
+        if error != NIL && FOUND.get().is_none() {
+            let exit = constant(timeout, names.exit_exception);
+            rb_sys::rb_gc_register_mark_object(error);
+            if exit != NIL {
+                rb_sys::rb_gc_register_mark_object(exit);
+            }
+            let _ = FOUND.set((error, exit));
+        }
+        error
+    })?;
+    Ok((found != NIL).then(|| *FOUND.get().expect("set with it")))
+}
+
 /// A new Timeout::ExitException(*arguments), where the timeout gem has that class.
 fn timeout_exit_exception(arguments: &[Value]) -> Result<Option<VALUE>, Error> {
-    let (timeout, exit) = (names().timeout_module, names().exit_exception);
+    let Some((_, exit)) = timeout_classes()? else {
+        return Ok(None);
+    };
+    if exit == NIL {
+        return Ok(None);
+    }
     let rest: Vec<VALUE> = arguments.iter().map(|v| raw(*v)).collect();
-    // SAFETY: constant lookups on live modules, and `new` with the caller's arguments (alive
-    // for the call); whatever raises is caught by protect.
-    let made = protect(|| unsafe {
-        if rb_sys::rb_const_defined_at(rb_sys::rb_cObject, timeout) == 0 {
-            return NIL;
-        }
-        let module = rb_sys::rb_const_get_at(rb_sys::rb_cObject, timeout);
-        if rb_sys::rb_const_defined_at(module, exit) == 0 {
-            return NIL;
-        }
-        let class = rb_sys::rb_const_get_at(module, exit);
-        rb_sys::rb_class_new_instance(rest.len() as _, rest.as_ptr(), class)
-    })?;
-    Ok(Some(made).filter(|v| *v != NIL))
+    // SAFETY: `exit` is a class (pinned), `rest` the caller's arguments, alive for the call;
+    // `new` runs Ruby code whose raise protect catches.
+    protect(|| unsafe { rb_sys::rb_class_new_instance(rest.len() as _, rest.as_ptr(), exit) }).map(Some)
 }
 
 /// Whether `class` is Timeout::Error (Timeout loaded or not).
@@ -536,18 +571,5 @@ fn is_timeout_error_class(class: VALUE) -> Result<bool, Error> {
     if rb::type_of(class) != rb_sys::ruby_value_type::RUBY_T_CLASS {
         return Ok(false);
     }
-    let (timeout, error) = (names().timeout_module, names().error_class);
-    // SAFETY: constant lookups on live modules; an autoload or const_missing that raises is
-    // caught by protect.
-    let found = protect(|| unsafe {
-        if rb_sys::rb_const_defined_at(rb_sys::rb_cObject, timeout) == 0 {
-            return NIL;
-        }
-        let module = rb_sys::rb_const_get_at(rb_sys::rb_cObject, timeout);
-        if rb_sys::rb_const_defined_at(module, error) == 0 {
-            return NIL;
-        }
-        rb_sys::rb_const_get_at(module, error)
-    })?;
-    Ok(found == class)
+    Ok(timeout_classes()?.is_some_and(|(error, _)| error == class))
 }
