@@ -153,7 +153,9 @@ class TestPatches < Minitest::Test
     report, out = child_report("-w", "-e", <<~RUBY, limit: LIMIT)
       require "uring_machine"
       require "json"
-      switched = UringMachine::CoreExt.declared.select { |e| e[:in_place] == :while_a_scheduler_is_open }
+      switched = UringMachine::CoreExt.declared.select do |e|
+        e[:in_place] == :while_a_scheduler_is_open && UringMachine::CoreExt.ruby?(e[:ruby_versions])
+      end
       state = lambda do
         switched.flat_map do |e|
           e[:methods].map do |name|
