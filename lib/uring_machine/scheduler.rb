@@ -36,11 +36,12 @@ module UringMachine
 
     # UringMachine.spin under this scheduler: Fiber.schedule, but the fiber is stopped if its
     # parent finishes first.
-    def spin(*args, &block)
+    def spin(*args, name: nil, isolated: false, &block)
       raise ArgumentError, "spin needs a block" unless block
 
       parent = Fiber.current
       fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
+      UringMachine.__prepare_fiber__(fiber, UringMachine.__fiber_name__(name), isolated)
       __start_fiber__(fiber, true)
     end
 

@@ -46,6 +46,13 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     module.define_module_function("__watch__", function!(machine::tree::rb_watch, 2))?;
     module.define_module_function("__body_of__", function!(machine::tree::rb_body_of, 1))?;
     module.define_module_function("__set_home__", function!(machine::tree::rb_set_home, 2))?;
+    module.define_module_function("__name_of__", function!(machine::fiber_info::rb_name_of, 1))?;
+    module.define_module_function("__set_name__", function!(machine::fiber_info::rb_set_name, 2))?;
+    module.define_module_function("__born__", function!(machine::fiber_info::rb_born, 1))?;
+    module.define_module_function("__isolate__", function!(machine::fiber_info::rb_isolate, 1))?;
+    module.define_module_function("__isolated__", function!(machine::fiber_info::rb_isolated, 1))?;
+    module.define_module_function("__watcher_of__", function!(machine::fiber_info::rb_watcher_of, 1))?;
+    module.define_module_function("__joiners_of__", function!(machine::fiber_info::rb_joiners_of, 1))?;
     module.define_module_function(
         "release_fd_waiters",
         function!(scheduler::close::rb_release_fd_waiters, 1),

@@ -8,13 +8,17 @@ module UringMachine
   # so the fibers use ordinary Ruby I/O; it runs until its main fiber is stopped
   # (thread.main_fiber.stop) or killed, its fibers finishing (or stopped) first.
   def self.worker_thread(name: nil)
+    raise TypeError, "a thread's name must be a String, not #{name.class}" unless name.nil? || name.is_a?(String)
+
     ready = Thread::Queue.new
     thread = Thread.new do
       Thread.current.name = name if name
       Fiber.set_scheduler(Scheduler.new)
       serve_spins(ready)
+    ensure
+      ready.close # a thread that failed before it was ready: the caller joins it
     end
-    ready.pop
+    thread.join unless ready.pop
     thread
   end
 
@@ -26,8 +30,8 @@ module UringMachine
     Thread.current.thread_variable_set(:uring_machine_spins, me)
     ready << true
     loop do
-      _, token, block, args, parent = receive { |message| message.is_a?(Array) && message[0] == :uring_machine_spin }
-      fiber = spin(*args, &block)
+      _, token, block, args, parent, name, isolated = receive { |message| message.is_a?(Array) && message[0] == :uring_machine_spin }
+      fiber = spin(*args, name: name, isolated: isolated, &block)
       __adopt__(parent, fiber, true)
       parent << [:uring_machine_spun, token, fiber]
     end
@@ -39,14 +43,19 @@ module UringMachine
   private_class_method :serve_spins
 
   # spin(on_thread:): asks the thread to start the fiber, and waits for it to say which.
-  def self.spin_on_thread(thread, args, block)
+  def self.spin_on_thread(thread, args, block, name:, isolated:)
+    raise TypeError, "on_thread must be a Thread, not #{thread.class}" unless thread.is_a?(Thread)
+
     server = thread.thread_variable_get(:uring_machine_spins)
-    raise ArgumentError, "#{thread.inspect} runs no fibers for other threads: start it with UringMachine.worker_thread" unless server
+    unless server
+      raise ArgumentError, "#{thread.inspect} has ended" unless thread.alive?
+      raise ArgumentError, "#{thread.inspect} runs no fibers for other threads: start it with UringMachine.worker_thread"
+    end
 
     caller = Fiber.current
     __set_home__(caller, current_machine) unless machine_of(caller) # its failures find it here
     token = Object.new
-    server << [:uring_machine_spin, token, block, args, caller]
+    server << [:uring_machine_spin, token, block, args, caller, name, isolated]
     receive { |message| message.is_a?(Array) && message[0] == :uring_machine_spun && message[1].equal?(token) }[2]
   end
   private_class_method :spin_on_thread

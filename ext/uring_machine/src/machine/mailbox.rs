@@ -284,7 +284,17 @@ fn mailbox_obj(fiber: VALUE) -> Result<Obj<Mailbox>, Error> {
 }
 
 /// Fiber#<<(message) → the fiber: sends it a message (waiting while its mailbox is full).
+/// FiberError for a fiber that has finished: nobody would ever take the message.
 pub fn rb_fiber_send(fiber: Value, message: Value) -> Result<Value, Error> {
+    check_fiber(raw(fiber))?;
+    if !rb::fiber_alive(raw(fiber)) {
+        let class = magnus::ExceptionClass::from_value(rb::value(rb::class_named("FiberError")?))
+            .ok_or_else(|| rb::type_error("FiberError is not an exception class"))?;
+        return Err(rb::exception(
+            class,
+            "the fiber has finished: nobody will receive the message",
+        ));
+    }
     Mailbox::rb_push(mailbox_obj(raw(fiber))?, message)?;
     Ok(fiber)
 }
