@@ -111,8 +111,7 @@ module UringMachine
     end
   end
 
-  # Fiber names (Ruby has none up to 4.0), and an inspect that tells fibers apart: the name,
-  # where the fiber's block was written (the spin call, for `spin { }`) and its state.
+  # Fiber names (Ruby has none up to 4.0).
   module FiberNames
     # What spin(name:) or name= called this fiber, or nil.
     def name
@@ -123,7 +122,11 @@ module UringMachine
     def name=(name)
       UringMachine.__set_name__(self, UringMachine.__fiber_name__(name))
     end
+  end
 
+  # An inspect that tells fibers apart: the name, where the fiber's block was written (the spin
+  # call, for `spin { }`) and its state.
+  module FiberInspect
     # #<Fiber:0x... "name" file.rb:12 (suspended)>: the name when it has one, and, for a fiber
     # that spin or Fiber.schedule started, where its block is (CRuby's inspect shows where
     # Fiber.new was called, the same line of the gem for every one of them).
@@ -138,8 +141,11 @@ module UringMachine
   end
 
   CoreExt.declare(
-    Fiber, FiberNames, methods: %i[name name= inspect to_s], at: :gem_load,
-    why: "fiber names, and an inspect that shows the name and where the fiber was spun"
+    Fiber, FiberNames, methods: %i[name name=], at: :gem_load, why: "fiber names"
+  )
+  CoreExt.declare(
+    Fiber, FiberInspect, methods: %i[inspect to_s], at: :gem_load,
+    why: "inspect shows the fiber's name and where it was spun"
   )
   CoreExt.declare(
     Fiber, FiberYieldSuspends, singleton: true, methods: %i[yield], at: :first_machine,
