@@ -4,18 +4,18 @@ require_relative "test_helper"
 
 # Bad arguments to spin(on_thread:) and worker_thread are clear errors in the caller: a
 # TypeError for a value that is not a Thread (or a name that is not a String), an
-# ArgumentError for a thread that takes no fibers from other threads, never a hang.
+# ArgumentError for a thread that runs no machine or has ended, never a hang.
 class TestSpinOnThreadArguments < Minitest::Test
   def test_on_thread_must_be_a_thread
     error = assert_raises(TypeError) { UringMachine.spin(on_thread: "x") { 1 } }
     assert_equal "on_thread must be a Thread, not String", error.message
   end
 
-  def test_a_thread_that_takes_no_fibers_is_an_argument_error
+  def test_a_thread_that_runs_no_machine_is_an_argument_error
     plain = Thread.new { Thread.stop }
     Thread.pass until plain.status == "sleep"
     error = assert_raises(ArgumentError) { UringMachine.spin(on_thread: plain) { 1 } }
-    assert_match(/runs no fibers for other threads: start it with UringMachine.worker_thread/, error.message)
+    assert_match(/runs no UringMachine: nothing there would start the fiber/, error.message)
   ensure
     plain&.wakeup
     plain&.join

@@ -45,6 +45,15 @@ module UringMachine
       __start_fiber__(fiber, true)
     end
 
+    # spin, but the fiber starts at the next switch (UringMachine.spin(on_thread:) asks for it
+    # from inside the event loop, where no fiber can be switched to).
+    def __spin_queued__(*args, name: nil, isolated: false, &block)
+      parent = Fiber.current
+      fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
+      UringMachine.__prepare_fiber__(fiber, name, isolated)
+      __queue_fiber__(fiber)
+    end
+
     # Runs the event loop until every scheduled fiber has finished, without closing: more
     # fibers may be scheduled afterwards. An exception that escaped a fiber whose parent is the
     # calling fiber comes out of here. While the program is ending (a signal exception,

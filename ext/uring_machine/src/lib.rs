@@ -110,6 +110,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("join", method!(Machine::rb_join, -1))?;
     class.define_private_method("__run_fiber__", method!(Machine::rb_run_fiber, 3))?;
     class.define_private_method("__spin__", method!(Machine::rb_schedule_spun, 1))?;
+    class.define_method("__request_spin__", method!(Machine::rb_request_spin, 1))?;
     class.define_method("report_on_exception", method!(Machine::rb_report_on_exception, 0))?;
     class.define_method("report_on_exception=", method!(Machine::rb_set_report_on_exception, 1))?;
     class.define_method("metrics", method!(Machine::rb_metrics, 0))?;
@@ -224,6 +225,7 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_singleton_method("new", method!(Scheduler::rb_new, -1))?;
     class.define_method("machine", method!(Scheduler::rb_machine, 0))?;
     class.define_private_method("__start_fiber__", method!(Scheduler::rb_start_fiber, 2))?;
+    class.define_private_method("__queue_fiber__", method!(Scheduler::rb_queue_fiber, 1))?;
     class.define_private_method("__run_fiber__", method!(Scheduler::rb_run_fiber, 3))?;
     class.define_private_method("wait_any", method!(Scheduler::rb_wait_any, 2))?;
     class.define_private_method("interval_seconds", function!(Scheduler::rb_interval_seconds, 1))?;

@@ -10,6 +10,7 @@ pub mod fibers;
 pub mod mailbox;
 pub mod run_loop;
 pub mod signals;
+pub mod spin_requests;
 pub mod thread_end;
 pub mod timers;
 pub mod tree;

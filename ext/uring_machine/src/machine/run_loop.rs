@@ -11,6 +11,7 @@ use io_uring::{opcode, squeue, types};
 use magnus::{gc::Marker, rb_sys::protect, DataTypeFunctions, Error, Exception, TypedData};
 use rb_sys::VALUE;
 
+use crate::machine::spin_requests::SpinRequests;
 use crate::machine::waits::{Entry, FiberWaits, OuterWait, Resumes, Runnable};
 use crate::ring::metrics::Metrics;
 use crate::ring::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
@@ -124,6 +125,8 @@ pub struct State {
 pub struct Machine {
     state: RefCell<State>,
     wakeup: Arc<Wakeup>,
+    /// spin(on_thread:) requests from other threads (spin_requests.rs).
+    spin_requests: SpinRequests,
     owner_thread: VALUE,
     /// The native thread that created the ring: with SINGLE_ISSUER and DEFER_TASKRUN only it
     /// may enter the ring (another thread's io_uring_enter can wait forever, holding the GVL).
@@ -137,6 +140,7 @@ impl DataTypeFunctions for Machine {
     fn mark(&self, _marker: &Marker) {
         mark(self.owner_thread);
         self.wakeup.mark();
+        self.spin_requests.mark();
         // GC runs only at an allocation (or GC.start), on a thread that holds the GVL, and
         // `with` runs plain Rust only: no allocation, so no GC, while the state is borrowed
         // mutably. Were one to happen anyway, marking could neither read the state (that would
@@ -214,6 +218,7 @@ impl Machine {
         Ok(Machine {
             state: RefCell::new(state),
             wakeup,
+            spin_requests: SpinRequests::default(),
             owner_thread,
             owner_tid,
             fork_generation: crate::ring::private_fds::generation(),
@@ -282,6 +287,10 @@ impl Machine {
         &self.wakeup
     }
 
+    pub fn spin_requests(&self) -> &SpinRequests {
+        &self.spin_requests
+    }
+
     /// Switches to the next runnable fiber and returns the value this fiber is resumed with,
     /// or the exception raised into it while it was away.
     pub fn switch(&self) -> Result<VALUE, Error> {
@@ -321,6 +330,9 @@ impl Machine {
 
     fn next_runnable(&self) -> Result<(VALUE, VALUE), Error> {
         loop {
+            if self.spin_requests.has_pending() {
+                self.serve_spin_requests();
+            }
             if let Some(entry) = self.with(State::pop_runnable) {
                 return Ok(entry);
             }
@@ -750,6 +762,7 @@ impl Machine {
             return;
         }
         self.closed.set(true);
+        self.refuse_spin_requests();
         self.with(|s| {
             s.cancel_all_and_drain();
             s.buffers = None;

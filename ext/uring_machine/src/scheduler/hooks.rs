@@ -160,6 +160,20 @@ impl Scheduler {
         }
     }
 
+    /// Queues `fiber`, a child of the current fiber that `spin` made, to start at the next
+    /// switch, and counts it among the fibers run and close wait for: how a fiber that another
+    /// thread asked for starts (spin(on_thread:)), from inside the event loop, where no fiber
+    /// may be transferred to.
+    pub fn rb_queue_fiber(&self, fiber: Value) -> Result<Value, Error> {
+        let machine = self.bound_machine()?;
+        machine.check_owner()?;
+        crate::machine::fibers::adopt(raw(fiber), self.machine_value.get())?;
+        crate::machine::tree::link(fiber_current(), raw(fiber), true)?;
+        self.live_fibers.set(self.live_fibers.get() + 1);
+        machine.with(|s| s.queue_start(raw(fiber)));
+        Ok(fiber)
+    }
+
     /// The body of every fiber the `fiber` hook creates.
     pub fn rb_run_fiber(
         rb_self: Obj<Scheduler>,
