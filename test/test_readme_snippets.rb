@@ -120,6 +120,7 @@ class TestReadmeSnippets < Minitest::Test
       end
     },
     "mistakes-raise" => { prelude: SCHEDULER },
+    "spin-on-thread" => { prelude: REQUIRE },
     "worker-threads" => {
       prelude: SCHEDULER,
       matchers: { 0 => 'File.read("/etc/hostname")' },
