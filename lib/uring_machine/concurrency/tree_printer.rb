@@ -56,11 +56,12 @@ module UringMachine
     end
 
     def state(fiber)
-      return "running" if fiber.equal?(Fiber.current)
       return "finished" unless fiber.alive?
       return "runnable" if @runqueue.include?(fiber)
 
       what, detail = @waits[fiber]
+      return "running" if what.nil? && fiber.equal?(Fiber.current)
+
       case what
       when :timer then format("sleeping, %.2f s left", detail)
       when :op then "waiting on #{detail}"

@@ -2,6 +2,7 @@
 //! that switches fibers and reaps completions, the fiber API (schedule, join, ...), timers,
 //! what it has learned about each descriptor, and the bytes each fiber's IO#write has written.
 //! Uses ring/ and ruby/; knows no particular op.
+pub mod deadlock;
 pub mod fd_kinds;
 pub mod fiber_info;
 pub mod fiber_lock;

@@ -116,6 +116,9 @@ pub struct State {
     /// bytes written to it so far (machine/write_counts.rs).
     pub write_counts: FiberMap<(i32, usize)>,
     pub(crate) wakeup: Arc<Wakeup>,
+    /// Fibers in a `sleep` without a duration: like CRuby's, not a deadlock (a signal may end
+    /// it), see deadlock.rs.
+    pub sleeping_forever: usize,
     ticks: u32,
     completions: Vec<Completion>,
 }
@@ -205,6 +208,7 @@ impl Machine {
             paused_timers: None,
             write_counts: FiberMap::default(),
             wakeup: wakeup.clone(),
+            sleeping_forever: 0,
             ticks: 0,
             completions: Vec::with_capacity(256),
         };
@@ -335,6 +339,9 @@ impl Machine {
             }
             if let Some(entry) = self.with(State::pop_runnable) {
                 return Ok(entry);
+            }
+            if self.raise_deadlock() {
+                continue; // the main fiber is queued with the error
             }
             self.wait_for_completions()?;
         }

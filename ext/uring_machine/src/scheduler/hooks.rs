@@ -315,7 +315,11 @@ impl Scheduler {
             NIL => None,
             seconds => duration::interval(seconds)?,
         };
-        machine.suspend_with_timeout(after).map(|_| rb::value(NIL))
+        let forever = after.is_none() as usize;
+        machine.with(|s| s.sleeping_forever += forever);
+        let slept = machine.suspend_with_timeout(after);
+        machine.with(|s| s.sleeping_forever -= forever);
+        slept.map(|_| rb::value(NIL))
     }
 
     /// timeout_after(duration, exception_class, *arguments) { }: Timeout.timeout's hook. The
