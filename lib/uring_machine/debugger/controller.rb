@@ -19,6 +19,10 @@ module UringMachine
       COMMAND = :uring_machine_debugger_command
       RESUMED = :uring_machine_debugger_resumed
 
+      # Ctrl-C while the prompt reads a line (see read_terminal_line).
+      class PromptInterrupt < Exception; end # rubocop:disable Lint/InheritException
+      private_constant :PromptInterrupt
+
       attr_reader :thread, :fiber
 
       # idle_timeout: with mailbox input, how long to wait for a line before continuing (so a
@@ -97,11 +101,27 @@ module UringMachine
                    UringMachine.receive { |m| m.is_a?(Array) && m[0] == INPUT }[1]
                  end
                else
-                 @input.gets
+                 read_terminal_line
                end
         write("#{line.chomp}\n") if line && @input == :mailbox # as a terminal would echo it
         write("\n") if line.nil?
         line
+      end
+
+      # Ctrl-C at the prompt: the prompt again (as in irb), not an Interrupt that ends the
+      # program through the debugger's internals. Only while the prompt waits for a line: a
+      # command that runs stays interruptible as usual.
+      def read_terminal_line
+        reader = Thread.current
+        previous = Signal.trap("INT") { reader.raise(PromptInterrupt, "Ctrl-C at the prompt") }
+        begin
+          @input.gets
+        ensure
+          Signal.trap("INT", previous || "DEFAULT")
+        end
+      rescue PromptInterrupt
+        write("\n")
+        "" # an empty line: the prompt comes back
       end
 
       def write(text)
