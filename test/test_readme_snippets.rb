@@ -121,6 +121,12 @@ class TestReadmeSnippets < Minitest::Test
     },
     "mistakes-raise" => { prelude: SCHEDULER },
     "spin-on-thread" => { prelude: REQUIRE },
+    "deadlock" => {
+      stdout: lambda do |out|
+        out.match?(/\Adeadlock: every fiber of #<Thread:\S+ run> waits for something nothing can bring any more/) &&
+          out.match?(/^#<Fiber:0x\h+ \(root\)>  joining "inbox" \S+:\d+\n  "inbox" \S+:\d+  receiving \(mailbox empty\)/)
+      end
+    },
     "worker-threads" => {
       prelude: SCHEDULER,
       matchers: { 0 => 'File.read("/etc/hostname")' },
