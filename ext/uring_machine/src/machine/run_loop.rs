@@ -119,6 +119,10 @@ pub struct State {
     /// Fibers in a `sleep` without a duration: like CRuby's, not a deadlock (a signal may end
     /// it), see deadlock.rs.
     pub sleeping_forever: usize,
+    /// Set while the thread enters the ring to wait: Ruby runs pending trap handlers (and
+    /// finalizers) as it releases the GVL, right before the wait, and whatever they wake must
+    /// end that wait (see `deliver`), or it would wait for an unrelated completion.
+    pub entering_wait: bool,
     ticks: u32,
     completions: Vec<Completion>,
 }
@@ -209,6 +213,7 @@ impl Machine {
             write_counts: FiberMap::default(),
             wakeup: wakeup.clone(),
             sleeping_forever: 0,
+            entering_wait: false,
             ticks: 0,
             completions: Vec::with_capacity(256),
         };
@@ -350,7 +355,10 @@ impl Machine {
     /// Submits what is queued and waits for at least one completion without the GVL, so other
     /// threads run; Thread#raise, signals and `wakeup` from another thread interrupt it.
     fn wait_for_completions(&self) -> Result<(), Error> {
-        let mut args = self.with(|s| s.ring.enter_args(1));
+        let mut args = self.with(|s| {
+            s.entering_wait = true;
+            s.ring.enter_args(1)
+        });
         let data = &mut args as *mut _ as *mut libc::c_void;
         let wakeup = Arc::as_ptr(&self.wakeup) as *mut libc::c_void;
         // SAFETY: `data` points at `args`, a local that outlives the call, and
@@ -366,6 +374,7 @@ impl Machine {
             NIL
         });
         self.with(|s| {
+            s.entering_wait = false;
             s.metrics.waits += 1;
             if args.to_submit > 0 {
                 s.metrics.submits += 1;
