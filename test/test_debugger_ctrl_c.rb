@@ -23,7 +23,9 @@ class TestDebuggerCtrlC < Minitest::Test
   def test_ctrl_c_at_the_prompt_gives_the_prompt_again
     wait_for(/\(um\) \z|\(um\)\s*\z/)
     press_ctrl_c
+    wait_for(/^\(um\) \^C\n\(um\)\s*\z/)
     press_ctrl_c
+    wait_for(/^\(um\) \^C\n\(um\) \^C\n\(um\)\s*\z/)
     type "total"
     text = wait_for(/^=> 40$/)
     refute_match(/Interrupt|EXITED/, text)

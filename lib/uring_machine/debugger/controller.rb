@@ -19,7 +19,7 @@ module UringMachine
       COMMAND = :uring_machine_debugger_command
       RESUMED = :uring_machine_debugger_resumed
 
-      # Ctrl-C while the prompt reads a line (see read_terminal_line).
+      # Ctrl-C while the prompt is up (see with_prompt_interrupts).
       class PromptInterrupt < Exception; end # rubocop:disable Lint/InheritException
       private_constant :PromptInterrupt
 
@@ -79,19 +79,50 @@ module UringMachine
       end
 
       def converse(fiber)
-        loop do
-          write(PROMPT)
-          name, arg = Commands.parse(read_line)
-          case name
-          when :nothing then next
-          when :help then write(Commands::HELP)
-          else
-            fiber << [COMMAND, name, arg]
-            kind, text = UringMachine.receive { |m| m.is_a?(Array) && (m[0] == OUTPUT || m[0] == RESUMED) }
-            return if kind == RESUMED
-
-            write(text)
+        with_prompt_interrupts do
+          loop do
+            # A Ctrl-C is taken only here: one that comes while the last is handled waits.
+            Thread.handle_interrupt(PromptInterrupt => :immediate) do
+              write(PROMPT)
+              name, arg = Commands.parse(read_line)
+              case name
+              when :nothing then next
+              when :help then write(Commands::HELP)
+              else
+                return if run_command(fiber, name, arg) == RESUMED
+              end
+            end
+          rescue PromptInterrupt
+            write("\n") # Ctrl-C at the prompt: the prompt again
           end
+        end
+      end
+
+      # Sends a command to the stopped fiber and shows its answer; RESUMED when it let the
+      # program go on.
+      def run_command(fiber, name, arg)
+        @running_command = true
+        fiber << [COMMAND, name, arg]
+        kind, text = UringMachine.receive { |m| m.is_a?(Array) && (m[0] == OUTPUT || m[0] == RESUMED) }
+        @running_command = false
+        kind == RESUMED ? kind : write(text)
+      end
+
+      # Ctrl-C while the prompt is up: the prompt again (as in irb), not an Interrupt that ends
+      # the program through the debugger's internals. While a command runs (an eval), it
+      # interrupts the program as usual. Terminal input only.
+      def with_prompt_interrupts
+        return yield if @input == :mailbox
+
+        controller = Thread.current
+        @running_command = false
+        previous = Signal.trap("INT") do
+          @running_command ? Thread.main.raise(Interrupt) : controller.raise(PromptInterrupt, "Ctrl-C at the prompt")
+        end
+        begin
+          Thread.handle_interrupt(PromptInterrupt => :never) { yield }
+        ensure
+          Signal.trap("INT", previous || "DEFAULT")
         end
       end
 
@@ -101,27 +132,11 @@ module UringMachine
                    UringMachine.receive { |m| m.is_a?(Array) && m[0] == INPUT }[1]
                  end
                else
-                 read_terminal_line
+                 @input.gets
                end
         write("#{line.chomp}\n") if line && @input == :mailbox # as a terminal would echo it
         write("\n") if line.nil?
         line
-      end
-
-      # Ctrl-C at the prompt: the prompt again (as in irb), not an Interrupt that ends the
-      # program through the debugger's internals. Only while the prompt waits for a line: a
-      # command that runs stays interruptible as usual.
-      def read_terminal_line
-        reader = Thread.current
-        previous = Signal.trap("INT") { reader.raise(PromptInterrupt, "Ctrl-C at the prompt") }
-        begin
-          @input.gets
-        ensure
-          Signal.trap("INT", previous || "DEFAULT")
-        end
-      rescue PromptInterrupt
-        write("\n")
-        "" # an empty line: the prompt comes back
       end
 
       def write(text)
