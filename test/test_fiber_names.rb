@@ -85,6 +85,14 @@ end
 class TestFiberNamesMachine < Minitest::Test
   include FiberNameCases
   include LayerOnMachine
+
+  # With the Machine API a spun fiber starts at the next switch: it already shows where.
+  def test_inspect_before_the_fiber_first_runs
+    line = __LINE__ + 1
+    fiber = UringMachine.machine.spin(name: "queued") { :ran }
+    assert_match(/\A#<Fiber:0x\h+ "queued" #{Regexp.escape(__FILE__)}:#{line} \(created\)>\z/, fiber.inspect)
+    assert_equal :ran, UringMachine.machine.join(fiber)
+  end
 end
 
 class TestFiberNamesScheduler < SchedulerTest

@@ -16,7 +16,7 @@ module UringMachine
 
       parent = Fiber.current
       fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
-      UringMachine.__prepare_fiber__(fiber, UringMachine.__fiber_name__(name), isolated)
+      UringMachine.__prepare_fiber__(fiber, block, args, UringMachine.__fiber_name__(name), isolated)
       __spin__(fiber)
     end
 

@@ -41,7 +41,7 @@ module UringMachine
 
       parent = Fiber.current
       fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
-      UringMachine.__prepare_fiber__(fiber, UringMachine.__fiber_name__(name), isolated)
+      UringMachine.__prepare_fiber__(fiber, block, args, UringMachine.__fiber_name__(name), isolated)
       __start_fiber__(fiber, true)
     end
 
@@ -50,7 +50,7 @@ module UringMachine
     def __spin_queued__(*args, name: nil, isolated: false, &block)
       parent = Fiber.current
       fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
-      UringMachine.__prepare_fiber__(fiber, name, isolated)
+      UringMachine.__prepare_fiber__(fiber, block, args, name, isolated)
       __queue_fiber__(fiber)
     end
 

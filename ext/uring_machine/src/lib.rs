@@ -49,6 +49,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     module.define_module_function("__name_of__", function!(machine::fiber_info::rb_name_of, 1))?;
     module.define_module_function("__set_name__", function!(machine::fiber_info::rb_set_name, 2))?;
     module.define_module_function("__born__", function!(machine::fiber_info::rb_born, 1))?;
+    module.define_module_function("__set_body__", function!(machine::fiber_info::rb_set_body, 3))?;
     module.define_module_function("__isolate__", function!(machine::fiber_info::rb_isolate, 1))?;
     module.define_module_function("__isolated__", function!(machine::fiber_info::rb_isolated, 1))?;
     module.define_module_function("__watcher_of__", function!(machine::fiber_info::rb_watcher_of, 1))?;

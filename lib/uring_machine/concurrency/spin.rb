@@ -36,8 +36,9 @@ module UringMachine
     -name.to_s
   end
 
-  # Names +fiber+ and marks it isolated before it first runs; returns it.
-  def self.__prepare_fiber__(fiber, name, isolated)
+  # Records what +fiber+ runs, names it and marks it isolated, before it first runs; returns it.
+  def self.__prepare_fiber__(fiber, block, args, name, isolated)
+    __set_body__(fiber, block, args)
     __set_name__(fiber, name) if name
     __isolate__(fiber) if isolated
     fiber

@@ -45,6 +45,15 @@ pub fn rb_set_name(fiber: Value, name: Value) -> Result<Value, Error> {
     Ok(name)
 }
 
+/// UringMachine.__set_body__(fiber, block, args) → fiber: what spin starts it with, known
+/// before it first runs (Fiber#inspect, print_tree and Fiber#restart read it).
+pub fn rb_set_body(fiber: Value, block: Value, args: Value) -> Result<Value, Error> {
+    let f = raw(fiber);
+    check_fiber(f)?;
+    tree::remember_body(f, raw(block), raw(args))?;
+    Ok(fiber)
+}
+
 /// UringMachine.__born__(fiber) → when it started (CLOCK_MONOTONIC ns), or nil.
 pub fn rb_born(fiber: Value) -> Result<Value, Error> {
     let fiber = raw(fiber);
