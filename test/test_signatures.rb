@@ -101,7 +101,7 @@ class TestSignatures < Minitest::Test
       core.public_send(build, type_name).methods.filter_map do |name, method|
         mine = ours[name]
         next if mine && [mine.defined_in, mine.accessibility] == [method.defined_in, method.accessibility]
-        # A method every object has (Fiber#inspect), declared on the class with core's type
+        # A method every object has (Fiber#inspect), given to the class with core's type
         next if mine && INHERITED.include?(method.defined_in.to_s) && mine.method_types.map(&:to_s) == method.method_types.map(&:to_s)
 
         "#{mod}#{singleton ? '.' : '#'}#{name}"
