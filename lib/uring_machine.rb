@@ -27,6 +27,7 @@ module UringMachine
 end
 
 require_relative "uring_machine/machine"
+require_relative "uring_machine/timeout_watchdog"
 require_relative "uring_machine/scheduler"
 require_relative "uring_machine/concurrency"
 require_relative "uring_machine/debugger/breakpoint"

@@ -10,9 +10,12 @@
 # UM_CRUBY_TIMEOUT (seconds per test, default 30), UM_CRUBY_TESTS (name filter), UM_CRUBY_KEEP,
 # UM_CRUBY_CACHE: see test/cruby/run.rb and script/cruby-src.
 #
-#   rake test:cruby_io    CRuby's test_io.rb and test_io_m17n.rb (same source), run plainly and
-#                         with each test in a fiber under UringMachine::Scheduler: the outcomes
-#                         must match (test/cruby/io_run.rb, expected_io_differences.rb)
+#   rake test:cruby_io      CRuby's test_io.rb and test_io_m17n.rb (same source), run plainly and
+#                           with each test in a fiber under UringMachine::Scheduler: the outcomes
+#                           must match (test/cruby/suite_run.rb, expected_differences.rb)
+#   rake test:cruby_stdlib  the same with CRuby's socket, timeout, thread, thread_queue, thread_cv,
+#                           monitor, process, open3, tempfile, pty, openssl/test_ssl and
+#                           net/http/test_http tests
 
 require "rbconfig"
 
@@ -36,8 +39,15 @@ namespace :test do
 
   desc "Compile, then run CRuby's test_io.rb and test_io_m17n.rb plainly and under UringMachine::Scheduler, and compare"
   task cruby_io: :compile do
-    ruby("-w", "test/cruby/io_run.rb", cruby_source("test:cruby_io")) do |ok, _|
+    ruby("-w", "test/cruby/suite_run.rb", "io", cruby_source("test:cruby_io")) do |ok, _|
       abort "test:cruby_io failed on Ruby #{RUBY_VERSION}" unless ok
+    end
+  end
+
+  desc "Compile, then run CRuby's socket, timeout, thread, process... tests plainly and under UringMachine::Scheduler, and compare"
+  task cruby_stdlib: :compile do
+    ruby("-w", "test/cruby/suite_run.rb", "stdlib", cruby_source("test:cruby_stdlib")) do |ok, _|
+      abort "test:cruby_stdlib failed on Ruby #{RUBY_VERSION}" unless ok
     end
   end
 end

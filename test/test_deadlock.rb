@@ -32,6 +32,18 @@ class TestDeadlock < Minitest::Test
     assert_match(/^:unstuck$/, result.out)
   end
 
+  def test_the_timeout_watchdog_thread_does_not_count_as_another_thread
+    result = run_ruby("-ruring_machine", "-e", <<~RUBY, limit: 30)
+      machine = UringMachine.machine
+      UringMachine.cancel_after(5) { machine.sleep(0) } # starts the watchdog's thread
+      raise "no watchdog thread" unless UringMachine::TimeoutWatchdog.__thread__&.alive?
+      inbox = machine.spin { UringMachine.receive }
+      machine.join(inbox)
+    RUBY
+    assert_equal 1, result.status.exitstatus, result.err
+    assert_match(/deadlock: every fiber .* \(UringMachine::DeadlockError\)$/, result.err)
+  end
+
   def test_fibers_that_join_each_other_under_the_scheduler
     result = run_ruby("-ruring_machine", "-e", <<~RUBY, limit: 30)
       Fiber.set_scheduler(UringMachine::Scheduler.new)

@@ -28,6 +28,11 @@ class TestExamples < Minitest::Test
     assert_includes out, "sum of squares: #{(0...30).sum { |n| n * n }}"
   end
 
+  def test_crawler
+    out = run_example("crawler", 200, 10)
+    assert_equal "fetched 200 pages, at most 10 at a time, in order: true\n", out
+  end
+
   def test_cancel_request
     out = run_example("cancel_request", 0.3)
     assert_equal [%(/fast answered "ok" (0.3 s deadline, in time)), "/slow cancelled (0.3 s deadline, in time)"],

@@ -89,6 +89,30 @@ class TestReadmeSnippets < Minitest::Test
       prelude: %(#{SCHEDULER}socket, _peer = UNIXSocket.pair\n), in_fiber: true
     },
     "mailboxes" => { prelude: REQUIRE, stdout: "hello\nworld\n" },
+    "run" => {},
+    "groups" => {},
+    "semaphore" => {
+      # the 1,000 URLs point at a small HTTP server started here, stopped after the snippet
+      prelude: <<~RUBY,
+        #{SCHEDULER}require "net/http"
+        server = TCPServer.new("127.0.0.1", 0)
+        acceptor = UringMachine.spin do
+          loop do
+            UringMachine.spin(server.accept) do |client|
+              nil until client.gets == "\\r\\n"
+              client.write("HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok")
+            ensure
+              client.close
+            end
+          end
+        end
+        urls = Array.new(1000) { |i| "http://127.0.0.1:\#{server.local_address.ip_port}/\#{i}" }
+      RUBY
+      check: "raise 'not every page' unless pages.uniq == ['ok']\nacceptor.stop\n"
+    },
+    "resource-pool" => {},
+    "timers" => { stdout: /\A\.\.\.!*\z/ },
+    "global-run" => { stdout: "later\n" },
     "supervise" => {
       # stand-ins that end, so that supervise returns: the server fails once and ends when
       # restarted, the poller ends

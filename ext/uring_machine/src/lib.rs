@@ -44,6 +44,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     module.define_module_function("__spun_children_of__", function!(machine::tree::rb_spun_children_of, 1))?;
     module.define_module_function("__adopt__", function!(machine::tree::rb_adopt, 3))?;
     module.define_module_function("__watch__", function!(machine::tree::rb_watch, 2))?;
+    module.define_module_function("__report_to__", function!(machine::tree::rb_report_to, 2))?;
     module.define_module_function("__body_of__", function!(machine::tree::rb_body_of, 1))?;
     module.define_module_function("__set_home__", function!(machine::tree::rb_set_home, 2))?;
     module.define_module_function("__name_of__", function!(machine::fiber_info::rb_name_of, 1))?;
@@ -67,6 +68,11 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     machine::fibers::remember_timeout_error(ruby);
     machine::signals::remember_stop(ruby);
     ruby::partial_write::define(module)?;
+    module.define_module_function("__watchdog_round__", function!(machine::watchdog::rb_watchdog_round, 0))?;
+    module.define_module_function(
+        "__raised_by_thread__",
+        function!(machine::signals::rb_mark_raised_by_thread, 1),
+    )?;
     module.define_module_function(
         "emit_signal_exception",
         function!(machine::signals::rb_emit_signal_exception, -1),
@@ -235,6 +241,7 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("block", method!(Scheduler::rb_block, -1))?;
     class.define_method("unblock", method!(Scheduler::rb_unblock, 2))?;
     class.define_method("kernel_sleep", method!(Scheduler::rb_kernel_sleep, -1))?;
+    class.define_method("__sleep_timed_out__", method!(Scheduler::rb_sleep_timed_out, 0))?;
     class.define_method("timeout_after", method!(Scheduler::rb_timeout_after, -1))?;
     class.define_method("process_wait", method!(Scheduler::rb_process_wait, 2))?;
     class.define_method("io_wait", method!(Scheduler::rb_io_wait, 3))?;

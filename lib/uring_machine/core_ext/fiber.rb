@@ -89,6 +89,16 @@ module UringMachine
     end
   end
 
+  # Polyphony's Fiber.await and Fiber.select (UringMachine.await and .select, concurrency/group.rb).
+  module FiberAwaitSelect
+    # Waits for every fiber: their values in order; the first failure stops the others and is
+    # raised.
+    def await(*fibers) = UringMachine.await(*fibers)
+
+    # Waits for the first fiber to finish: [fiber, value], or raises its failure.
+    def select(*fibers) = UringMachine.select(*fibers)
+  end
+
   # A fiber's mailbox (UringMachine::Mailbox; it, Fiber#<<, UringMachine.receive and
   # .receive_all_pending are in Rust, on the hot path of every message): other fibers, of any
   # thread, send it messages (Fiber#<<), the fiber takes them in order (UringMachine.receive),
@@ -154,6 +164,10 @@ module UringMachine
   CoreExt.declare(
     Fiber, FiberTree, methods: %i[parent children join await stop restart add_child_fiber], at: :gem_load,
     why: "the fiber tree: parents, children, join, stop, restart"
+  )
+  CoreExt.declare(
+    Fiber, FiberAwaitSelect, singleton: true, methods: %i[await select], at: :gem_load,
+    why: "Polyphony's Fiber.await (all) and Fiber.select (the first to finish)"
   )
   CoreExt.declare(
     Fiber, FiberMailbox, methods: %i[mailbox mailbox_limit mailbox_limit=], at: :gem_load,

@@ -1,7 +1,7 @@
 //! No silent hang: when the machine's loop finds nothing to run and nothing that could ever
 //! wake a fiber (no op in flight, so no timer and no fd wait; no wake-up or spin request from
-//! another thread queued; no other Ruby thread alive, so nobody could send one; no signal trap
-//! of the program's, checked in Ruby; no fiber in a `sleep` without a duration, which CRuby
+//! another thread queued; no other Ruby thread alive (but the timeout watchdog), so nobody
+//! could send one, and no signal trap of the program's, both checked in Ruby; no fiber in a `sleep` without a duration, which CRuby
 //! does not call a deadlock either: a signal may end it), every fiber waits for a message, a join or an explicit
 //! resume that only a fiber of this thread could give: a deadlock. UringMachine::DeadlockError
 //! is raised in the main fiber of the tree (the thread's root fiber), as CRuby raises fatal
@@ -39,10 +39,6 @@ impl Machine {
         if self.spin_requests().has_pending() || !self.with(|s| s.nothing_can_wake()) {
             return false;
         }
-        // SAFETY: rb_thread_alone reads the VM's count of living threads; it raises nothing.
-        if unsafe { rb_sys::rb_thread_alone() } == 0 {
-            return false;
-        }
         let main = tree_top(fiber_current());
         if !self.with(|s| s.is_in_wait(main)) {
             return false; // it runs outside this machine: something else may wake us
@@ -51,8 +47,8 @@ impl Machine {
             return false;
         };
         // SAFETY: `module` is a constant's module and `main` a fiber the machine holds (it is in
-        // a wait); __deadlock__ returns the exception, or nil when a signal trap could still
-        // bring a message; whatever it raises is caught by protect.
+        // a wait); __deadlock__ returns the exception, or nil when another thread or a signal
+        // trap could still end a wait; whatever it raises is caught by protect.
         let error: VALUE = match protect(|| unsafe { rb_sys::rb_funcall(module, names().deadlock, 1, main) }) {
             Ok(v) if v != NIL => v,
             _ => return false,

@@ -255,7 +255,15 @@ impl Machine {
         // Unlisted from a frozen parent's children it stays listed: children_of shows living
         // ones only, and nothing else is left to report it to.
         let _ = tree::unlink(current);
-        let watcher = tree::watcher_of(parent);
+        let reporter = tree::reporter_of(current);
+        // A group's child_finished answers whether it takes the failure; a raise in it is its
+        // own bug and is not let loose in this finished fiber: the failure then goes on as usual.
+        // SAFETY: `reporter`, `current` and `error` are live (this fiber's ivar, this fiber, a
+        // VALUE on this stack); whatever child_finished raises is caught by protect.
+        let reported = reporter != NIL
+            && protect(|| unsafe { rb_sys::rb_funcall(reporter, names.child_finished, 2, current, error) })
+                .is_ok_and(rb::truthy);
+        let watcher = if reported { NIL } else { tree::watcher_of(parent) };
         if watcher != NIL {
             // Supervisor#child_finished only queues the news (no limit, no wait): nothing to lose.
             // SAFETY: `watcher`, `current` and `error` are live (the parent's ivar, this fiber,
@@ -266,8 +274,8 @@ impl Machine {
             if e.value().is_none() {
                 return Err(e); // throw / kill: let it unwind to where it belongs
             }
-            if error == NIL || watcher != NIL {
-                // stopped on purpose, or the supervisor heard of it
+            if error == NIL || watcher != NIL || reported {
+                // stopped on purpose, or the supervisor or group heard of it
             } else if let Some(target) = signals::signal_target(error, current) {
                 // A signal exception that surfaced in this fiber's own code goes to the main
                 // fiber of the tree, not to the parent.
@@ -275,11 +283,11 @@ impl Machine {
             } else if !joined && fiber_info::is_isolated(current) {
                 report_isolated(current, error);
             } else if !joined {
-                raise_in_ancestor(&rb_self, current, error);
+                raise_in_ancestor(&rb_self, current, error, true);
             }
         }
         if let Some(failure) = leftover_failure {
-            raise_in_ancestor(&rb_self, current, failure);
+            raise_in_ancestor(&rb_self, current, failure, false);
         }
         Ok(rb::value(terminated()))
     }
@@ -318,12 +326,18 @@ impl Machine {
             let error = rb::ivar_get(fiber, names.fiber_error);
             if error != NIL {
                 // Raised here, so no longer also on its way to this fiber as a child's failure.
-                rb_self.with(|s| {
-                    if s.pending.get(&current) == Some(&error) {
+                let was_pending = rb_self.with(|s| {
+                    let pending = s.pending.get(&current) == Some(&error);
+                    if pending {
                         s.pending.remove(&current);
                         s.failures.remove(&current);
                     }
+                    pending
                 });
+                // Already raised in this fiber as a child's failure: each failure once.
+                if !was_pending && rb::ivar_get(fiber, names.fiber_told) == current {
+                    continue;
+                }
                 return Err(exception_error(error));
             }
         }
@@ -433,15 +447,18 @@ fn living_ancestor(fiber: VALUE) -> Option<VALUE> {
 }
 
 /// Raises a failure that escaped `fiber` in its nearest living ancestor, on whichever thread
-/// that runs; with none, reports it (Machine#report_on_exception).
-fn raise_in_ancestor(machine: &Obj<Machine>, fiber: VALUE, failure: VALUE) {
+/// that runs; with none, reports it (Machine#report_on_exception). `own`: the failure is
+/// `fiber`'s own, so the ancestor is remembered first (before another thread can run it) as
+/// the one told of it: its join of `fiber` does not raise it a second time.
+fn raise_in_ancestor(machine: &Obj<Machine>, fiber: VALUE, failure: VALUE, own: bool) {
     match living_ancestor(fiber) {
-        Some(ancestor) => match tree::machine_of_waiter(ancestor) {
-            Some(other) if !std::ptr::eq(&*other, &**machine) => {
-                tree::wake(machine, Some(other), Remote::new(ancestor, failure, Wake::Raise))
+        Some(ancestor) => {
+            if own {
+                // A frozen fiber remembers nothing: a later join then raises it again.
+                let _ = rb::ivar_set(fiber, names().fiber_told, ancestor);
             }
-            _ => machine.with(|s| s.interrupt_with_failure(ancestor, failure)),
-        },
+            raise_in(machine, ancestor, failure)
+        }
         None if machine.with(|s| s.report_on_exception) => {
             let _: Result<Value, Error> = machine.funcall("report_fiber_error", (rb::value(fiber), rb::value(failure)));
         }
@@ -460,6 +477,16 @@ fn report_isolated(fiber: VALUE, failure: VALUE) {
     // on this stack; whatever the Ruby method raises is caught by protect (nothing is left to
     // tell of it: the report itself failed).
     let _ = protect(|| unsafe { rb_sys::rb_funcall(module, names().isolated_failure, 2, fiber, failure) });
+}
+
+/// Raises `failure` in `ancestor`, on the machine it waits on.
+fn raise_in(machine: &Obj<Machine>, ancestor: VALUE, failure: VALUE) {
+    match tree::machine_of_waiter(ancestor) {
+        Some(other) if !std::ptr::eq(&*other, &**machine) => {
+            tree::wake(machine, Some(other), Remote::new(ancestor, failure, Wake::Raise))
+        }
+        _ => machine.with(|s| s.interrupt_with_failure(ancestor, failure)),
+    }
 }
 
 /// Wakes the fibers that join `fiber`, on whichever machine each waits; whether there were any.

@@ -13,9 +13,11 @@ pub mod run_loop;
 pub mod signals;
 pub mod spin_requests;
 pub mod thread_end;
+pub mod throw_through;
 pub mod timers;
 pub mod tree;
 pub mod waits;
+pub mod watchdog;
 pub mod write_counts;
 
 pub use run_loop::{deferrable, error_value, exception_error, init_globals, terminated, Machine, Wait};

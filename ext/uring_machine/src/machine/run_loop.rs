@@ -17,6 +17,7 @@ use crate::ring::metrics::Metrics;
 use crate::ring::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
 use crate::ring::wakeup::{unblock_ring_wait, Wakeup};
 use crate::ring::{has_more, Completion, Ring};
+use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, fiber_current, mark, NIL};
 
 /// How many run-queue pops may pass before completions are collected without waiting.
@@ -101,6 +102,14 @@ pub struct State {
     pub failures: FiberMap<VALUE>,
     pub metrics: Metrics,
     pub report_on_exception: bool,
+    /// The fiber whose last kernel_sleep ran out of time (NIL if none): ConditionVariable#wait
+    /// asks, since CRuby's Mutex#sleep drops the hook's answer. Only compared, never used.
+    pub timed_out_sleeper: VALUE,
+    /// The fiber that runs the event loop in Scheduler#run / #close (NIL when none does), and
+    /// the last other fiber that parked: a Thread#raise that finds the loop waiting on the
+    /// ring is for that one (see signals.rs, `route_signal`). Only compared, or checked to be parked.
+    pub loop_fiber: VALUE,
+    pub last_parked: VALUE,
     /// The fiber this machine last handed control to (see `switch`).
     pub running: VALUE,
     /// While set (Thread#fiber_lock), the only fiber that may run: the others stay queued.
@@ -141,6 +150,8 @@ pub struct Machine {
     fork_generation: u64,
     /// Set by `shut_down`: the ring and the eventfd are closed.
     closed: Cell<bool>,
+    /// What the timeout watchdog reads of this thread (watchdog.rs).
+    pub(crate) progress: Arc<crate::machine::watchdog::Progress>,
 }
 
 impl DataTypeFunctions for Machine {
@@ -203,6 +214,9 @@ impl Machine {
             failures: FiberMap::default(),
             metrics: Metrics::default(),
             report_on_exception: true,
+            timed_out_sleeper: NIL,
+            loop_fiber: NIL,
+            last_parked: NIL,
             running: NIL,
             locked_to: NIL,
             buffers: None,
@@ -232,6 +246,7 @@ impl Machine {
             owner_tid,
             fork_generation: crate::ring::private_fds::generation(),
             closed: Cell::new(false),
+            progress: Arc::default(),
         })
     }
 
@@ -304,23 +319,38 @@ impl Machine {
     /// or the exception raised into it while it was away.
     pub fn switch(&self) -> Result<VALUE, Error> {
         let current = fiber_current();
+        self.with(|s| {
+            if current != s.loop_fiber {
+                s.last_parked = current;
+            }
+        });
         loop {
-            let (fiber, value) = self.next_runnable()?;
-            if fiber == current {
+            let (fiber, value, resumes) = self.next_runnable()?;
+            if fiber == current && resumes != Resumes::Forward {
                 return Ok(value);
             }
             if !rb::fiber_alive(fiber) {
+                continue;
+            }
+            let forwarded = resumes == Resumes::Forward;
+            if forwarded && (fiber == current || !self.take_forwarded(fiber, value)) {
                 continue;
             }
             self.with(|s| {
                 s.metrics.switches += 1;
                 s.running = fiber;
             });
-            let resumed = rb::transfer(fiber, value);
+            self.progress.switched_to(fiber);
+            let resumed = if forwarded {
+                forward(fiber, value)
+            } else {
+                rb::transfer(fiber, value)
+            };
             let finished = matches!(resumed, Ok(v) if v == terminated());
             self.with(|s| {
                 // Whoever ran last gave us control without the scheduler (Fiber#raise is a
                 // transfer): queue it, or it would never run again.
+                self.progress.switched_to(current);
                 let previous = std::mem::replace(&mut s.running, current);
                 if previous != current && previous != NIL && !finished {
                     s.runqueue.push_back(Runnable {
@@ -337,7 +367,21 @@ impl Machine {
         }
     }
 
-    fn next_runnable(&self) -> Result<(VALUE, VALUE), Error> {
+    /// Whether timeout `exception`, pending for `fiber`, is to be raised with Fiber#raise in
+    /// the fiber it resumed (see `forward`): then it is no longer pending. Only Ruby 3.3+
+    /// forward Fiber#raise along a resume (3.1 raises FiberError); before, the exception
+    /// stays pending, raised once `fiber` waits here.
+    fn take_forwarded(&self, fiber: VALUE, exception: VALUE) -> bool {
+        if !cfg!(ruby_gte_3_3) || !self.with(|s| s.pending.get(&fiber) == Some(&exception)) || !is_resuming(fiber) {
+            return false;
+        }
+        self.with(|s| {
+            s.pending.remove(&fiber);
+        });
+        true
+    }
+
+    fn next_runnable(&self) -> Result<(VALUE, VALUE, Resumes), Error> {
         loop {
             if self.spin_requests.has_pending() {
                 self.serve_spin_requests();
@@ -370,9 +414,11 @@ impl Machine {
             // Ruby 3.1 from starting (and, under a scheduler, fiber-joining) a helper thread when
             // the main thread is alone.
             let flags = rb_sys::RB_NOGVL_UBF_ASYNC_SAFE as i32;
+            self.progress.set_in_ring(true);
             rb_sys::rb_nogvl(Some(enter_without_gvl), data, Some(unblock_ring_wait), wakeup, flags);
             NIL
         });
+        self.progress.set_in_ring(false);
         self.with(|s| {
             s.entering_wait = false;
             s.metrics.waits += 1;
@@ -381,7 +427,8 @@ impl Machine {
             }
             s.reap();
         });
-        // A signal exception goes to the main fiber; this one goes on waiting (signals.rs).
+        // A signal exception goes to the main fiber, a Thread#raise to the fiber that waits;
+        // this one goes on waiting (signals.rs).
         self.route_signal(waited)?;
         let res = args.result;
         if res < 0 && ![-libc::EINTR, -libc::EAGAIN, -libc::EBUSY, -libc::ETIME].contains(&(res as i32)) {
@@ -625,7 +672,7 @@ impl State {
 
     /// The next run-queue entry that may run (the fiber lock's holder's only, while it is
     /// held); stale ones are dropped on the way, those of a wait set aside held back.
-    fn pop_runnable(&mut self) -> Option<(VALUE, VALUE)> {
+    fn pop_runnable(&mut self) -> Option<(VALUE, VALUE, Resumes)> {
         loop {
             let entry = if self.locked_to == NIL {
                 self.runqueue.pop_front()?
@@ -641,7 +688,7 @@ impl State {
                 }
             }
             match self.entry_state(&entry) {
-                Entry::Run => return Some((entry.fiber, self.take_value(&entry))),
+                Entry::Run => return Some((entry.fiber, self.take_value(&entry), entry.resumes)),
                 Entry::Hold => self.held.push(entry),
                 Entry::Drop => {}
             }
@@ -706,6 +753,13 @@ impl State {
                         self.ops.release(id);
                         if c.result == -libc::ETIME {
                             self.interrupt(fiber, exception);
+                            if !self.waiting.contains_key(&fiber) && !self.is_in_wait(fiber) {
+                                self.runqueue.push_back(Runnable {
+                                    fiber,
+                                    value: exception,
+                                    resumes: Resumes::Forward,
+                                });
+                            }
                         }
                     }
                     Kind::WakeTimer => {
@@ -848,7 +902,33 @@ pub fn deferrable(e: &Error) -> Option<VALUE> {
     e.value().map(rb::raw).filter(|v| rb::is_exception(*v))
 }
 
+/// Whether `fiber` resumed another fiber that has not returned (CRuby's Fiber#to_s says
+/// "(resumed by resuming)": it has no other way to tell).
+fn is_resuming(fiber: VALUE) -> bool {
+    // SAFETY: Fiber#to_s of a live fiber; whatever it raises is caught by protect.
+    let Ok(text) = protect(|| unsafe { rb_sys::rb_funcall(fiber, names().to_s, 0) }) else {
+        return false;
+    };
+    // SAFETY: the bytes are read at once, while `text` is on this stack and nothing runs.
+    magnus::RString::from_value(rb::value(text)).is_some_and(|s| unsafe { s.as_slice() }.ends_with(b"by resuming)>"))
+}
+
+/// Raises `exception` in `fiber` with Fiber#raise, which, for a fiber that resumed another,
+/// raises it in the one it resumed (Ruby 3.3+): where Ruby's own Timeout would raise it (its
+/// thread raises in whatever fiber runs). Returns, like a transfer, what the next transfer
+/// back to the current fiber passes.
+fn forward(fiber: VALUE, exception: VALUE) -> Result<VALUE, Error> {
+    // SAFETY: `fiber` is alive and resuming (checked), `exception` held by the caller for the
+    // call; an exception raised back into this fiber meanwhile comes through protect as Err.
+    protect(|| unsafe { rb_sys::rb_fiber_raise(fiber, 1, &exception as *const VALUE as *mut VALUE) })
+}
+
+/// The error that raises `exc` in the current fiber (a throw for a timeout's exception that
+/// no rescue in its block may catch: throw_through.rs).
 pub fn exception_error(exc: VALUE) -> Error {
+    if let Some(throw) = crate::machine::throw_through::throw(exc) {
+        return throw;
+    }
     match Exception::from_value(rb::value(exc)) {
         Some(e) => Error::from(e),
         None => rb::type_error("not an exception"),

@@ -44,7 +44,7 @@ pub fn is_stop(exc: VALUE) -> bool {
 /// or the top of `current`'s family tree. None for an ordinary exception, or when that fiber
 /// is `current` itself (then it is raised right here, as usual).
 pub fn signal_target(exc: VALUE, current: VALUE) -> Option<VALUE> {
-    if rb::is_special(exc) {
+    if rb::is_special(exc) || is_raised_by_thread(exc) {
         return None;
     }
     let mark = rb::ivar_get(exc, target_id());
@@ -86,10 +86,31 @@ impl State {
     }
 }
 
+/// Whether another thread raised `exc` into this one with Thread#raise (marked by
+/// core_ext/thread.rb's ThreadRaise): it is raised where the thread waits, even an Interrupt.
+fn is_raised_by_thread(exc: VALUE) -> bool {
+    rb::ivar_get(exc, names().raised_by_thread) == TRUE
+}
+
+/// UringMachine.__raised_by_thread__(exception): marks an exception that Thread#raise sends to
+/// another thread (see is_raised_by_thread).
+pub fn rb_mark_raised_by_thread(exception: Value) -> Result<Value, Error> {
+    let exc = raw(exception);
+    if !rb::is_exception(exc) {
+        return Err(rb::type_error("exception expected"));
+    }
+    if !rb::is_frozen(exc) {
+        rb::ivar_set(exc, names().raised_by_thread, TRUE)?;
+    }
+    Ok(exception)
+}
+
 impl Machine {
     /// Called with what the ring wait (or the interrupt check after it) returned: a signal
     /// exception that belongs to another fiber parked on this machine goes there, and the
-    /// current fiber goes on waiting.
+    /// current fiber goes on waiting. So does what another thread's Thread#raise sent while
+    /// the loop of run / close waited: it is for the fiber that parked last, as it would be
+    /// raised where a thread without a scheduler waits.
     pub(crate) fn route_signal(&self, result: Result<VALUE, Error>) -> Result<VALUE, Error> {
         let Err(e) = &result else {
             return result;
@@ -97,6 +118,18 @@ impl Machine {
         let Some(exc) = e.value().map(raw) else {
             return result;
         };
+        if is_raised_by_thread(exc) {
+            let current = fiber_current();
+            let delivered = self.with(|s| {
+                let target = s.last_parked;
+                let for_other = current == s.loop_fiber && target != NIL && target != current && s.is_parked(target);
+                if for_other {
+                    s.interrupt(target, exc);
+                }
+                for_other
+            });
+            return if delivered { Ok(NIL) } else { result };
+        }
         let Some(target) = signal_target(exc, fiber_current()) else {
             return result;
         };

@@ -8,7 +8,7 @@ use magnus::{Error, Value};
 use rb_sys::VALUE;
 
 use crate::machine::run_loop::State;
-use crate::machine::{exception_error, Machine, Wait};
+use crate::machine::{exception_error, watchdog, Machine, Wait};
 use crate::ring::op::{Kind, OpId, Owned, Slot, State as OpState};
 use crate::ring::readiness::{poll_now, FilteredPoll};
 use crate::ruby::duration::ring_timespec;
@@ -110,7 +110,21 @@ impl Machine {
         };
         let current = fiber_current();
         let id = self.start_timer(Kind::Timeout, after, exception, 0);
+        // Code that never comes back to the loop is interrupted by the watchdog instead.
+        let watch = match Instant::now().checked_add(after) {
+            Some(deadline) => match watchdog::watch(&self.progress, current, exception, deadline) {
+                Ok(watch) => Some(watch),
+                Err(e) => {
+                    self.stop_timer(id);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         let result = body();
+        if let Some(watch) = watch {
+            watchdog::unwatch(watch);
+        }
         self.stop_timer(id);
         // A timeout that fired but was not delivered must not escape its block.
         self.with(|s| {

@@ -67,6 +67,11 @@ pub fn watcher_of(fiber: VALUE) -> VALUE {
     }
 }
 
+/// The reporter (a group) told of `fiber`'s own end, or nil.
+pub fn reporter_of(fiber: VALUE) -> VALUE {
+    rb::ivar_get(fiber, names().fiber_reporter)
+}
+
 /// Remembers what a spun fiber runs, for Fiber#restart.
 pub fn remember_body(fiber: VALUE, block: VALUE, args: VALUE) -> Result<(), Error> {
     rb::ivar_set(fiber, names().fiber_block, block)?;
@@ -157,6 +162,16 @@ pub fn rb_watch(fiber: Value, watcher: Value) -> Result<Value, Error> {
     check_fiber(fiber)?;
     rb::ivar_set(fiber, names().fiber_watcher, raw(watcher))?;
     Ok(watcher)
+}
+
+/// UringMachine.__report_to__(fiber, reporter): `reporter.child_finished(fiber, error)` is
+/// called as `fiber` finishes, before its parent's watcher; a truthy answer takes the failure
+/// (it is not raised in the parent). nil stops.
+pub fn rb_report_to(fiber: Value, reporter: Value) -> Result<Value, Error> {
+    let fiber = raw(fiber);
+    check_fiber(fiber)?;
+    rb::ivar_set(fiber, names().fiber_reporter, raw(reporter))?;
+    Ok(reporter)
 }
 
 /// UringMachine.__body_of__(fiber) → [block, args] that `spin` started it with, or nil.

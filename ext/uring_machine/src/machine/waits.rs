@@ -35,6 +35,10 @@ pub enum Resumes {
     /// Like `Idle`, with the value kept for the fiber (`State::early`), unless its next
     /// suspension took it first.
     Early,
+    /// A timeout's exception (the entry's value) for a fiber in no wait of this machine,
+    /// because it resumed another fiber (Enumerator#next) that waits here: Fiber#raise takes it
+    /// there (`Machine::forward`).
+    Forward,
 }
 
 /// A run-queue entry: `fiber` is to be resumed with `value`.

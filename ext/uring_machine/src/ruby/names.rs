@@ -19,6 +19,10 @@ pub struct Names {
     pub fiber_parent: ID,
     pub fiber_children: ID,
     pub fiber_watcher: ID,
+    /// The one object (a group) told of this fiber's own end, before its parent's watcher
+    pub fiber_reporter: ID,
+    /// The fiber a failure of this one was raised in (join there does not raise it again)
+    pub fiber_told: ID,
     pub fiber_block: ID,
     pub fiber_args: ID,
     pub fiber_mailbox: ID,
@@ -31,6 +35,11 @@ pub struct Names {
     /// The thread that allocated a fiber (machine/fiber_thread.rs)
     pub fiber_thread: ID,
     pub signal_target: ID,
+    /// On a timeout's exception: it leaves the block as a throw to itself (see
+    /// scheduler/timeout.rs), which no `rescue` in the block catches
+    pub throw_through: ID,
+    /// On an exception another thread's Thread#raise sent (machine/signals.rs)
+    pub raised_by_thread: ID,
     // Methods and ivars of Ruby (or of lib/) that the crate calls or reads.
     /// `@value` of UringMachine::Stop
     pub at_value: ID,
@@ -55,6 +64,10 @@ pub struct Names {
     pub uring_machine: ID,
     pub thread_variable_get: ID,
     pub thread_variable_set: ID,
+    /// The constants Timeout and (Timeout::)Error
+    pub timeout_module: ID,
+    pub error_class: ID,
+    pub to_s: ID,
 }
 
 static NAMES: OnceLock<Names> = OnceLock::new();
@@ -92,6 +105,8 @@ pub fn init() -> Result<(), Error> {
         fiber_parent: intern("__uring_machine_parent__")?,
         fiber_children: intern("__uring_machine_children__")?,
         fiber_watcher: intern("__uring_machine_watcher__")?,
+        fiber_reporter: intern("__uring_machine_reporter__")?,
+        fiber_told: intern("__uring_machine_told__")?,
         fiber_block: intern("__uring_machine_block__")?,
         fiber_args: intern("__uring_machine_args__")?,
         fiber_mailbox: intern("__uring_machine_mailbox__")?,
@@ -99,6 +114,8 @@ pub fn init() -> Result<(), Error> {
         fiber_born: intern("__uring_machine_born__")?,
         fiber_isolated: intern("__uring_machine_isolated__")?,
         signal_target: intern("__uring_machine_signal_target__")?,
+        throw_through: intern("__uring_machine_throw_through__")?,
+        raised_by_thread: intern("__uring_machine_raised_by_thread__")?,
         at_value: intern("@value")?,
         at_bytes_written: intern("@bytes_written")?,
         child_finished: intern("child_finished")?,
@@ -119,6 +136,9 @@ pub fn init() -> Result<(), Error> {
         uring_machine: intern("uring_machine")?,
         thread_variable_get: intern("thread_variable_get")?,
         thread_variable_set: intern("thread_variable_set")?,
+        timeout_module: intern("Timeout")?,
+        error_class: intern("Error")?,
+        to_s: intern("to_s")?,
     };
     let _ = NAMES.set(names);
     Ok(())

@@ -6,13 +6,15 @@ use std::cell::Cell;
 use magnus::{gc::Marker, prelude::*, rb_sys::protect, typed_data::Obj, DataTypeFunctions, Error, TypedData, Value};
 use rb_sys::VALUE;
 
+use crate::machine::timers::TIMED_OUT;
 use crate::machine::waits::{Resumes, Runnable};
-use crate::machine::{exception_error, signals, terminated, Machine};
+use crate::machine::{exception_error, signals, terminated, throw_through, Machine};
 use crate::ops::process::{process_status, waitid_options, WaitTarget};
 use crate::ring::wakeup::{Remote, Wake};
 use crate::ruby::args::{arg, arity};
 use crate::ruby::duration;
 use crate::ruby::fd::fd_arg;
+use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, fiber_current, raw, FALSE, NIL, TRUE};
 
 #[derive(TypedData)]
@@ -145,8 +147,10 @@ impl Scheduler {
         });
         // A fiber that finishes returns control to the root fiber; then our own run-queue
         // entry is still there, and the next switch takes it.
+        machine.progress.switched_to(raw(fiber));
         let transferred = rb::transfer(raw(fiber), NIL);
         machine.with(|s| s.running = current);
+        machine.progress.switched_to(current);
         let resumed = match transferred {
             Ok(v) if v == terminated() => machine.switch(),
             other => other,
@@ -252,7 +256,9 @@ impl Scheduler {
                 continue;
             }
             self.closer.set(fiber_current());
+            let outer_loop = machine.with(|s| std::mem::replace(&mut s.loop_fiber, fiber_current()));
             let waited = machine.suspend_current();
+            machine.with(|s| s.loop_fiber = outer_loop);
             self.closer.set(NIL);
             if let Err(e) = waited {
                 // A second signal while fibers are being stopped does not wait for them.
@@ -288,7 +294,18 @@ impl Scheduler {
             Some(d) => machine.suspend_with_timeout(Some(d)),
         };
         machine.with(|s| s.blocked_on.remove(&current));
-        Ok(rb::value(if resumed? == FALSE { FALSE } else { TRUE }))
+        if resumed? != FALSE {
+            return Ok(rb::value(TRUE));
+        }
+        // Ruby 3.1's Thread#join(limit) ignores the answer and blocks again, forever: there the
+        // timeout is raised, for core_ext/thread.rb's ThreadJoinLimit to turn into join's nil.
+        // SAFETY: rb_cThread is set at boot.
+        if !cfg!(ruby_gte_3_2) && rb::is_kind_of(raw(args[0]), unsafe { rb_sys::rb_cThread }) {
+            let module: magnus::RModule = rb::ruby().class_object().const_get("UringMachine")?;
+            let class: magnus::ExceptionClass = module.const_get("JoinTimedOut")?;
+            return Err(Error::new(class, "join timed out"));
+        }
+        Ok(rb::value(FALSE))
     }
 
     /// unblock(blocker, fiber): from any thread.
@@ -315,22 +332,42 @@ impl Scheduler {
             NIL => None,
             seconds => duration::interval(seconds)?,
         };
+        let current = fiber_current();
+        machine.with(|s| {
+            if s.timed_out_sleeper == current {
+                s.timed_out_sleeper = NIL;
+            }
+        });
         let forever = after.is_none() as usize;
         machine.with(|s| s.sleeping_forever += forever);
         let slept = machine.suspend_with_timeout(after);
         machine.with(|s| s.sleeping_forever -= forever);
-        slept.map(|_| rb::value(NIL))
+        if slept? == TIMED_OUT {
+            machine.with(|s| s.timed_out_sleeper = current);
+        }
+        Ok(rb::value(NIL))
     }
 
-    /// timeout_after(duration, exception_class, *arguments) { }: Timeout.timeout's hook. The
-    /// op the block waits on is cancelled when time is up. The duration converts as
+    /// __sleep_timed_out__ → whether the current fiber's last kernel_sleep ran out of time
+    /// (rather than being woken): for ConditionVariable#wait's answer (core_ext/thread.rb).
+    pub fn rb_sleep_timed_out(&self) -> Result<bool, Error> {
+        let machine = self.bound_machine()?;
+        Ok(machine.with(|s| s.timed_out_sleeper == fiber_current()))
+    }
+
+    /// timeout_after(duration, exception_class, *arguments) { |duration| }: Timeout.timeout's
+    /// hook. The op the block waits on is cancelled when time is up. The duration converts as
     /// Kernel#sleep's (what Timeout's own thread does with it on Ruby 3.1); nil or one past the
-    /// clock's range never fires.
+    /// clock's range never fires. Timeout::Error as a class is Timeout's default (timeout
+    /// 0.2-0.4.1, Ruby 3.1-3.3): as with CRuby's own Timeout, no rescue in the block catches
+    /// it (throw_through.rs). From timeout 0.4.3 on, the default is an instance of
+    /// Timeout::ExitException, an Exception that CRuby lets `rescue Exception` catch.
     pub fn rb_timeout_after(&self, args: &[Value]) -> Result<Value, Error> {
         arity(args, 2, usize::MAX)?;
         let machine = self.bound_machine()?;
         machine.check_owner()?;
-        let after = match arg(args, 0) {
+        let seconds = arg(args, 0);
+        let after = match seconds {
             NIL => None,
             seconds => duration::interval(seconds)?,
         };
@@ -349,10 +386,17 @@ impl Scheduler {
         if !rb::is_exception(exception) {
             return Err(rb::type_error("timeout_after needs an exception class or instance"));
         }
+        let throws = after.is_some() && is_timeout_error_class(given)?;
+        if throws {
+            throw_through::mark(exception)?;
+        }
         machine.with_timeout(after, exception, || {
+            if throws {
+                return throw_through::catch_block(exception, seconds).map(rb::value);
+            }
             // SAFETY: timeout_after is called with a block (Timeout.timeout's); what the block
             // raises, breaks or throws is caught by protect.
-            protect(|| unsafe { rb_sys::rb_yield(NIL) }).map(rb::value)
+            protect(|| unsafe { rb_sys::rb_yield(seconds) }).map(rb::value)
         })
     }
 
@@ -465,4 +509,25 @@ fn io_hooks_are_ours(class: magnus::RClass) -> Result<bool, Error> {
         }
     }
     Ok(true)
+}
+
+/// Whether `class` is Timeout::Error (Timeout loaded or not).
+fn is_timeout_error_class(class: VALUE) -> Result<bool, Error> {
+    if rb::type_of(class) != rb_sys::ruby_value_type::RUBY_T_CLASS {
+        return Ok(false);
+    }
+    let (timeout, error) = (names().timeout_module, names().error_class);
+    // SAFETY: constant lookups on live modules; an autoload or const_missing that raises is
+    // caught by protect.
+    let found = protect(|| unsafe {
+        if rb_sys::rb_const_defined_at(rb_sys::rb_cObject, timeout) == 0 {
+            return NIL;
+        }
+        let module = rb_sys::rb_const_get_at(rb_sys::rb_cObject, timeout);
+        if rb_sys::rb_const_defined_at(module, error) == 0 {
+            return NIL;
+        }
+        rb_sys::rb_const_get_at(module, error)
+    })?;
+    Ok(found == class)
 }

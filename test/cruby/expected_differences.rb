@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
-# Tests of CRuby's test_io.rb / test_io_m17n.rb whose outcome under UringMachine::Scheduler may
-# differ from the plain run (see io_run.rb): name => { Ruby series => reason }.
-module ExpectedIODifferences
+# Tests of CRuby's own suites (suite_run.rb's SUITES) whose outcome under UringMachine::Scheduler may
+# differ from the plain run (see suite_run.rb): name => { Ruby series => reason }.
+module ExpectedDifferences
   LIST = {
     "TestIO#test_close_read" => {
       "4.0" => "CRuby 4.0 bug with any scheduler that has fiber_interrupt: after close_read of " \
