@@ -137,7 +137,8 @@ impl Mailbox {
     }
 
     /// Suspends the current fiber, listed in `line` (the senders or the receivers) until a
-    /// wake-up; `me`, the fiber and its machine, is looked up on the first wait only.
+    /// wake-up; `me`, the fiber and its machine, is looked up on the first call, which returns
+    /// without waiting.
     fn park(
         &self,
         me: &mut Option<(Waiter, Obj<Machine>)>,
@@ -145,6 +146,9 @@ impl Mailbox {
     ) -> Result<(), Error> {
         if me.is_none() {
             *me = Some(current_waiter()?);
+            // Finding the machine may run Ruby code (current_machine), and with it a trap
+            // handler that sends the very message awaited: the caller looks again first.
+            return Ok(());
         }
         let (waiter, machine) = me.as_ref().expect("set above");
         line(&mut self.inner.borrow_mut()).push_back(*waiter);

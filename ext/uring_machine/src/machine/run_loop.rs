@@ -392,6 +392,10 @@ impl Machine {
             if self.raise_deadlock() {
                 continue; // the main fiber is queued with the error
             }
+            // The check may have run Ruby code, and with it a trap handler that woke a fiber.
+            if let Some(entry) = self.with(State::pop_runnable) {
+                return Ok(entry);
+            }
             self.wait_for_completions()?;
         }
     }
