@@ -1,55 +1,23 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
-require_relative "support/child_ruby"
-require "tmpdir"
-require "fileutils"
-require "shellwords"
+require_relative "support/tmux_pane"
 
 # The debugger on a real terminal: a program runs in a tmux pane (a private tmux server),
 # commands are typed with send-keys, and the screen is read with capture-pane.
 class TestDebuggerTerminal < Minitest::Test
+  include TmuxPane
+
   PROGRAM = File.expand_path("support/debugger_program.rb", __dir__)
-  DEADLINE = 15
 
   def setup
     super
-    skip "tmux is not installed (Debian package tmux): the terminal tests need it" unless system("command -v tmux >/dev/null 2>&1")
-    @dir = Dir.mktmpdir("uring_machine_tmux")
-    @socket = File.join(@dir, "socket") # a private tmux server
-    tmux("new-session", "-d", "-x", "120", "-y", "50", "-s", "debug",
-         "#{ChildRuby.command('-w', PROGRAM).shelljoin}; echo EXITED $?; sleep 60")
+    start_in_tmux(PROGRAM)
   end
 
   def teardown
-    system("tmux", "-S", @socket, "kill-server", out: File::NULL, err: File::NULL) if @socket
-    FileUtils.rm_rf(@dir) if @dir
+    stop_tmux
     super
-  end
-
-  def tmux(*args)
-    assert system("tmux", "-S", @socket, *args, out: File::NULL, err: File::NULL), "tmux #{args.first} failed"
-  end
-
-  def screen
-    IO.popen(["tmux", "-S", @socket, "capture-pane", "-p", "-J", "-S", "-200", "-t", "debug"], &:read)
-  end
-
-  # Polls the screen until +pattern+ shows up (or fails at the deadline); returns the screen.
-  def wait_for(pattern)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + DEADLINE
-    loop do
-      text = screen
-      return text if text.match?(pattern)
-
-      flunk "#{pattern.inspect} did not appear; the screen:\n#{text}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-      sleep 0.05 # polling interval, not a wait for something to happen
-    end
-  end
-
-  def type(line)
-    tmux("send-keys", "-t", "debug", "-l", line)
-    tmux("send-keys", "-t", "debug", "Enter")
   end
 
   def test_a_session_on_a_terminal

@@ -56,4 +56,47 @@ class TestExamples < Minitest::Test
       assert_empty stderr.read
     end
   end
+
+  def test_chat_server_survives_a_reset_client_and_stops_on_a_signal
+    %i[TERM INT].each do |signal|
+      Open3.popen3(*ruby_command("chat_server", 0)) do |stdin, stdout, stderr, waiter|
+        stdin.close
+        banner = Timeout.timeout(30) { stdout.gets }
+        port = banner[/port (\d+)/, 1]&.to_i or flunk("no banner: #{banner.inspect} #{stderr.read}")
+        alice, bob = %w[alice bob].map { |name| chat_client(port, name) }
+        reset_client(port, "mallory")
+        assert_match(/\Amallory failed: Connection reset by peer\b/, Timeout.timeout(30) { stdout.gets })
+        alice.write("hello bob\n")
+        assert_equal "alice: hello bob\n", Timeout.timeout(30) { bob.gets }
+        bob.write("hi\n")
+        assert_equal "bob: hi\n", Timeout.timeout(30) { alice.gets }
+        Process.kill(signal, waiter.pid)
+        status = Timeout.timeout(30) { waiter.value }
+        assert status.success?, "exits cleanly on #{signal}: #{stderr.read}"
+        assert_equal "stopped by #{signal == :INT ? "Interrupt" : "SignalException"}\n", stdout.read
+        assert_nil Timeout.timeout(30) { alice.gets }, "the server closed the connection on its way out"
+        assert_empty stderr.read
+        [alice, bob].each(&:close)
+      ensure
+        Process.kill(:KILL, waiter.pid) if waiter.alive? # a failed assertion must not hang here
+      end
+    end
+  end
+
+  private
+
+  # A client that joined the chat (the server welcomed it).
+  def chat_client(port, name)
+    client = TCPSocket.new("127.0.0.1", port)
+    client.write("#{name}\n")
+    assert_equal "welcome #{name}\n", Timeout.timeout(30) { client.gets }
+    client
+  end
+
+  # A client that joins, then resets its connection (SO_LINGER 0: close sends RST).
+  def reset_client(port, name)
+    client = chat_client(port, name)
+    client.setsockopt(Socket::SOL_SOCKET, Socket::SO_LINGER, [1, 0].pack("ii"))
+    client.close
+  end
 end

@@ -134,6 +134,25 @@ class TestReadmeSnippets < Minitest::Test
         events.map(&:to_s).sort == %w[error restart start start stop stop] && err.match?(/^error #<Fiber:.* listener lost$/)
       }
     },
+    "isolated-fibers" => {
+      # the supervisor's events and the client's answer interleave as the fibers run
+      stdout: ->(out) { out.lines.sort == ["acceptor: start \n", "acceptor: stop \n", "client: error Errno::ECONNRESET\n", "hello\n"] }
+    },
+    "fiber-names" => {
+      stdout: lambda do |out|
+        out.match?(/\A#<Fiber:0x\h+ "inbox" \S+:\d+ \(suspended\)>\n#<Fiber:0x\h+ \(root\)>  running\n/) &&
+          out.match?(/^  "inbox" \S+:\d+  receiving \(mailbox empty\), \d+\.\d s old\n/) &&
+          out.match?(/^  "sleeper" \S+:\d+  sleeping, \d+\.\d\d s left, \d+\.\d s old\n/)
+      end
+    },
+    "mistakes-raise" => { prelude: SCHEDULER },
+    "spin-on-thread" => { prelude: REQUIRE },
+    "deadlock" => {
+      stdout: lambda do |out|
+        out.match?(/\Adeadlock: every fiber of #<Thread:\S+ run> waits for something nothing can bring any more/) &&
+          out.match?(/^#<Fiber:0x\h+ \(root\)>  joining "inbox" \S+:\d+\n  "inbox" \S+:\d+  receiving \(mailbox empty\)/)
+      end
+    },
     "worker-threads" => {
       prelude: SCHEDULER,
       matchers: { 0 => 'File.read("/etc/hostname")' },

@@ -249,6 +249,7 @@ require_relative "core_ext/thread"
 require_relative "core_ext/process"
 require_relative "core_ext/io_buffer"
 require_relative "core_ext/kernel"
+require_relative "core_ext/signal"
 
 UringMachine::Machine.singleton_class.prepend(UringMachine::CoreExt::OnFirstMachine)
 UringMachine::Scheduler.singleton_class.prepend(UringMachine::CoreExt::OnFirstScheduler)

@@ -10,11 +10,13 @@ module UringMachine
     # the next switch (snooze, sleep, any I/O that waits). Returns the fiber; +join+ it for its
     # value. An exception that escapes it and that no +join+ receives is raised in the fiber
     # that spun it.
-    def spin(*args, &block)
+    # name: and isolated: as for UringMachine.spin.
+    def spin(*args, name: nil, isolated: false, &block)
       raise ArgumentError, "spin needs a block" unless block
 
       parent = Fiber.current
       fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
+      UringMachine.__prepare_fiber__(fiber, block, args, UringMachine.__fiber_name__(name), isolated)
       __spin__(fiber)
     end
 

@@ -36,12 +36,22 @@ module UringMachine
 
     # UringMachine.spin under this scheduler: Fiber.schedule, but the fiber is stopped if its
     # parent finishes first.
-    def spin(*args, &block)
+    def spin(*args, name: nil, isolated: false, &block)
       raise ArgumentError, "spin needs a block" unless block
 
       parent = Fiber.current
       fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
+      UringMachine.__prepare_fiber__(fiber, block, args, UringMachine.__fiber_name__(name), isolated)
       __start_fiber__(fiber, true)
+    end
+
+    # spin, but the fiber starts at the next switch (UringMachine.spin(on_thread:) asks for it
+    # from inside the event loop, where no fiber can be switched to).
+    def __spin_queued__(*args, name: nil, isolated: false, &block)
+      parent = Fiber.current
+      fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
+      UringMachine.__prepare_fiber__(fiber, block, args, name, isolated)
+      __queue_fiber__(fiber)
     end
 
     # Runs the event loop until every scheduled fiber has finished, without closing: more

@@ -10,7 +10,7 @@ module UringMachine
   # started again by the next timeout.
   module TimeoutWatchdog
     def self.__start__
-      Thread.new do
+      @thread = Thread.new do
         Thread.current.name = "uring_machine timeout watchdog"
         Thread.current.report_on_exception = false
         loop do
@@ -20,6 +20,12 @@ module UringMachine
       ensure
         UringMachine.__watchdog_ended__ # killed: the next timeout starts another
       end
+    end
+
+    # The watchdog's thread, once started (deadlock detection does not count it: it raises
+    # only timeouts, whose timers keep their own thread's loop busy anyway).
+    def self.__thread__
+      @thread
     end
   end
 end

@@ -47,6 +47,14 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     module.define_module_function("__report_to__", function!(machine::tree::rb_report_to, 2))?;
     module.define_module_function("__body_of__", function!(machine::tree::rb_body_of, 1))?;
     module.define_module_function("__set_home__", function!(machine::tree::rb_set_home, 2))?;
+    module.define_module_function("__name_of__", function!(machine::fiber_info::rb_name_of, 1))?;
+    module.define_module_function("__set_name__", function!(machine::fiber_info::rb_set_name, 2))?;
+    module.define_module_function("__born__", function!(machine::fiber_info::rb_born, 1))?;
+    module.define_module_function("__set_body__", function!(machine::fiber_info::rb_set_body, 3))?;
+    module.define_module_function("__isolate__", function!(machine::fiber_info::rb_isolate, 1))?;
+    module.define_module_function("__isolated__", function!(machine::fiber_info::rb_isolated, 1))?;
+    module.define_module_function("__watcher_of__", function!(machine::fiber_info::rb_watcher_of, 1))?;
+    module.define_module_function("__joiners_of__", function!(machine::fiber_info::rb_joiners_of, 1))?;
     module.define_module_function(
         "release_fd_waiters",
         function!(scheduler::close::rb_release_fd_waiters, 1),
@@ -110,6 +118,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("join", method!(Machine::rb_join, -1))?;
     class.define_private_method("__run_fiber__", method!(Machine::rb_run_fiber, 3))?;
     class.define_private_method("__spin__", method!(Machine::rb_schedule_spun, 1))?;
+    class.define_method("__request_spin__", method!(Machine::rb_request_spin, 1))?;
     class.define_method("report_on_exception", method!(Machine::rb_report_on_exception, 0))?;
     class.define_method("report_on_exception=", method!(Machine::rb_set_report_on_exception, 1))?;
     class.define_method("metrics", method!(Machine::rb_metrics, 0))?;
@@ -224,6 +233,7 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_singleton_method("new", method!(Scheduler::rb_new, -1))?;
     class.define_method("machine", method!(Scheduler::rb_machine, 0))?;
     class.define_private_method("__start_fiber__", method!(Scheduler::rb_start_fiber, 2))?;
+    class.define_private_method("__queue_fiber__", method!(Scheduler::rb_queue_fiber, 1))?;
     class.define_private_method("__run_fiber__", method!(Scheduler::rb_run_fiber, 3))?;
     class.define_private_method("wait_any", method!(Scheduler::rb_wait_any, 2))?;
     class.define_private_method("interval_seconds", function!(Scheduler::rb_interval_seconds, 1))?;

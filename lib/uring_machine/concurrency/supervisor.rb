@@ -16,7 +16,10 @@ module UringMachine
   # reported as :restart with the new fiber; more than +max_restarts+ restarts of the
   # supervised fibers within +within+ seconds raise RestartLimitError. :start is reported for
   # each fiber at the beginning. Leaving supervise early (an exception raised in it) stops the
-  # fibers it still watches. A failure of a child it does not watch is raised here, as usual.
+  # fibers it still watches. A failure of a child it does not watch is raised here, as usual,
+  # except for the fibers spin(isolated: true) started among the descendants of the
+  # supervising fiber (an acceptor's connections): their failures are :error events, with no
+  # restart, and the fibers around them go on.
   def self.supervise(*fibers, restart: nil, max_restarts: 5, within: 10, &hook)
     Supervisor.new(fibers, restart: restart, max_restarts: max_restarts, within: within, hook: hook).run
   end
@@ -47,6 +50,7 @@ module UringMachine
       until @fibers.empty?
         fiber, error = @ends.receive
         next handle_end(fiber, error) if @fibers.include?(fiber)
+        next emit(:error, fiber, error) if error && UringMachine.__isolated__(fiber)
         raise error if error # a child it does not watch
       end
       nil
@@ -57,6 +61,11 @@ module UringMachine
 
     # Called by each child of the supervising fiber as it finishes, from its own fiber.
     def child_finished(fiber, error)
+      @ends.push([fiber, error])
+    end
+
+    # Called by an isolated descendant deeper down as it fails (see isolation.rb).
+    def descendant_failed(fiber, error)
       @ends.push([fiber, error])
     end
 

@@ -75,7 +75,7 @@ module UringMachine
         join
       end
       block, args = body
-      fiber = UringMachine.spin(*args, &block)
+      fiber = UringMachine.spin(*args, name: name, isolated: UringMachine.__isolated__(self), &block)
       UringMachine.__adopt__(parent, fiber, true) if parent
       fiber
     end
@@ -121,6 +121,42 @@ module UringMachine
     end
   end
 
+  # Fiber names (Ruby has none up to 4.0).
+  module FiberNames
+    # What spin(name:) or name= called this fiber, or nil.
+    def name
+      UringMachine.__name_of__(self)
+    end
+
+    # Names this fiber (a String or Symbol, kept as a frozen String; nil takes the name away).
+    def name=(name)
+      UringMachine.__set_name__(self, UringMachine.__fiber_name__(name))
+    end
+  end
+
+  # An inspect that tells fibers apart: the name, where the fiber's block was written (the spin
+  # call, for `spin { }`) and its state.
+  module FiberInspect
+    # #<Fiber:0x... "name" file.rb:12 (suspended)>: the name when it has one, and, for a fiber
+    # that spin or Fiber.schedule started, where its block is (CRuby's inspect shows where
+    # Fiber.new was called, the same line of the gem for every one of them).
+    def inspect
+      text = super
+      block = UringMachine.__body_of__(self)&.first
+      where = block&.source_location
+      text = text.sub(/ \S+:\d+ \(/, " #{where.join(":")} (") if where
+      name ? text.sub(/\A(#<Fiber:\S+)/) { "#{$1} #{name.inspect}" } : text
+    end
+    alias to_s inspect
+  end
+
+  CoreExt.declare(
+    Fiber, FiberNames, methods: %i[name name=], at: :gem_load, why: "fiber names"
+  )
+  CoreExt.declare(
+    Fiber, FiberInspect, methods: %i[inspect to_s], at: :gem_load,
+    why: "inspect shows the fiber's name and where it was spun"
+  )
   CoreExt.declare(
     Fiber, FiberYieldSuspends, singleton: true, methods: %i[yield], at: :first_machine,
     why: "in a fiber that spin or Fiber.schedule started (no resumer), Fiber.yield suspends it"

@@ -19,6 +19,10 @@ module UringMachine
       COMMAND = :uring_machine_debugger_command
       RESUMED = :uring_machine_debugger_resumed
 
+      # Ctrl-C while the prompt is up (see with_prompt_interrupts).
+      class PromptInterrupt < Exception; end # rubocop:disable Lint/InheritException
+      private_constant :PromptInterrupt
+
       attr_reader :thread, :fiber
 
       # idle_timeout: with mailbox input, how long to wait for a line before continuing (so a
@@ -75,19 +79,50 @@ module UringMachine
       end
 
       def converse(fiber)
-        loop do
-          write(PROMPT)
-          name, arg = Commands.parse(read_line)
-          case name
-          when :nothing then next
-          when :help then write(Commands::HELP)
-          else
-            fiber << [COMMAND, name, arg]
-            kind, text = UringMachine.receive { |m| m.is_a?(Array) && (m[0] == OUTPUT || m[0] == RESUMED) }
-            return if kind == RESUMED
-
-            write(text)
+        with_prompt_interrupts do
+          loop do
+            # A Ctrl-C is taken only here: one that comes while the last is handled waits.
+            Thread.handle_interrupt(PromptInterrupt => :immediate) do
+              write(PROMPT)
+              name, arg = Commands.parse(read_line)
+              case name
+              when :nothing then next
+              when :help then write(Commands::HELP)
+              else
+                return if run_command(fiber, name, arg) == RESUMED
+              end
+            end
+          rescue PromptInterrupt
+            write("\n") # Ctrl-C at the prompt: the prompt again
           end
+        end
+      end
+
+      # Sends a command to the stopped fiber and shows its answer; RESUMED when it let the
+      # program go on.
+      def run_command(fiber, name, arg)
+        @running_command = true
+        fiber << [COMMAND, name, arg]
+        kind, text = UringMachine.receive { |m| m.is_a?(Array) && (m[0] == OUTPUT || m[0] == RESUMED) }
+        @running_command = false
+        kind == RESUMED ? kind : write(text)
+      end
+
+      # Ctrl-C while the prompt is up: the prompt again (as in irb), not an Interrupt that ends
+      # the program through the debugger's internals. While a command runs (an eval), it
+      # interrupts the program as usual. Terminal input only.
+      def with_prompt_interrupts
+        return yield if @input == :mailbox
+
+        controller = Thread.current
+        @running_command = false
+        previous = Signal.trap("INT") do
+          @running_command ? Thread.main.raise(Interrupt) : controller.raise(PromptInterrupt, "Ctrl-C at the prompt")
+        end
+        begin
+          Thread.handle_interrupt(PromptInterrupt => :never) { yield }
+        ensure
+          Signal.trap("INT", previous || "DEFAULT")
         end
       end
 

@@ -8,6 +8,7 @@ use magnus::{
 };
 use rb_sys::VALUE;
 
+use crate::machine::fiber_info;
 use crate::machine::timers::timer_sqe;
 use crate::machine::tree::{self, parent_of};
 use crate::machine::{error_value, exception_error, signals, terminated, Machine};
@@ -197,7 +198,8 @@ impl Machine {
         };
         let started = started
             .and_then(|_| rb::ivar_set(current, names.fiber_machine, machine_value))
-            .and_then(|_| tree::remember_body(current, raw(block), raw(args)));
+            .and_then(|_| tree::remember_body(current, raw(block), raw(args)))
+            .and_then(|_| fiber_info::mark_born(current));
         // An interrupt that came before the fiber started (Machine#schedule with an exception,
         // Fiber#stop) is raised at its first wait, like any other: the block runs up to there,
         // so that it can take charge of what it was given (an accepted connection to close in
@@ -280,6 +282,8 @@ impl Machine {
                 // A signal exception that surfaced in this fiber's own code goes to the main
                 // fiber of the tree, not to the parent.
                 this.with(|s| s.deliver_signal(target, error));
+            } else if !joined && fiber_info::is_isolated(current) {
+                report_isolated(current, error);
             } else if !joined {
                 raise_in_ancestor(&rb_self, current, error, true);
             }
@@ -459,6 +463,19 @@ fn raise_in_ancestor(machine: &Obj<Machine>, fiber: VALUE, failure: VALUE, own: 
         }
         None => {}
     }
+}
+
+/// Hands the failure of a fiber that `spin(isolated: true)` started, which nobody joined, to
+/// UringMachine.__isolated_failure__ (a supervisor up the tree hears of it, else it is
+/// printed), instead of raising it in its parent.
+fn report_isolated(fiber: VALUE, failure: VALUE) {
+    let Ok(module) = rb::class_named("UringMachine") else {
+        return;
+    };
+    // SAFETY: `module` is a constant's module, `fiber` the current fiber and `failure` a VALUE
+    // on this stack; whatever the Ruby method raises is caught by protect (nothing is left to
+    // tell of it: the report itself failed).
+    let _ = protect(|| unsafe { rb_sys::rb_funcall(module, names().isolated_failure, 2, fiber, failure) });
 }
 
 /// Raises `failure` in `ancestor`, on the machine it waits on.

@@ -137,7 +137,8 @@ impl Mailbox {
     }
 
     /// Suspends the current fiber, listed in `line` (the senders or the receivers) until a
-    /// wake-up; `me`, the fiber and its machine, is looked up on the first wait only.
+    /// wake-up; `me`, the fiber and its machine, is looked up on the first call, which returns
+    /// without waiting.
     fn park(
         &self,
         me: &mut Option<(Waiter, Obj<Machine>)>,
@@ -145,6 +146,9 @@ impl Mailbox {
     ) -> Result<(), Error> {
         if me.is_none() {
             *me = Some(current_waiter()?);
+            // Finding the machine may run Ruby code (current_machine), and with it a trap
+            // handler that sends the very message awaited: the caller looks again first.
+            return Ok(());
         }
         let (waiter, machine) = me.as_ref().expect("set above");
         line(&mut self.inner.borrow_mut()).push_back(*waiter);
@@ -284,7 +288,17 @@ fn mailbox_obj(fiber: VALUE) -> Result<Obj<Mailbox>, Error> {
 }
 
 /// Fiber#<<(message) → the fiber: sends it a message (waiting while its mailbox is full).
+/// FiberError for a fiber that has finished: nobody would ever take the message.
 pub fn rb_fiber_send(fiber: Value, message: Value) -> Result<Value, Error> {
+    check_fiber(raw(fiber))?;
+    if !rb::fiber_alive(raw(fiber)) {
+        let class = magnus::ExceptionClass::from_value(rb::value(rb::class_named("FiberError")?))
+            .ok_or_else(|| rb::type_error("FiberError is not an exception class"))?;
+        return Err(rb::exception(
+            class,
+            "the fiber has finished: nobody will receive the message",
+        ));
+    }
     Mailbox::rb_push(mailbox_obj(raw(fiber))?, message)?;
     Ok(fiber)
 }

@@ -11,6 +11,7 @@ use io_uring::{opcode, squeue, types};
 use magnus::{gc::Marker, rb_sys::protect, DataTypeFunctions, Error, Exception, TypedData};
 use rb_sys::VALUE;
 
+use crate::machine::spin_requests::SpinRequests;
 use crate::machine::waits::{Entry, FiberWaits, OuterWait, Resumes, Runnable};
 use crate::ring::metrics::Metrics;
 use crate::ring::op::{Kind, OpId, OpTable, State as OpState, TAG_IGNORE, TAG_WAKEUP};
@@ -124,6 +125,13 @@ pub struct State {
     /// bytes written to it so far (machine/write_counts.rs).
     pub write_counts: FiberMap<(i32, usize)>,
     pub(crate) wakeup: Arc<Wakeup>,
+    /// Fibers in a `sleep` without a duration: like CRuby's, not a deadlock (a signal may end
+    /// it), see deadlock.rs.
+    pub sleeping_forever: usize,
+    /// Set while the thread enters the ring to wait: Ruby runs pending trap handlers (and
+    /// finalizers) as it releases the GVL, right before the wait, and whatever they wake must
+    /// end that wait (see `deliver`), or it would wait for an unrelated completion.
+    pub entering_wait: bool,
     ticks: u32,
     completions: Vec<Completion>,
 }
@@ -133,6 +141,8 @@ pub struct State {
 pub struct Machine {
     state: RefCell<State>,
     wakeup: Arc<Wakeup>,
+    /// spin(on_thread:) requests from other threads (spin_requests.rs).
+    spin_requests: SpinRequests,
     owner_thread: VALUE,
     /// The native thread that created the ring: with SINGLE_ISSUER and DEFER_TASKRUN only it
     /// may enter the ring (another thread's io_uring_enter can wait forever, holding the GVL).
@@ -148,6 +158,7 @@ impl DataTypeFunctions for Machine {
     fn mark(&self, _marker: &Marker) {
         mark(self.owner_thread);
         self.wakeup.mark();
+        self.spin_requests.mark();
         // GC runs only at an allocation (or GC.start), on a thread that holds the GVL, and
         // `with` runs plain Rust only: no allocation, so no GC, while the state is borrowed
         // mutably. Were one to happen anyway, marking could neither read the state (that would
@@ -215,6 +226,8 @@ impl Machine {
             paused_timers: None,
             write_counts: FiberMap::default(),
             wakeup: wakeup.clone(),
+            sleeping_forever: 0,
+            entering_wait: false,
             ticks: 0,
             completions: Vec::with_capacity(256),
         };
@@ -228,6 +241,7 @@ impl Machine {
         Ok(Machine {
             state: RefCell::new(state),
             wakeup,
+            spin_requests: SpinRequests::default(),
             owner_thread,
             owner_tid,
             fork_generation: crate::ring::private_fds::generation(),
@@ -295,6 +309,10 @@ impl Machine {
 
     pub fn wakeup(&self) -> &Wakeup {
         &self.wakeup
+    }
+
+    pub fn spin_requests(&self) -> &SpinRequests {
+        &self.spin_requests
     }
 
     /// Switches to the next runnable fiber and returns the value this fiber is resumed with,
@@ -365,6 +383,16 @@ impl Machine {
 
     fn next_runnable(&self) -> Result<(VALUE, VALUE, Resumes), Error> {
         loop {
+            if self.spin_requests.has_pending() {
+                self.serve_spin_requests();
+            }
+            if let Some(entry) = self.with(State::pop_runnable) {
+                return Ok(entry);
+            }
+            if self.raise_deadlock() {
+                continue; // the main fiber is queued with the error
+            }
+            // The check may have run Ruby code, and with it a trap handler that woke a fiber.
             if let Some(entry) = self.with(State::pop_runnable) {
                 return Ok(entry);
             }
@@ -375,7 +403,10 @@ impl Machine {
     /// Submits what is queued and waits for at least one completion without the GVL, so other
     /// threads run; Thread#raise, signals and `wakeup` from another thread interrupt it.
     fn wait_for_completions(&self) -> Result<(), Error> {
-        let mut args = self.with(|s| s.ring.enter_args(1));
+        let mut args = self.with(|s| {
+            s.entering_wait = true;
+            s.ring.enter_args(1)
+        });
         let data = &mut args as *mut _ as *mut libc::c_void;
         let wakeup = Arc::as_ptr(&self.wakeup) as *mut libc::c_void;
         // SAFETY: `data` points at `args`, a local that outlives the call, and
@@ -393,6 +424,7 @@ impl Machine {
         });
         self.progress.set_in_ring(false);
         self.with(|s| {
+            s.entering_wait = false;
             s.metrics.waits += 1;
             if args.to_submit > 0 {
                 s.metrics.submits += 1;
@@ -821,6 +853,7 @@ impl Machine {
             return;
         }
         self.closed.set(true);
+        self.refuse_spin_requests();
         self.with(|s| {
             s.cancel_all_and_drain();
             s.buffers = None;

@@ -273,6 +273,9 @@ impl State {
 
     /// Delivers a wake-up (see `Wake`) on the machine's thread.
     pub fn deliver(&mut self, remote: Remote) {
+        if self.entering_wait {
+            self.wakeup.signal(); // a trap handler run as the ring wait begins: end that wait
+        }
         let Remote {
             fiber,
             value,
@@ -336,6 +339,9 @@ impl State {
 
     /// Raises `exception` in `fiber` at its next resumption, waking it if it is parked.
     pub fn interrupt(&mut self, fiber: VALUE, exception: VALUE) {
+        if self.entering_wait {
+            self.wakeup.signal(); // as in deliver
+        }
         let already_pending = self.pending.contains_key(&fiber);
         self.pending.entry(fiber).or_insert(exception);
         match self.waiting.get(&fiber).copied() {

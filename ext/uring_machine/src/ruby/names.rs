@@ -26,6 +26,12 @@ pub struct Names {
     pub fiber_block: ID,
     pub fiber_args: ID,
     pub fiber_mailbox: ID,
+    /// What `spin(name:)` or Fiber#name= called a fiber
+    pub fiber_name: ID,
+    /// When a fiber started, CLOCK_MONOTONIC nanoseconds
+    pub fiber_born: ID,
+    /// Set by `spin(isolated: true)`: its failure is reported, not raised in its parent
+    pub fiber_isolated: ID,
     /// The thread that allocated a fiber (machine/fiber_thread.rs)
     pub fiber_thread: ID,
     pub signal_target: ID,
@@ -37,6 +43,9 @@ pub struct Names {
     /// `@bytes_written` of a UringMachine::PartialWrite exception
     pub at_bytes_written: ID,
     pub child_finished: ID,
+    pub isolated_failure: ID,
+    pub serve_spin: ID,
+    pub deadlock: ID,
     pub stop_children: ID,
     pub current_machine: ID,
     pub raise: ID,
@@ -100,11 +109,17 @@ pub fn init() -> Result<(), Error> {
         fiber_block: intern("__uring_machine_block__")?,
         fiber_args: intern("__uring_machine_args__")?,
         fiber_mailbox: intern("__uring_machine_mailbox__")?,
+        fiber_name: intern("__uring_machine_name__")?,
+        fiber_born: intern("__uring_machine_born__")?,
+        fiber_isolated: intern("__uring_machine_isolated__")?,
         signal_target: intern("__uring_machine_signal_target__")?,
         raised_by_thread: intern("__uring_machine_raised_by_thread__")?,
         at_value: intern("@value")?,
         at_bytes_written: intern("@bytes_written")?,
         child_finished: intern("child_finished")?,
+        isolated_failure: intern("__isolated_failure__")?,
+        serve_spin: intern("__serve_spin__")?,
+        deadlock: intern("__deadlock__")?,
         stop_children: intern("__stop_children__")?,
         current_machine: intern("current_machine")?,
         raise: intern("raise")?,

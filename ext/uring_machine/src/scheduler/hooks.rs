@@ -164,6 +164,20 @@ impl Scheduler {
         }
     }
 
+    /// Queues `fiber`, a child of the current fiber that `spin` made, to start at the next
+    /// switch, and counts it among the fibers run and close wait for: how a fiber that another
+    /// thread asked for starts (spin(on_thread:)), from inside the event loop, where no fiber
+    /// may be transferred to.
+    pub fn rb_queue_fiber(&self, fiber: Value) -> Result<Value, Error> {
+        let machine = self.bound_machine()?;
+        machine.check_owner()?;
+        crate::machine::fibers::adopt(raw(fiber), self.machine_value.get())?;
+        crate::machine::tree::link(fiber_current(), raw(fiber), true)?;
+        self.live_fibers.set(self.live_fibers.get() + 1);
+        machine.with(|s| s.queue_start(raw(fiber)));
+        Ok(fiber)
+    }
+
     /// The body of every fiber the `fiber` hook creates.
     pub fn rb_run_fiber(
         rb_self: Obj<Scheduler>,
@@ -324,8 +338,11 @@ impl Scheduler {
                 s.timed_out_sleeper = NIL;
             }
         });
-        let woken = machine.suspend_with_timeout(after)?;
-        if woken == TIMED_OUT {
+        let forever = after.is_none() as usize;
+        machine.with(|s| s.sleeping_forever += forever);
+        let slept = machine.suspend_with_timeout(after);
+        machine.with(|s| s.sleeping_forever -= forever);
+        if slept? == TIMED_OUT {
             machine.with(|s| s.timed_out_sleeper = current);
         }
         Ok(rb::value(NIL))
