@@ -51,4 +51,23 @@ class TestDebuggerTerminal < Minitest::Test
     assert_operator woke.to_f, :>=, 2.4, "1 s of program time plus the time spent stopped"
     assert_match(/program done/, text)
   end
+
+  # Ctrl-C at the prompt gives the prompt again and the session goes on, as in irb; it does
+  # not end the program with a trace through the debugger.
+  def test_ctrl_c_at_the_prompt_gives_the_prompt_again
+    wait_for(/\(um\) \z|\(um\)\s*\z/)
+    press_ctrl_c
+    wait_for(/^\(um\) \^C\n\(um\)\s*\z/)
+    press_ctrl_c
+    wait_for(/^\(um\) \^C\n\(um\) \^C\n\(um\)\s*\z/)
+    type "total"
+    text = wait_for(/^=> 40$/)
+    refute_match(/Interrupt|EXITED/, text)
+    assert_equal 4, text.scan("(um)").size, "the first prompt, one after each Ctrl-C and one after the command:\n#{text}"
+
+    type "continue"
+    text = wait_for(/EXITED 0/)
+    assert_match(/total is 42/, text)
+    assert_match(/program done/, text)
+  end
 end
