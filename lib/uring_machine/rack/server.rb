@@ -1,0 +1,129 @@
+# frozen_string_literal: true
+
+# UringMachine::Rack::Server: binds, accepts connections as fibers under
+# UringMachine::Scheduler, stops gracefully; with workers: N, forks and supervises N
+# processes that share the listening socket (Workers).
+
+require "socket"
+
+module UringMachine
+  module Rack
+    # Serves a Rack app. #run blocks until #stop (or TERM/INT when run on the main thread).
+    class Server
+      attr_reader :app, :options, :parser
+
+      def initialize(app, **options)
+        @app = app
+        @options = Options.new(**options)
+        @parser = @options.parser
+        @stats = Stats.new
+        @connections = {}
+        @stopping = false
+        @stop_reader, @stop_writer = IO.pipe
+      end
+
+      # Binds the listening socket (done by #run if not yet); returns self.
+      def bind
+        @listener ||= TCPServer.new(@options.host, @options.port).tap { |server| server.listen(@options.backlog) }
+        self
+      end
+
+      # The bound port (after #bind or #run).
+      def port = bind.then { @listener.local_address.ip_port }
+
+      # Serves until stopped: in this process, or in options.workers forked processes. On the
+      # main thread TERM and INT stop it gracefully. Returns when it has stopped.
+      def run
+        bind
+        return Workers.new(self, @options.workers).run if @options.workers.positive?
+
+        return serve unless Thread.current == Thread.main
+
+        StopSignals.trapped(method(:stop)) { serve }
+      end
+
+      # Serves in a worker process (Workers forks it): TERM and INT stop it gracefully.
+      def run_worker = StopSignals.trapped(method(:stop)) { serve }
+
+      # Asks for a graceful stop; callable from any thread and from a trap handler.
+      def stop
+        @stop_writer.write_nonblock(".", exception: false)
+        nil
+      end
+
+      def stopping? = @stopping
+
+      # The counters (Stats#to_h): connections, requests, app_errors, bad_requests, timeouts,
+      # client_errors, worker_restarts (in the master).
+      def stats = @stats.to_h
+
+      # The env entries every request shares (Env adds the connection's and the request's).
+      def base_env
+        @base_env ||= {
+          "SCRIPT_NAME" => "",
+          "SERVER_NAME" => @options.host,
+          "SERVER_PORT" => port.to_s,
+          "rack.version" => Env::RACK_VERSION,
+          "rack.url_scheme" => "http",
+          "rack.errors" => $stderr,
+          "rack.multithread" => false,
+          "rack.multiprocess" => @options.workers.positive?,
+          "rack.run_once" => false
+        }.freeze
+      end
+
+      # Serves in this process under a new scheduler until #stop; then lets the requests in
+      # flight finish (up to shutdown_timeout) and closes the rest. Workers call this.
+      def serve
+        base_env
+        UringMachine.run do
+          acceptor = UringMachine.spin { accept_loop }
+          @stop_reader.read(1)
+          @stopping = true
+          acceptor.stop
+          drain
+        end
+      end
+
+      # Called by a Connection's fiber as it starts and ends.
+      def register(connection) = @connections[connection] = true
+
+      def unregister(connection) = @connections.delete(connection)
+
+      # Counts a failure and logs it (with the backtrace of +error+, if given).
+      def failure(counter, message, error = nil)
+        @stats.increment(counter)
+        log = @options.log or return
+        log.puts("uring_machine: #{message}")
+        log.puts(error.backtrace.first(10).map { |line| "  #{line}" }) if error&.backtrace
+      end
+
+      # Counts one more of +counter+ (a Stats::COUNTERS name).
+      def count(counter) = @stats.increment(counter)
+
+      private
+
+      def accept_loop
+        loop do
+          socket = @listener.accept
+          socket.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
+          @stats.increment(:connections)
+          # Fiber.schedule: a connection outlives the acceptor when it is stopped.
+          Fiber.schedule { Connection.new(self, socket).run }
+        rescue Errno::ECONNABORTED, Errno::EMFILE, Errno::ENFILE, Errno::ENOBUFS, Errno::ENOMEM => e
+          failure(:client_errors, "accept: #{e.class}: #{e.message}")
+          sleep 0.01 unless e.is_a?(Errno::ECONNABORTED) # out of fds: let connections close some
+        end
+      end
+
+      # Idle connections are closed now; busy ones get shutdown_timeout to finish.
+      def drain
+        @connections.each_key { |connection| connection.fiber.stop unless connection.busy? }
+        UringMachine.move_on_after(@options.shutdown_timeout) do
+          @connections.keys.each { |connection| connection.fiber.join }
+        end
+        @connections.each_key { |connection| connection.fiber.stop }
+      end
+    end
+  end
+end

@@ -1,0 +1,63 @@
+# frozen_string_literal: true
+
+# workers: N: the bound server forked into N processes that share its listening socket, each
+# restarted when it dies; TERM or INT to the master stops them all gracefully.
+
+module UringMachine
+  module Rack
+    # The master's side: forks, waits, restarts. The master runs no scheduler: it only waits.
+    class Workers
+      def initialize(server, count)
+        @server = server
+        @count = count
+        @pids = []
+        @stopping = false
+        @master = Process.pid
+      end
+
+      # Runs until every worker has exited after a stop; returns the master's Server.
+      def run
+        StopSignals.trapped(method(:stop)) do
+          @count.times { start_worker }
+          supervise
+        end
+        @server
+      end
+
+      # Forwards a graceful stop to the workers (from a trap handler too).
+      def stop
+        return unless Process.pid == @master # a worker's inherited trap, before it sets its own
+
+        @stopping = true
+        @pids.each { |pid| Process.kill(:TERM, pid) rescue Errno::ESRCH } # rubocop:disable Style/RescueModifier
+      end
+
+      private
+
+      def start_worker
+        @pids << fork do
+          status = 1
+          begin
+            @server.run_worker
+            status = 0
+          ensure
+            $stdout.flush
+            $stderr.flush
+            exit!(status) # not the master's at_exit handlers
+          end
+        end
+      end
+
+      def supervise
+        until @pids.empty?
+          pid, status = Process.wait2
+          @pids.delete(pid)
+          next if @stopping
+
+          @server.failure(:worker_restarts, "worker #{pid} died (#{status.inspect}): starting another")
+          start_worker
+        end
+      end
+    end
+  end
+end
