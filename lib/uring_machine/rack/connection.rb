@@ -51,8 +51,11 @@ module UringMachine
 
           @busy = false
         end
-      rescue EOFError, IOError, SystemCallError => e
-        @server.failure(:client_errors, "connection #{@remote_addr}: #{e.class}: #{e.message}") unless e.is_a?(EOFError)
+      rescue EOFError
+        nil # the client closed
+      rescue IOError, SystemCallError => e
+        # A reset between requests is how some clients close: counted, logged only mid-request.
+        @server.failure(:client_errors, "#{@remote_addr}: #{e.class}: #{e.message}", log: @busy)
       ensure
         @server.unregister(self)
         @socket.close unless @hijacked || @socket.closed?

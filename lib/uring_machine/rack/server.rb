@@ -90,10 +90,10 @@ module UringMachine
 
       def unregister(connection) = @connections.delete(connection)
 
-      # Counts a failure and logs it (with the backtrace of +error+, if given).
-      def failure(counter, message, error = nil)
+      # Counts a failure and logs it (with the backtrace of +error+, if given) unless +log+ is false.
+      def failure(counter, message, error = nil, log: true)
         @stats.increment(counter)
-        log = @options.log or return
+        log &&= @options.log or return
         log.puts("uring_machine: #{message}")
         log.puts(error.backtrace.first(10).map { |line| "  #{line}" }) if error&.backtrace
       end
