@@ -160,6 +160,7 @@ module UringMachine
           return false
         end
 
+        request.keep_alive &&= !@server.stopping? # a stop came while the app ran: say so
         writing(body) do
           outcome = @writer.write(request, status, headers, body)
           @hijacked = true if outcome == :hijacked

@@ -35,6 +35,7 @@ module UringMachine
       # main thread TERM and INT stop it gracefully. Returns when it has stopped.
       def run
         bind
+        @options.log&.puts("uring_machine: listening on http://#{@options.host}:#{port} (pid #{::Process.pid})")
         return Workers.new(self, @options.workers).run if @options.workers.positive?
 
         return serve unless Thread.current == Thread.main
@@ -81,6 +82,7 @@ module UringMachine
           @stop_reader.read(1)
           @stopping = true
           acceptor.stop
+          @listener.close # new clients are refused rather than left in the backlog
           drain
         end
       end
@@ -118,6 +120,8 @@ module UringMachine
 
       # Idle connections are closed now; busy ones get shutdown_timeout to finish.
       def drain
+        busy = @connections.keys.count(&:busy?)
+        @options.log&.puts("uring_machine: stopping (pid #{::Process.pid}): #{busy} request#{'s' unless busy == 1} in flight")
         @connections.each_key { |connection| connection.fiber.stop unless connection.busy? }
         UringMachine.move_on_after(@options.shutdown_timeout) do
           @connections.keys.each { |connection| connection.fiber.join }

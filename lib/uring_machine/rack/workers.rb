@@ -12,13 +12,14 @@ module UringMachine
         @count = count
         @pids = []
         @stopping = false
-        @master = Process.pid
+        @master = ::Process.pid
       end
 
       # Runs until every worker has exited after a stop; returns the master's Server.
       def run
         StopSignals.trapped(method(:stop)) do
           @count.times { start_worker }
+          @server.options.log&.puts("uring_machine: workers started: #{@pids.join(' ')}")
           supervise
         end
         @server
@@ -26,10 +27,10 @@ module UringMachine
 
       # Forwards a graceful stop to the workers (from a trap handler too).
       def stop
-        return unless Process.pid == @master # a worker's inherited trap, before it sets its own
+        return unless ::Process.pid == @master # a worker's inherited trap, before it sets its own
 
         @stopping = true
-        @pids.each { |pid| Process.kill(:TERM, pid) rescue Errno::ESRCH } # rubocop:disable Style/RescueModifier
+        @pids.each { |pid| ::Process.kill(:TERM, pid) rescue Errno::ESRCH } # rubocop:disable Style/RescueModifier
       end
 
       private
@@ -50,7 +51,7 @@ module UringMachine
 
       def supervise
         until @pids.empty?
-          pid, status = Process.wait2
+          pid, status = ::Process.wait2
           @pids.delete(pid)
           next if @stopping
 

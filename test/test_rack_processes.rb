@@ -1,0 +1,112 @@
+# frozen_string_literal: true
+
+require_relative "rack_helper"
+require_relative "support/child_ruby"
+
+# The server as a process: a graceful stop on TERM/INT (the request in flight finishes, exit
+# status 0), workers restarted when they die, and `rackup -s uring_machine`.
+class TestRackProcesses < Minitest::Test
+  include RackServerHelper
+
+  # A server process: /slow tells the test it started (a line on stdout) and waits for a line
+  # on stdin before answering; / answers with the worker's pid.
+  PROGRAM = <<~'RUBY'
+    require "uring_machine/rack"
+    $stdout.sync = true
+    app = lambda do |env|
+      if env["PATH_INFO"] == "/slow"
+        puts "started"
+        [200, { "content-type" => "text/plain" }, ["finished after #{$stdin.gets.strip}"]]
+      else
+        [200, { "content-type" => "text/plain" }, [Process.pid.to_s]]
+      end
+    end
+    UringMachine::Rack::Server.new(app, host: "127.0.0.1", port: 0, workers: Integer(ARGV[0])).run
+    puts "exited normally"
+  RUBY
+
+  # Starts a server process; yields [pid, port, its stdin, its stdout, its stderr]; reaps it.
+  def with_server_process(*args, command: ChildRuby.command("-e", PROGRAM, *args))
+    stdin_r, stdin = IO.pipe
+    stdout, stdout_w = IO.pipe
+    stderr, stderr_w = IO.pipe
+    pid = Process.spawn(*command, in: stdin_r, out: stdout_w, err: stderr_w)
+    [stdin_r, stdout_w, stderr_w].each(&:close)
+    port = Integer(stderr.gets[/listening on http:\/\/[^:]+:(\d+)/, 1])
+    yield pid, port, stdin, stdout, stderr
+  ensure
+    Process.kill(:KILL, pid) if pid && !@reaped
+    Process.wait(pid) if pid && !@reaped
+    [stdin, stdout, stderr].each { |io| io&.close }
+  end
+
+  def reap(pid)
+    status, killed = ChildRuby.wait(pid, 30)
+    @reaped = true
+    flunk "the server did not stop" if killed
+    status
+  end
+
+  def test_term_finishes_the_request_in_flight_then_exits_0
+    with_server_process("0") do |pid, port, stdin, stdout, stderr|
+      socket = TCPSocket.new("127.0.0.1", port)
+      socket.write("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert_equal "started\n", stdout.gets
+      Process.kill(:TERM, pid)
+      assert_match(/stopping .*: 1 request in flight/, stderr.gets)
+      assert_raises(Errno::ECONNREFUSED) { TCPSocket.new("127.0.0.1", port) }
+      stdin.puts "the stop"
+      status, headers, body = read_response(socket)
+      assert_equal [200, "close", "finished after the stop"], [status, headers["connection"], body]
+      assert_equal 0, reap(pid).exitstatus
+      assert_equal "exited normally\n", stdout.gets
+      socket.close
+    end
+  end
+
+  def test_int_stops_an_idle_server_with_status_0
+    with_server_process("0") do |pid, port, _stdin, stdout, _stderr|
+      Net::HTTP.start("127.0.0.1", port) do |http|
+        assert_equal pid.to_s, http.get("/").body
+        Process.kill(:INT, pid)
+        assert_equal 0, reap(pid).exitstatus
+      end
+      assert_equal "exited normally\n", stdout.gets
+    end
+  end
+
+  def test_workers_that_die_are_restarted
+    with_server_process("2") do |master, port, _stdin, stdout, stderr|
+      workers = stderr.gets[/workers started: ([\d ]+)/, 1].split.map(&:to_i)
+      assert_equal workers.sort, children_of(master).sort
+      assert_equal 2, workers.size
+      workers.each { |worker| Process.kill(:KILL, worker) }
+      served_by = Integer(Net::HTTP.get(URI("http://127.0.0.1:#{port}/")))
+      refute_includes workers, served_by
+      assert_match(/worker \d+ died/, stderr.gets)
+      Process.kill(:TERM, master)
+      assert_equal 0, reap(master).exitstatus
+      assert_equal "exited normally\n", stdout.gets
+    end
+  end
+
+  def test_rackup_runs_a_config_ru_on_uring_machine
+    rackup = Gem.bin_path("rack", "rackup")
+    Dir.mktmpdir do |dir|
+      File.write(File.join(dir, "config.ru"), <<~RUBY)
+        run ->(env) { [200, { "content-type" => "text/plain" }, ["from config.ru on \#{env['SERVER_SOFTWARE'] || 'uring_machine'}"]] }
+      RUBY
+      command = ChildRuby.command(rackup, "-s", "uring_machine", "-o", "127.0.0.1", "-p", "0", File.join(dir, "config.ru"))
+      with_server_process(command: command) do |pid, port, _stdin, _stdout, _stderr|
+        assert_equal "from config.ru on uring_machine", Net::HTTP.get(URI("http://127.0.0.1:#{port}/"))
+        Process.kill(:TERM, pid)
+        assert_equal 0, reap(pid).exitstatus
+      end
+    end
+  end
+
+  # The pids of +pid+'s children (the workers forked so far), from /proc.
+  def children_of(pid)
+    Dir.glob("/proc/#{pid}/task/*/children").flat_map { |file| File.read(file).split.map(&:to_i) }
+  end
+end
