@@ -95,7 +95,7 @@ module UringMachine
       end
 
       def read_head
-        @machine.timeout(@options.header_timeout, @head_deadline) { @reader.read_head }
+        @reader.buffered_head || @machine.timeout(@options.header_timeout, @head_deadline) { @reader.read_head }
       rescue Deadline
         refuse(408, "request head not received within #{@options.header_timeout} s", :timeouts)
       rescue HTTP::ParseError => e
@@ -116,8 +116,12 @@ module UringMachine
         return true if length&.zero?
 
         @writer.write_continue if request.minor == 1 && env["HTTP_EXPECT"]&.casecmp?("100-continue")
-        @machine.timeout(@options.body_timeout, @body_deadline) do
-          length ? @reader.read_body(length, input) : @reader.read_chunked_body(input)
+        if length && @reader.buffered_bytes?(length) # all here: no wait, no deadline
+          @reader.read_body(length, input)
+        else
+          @machine.timeout(@options.body_timeout, @body_deadline) do
+            length ? @reader.read_body(length, input) : @reader.read_chunked_body(input)
+          end
         end
         true
       rescue Deadline

@@ -17,8 +17,8 @@ module UringMachine
 
       # The env of a parsed head ([method, target, minor_version, fields, _end]).
       def build(head, input)
-        method, target, minor, env = head
-        env.update(@base)
+        method, target, minor, fields = head
+        env = @base.dup.update(fields) # a copy of a large Hash is cheaper than growing a small one
         env["REQUEST_METHOD"] = method
         env["SERVER_PROTOCOL"] = env["HTTP_VERSION"] = PROTOCOLS.fetch(minor)
         env["REQUEST_URI"] = target
@@ -34,17 +34,22 @@ module UringMachine
       # ("http://host/a?b", which a proxy sends).
       def path_and_query(env, target)
         target = target.sub(%r{\A[a-zA-Z][a-zA-Z0-9+.-]*://[^/]*}, "") unless target.start_with?("/")
-        path, query = target.split("?", 2)
-        env["PATH_INFO"] = path
-        env["QUERY_STRING"] = query || ""
+        if (mark = target.index("?"))
+          env["PATH_INFO"] = target.byteslice(0, mark)
+          env["QUERY_STRING"] = target.byteslice(mark + 1, target.bytesize)
+        else
+          env["PATH_INFO"] = target
+          env["QUERY_STRING"] = ""
+        end
       end
 
       # From the Host field when there is one, else the server's bound address.
       def server_name_and_port(env)
         host = env["HTTP_HOST"] or return
-        name, port = host.start_with?("[") ? host.split(/(?<=\])(?::)/, 2) : host.split(":", 2)
-        env["SERVER_NAME"] = name
-        env["SERVER_PORT"] = port || "80"
+        colon = host.rindex(":")
+        colon = nil if colon && host.index("]", colon) # an IPv6 address without a port: "[::1]"
+        env["SERVER_NAME"] = colon ? host.byteslice(0, colon) : host
+        env["SERVER_PORT"] = colon ? host.byteslice(colon + 1, host.bytesize) : "80"
       end
     end
   end

@@ -35,12 +35,21 @@ module UringMachine
 
       # [method, target, minor_version, env, end] of the next head.
       def read_head
-        until (head = @parser.parse_request(@buffer, @pos))
+        until (head = buffered_head)
           fill
         end
+        head
+      end
+
+      # The next head if it is all here already (the usual case: no wait, no deadline), else nil.
+      def buffered_head
+        head = @parser.parse_request(@buffer, @pos) or return nil
         @pos = head[4]
         head
       end
+
+      # Whether +length+ more bytes are here already.
+      def buffered_bytes?(length) = @buffer.bytesize - @pos >= length
 
       # Reads a body of +length+ bytes into +input+.
       def read_body(length, input)

@@ -9,6 +9,11 @@ module UringMachine
     # One per connection. #write returns whether the connection can carry another request.
     class ResponseWriter
       CRLF = "\r\n"
+      # "HTTP/1.1 200 OK\r\n" by status, made once each; the reason phrases are Rack's when it
+      # is loaded (it is under rackup), else empty, which HTTP allows.
+      STATUS_LINES = Hash.new do |lines, status|
+        lines[status] = "HTTP/1.1 #{status} #{ResponseWriter.reason(status)}\r\n".freeze
+      end
       LAST_CHUNK = "0\r\n\r\n"
 
       def initialize(socket)
@@ -18,9 +23,9 @@ module UringMachine
       # +request+: a Request with its method, protocol and whether it allows keep-alive.
       def write(request, status, headers, body)
         status = Integer(status)
-        head, framing = head_of(request, status, headers)
+        head, framing, close = head_of(request, status, headers)
         hijack = headers["rack.hijack"]
-        keep_alive = request.keep_alive && framing != :close && !hijack && !close_asked?(headers)
+        keep_alive = request.keep_alive && framing != :close && !hijack && !close
         head << (keep_alive ? keep_alive_field(request) : "connection: close\r\n")
         return partial_hijack(head, hijack) if hijack
 
@@ -31,7 +36,7 @@ module UringMachine
       # A response of the server's own (an error status), closing the connection.
       def write_error(status, message)
         body = "#{message}\n"
-        @socket.write("HTTP/1.1 #{status} #{reason(status)}\r\ncontent-type: text/plain\r\n" \
+        @socket.write(STATUS_LINES[status], "content-type: text/plain\r\n" \
                       "content-length: #{body.bytesize}\r\nconnection: close\r\n\r\n", body)
       end
 
@@ -42,27 +47,34 @@ module UringMachine
 
       private
 
-      # The status line and the app's fields, and how the body will be framed: :length (the
+      # The status line and the app's fields, how the body will be framed: :length (the
       # app's Content-Length, or one computed for an Array body), :chunked, :close (HTTP/1.0
       # without a length: the end of the connection ends the body), :app (the app's own
-      # Transfer-Encoding) or :none (no body: HEAD, 1xx, 204, 304).
+      # Transfer-Encoding) or :none (no body: HEAD, 1xx, 204, 304); and whether the app asked
+      # to close the connection.
       def head_of(request, status, headers)
-        head = +"HTTP/1.1 #{status} #{reason(status)}\r\n"
-        framing = nil
+        head = +STATUS_LINES[status]
+        framing = close = nil
         headers.each do |name, value|
           next if name.start_with?("rack.")
 
-          framing = :length if name.casecmp?("content-length")
-          framing = :app if name.casecmp?("transfer-encoding")
+          case name.downcase
+          when "content-length" then framing = :length
+          when "transfer-encoding" then framing = :app
+          when "connection" then close = value.to_s.casecmp?("close")
+          end
           add_field(head, name, value)
         end
-        [head, framing || default_framing(request, status)]
+        [head, framing || default_framing(request, status), close]
       end
 
       # Rack 2 joins repeated fields' values with "\n", Rack 3 gives an Array.
       def add_field(head, name, value)
-        values = value.is_a?(Array) ? value : value.to_s.split("\n")
-        values.each { |one| head << name << ": " << one << CRLF }
+        if value.is_a?(String) && !value.include?("\n")
+          head << name << ": " << value << CRLF
+        else
+          (value.is_a?(Array) ? value : value.to_s.split("\n")).each { |one| head << name << ": " << one << CRLF }
+        end
       end
 
       def default_framing(request, status)
@@ -72,14 +84,9 @@ module UringMachine
         end
       end
 
-      # Rack's reason phrases when Rack is loaded (it is under rackup); HTTP lets it be empty.
-      def reason(status) = defined?(::Rack::Utils::HTTP_STATUS_CODES) ? ::Rack::Utils::HTTP_STATUS_CODES[status] : ""
+      def self.reason(status) = defined?(::Rack::Utils::HTTP_STATUS_CODES) ? ::Rack::Utils::HTTP_STATUS_CODES[status] : ""
 
       def body_allowed?(status) = status >= 200 && status != 204 && status != 304
-
-      def close_asked?(headers)
-        headers.any? { |name, value| name.casecmp?("connection") && value.to_s.casecmp?("close") }
-      end
 
       def keep_alive_field(request) = request.http10? ? "connection: keep-alive\r\n" : ""
 
