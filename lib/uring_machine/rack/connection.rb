@@ -52,7 +52,8 @@ module UringMachine
           @busy = false
         end
       rescue EOFError
-        nil # the client closed
+        # Between requests that is how a client closes; mid-request it gave up half-way.
+        @server.failure(:client_errors, "#{@remote_addr}: closed mid-request") if @busy
       rescue IOError, SystemCallError => e
         # A reset between requests is how some clients close: counted, logged only mid-request.
         @server.failure(:client_errors, "#{@remote_addr}: #{e.class}: #{e.message}", log: @busy)
