@@ -22,8 +22,8 @@ class TestLibLayout < Minitest::Test
   end
 
   # The entry points: the gem, the opt-in global functions, DNS (autoloaded), the debugger
-  # (loaded by the first breakpoint), the Rack server and its handler (where rack loads: the
-  # handler is rack's to require).
+  # (loaded by the first breakpoint), the Rack server and its handlers (each where its rack or
+  # rackup loads: rackup requires them).
   def test_the_entry_points_load_every_file
     program = <<~RUBY
       require "uring_machine"
@@ -31,11 +31,10 @@ class TestLibLayout < Minitest::Test
       UringMachine.const_get(:DNS) # its autoload
       require "uring_machine/debugger"
       require "uring_machine/rack"
-      begin
-        require "rack"
-        require "rack/handler/uring_machine"
-      rescue LoadError
-        puts "rack/handler/uring_machine.rb" # rack does not load on this Ruby: nothing to check
+      %w[rack/handler/uring_machine rackup/handler/uring_machine].each do |handler|
+        require handler
+      rescue LoadError # Rack 2's or the rackup gem's is missing here: nothing to check
+        puts "\#{handler}.rb"
       end
       lib = "#{LIB}/"
       puts $LOADED_FEATURES.select { _1.start_with?(lib) && _1.end_with?(".rb") }.map { _1.delete_prefix(lib) }

@@ -9,12 +9,7 @@ class TestRackRequests < Minitest::Test
 
   def echo_app
     lambda do |env|
-      input = env["rack.input"]
-      body = input.read
-      input.rewind
-      again = input.read
-      [200, { "content-type" => "text/plain", "x-again" => (again == body).to_s },
-       ["#{env['REQUEST_METHOD']} #{env['PATH_INFO']}?#{env['QUERY_STRING']} #{body}"]]
+      [200, { "content-type" => "text/plain" }, ["#{env['REQUEST_METHOD']} #{env['PATH_INFO']}?#{env['QUERY_STRING']} #{env['rack.input'].read}"]]
     end
   end
 
@@ -44,12 +39,12 @@ class TestRackRequests < Minitest::Test
     socket = connect(server)
     socket.write("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" \
                  "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
-    status, headers, body = read_response(socket)
-    assert_equal [200, "POST /c? hello world", "true"], [status, body, headers["x-again"]]
+    assert_equal [200, "POST /c? hello world"], read_response(socket).values_at(0, 2)
   ensure
     socket&.close
   end
 
+  # Without Rack::Lint: Rack 3's wrapper of rack.input has no rewind (Rack 3 made it optional).
   def test_a_large_body_goes_to_a_tempfile_and_stays_rewindable
     app = lambda do |env|
       input = env["rack.input"]
