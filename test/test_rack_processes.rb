@@ -92,6 +92,7 @@ class TestRackProcesses < Minitest::Test
 
   def test_rackup_runs_a_config_ru_on_uring_machine
     rackup = rackup_path
+    rackup_loads!
     Dir.mktmpdir do |dir|
       File.write(File.join(dir, "config.ru"), <<~RUBY)
         run ->(env) { [200, { "content-type" => "text/plain" }, ["from config.ru on \#{env['SERVER_SOFTWARE'] || 'uring_machine'}"]] }
@@ -105,14 +106,24 @@ class TestRackProcesses < Minitest::Test
     end
   end
 
-  # rackup: the rackup gem's (Rack 3), else rack's own (Rack 2).
+  # rackup: the rackup gem's (Rack 3), else rack's own (Rack 2), else the one beside the rack
+  # on the load path (a Ruby that has Debian's rack on RUBYLIB, not as a gem).
   def rackup_path
     %w[rackup rack].each do |gem|
       return Gem.bin_path(gem, "rackup")
     rescue Gem::Exception
       next
     end
-    skip_with_reason("no rackup here: neither the rackup gem (Rack 3) nor rack 2's")
+    beside = $LOAD_PATH.map { |dir| File.expand_path("../bin/rackup", dir) }.find { |path| File.file?(path) }
+    beside || skip_with_reason("no rackup here: neither the rackup gem (Rack 3) nor rack 2's")
+  end
+
+  # rackup always loads Rack::ShowExceptions; rack 2.2's needs ostruct, which is no default gem
+  # from Ruby 4.0 on.
+  def rackup_loads!
+    require "rack/show_exceptions"
+  rescue LoadError => e
+    skip_with_reason("rackup of rack #{::Rack.release} does not load on Ruby #{RUBY_VERSION}: #{e.message}")
   end
 
   # The pids of +pid+'s children (the workers forked so far), from /proc.
