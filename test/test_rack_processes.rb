@@ -32,12 +32,22 @@ class TestRackProcesses < Minitest::Test
     stderr, stderr_w = IO.pipe
     pid = Process.spawn(*command, in: stdin_r, out: stdout_w, err: stderr_w)
     [stdin_r, stdout_w, stderr_w].each(&:close)
-    port = Integer(stderr.gets[/listening on http:\/\/[^:]+:(\d+)/, 1])
+    port = listening_port(stderr)
     yield pid, port, stdin, stdout, stderr
   ensure
     Process.kill(:KILL, pid) if pid && !@reaped
     Process.wait(pid) if pid && !@reaped
     [stdin, stdout, stderr].each { |io| io&.close }
+  end
+
+  # The port of the server's "listening on" line (lines before it, warnings, are skipped).
+  def listening_port(stderr)
+    seen = +""
+    while (line = stderr.gets)
+      port = line[/uring_machine: listening on http:\/\/[^:]+:(\d+)/, 1] and return Integer(port)
+      seen << line
+    end
+    flunk "the server exited before listening:\n#{seen}"
   end
 
   def reap(pid)

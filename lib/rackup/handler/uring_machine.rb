@@ -9,6 +9,6 @@ require_relative "../../uring_machine/rack"
 module Rackup
   module Handler
     UringMachine = ::UringMachine::Rack::Handler
-    register :uring_machine, "Rackup::Handler::UringMachine" # by name, as rackup looks it up
+    register :uring_machine, UringMachine # rackup 2.x keeps the module itself
   end
 end
