@@ -55,7 +55,7 @@ module UringMachine
       def stopping? = @stopping
 
       # The counters (Stats#to_h): connections, requests, app_errors, bad_requests, timeouts,
-      # client_errors, worker_restarts (in the master).
+      # client_errors, internal_errors, worker_restarts (in the master).
       def stats = @stats.to_h
 
       # The env entries every request shares (Env adds the connection's and the request's).
@@ -108,14 +108,23 @@ module UringMachine
       def accept_loop
         loop do
           socket = @listener.accept
-          socket.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
           @stats.increment(:connections)
           # Fiber.schedule: a connection outlives the acceptor when it is stopped.
-          Fiber.schedule { Connection.new(self, socket).run }
+          Fiber.schedule { serve_connection(socket) }
         rescue Errno::ECONNABORTED, Errno::EMFILE, Errno::ENFILE, Errno::ENOBUFS, Errno::ENOMEM => e
           failure(:client_errors, "accept: #{e.class}: #{e.message}")
           sleep 0.01 unless e.is_a?(Errno::ECONNABORTED) # out of fds: let connections close some
         end
+      end
+
+      # A connection's fiber. Nothing escapes it (it would reach the acceptor, its parent): a
+      # failure of the server's own is logged and counted, and only that connection ends.
+      def serve_connection(socket)
+        socket.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1) # streamed parts go out at once
+        Connection.new(self, socket).run
+      rescue StandardError => e
+        failure(:internal_errors, "connection failed: #{e.class}: #{e.message}", e)
+        socket.close unless socket.closed?
       end
 
       # Idle connections are closed now; busy ones get shutdown_timeout to finish.

@@ -6,7 +6,7 @@ module UringMachine
   module Rack
     # Counters, read with #to_h. One per server process (fibers of one thread: no lock needed).
     class Stats
-      COUNTERS = %i[connections requests app_errors bad_requests timeouts client_errors worker_restarts].freeze
+      COUNTERS = %i[connections requests app_errors bad_requests timeouts client_errors internal_errors worker_restarts].freeze
 
       def initialize
         @counts = COUNTERS.to_h { |name| [name, 0] }
