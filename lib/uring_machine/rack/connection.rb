@@ -9,8 +9,8 @@ module UringMachine
     # Runs in a fiber of its own (Server#accept_loop starts it).
     class Connection
       # What the response writer needs to know of a request.
-      Request = Struct.new(:method, :minor, :keep_alive) do
-        def head? = method == "HEAD"
+      Request = Struct.new(:verb, :minor, :keep_alive) do
+        def head? = verb == "HEAD"
 
         def http10? = minor.zero?
       end
