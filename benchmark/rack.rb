@@ -1,16 +1,20 @@
 # frozen_string_literal: true
 
-# Rack "hello" served by a real Rack server, loaded by wrk (another process, loopback), every
-# mode in the same run, one after another:
+# Rack apps served by real Rack servers, loaded by wrk (another process, loopback), every mode
+# in the same run, one after another:
 #   uring_machine       UringMachine::Rack::Server, one process
 #   uring_machine-2w    the same with workers: 2
 #   puma-t5, puma-t32   Puma (Debian's puma, 5.6) with 5 and 32 threads, one process
-# The app is the same config.ru for all, without middleware (RACK_ENV=none for Puma).
+# Two apps, each the same config.ru for every server, without middleware (RACK_ENV=none):
+#   hello         a lambda answering "Hello, world!"
+#   sinatra-pg    examples/sinatra_pg's GET /sequel/sleep?seconds=0.01 (one SELECT pg_sleep(0.01)
+#                 through Sequel, a pool of DB_POOL=40 connections per process) against a
+#                 PostgreSQL started for the run (test/support/postgres_server.rb)
 #
 #   BENCH_RACK_SECONDS=5        wrk's duration per mode (default 5 x BENCH_SCALE, at least 1)
 #   BENCH_RACK_CONNECTIONS=200
-# Needs wrk; the Puma modes need puma and rack (Debian: wrk, puma, ruby-rack). Each missing
-# piece is said and skipped.
+# Needs wrk; the Puma modes need puma and rack; sinatra-pg needs ruby-sinatra, ruby-sequel,
+# ruby-pg and postgresql. Each missing piece is said and skipped.
 require "socket"
 require "tmpdir"
 require "etc"
@@ -21,6 +25,8 @@ module RackBench
   CONNECTIONS = Integer(ENV.fetch("BENCH_RACK_CONNECTIONS", "200"))
   LIB = File.expand_path("../lib", __dir__)
   CONFIG_RU = %(run ->(env) { [200, { "content-type" => "text/plain" }, ["Hello, world!"]] }\n)
+  SINATRA_PG = File.expand_path("../examples/sinatra_pg/config.ru", __dir__)
+  DB_POOL = "40" # per process: 2 workers stay within PostgreSQL's 100 connections
   # Our server, from the same config.ru (rack's Builder when it loads, else the lambda itself).
   OURS = <<~'RUBY'
     require "uring_machine/rack"
@@ -43,9 +49,10 @@ module RackBench
     probe&.close
   end
 
-  # Starts +command+ in a process group of its own and returns its pid once +port+ accepts.
-  def start(command, port)
-    pid = spawn({ "RACK_ENV" => "none" }, *command, out: File::NULL, err: File::NULL, pgroup: true)
+  # Starts +command+ in a process group of its own and returns its pid once +port+ accepts. The
+  # gem is on RUBYLIB for Puma too: examples/sinatra_pg requires it (its pg pool).
+  def start(command, port, env)
+    pid = spawn({ "RACK_ENV" => "none", "RUBYLIB" => LIB }.merge(env), *command, out: File::NULL, err: File::NULL, pgroup: true)
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 20
     begin
       TCPSocket.new("127.0.0.1", port).close
@@ -85,8 +92,8 @@ module RackBench
   end
 
   # [requests/s, mean latency, p99 latency, errors] of one wrk run.
-  def wrk(port)
-    out = IO.popen(["wrk", "-t1", "-c#{CONNECTIONS}", "-d#{SECONDS}s", "--latency", "http://127.0.0.1:#{port}/"],
+  def wrk(port, path)
+    out = IO.popen(["wrk", "-t1", "-c#{CONNECTIONS}", "-d#{SECONDS}s", "--latency", "http://127.0.0.1:#{port}#{path}"],
                    err: %i[child out], &:read)
     rps = out[/Requests\/sec:\s+([\d.]+)/, 1] or raise "wrk failed:\n#{out}"
     errors = [out[/Socket errors:.*$/], out[/Non-2xx.*$/]].compact.join(", ")
@@ -98,22 +105,41 @@ module RackBench
       puts "rack: wrk not installed (Debian: wrk), skipped"
       return
     end
-    puts "rack: hello app, wrk -t1 -c#{CONNECTIONS} -d#{SECONDS}s on loopback, one run per mode, " \
-         "ruby #{RUBY_VERSION}, #{Etc.nprocessors} cores (ratios: to the best Puma mode)"
     Dir.mktmpdir("um-bench-rack") do |dir|
       config = File.join(dir, "config.ru")
       File.write(config, CONFIG_RU)
-      results = modes.to_h do |name, command|
-        port = free_port
-        pid = start(command.call(config, port), port)
-        begin
-          [name, wrk(port)]
-        ensure
-          stop(pid)
-        end
-      end
-      report(results)
+      workload("hello", config, "/", {})
+      with_postgres { |url| workload("sinatra-pg", SINATRA_PG, "/sequel/sleep?seconds=0.01", "DATABASE_URL" => url, "DB_POOL" => DB_POOL) }
     end
+  end
+
+  # Every mode on one app, then the table.
+  def workload(name, config, path, env)
+    puts "rack #{name}: wrk -t1 -c#{CONNECTIONS} -d#{SECONDS}s GET #{path} on loopback, one run per mode, " \
+         "ruby #{RUBY_VERSION}, #{Etc.nprocessors} cores (ratios: to the best Puma mode)"
+    results = modes.to_h do |mode, command|
+      port = free_port
+      pid = start(command.call(config, port), port, env)
+      begin
+        [mode, wrk(port, path)]
+      ensure
+        stop(pid)
+      end
+    end
+    report(results)
+  end
+
+  # Yields the URL of a PostgreSQL started for the workload, or says why there is none.
+  def with_postgres
+    %w[sinatra/base sequel pg].each { |library| require library }
+    require_relative "../test/support/postgres_server"
+    server = PostgresServer.new.tap(&:start)
+    params = server.params
+    yield "postgres://#{params[:user]}@#{params[:host]}:#{params[:port]}/#{params[:dbname]}"
+  rescue LoadError, LocalServer::Unavailable => e
+    puts "rack sinatra-pg: skipped (#{e.message})"
+  ensure
+    server&.stop
   end
 
   def report(results)

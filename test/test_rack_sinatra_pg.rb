@@ -5,10 +5,10 @@ require_relative "support/rack_processes"
 require_relative "support/postgres_server"
 require_relative "integration_helper"
 
-# examples/sinatra_pg under `rackup -s uring_machine`, against a PostgreSQL server of the
-# test's own: requests waiting in PostgreSQL (on an advisory lock the test holds) are all in
-# flight at once in the one server process, each on a connection of its own, through Sequel's
-# fiber_concurrency and through pg; releasing the lock answers them all.
+# examples/sinatra_pg under `rackup -s uring_machine -O workers=2`, against a PostgreSQL server
+# of the test's own: requests waiting in PostgreSQL (on an advisory lock the test holds) are all
+# in flight at once in two single-threaded workers, each on a connection of its own, through
+# Sequel's fiber_concurrency and through pg; releasing the lock answers them all.
 class TestRackSinatraPg < Minitest::Test
   include RackServerHelper
   include RackProcesses
@@ -35,7 +35,7 @@ class TestRackSinatraPg < Minitest::Test
     url = "postgres://#{params[:user]}@#{params[:host]}:#{params[:port]}/#{params[:dbname]}"
     holder = PG.connect(**params)
     holder.exec("SELECT pg_advisory_lock(#{KEY})")
-    command = ChildRuby.command(rackup, "-s", "uring_machine", "-E", "none", "-o", "127.0.0.1", "-p", "0", CONFIG_RU)
+    command = ChildRuby.command(rackup, "-s", "uring_machine", "-O", "workers=2", "-E", "none", "-o", "127.0.0.1", "-p", "0", CONFIG_RU)
     with_server_process(command: command, env: { "DATABASE_URL" => url }) do |pid, port, _stdin, _stdout, _stderr|
       clients = %w[sequel pg].product((1..REQUESTS).to_a).map do |route, _|
         Thread.new { Net::HTTP.get_response(URI("http://127.0.0.1:#{port}/#{route}/lock/#{KEY}")) }
@@ -55,13 +55,8 @@ class TestRackSinatraPg < Minitest::Test
 
   # Waits until +count+ sessions wait for the advisory lock (what PostgreSQL shows of them).
   def wait_for_waiters(connection, count)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 30
-    loop do
-      waiting = connection.exec("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").getvalue(0, 0).to_i
-      return if waiting == count
-      flunk "#{waiting} of #{count} requests reached PostgreSQL" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-
-      sleep 0.01 # polling what PostgreSQL shows: no event to wait on from here
+    LocalServer.wait_until("#{count} requests waiting in PostgreSQL", limit: 30) do
+      connection.exec("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").getvalue(0, 0).to_i == count
     end
   end
 end

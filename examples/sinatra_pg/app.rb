@@ -21,7 +21,9 @@ Sequel.extension :fiber_concurrency
 # The routes above.
 class SinatraPg < Sinatra::Base
   POOL_SIZE = Integer(ENV.fetch("DB_POOL", "20"))
-  DB = Sequel.connect(ENV.fetch("DATABASE_URL"), max_connections: POOL_SIZE)
+  # test: false: no connection now. One made at load would be inherited by every worker
+  # (workers: N forks after loading the app) and shared by them, garbling its replies.
+  DB = Sequel.connect(ENV.fetch("DATABASE_URL"), max_connections: POOL_SIZE, test: false)
   PG_POOL = UringMachine::ResourcePool.new(limit: POOL_SIZE) { PG.connect(ENV.fetch("DATABASE_URL")) }
 
   set :show_exceptions, false
