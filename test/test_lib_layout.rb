@@ -31,10 +31,11 @@ class TestLibLayout < Minitest::Test
       UringMachine.const_get(:DNS) # its autoload
       require "uring_machine/debugger"
       require "uring_machine/rack"
-      %w[rack/handler/uring_machine rackup/handler/uring_machine].each do |handler|
-        require handler
-      rescue LoadError # Rack 2's or the rackup gem's is missing here: nothing to check
-        puts "\#{handler}.rb"
+      # Each needs a library that may be missing here (Rack 2, the rackup gem, ActiveRecord 6.1).
+      %w[rack/handler/uring_machine rackup/handler/uring_machine uring_machine/active_record].each do |entry|
+        require entry
+      rescue LoadError
+        puts "\#{entry}.rb"
       end
       lib = "#{LIB}/"
       puts $LOADED_FEATURES.select { _1.start_with?(lib) && _1.end_with?(".rb") }.map { _1.delete_prefix(lib) }
