@@ -57,13 +57,13 @@ class TestRackProcesses < Minitest::Test
 
   def test_workers_that_die_are_restarted
     with_server_process("2") do |master, port, _stdin, stdout, stderr|
-      workers = stderr.gets[/workers started: ([\d ]+)/, 1].split.map(&:to_i)
+      workers = line_matching(stderr, /workers started/)[/workers started: ([\d ]+)/, 1].split.map(&:to_i)
       assert_equal workers.sort, children_of(master).sort
       assert_equal 2, workers.size
       workers.each { |worker| Process.kill(:KILL, worker) }
       served_by = Integer(Net::HTTP.get(URI("http://127.0.0.1:#{port}/")))
       refute_includes workers, served_by
-      assert_match(/worker \d+ died/, stderr.gets)
+      line_matching(stderr, /worker \d+ died/)
       Process.kill(:TERM, master)
       assert_equal 0, reap(master).exitstatus
       assert_equal "exited normally\n", stdout.gets
@@ -84,6 +84,40 @@ class TestRackProcesses < Minitest::Test
         assert_equal 0, reap(pid).exitstatus
       end
     end
+  end
+
+  # A worker stopped on its own (TERM to it alone) is the one that stops, and is replaced.
+  def test_term_to_one_worker_stops_that_worker_only
+    with_server_process("2") do |master, port, _stdin, _stdout, stderr|
+      first, second = line_matching(stderr, /workers started/)[/workers started: ([\d ]+)/, 1].split.map(&:to_i)
+      2.times { line_matching(stderr, /worker \d+ serving/) }
+      Process.kill(:TERM, first)
+      assert_match(/stopping \(pid #{first}\)/, line_matching(stderr, /stopping/))
+      assert_match(/worker #{first} died .*exit 0/, line_matching(stderr, /died/))
+      assert_includes children_of(master), second
+      assert_equal "200", Net::HTTP.get_response(URI("http://127.0.0.1:#{port}/")).code
+      Process.kill(:TERM, master)
+      assert_equal 0, reap(master).exitstatus
+    end
+  end
+
+  # Rack's autoloads are loaded before the first request (fibers racing for one would see it
+  # missing): a fresh process has Rack::File as an autoload until the server runs.
+  def test_rack_autoloads_are_loaded_before_serving
+    program = <<~'RUBY'
+      require "rack"
+      require "net/http"
+      require "uring_machine/rack"
+      before = Rack.autoload?(:File)
+      server = UringMachine::Rack::Server.new(->(_) { [204, {}, []] }, host: "127.0.0.1", port: 0, log: nil)
+      thread = Thread.new { server.run }
+      Net::HTTP.get_response(URI("http://127.0.0.1:#{server.port}/"))
+      server.stop
+      thread.join
+      puts [before.nil?, Rack.autoload?(:File).nil?].inspect
+    RUBY
+    result = ChildRuby.run("-e", program, limit: 30)
+    assert_equal "[false, true]\n", result.out, result.err
   end
 
   # The pids of +pid+'s children (the workers forked so far), from /proc.

@@ -30,6 +30,14 @@ module RackProcesses
     flunk "the server exited before listening:\n#{seen}"
   end
 
+  # The next line of +io+ that matches +pattern+ (the lines before it are skipped).
+  def line_matching(io, pattern)
+    while (line = io.gets)
+      return line if line.match?(pattern)
+    end
+    flunk "no line matching #{pattern.inspect}"
+  end
+
   def reap(pid)
     status, killed = ChildRuby.wait(pid, 30)
     @reaped = true

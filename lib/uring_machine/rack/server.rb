@@ -35,6 +35,7 @@ module UringMachine
       # main thread TERM and INT stop it gracefully. Returns when it has stopped.
       def run
         bind
+        Preload.rack_autoloads # before forking: the workers share them
         @options.log&.puts("uring_machine: listening on http://#{@options.host}:#{port} (pid #{::Process.pid})")
         return Workers.new(self, @options.workers).run if @options.workers.positive?
 
@@ -43,8 +44,16 @@ module UringMachine
         StopSignals.trapped(method(:stop)) { serve }
       end
 
-      # Serves in a worker process (Workers forks it): TERM and INT stop it gracefully.
-      def run_worker = StopSignals.trapped(method(:stop)) { serve }
+      # Serves in a worker process (Workers forks it): TERM and INT stop it gracefully. The stop
+      # pipe is the worker's own: the one it inherited is shared with its siblings.
+      def run_worker
+        [@stop_reader, @stop_writer].each(&:close)
+        @stop_reader, @stop_writer = IO.pipe
+        StopSignals.trapped(method(:stop)) do
+          @options.log&.puts("uring_machine: worker #{::Process.pid} serving")
+          serve
+        end
+      end
 
       # Asks for a graceful stop; callable from any thread and from a trap handler.
       def stop

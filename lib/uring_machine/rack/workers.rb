@@ -27,7 +27,9 @@ module UringMachine
 
       # Forwards a graceful stop to the workers (from a trap handler too).
       def stop
-        return unless ::Process.pid == @master # a worker's inherited trap, before it sets its own
+        # In a worker that has not set its own trap yet (it inherited this one): it serves
+        # nothing yet, so it ends at once.
+        exit!(0) unless ::Process.pid == @master
 
         @stopping = true
         @pids.each { |pid| ::Process.kill(:TERM, pid) rescue Errno::ESRCH } # rubocop:disable Style/RescueModifier
