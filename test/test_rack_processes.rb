@@ -89,8 +89,7 @@ class TestRackProcesses < Minitest::Test
   # A worker stopped on its own (TERM to it alone) is the one that stops, and is replaced.
   def test_term_to_one_worker_stops_that_worker_only
     with_server_process("2") do |master, port, _stdin, _stdout, stderr|
-      first, second = line_matching(stderr, /workers started/)[/workers started: ([\d ]+)/, 1].split.map(&:to_i)
-      2.times { line_matching(stderr, /worker \d+ serving/) }
+      first, second = workers_serving(stderr, 2)
       Process.kill(:TERM, first)
       assert_match(/stopping \(pid #{first}\)/, line_matching(stderr, /stopping/))
       assert_match(/worker #{first} died .*exit 0/, line_matching(stderr, /died/))
@@ -118,6 +117,19 @@ class TestRackProcesses < Minitest::Test
     RUBY
     result = ChildRuby.run("-e", program, limit: 30)
     assert_equal "[false, true]\n", result.out, result.err
+  end
+
+  # The pids of the master's +count+ workers, once each said it serves (their lines and the
+  # master's come in any order).
+  def workers_serving(stderr, count)
+    started = nil
+    serving = []
+    until started && serving.size == count
+      line = line_matching(stderr, /workers started|serving/)
+      started ||= line[/workers started: ([\d ]+)/, 1]&.split&.map(&:to_i)
+      serving << line[/worker (\d+) serving/, 1] if line.include?("serving")
+    end
+    started
   end
 
   # The pids of +pid+'s children (the workers forked so far), from /proc.
