@@ -3,6 +3,7 @@
 require_relative "rack_helper"
 require_relative "support/child_ruby"
 require_relative "support/rack_processes"
+require_relative "support/local_server"
 
 # The server as a process: a graceful stop on TERM/INT (the request in flight finishes, exit
 # status 0), workers restarted when they die, and `rackup -s uring_machine`.
@@ -31,9 +32,9 @@ class TestRackProcesses < Minitest::Test
     with_server_process("0") do |pid, port, stdin, stdout, stderr|
       socket = TCPSocket.new("127.0.0.1", port)
       socket.write("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
-      assert_equal "started\n", stdout.gets
+      assert_equal "started\n", line_matching(stdout, /started/)
       Process.kill(:TERM, pid)
-      assert_match(/stopping .*: 1 request in flight/, stderr.gets)
+      assert_match(/stopping .*: 1 request in flight/, line_matching(stderr, /stopping/))
       assert_raises(Errno::ECONNREFUSED) { TCPSocket.new("127.0.0.1", port) }
       stdin.puts "the stop"
       status, headers, body = read_response(socket)
@@ -117,6 +118,23 @@ class TestRackProcesses < Minitest::Test
     RUBY
     result = ChildRuby.run("-e", program, limit: 30)
     assert_equal "[false, true]\n", result.out, result.err
+  end
+
+  # Workers do not outlive their master, however it ends.
+  def test_workers_stop_when_the_master_is_killed
+    with_server_process("2") do |master, _port, _stdin, _stdout, stderr|
+      workers = workers_serving(stderr, 2)
+      Process.kill(:KILL, master)
+      assert_equal :KILL, Signal.signame(reap(master).termsig).to_sym
+      LocalServer.wait_until("the workers' exit", limit: 30) { workers.none? { |pid| alive?(pid) } }
+    end
+  end
+
+  def alive?(pid)
+    Process.kill(0, pid)
+    true
+  rescue Errno::ESRCH
+    false
   end
 
   # The pids of the master's +count+ workers, once each said it serves (their lines and the

@@ -23,25 +23,30 @@ module RackProcesses
   # The port of the server's "listening on" line (lines before it, warnings, are skipped).
   def listening_port(stderr)
     seen = +""
-    while (line = stderr.gets)
+    while stderr.wait_readable(LINE_LIMIT) && (line = stderr.gets)
       port = line[/uring_machine: listening on http:\/\/[^:]+:(\d+)/, 1] and return Integer(port)
       seen << line
     end
     flunk "the server exited before listening:\n#{seen}"
   end
 
+  # A bound on the wait for each line of a server's log, so that a server that never says what
+  # a test waits for fails that test instead of hanging the run.
+  LINE_LIMIT = 30
+
   # The next line of +io+ that matches +pattern+ (the lines before it are skipped).
   def line_matching(io, pattern)
-    while (line = io.gets)
+    while io.wait_readable(LINE_LIMIT) && (line = io.gets)
       return line if line.match?(pattern)
     end
     flunk "no line matching #{pattern.inspect}"
   end
 
   def reap(pid)
+    children = Dir.glob("/proc/#{pid}/task/*/children").flat_map { |file| File.read(file).split }
     status, killed = ChildRuby.wait(pid, 30)
     @reaped = true
-    flunk "the server did not stop" if killed
+    flunk "the server did not stop (its workers were #{children.join(', ')})" if killed
     status
   end
 

@@ -46,12 +46,14 @@ module UringMachine
 
       # Serves in a worker process (Workers forks it): TERM and INT stop it gracefully. The stop
       # pipe is the worker's own: the one it inherited is shared with its siblings.
-      def run_worker
+      # +master+: a pipe's read end that the master holds open: at its EOF (the master died)
+      # the worker stops too.
+      def run_worker(master)
         [@stop_reader, @stop_writer].each(&:close)
         @stop_reader, @stop_writer = IO.pipe
         StopSignals.trapped(method(:stop)) do
           @options.log&.puts("uring_machine: worker #{::Process.pid} serving")
-          serve
+          serve(master)
         end
       end
 
@@ -82,11 +84,12 @@ module UringMachine
         }.freeze
       end
 
-      # Serves in this process under a new scheduler until #stop; then lets the requests in
-      # flight finish (up to shutdown_timeout) and closes the rest. Workers call this.
-      def serve
+      # Serves in this process under a new scheduler until #stop (or EOF on +master+); then lets
+      # the requests in flight finish (up to shutdown_timeout) and closes the rest.
+      def serve(master = nil)
         base_env
         UringMachine.run do
+          UringMachine.spin { stop unless master.read(1) } if master
           acceptor = UringMachine.spin { accept_loop }
           @stop_reader.read(1)
           @stopping = true

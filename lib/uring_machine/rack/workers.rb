@@ -17,12 +17,16 @@ module UringMachine
 
       # Runs until every worker has exited after a stop; returns the master's Server.
       def run
+        # Workers read this pipe; the master never writes: EOF means the master is gone.
+        @master_r, @master_w = IO.pipe
         StopSignals.trapped(method(:stop)) do
           @count.times { start_worker }
           @server.options.log&.puts("uring_machine: workers started: #{@pids.join(' ')}")
           supervise
         end
         @server
+      ensure
+        [@master_r, @master_w].each { |io| io&.close }
       end
 
       # Forwards a graceful stop to the workers (from a trap handler too).
@@ -38,10 +42,11 @@ module UringMachine
       private
 
       def start_worker
-        @pids << fork do
+        pid = fork do
           status = 1
           begin
-            @server.run_worker
+            @master_w.close
+            @server.run_worker(@master_r)
             status = 0
           ensure
             $stdout.flush
@@ -49,6 +54,8 @@ module UringMachine
             exit!(status) # not the master's at_exit handlers
           end
         end
+        @pids << pid
+        ::Process.kill(:TERM, pid) if @stopping # a stop that came while it was forked missed it
       end
 
       def supervise
