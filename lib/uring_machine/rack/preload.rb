@@ -13,11 +13,15 @@ module UringMachine
       def self.rack_autoloads
         return [] unless defined?(::Rack)
 
+        # Quiet: Rack 3.1 warns as it loads its deprecated constants, which the app may never use.
+        verbose, $VERBOSE = $VERBOSE, nil
         ::Rack.constants.select { |name| ::Rack.autoload?(name) }.reject do |name|
           ::Rack.const_get(name)
         rescue LoadError
           false
         end
+      ensure
+        $VERBOSE = verbose
       end
     end
   end
