@@ -110,6 +110,8 @@ pub struct State {
     /// ring is for that one (see signals.rs, `route_signal`). Only compared, or checked to be parked.
     pub loop_fiber: VALUE,
     pub last_parked: VALUE,
+    /// What the timeout watchdog reads of this thread, shared with the Machine (watchdog.rs).
+    pub progress: Arc<crate::machine::watchdog::Progress>,
     /// The fiber this machine last handed control to (see `switch`).
     pub running: VALUE,
     /// While set (Thread#fiber_lock), the only fiber that may run: the others stay queued.
@@ -230,8 +232,10 @@ impl Machine {
             entering_wait: false,
             ticks: 0,
             completions: Vec::with_capacity(256),
+            progress: Arc::default(),
         };
         state.arm_wakeup();
+        let state_progress = Arc::clone(&state.progress);
         // SAFETY: rb_thread_current reads the running Thread (it exists: this runs on it, with
         // the GVL); it allocates nothing. The Thread stays alive while the machine is: its mark
         // marks owner_thread.
@@ -246,7 +250,7 @@ impl Machine {
             owner_tid,
             fork_generation: crate::ring::private_fds::generation(),
             closed: Cell::new(false),
-            progress: Arc::default(),
+            progress: Arc::clone(&state_progress),
         })
     }
 
@@ -772,7 +776,8 @@ impl State {
                     Kind::Timeout => {
                         let (fiber, exception) = (slot.fiber, slot.exception);
                         self.ops.release(id);
-                        if c.result == -libc::ETIME {
+                        // (one the watchdog raised already is not raised a second time)
+                        if c.result == -libc::ETIME && self.progress.ring_fired(exception) {
                             self.interrupt(fiber, exception);
                             if !self.waiting.contains_key(&fiber) && !self.is_in_wait(fiber) {
                                 self.runqueue.push_back(Runnable {

@@ -37,12 +37,26 @@ pub struct Progress {
     in_ring: AtomicBool,
     /// The fiber the machine last handed control to.
     running: AtomicU64,
+    /// The exception of the last timeout the ring fired, and of the last one the watchdog
+    /// raised: each is raised once, by whichever came first (both run with the GVL held).
+    fired: AtomicU64,
+    raised: AtomicU64,
 }
 
 impl Progress {
     pub fn switched_to(&self, fiber: VALUE) {
         self.switches.fetch_add(1, Ordering::Relaxed);
         self.running.store(fiber, Ordering::Relaxed);
+    }
+
+    /// The ring fired the timeout of `exception`: whether it is to be raised (the watchdog has
+    /// not raised it already).
+    pub fn ring_fired(&self, exception: VALUE) -> bool {
+        if self.raised.load(Ordering::Relaxed) == exception {
+            return false;
+        }
+        self.fired.store(exception, Ordering::Relaxed);
+        true
     }
 
     pub fn set_in_ring(&self, waiting: bool) {
@@ -193,9 +207,11 @@ pub fn rb_watchdog_round() -> Result<Value, Error> {
                 return true;
             }
             let switches = w.progress.switches.load(Ordering::Relaxed);
-            let busy =
-                !w.progress.in_ring.load(Ordering::Relaxed) && w.progress.running.load(Ordering::Relaxed) == w.fiber;
+            let busy = !w.progress.in_ring.load(Ordering::Relaxed)
+                && w.progress.running.load(Ordering::Relaxed) == w.fiber
+                && w.progress.fired.load(Ordering::Relaxed) != w.exception;
             if busy && w.seen == Some(switches) {
+                w.progress.raised.store(w.exception, Ordering::Relaxed);
                 stuck.push((w.thread, w.exception));
                 return false;
             }
