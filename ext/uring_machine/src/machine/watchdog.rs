@@ -59,6 +59,17 @@ impl Progress {
         true
     }
 
+    /// A new timeout raises `exception`: what an earlier timeout with the same exception object
+    /// (a `with_error:` instance used again) left here is forgotten.
+    fn forget(&self, exception: VALUE) {
+        let _ = self
+            .fired
+            .compare_exchange(exception, 0, Ordering::Relaxed, Ordering::Relaxed);
+        let _ = self
+            .raised
+            .compare_exchange(exception, 0, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
     pub fn set_in_ring(&self, waiting: bool) {
         self.in_ring.store(waiting, Ordering::Relaxed);
     }
@@ -111,6 +122,9 @@ fn lock() -> std::sync::MutexGuard<'static, Watchdog> {
 /// needed (again if it was killed), and wakes it if it would wake later than this deadline.
 /// A watchdog that cannot be started (the VM is ending) leaves the timeout to the ring alone.
 pub fn watch(progress: &Arc<Progress>, fiber: VALUE, exception: VALUE, deadline: Instant) -> u64 {
+    progress.forget(exception);
+    // (`fiber` runs now: a machine that never switched has not said so yet)
+    progress.running.store(fiber, Ordering::Relaxed);
     // SAFETY: the current Thread object; no allocation, no raise.
     let thread = unsafe { rb_sys::rb_thread_current() };
     let pid = std::process::id();
