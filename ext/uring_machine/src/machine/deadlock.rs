@@ -53,6 +53,11 @@ impl Machine {
             Ok(v) if v != NIL => v,
             _ => return false,
         };
+        // Another thread may have woken a fiber as it ended (Thread#join's unblock) and left
+        // Thread.list meanwhile: its wake-up is then waiting to be delivered. Not a deadlock.
+        if self.wakeup().has_pending() || self.spin_requests().has_pending() {
+            return false;
+        }
         self.with(|s| s.deliver_signal(main, error));
         true
     }
