@@ -393,8 +393,15 @@ impl Machine {
             if let Some(entry) = self.with(State::pop_runnable) {
                 return Ok(entry);
             }
-            if self.raise_deadlock() {
-                continue; // the main fiber is queued with the error
+            match self.raise_deadlock() {
+                Ok(true) => continue, // the main fiber is queued with the error
+                Ok(false) => {}
+                // A signal that came while the check ran Ruby code: to the main fiber, as from
+                // the ring's wait (it was dropped here, and TERM lost).
+                Err(e) => {
+                    self.route_signal(Err(e))?;
+                    continue;
+                }
             }
             // The check may have run Ruby code, and with it a trap handler that woke a fiber.
             if let Some(entry) = self.with(State::pop_runnable) {
