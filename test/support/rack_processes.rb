@@ -43,11 +43,21 @@ module RackProcesses
   end
 
   def reap(pid)
-    children = Dir.glob("/proc/#{pid}/task/*/children").flat_map { |file| File.read(file).split }
+    children = worker_pids(pid)
     status, killed = ChildRuby.wait(pid, 30)
     @reaped = true
     flunk "the server did not stop (its workers were #{children.join(', ')})" if killed
     status
+  end
+
+  # The children of +pid+, for the message of a server that did not stop. A thread of +pid+ can
+  # end between the listing of its tasks and the read of its file.
+  def worker_pids(pid)
+    Dir.glob("/proc/#{pid}/task/*/children").flat_map do |file|
+      File.read(file).split
+    rescue Errno::ENOENT, Errno::ESRCH
+      []
+    end
   end
 
   # rackup: the rackup gem's (Rack 3), else rack's own (Rack 2), else the one beside the rack
