@@ -6,6 +6,8 @@
 module UringMachine
   # Ruby-side sugar over the Rust Machine: fiber creation and failure reporting.
   class Machine
+    include FiberBody
+
     # Creates a non-blocking fiber running the block with +args+ and schedules it to start at
     # the next switch (snooze, sleep, any I/O that waits). Returns the fiber; +join+ it for its
     # value. An exception that escapes it and that no +join+ receives is raised in the fiber

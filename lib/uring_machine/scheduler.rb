@@ -12,6 +12,8 @@ module UringMachine
   # Ruby-side glue of the Fiber::Scheduler (the hooks themselves are in Rust): fiber creation,
   # and the few hooks that need a worker thread because the kernel offers no ring op for them.
   class Scheduler
+    include FiberBody
+
     # What the hooks need is loaded when a scheduler is made (in the thread's root fiber, as a
     # rule), never lazily from a hook: an autoload in a fiber reads its files through the
     # scheduler, and the fibers that run meanwhile see a half-defined module (NameError).

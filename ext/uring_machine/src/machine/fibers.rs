@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use io_uring::opcode;
 use magnus::{
-    prelude::*, rb_sys::protect, typed_data::Obj, value::Lazy, Error, ExceptionClass, RArray, RModule, Value,
+    prelude::*, rb_sys::protect, typed_data::Obj, value::Lazy, Error, Exception, ExceptionClass, RArray, RModule, Value,
 };
 use rb_sys::VALUE;
 
@@ -174,42 +174,58 @@ impl Machine {
         self.with_timeout(after, exception, yield_block)
     }
 
-    /// The body of every fiber `spin` creates: runs the block, stops the children it spun
-    /// that still run, records its outcome for `join`, wakes the joiners, reports its end to
-    /// its parent's watcher (a supervisor) or raises an unjoined failure in the parent (the
-    /// fiber that created this one), then hands back the sentinel that tells the fiber control
-    /// returns to that this one has finished.
-    pub fn rb_run_fiber(rb_self: Obj<Machine>, block: Value, args: RArray, parent: Value) -> Result<Value, Error> {
-        let this = &*rb_self;
+    /// __fiber_begin__(block, args, parent): the bookkeeping before a spun fiber's block runs
+    /// (the Ruby half, UringMachine::FiberBody#__run_fiber__, then calls the block itself, so
+    /// that it runs in the fiber's first VM frame loop and a waiting fiber's machine stack
+    /// stays within one page). Fails only when Ruby code froze the fiber or its parent
+    /// (FrozenError) or memory ran out: the fiber then fails with that error.
+    pub fn rb_fiber_begin(rb_self: Obj<Machine>, block: Value, args: RArray, parent: Value) -> Result<Value, Error> {
         let current = fiber_current();
-        this.with(|s| s.metrics.fibers += 1);
+        rb_self.with(|s| s.metrics.fibers += 1);
         let machine_value = raw(rb_self.as_value());
-        let names = names();
-        // The bookkeeping on the fiber and its parent fails only when Ruby code froze one of
-        // them (FrozenError) or memory ran out: the fiber then fails with that error.
         // A parent that no machine started (a thread's root fiber, usually) is remembered to
         // wait on this machine: emit_signal_exception finds it there from another thread, and
         // a failure of this fiber is raised in it through this machine.
         let parent = raw(parent);
-        let started = if parent != NIL && !is_spun(parent) && home_of(parent) != machine_value {
-            set_home(parent, machine_value)
-        } else {
-            Ok(())
+        if parent != NIL && !is_spun(parent) && home_of(parent) != machine_value {
+            set_home(parent, machine_value)?;
+        }
+        rb::ivar_set(current, names().fiber_machine, machine_value)?;
+        tree::remember_body(current, raw(block), raw(args))?;
+        fiber_info::mark_born(current)?;
+        Ok(rb::value(NIL))
+    }
+
+    /// __fiber_end__(value, error): the block returned +value+ or raised +error+ (nil when it
+    /// returned): see #finish.
+    pub fn rb_fiber_end(rb_self: Obj<Machine>, value: Value, error: Value) -> Result<Value, Error> {
+        let outcome = match Exception::from_value(error) {
+            Some(e) => Err(Error::from(e)),
+            None => Ok(raw(value)),
         };
-        let started = started
-            .and_then(|_| rb::ivar_set(current, names.fiber_machine, machine_value))
-            .and_then(|_| tree::remember_body(current, raw(block), raw(args)))
-            .and_then(|_| fiber_info::mark_born(current));
-        // An interrupt that came before the fiber started (Machine#schedule with an exception,
-        // Fiber#stop) is raised at its first wait, like any other: the block runs up to there,
-        // so that it can take charge of what it was given (an accepted connection to close in
-        // an ensure). Skipping the block would leak that, and its peer would wait forever.
-        let mut outcome = match started {
-            Err(e) => Err(e),
-            // SAFETY: `block` and `args` are the Proc and Array this method was called with,
-            // live on the VM stack; whatever the block raises (or throws) protect catches.
-            Ok(()) => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
-        };
+        Self::finish(&rb_self, outcome, false)
+    }
+
+    /// __fiber_unwound__: the block was left by a non-local jump (Fiber#kill, Thread#kill)
+    /// that goes on unwinding the fiber once this returns: see #finish.
+    pub fn rb_fiber_unwound(rb_self: Obj<Machine>) -> Result<Value, Error> {
+        let outcome = Err(Error::new(
+            rb::ruby().exception_runtime_error(),
+            "fiber terminated by a non-local jump",
+        ));
+        Self::finish(&rb_self, outcome, true)
+    }
+
+    /// After a spun fiber's block: stops the children it spun that still run, records its
+    /// outcome for `join`, wakes the joiners, reports its end to its parent's watcher (a
+    /// supervisor) or raises an unjoined failure in the parent (the fiber that created this
+    /// one), then hands back the sentinel that tells the fiber control returns to that this
+    /// one has finished. +unwound+: the block was left by a non-local jump, which nothing
+    /// else hears of: it goes on through the fiber.
+    fn finish(rb_self: &Obj<Machine>, mut outcome: Result<VALUE, Error>, unwound: bool) -> Result<Value, Error> {
+        let this = &**rb_self;
+        let current = fiber_current();
+        let names = names();
         match tree::has_structured_children(current) {
             Ok(false) => {}
             Ok(true) => {
@@ -273,6 +289,9 @@ impl Machine {
             let _ = protect(|| unsafe { rb_sys::rb_funcall(watcher, names.child_finished, 2, current, error) });
         }
         if let Err(e) = outcome {
+            if unwound {
+                return Ok(rb::value(NIL)); // Fiber#kill, Thread#kill: it unwinds on
+            }
             if e.value().is_none() {
                 return Err(e); // throw / kill: let it unwind to where it belongs
             }
@@ -285,11 +304,11 @@ impl Machine {
             } else if !joined && fiber_info::is_isolated(current) {
                 report_isolated(current, error);
             } else if !joined {
-                raise_in_ancestor(&rb_self, current, error, true);
+                raise_in_ancestor(rb_self, current, error, true);
             }
         }
         if let Some(failure) = leftover_failure {
-            raise_in_ancestor(&rb_self, current, failure, false);
+            raise_in_ancestor(rb_self, current, failure, false);
         }
         Ok(rb::value(terminated()))
     }

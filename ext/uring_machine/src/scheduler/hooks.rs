@@ -179,19 +179,40 @@ impl Scheduler {
         Ok(fiber)
     }
 
-    /// The body of every fiber the `fiber` hook creates.
-    pub fn rb_run_fiber(
+    /// __fiber_begin__(block, args, parent): Machine#__fiber_begin__ on this scheduler's
+    /// machine, for every fiber the `fiber` hook creates.
+    pub fn rb_fiber_begin(
         rb_self: Obj<Scheduler>,
         block: Value,
         args: magnus::RArray,
         parent: Value,
     ) -> Result<Value, Error> {
-        rb_self.bound_machine()?;
-        let machine = Obj::<Machine>::try_convert(rb::value(rb_self.machine_value.get()))?;
-        let outcome = Machine::rb_run_fiber(machine, block, args, parent);
-        rb_self.live_fibers.set(rb_self.live_fibers.get().saturating_sub(1));
-        rb_self.wake_closer_if_settled();
+        Machine::rb_fiber_begin(rb_self.fiber_machine()?, block, args, parent)
+    }
+
+    /// __fiber_end__(value, error): Machine#__fiber_end__, then the scheduler counts the
+    /// fiber out (close waits for the count to reach zero).
+    pub fn rb_fiber_end(rb_self: Obj<Scheduler>, value: Value, error: Value) -> Result<Value, Error> {
+        let outcome = Machine::rb_fiber_end(rb_self.fiber_machine()?, value, error);
+        rb_self.fiber_ended();
         outcome
+    }
+
+    /// __fiber_unwound__: Machine#__fiber_unwound__, then counts the fiber out.
+    pub fn rb_fiber_unwound(rb_self: Obj<Scheduler>) -> Result<Value, Error> {
+        let outcome = Machine::rb_fiber_unwound(rb_self.fiber_machine()?);
+        rb_self.fiber_ended();
+        outcome
+    }
+
+    fn fiber_machine(&self) -> Result<Obj<Machine>, Error> {
+        self.bound_machine()?;
+        Obj::<Machine>::try_convert(rb::value(self.machine_value.get()))
+    }
+
+    fn fiber_ended(&self) {
+        self.live_fibers.set(self.live_fibers.get().saturating_sub(1));
+        self.wake_closer_if_settled();
     }
 
     /// transfer: hands control back to the event loop, the current fiber suspended until
