@@ -12,6 +12,12 @@ module UringMachine
   module FiberBody
     private
 
+    # The Proc a new fiber runs: made here, so that what it holds on to while the fiber lives
+    # is these three values, not every local of the method that makes the fiber.
+    def __fiber_body__(block, args, parent)
+      proc { __run_fiber__(block, args, parent) }
+    end
+
     def __run_fiber__(block, args, parent)
       ended = false
       begin

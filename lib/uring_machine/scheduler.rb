@@ -31,8 +31,7 @@ module UringMachine
     def fiber(*args, **options, &block)
       raise ArgumentError, "Fiber.schedule needs a block" unless block
 
-      parent = Fiber.current
-      fiber = Fiber.new(blocking: false, **options) { __run_fiber__(block, args, parent) }
+      fiber = Fiber.new(blocking: false, **options, &__fiber_body__(block, args, Fiber.current))
       __start_fiber__(fiber, false)
     end
 
@@ -41,8 +40,7 @@ module UringMachine
     def spin(*args, name: nil, isolated: false, &block)
       raise ArgumentError, "spin needs a block" unless block
 
-      parent = Fiber.current
-      fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
+      fiber = Fiber.new(blocking: false, &__fiber_body__(block, args, Fiber.current))
       UringMachine.__prepare_fiber__(fiber, block, args, UringMachine.__fiber_name__(name), isolated)
       __start_fiber__(fiber, true)
     end
@@ -50,8 +48,7 @@ module UringMachine
     # spin, but the fiber starts at the next switch (UringMachine.spin(on_thread:) asks for it
     # from inside the event loop, where no fiber can be switched to).
     def __spin_queued__(*args, name: nil, isolated: false, &block)
-      parent = Fiber.current
-      fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
+      fiber = Fiber.new(blocking: false, &__fiber_body__(block, args, Fiber.current))
       UringMachine.__prepare_fiber__(fiber, block, args, name, isolated)
       __queue_fiber__(fiber)
     end

@@ -571,7 +571,21 @@ impl Machine {
         code: u8,
         pin: VALUE,
     ) -> Result<i32, Error> {
-        let id = self.with(|s| {
+        let id = self.submit_awaited(fd, build, code, pin);
+        self.await_op(id).map(|(r, _)| r)
+    }
+
+    /// Pushes the SQE of `submit_and_await`. Out of line: the SQE and what builds it would
+    /// otherwise stay in a frame on the machine stack of the fiber while it waits.
+    #[inline(never)]
+    fn submit_awaited(
+        &self,
+        fd: Option<i32>,
+        build: impl FnOnce(&mut crate::ring::op::Slot) -> squeue::Entry,
+        code: u8,
+        pin: VALUE,
+    ) -> OpId {
+        self.with(|s| {
             let id = s.ops.alloc(Kind::Await, NIL);
             if let Some(fd) = fd {
                 s.ops.tag_fd(id, fd);
@@ -583,8 +597,7 @@ impl Machine {
             let sqe = build(slot).user_data(id.user_data());
             s.submit(&sqe, code);
             id
-        });
-        self.await_op(id).map(|(r, _)| r)
+        })
     }
 
     /// Parks the current fiber until something schedules it; returns the value it was given.
