@@ -12,17 +12,16 @@ module UringMachine
   module FiberBody
     private
 
-    # The Proc a new fiber runs: made here, so that what it holds on to while the fiber lives
-    # is these three values, not every local of the method that makes the fiber.
-    def __fiber_body__(block, args, parent)
-      proc { __run_fiber__(block, args, parent) }
+    # The Proc every fiber made here runs, one for all of them: what a fiber runs is in its
+    # ivars (UringMachine.__set_body__), not in a Proc and its captured locals per fiber.
+    def __fiber_body__
+      @__fiber_body__ ||= proc { __run_fiber__ }
     end
 
-    def __run_fiber__(block, args, parent)
+    def __run_fiber__
       ended = false
       begin
-        __fiber_begin__(block, args, parent)
-        value = block.call(*args)
+        value = __fiber_begin__.call(*__fiber_args__)
       rescue Exception => error # rubocop:disable Lint/RescueException -- the fiber's outcome, whatever it is
       end
       ended = true

@@ -16,7 +16,7 @@ module UringMachine
     def spin(*args, name: nil, isolated: false, &block)
       raise ArgumentError, "spin needs a block" unless block
 
-      fiber = Fiber.new(blocking: false, &__fiber_body__(block, args, Fiber.current))
+      fiber = Fiber.new(&__fiber_body__)
       UringMachine.__prepare_fiber__(fiber, block, args, UringMachine.__fiber_name__(name), isolated)
       __spin__(fiber)
     end

@@ -31,7 +31,9 @@ module UringMachine
     def fiber(*args, **options, &block)
       raise ArgumentError, "Fiber.schedule needs a block" unless block
 
-      fiber = Fiber.new(blocking: false, **options, &__fiber_body__(block, args, Fiber.current))
+      # Non-blocking is Fiber.new's default: no keyword Hash to make without options.
+      fiber = options.empty? ? Fiber.new(&__fiber_body__) : Fiber.new(blocking: false, **options, &__fiber_body__)
+      UringMachine.__set_body__(fiber, block, args)
       __start_fiber__(fiber, false)
     end
 
@@ -40,7 +42,7 @@ module UringMachine
     def spin(*args, name: nil, isolated: false, &block)
       raise ArgumentError, "spin needs a block" unless block
 
-      fiber = Fiber.new(blocking: false, &__fiber_body__(block, args, Fiber.current))
+      fiber = Fiber.new(&__fiber_body__)
       UringMachine.__prepare_fiber__(fiber, block, args, UringMachine.__fiber_name__(name), isolated)
       __start_fiber__(fiber, true)
     end
@@ -48,7 +50,7 @@ module UringMachine
     # spin, but the fiber starts at the next switch (UringMachine.spin(on_thread:) asks for it
     # from inside the event loop, where no fiber can be switched to).
     def __spin_queued__(*args, name: nil, isolated: false, &block)
-      fiber = Fiber.new(blocking: false, &__fiber_body__(block, args, Fiber.current))
+      fiber = Fiber.new(&__fiber_body__)
       UringMachine.__prepare_fiber__(fiber, block, args, name, isolated)
       __queue_fiber__(fiber)
     end

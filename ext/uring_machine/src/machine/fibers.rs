@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use io_uring::opcode;
 use magnus::{
-    prelude::*, rb_sys::protect, typed_data::Obj, value::Lazy, Error, Exception, ExceptionClass, RArray, RModule, Value,
+    prelude::*, rb_sys::protect, typed_data::Obj, value::Lazy, Error, Exception, ExceptionClass, RModule, Value,
 };
 use rb_sys::VALUE;
 
@@ -109,6 +109,7 @@ impl Machine {
         let fiber = raw(fiber);
         check_fiber(fiber)?;
         rb_self.check_owner()?;
+        home_creator(raw(rb_self.as_value()))?;
         adopt(fiber, raw(rb_self.as_value()))?;
         tree::link(fiber_current(), fiber, true)?;
         // A start, not a value: one scheduled before it starts is for its first suspension.
@@ -174,26 +175,23 @@ impl Machine {
         self.with_timeout(after, exception, yield_block)
     }
 
-    /// __fiber_begin__(block, args, parent): the bookkeeping before a spun fiber's block runs
-    /// (the Ruby half, UringMachine::FiberBody#__run_fiber__, then calls the block itself, so
-    /// that it runs in the fiber's first VM frame loop and a waiting fiber's machine stack
-    /// stays within one page). Fails only when Ruby code froze the fiber or its parent
+    /// __fiber_begin__ → the block: the bookkeeping before a spun fiber's block runs; the
+    /// block (and __fiber_args__, its arguments) are what UringMachine.__set_body__ recorded
+    /// as the fiber was made. The Ruby half, UringMachine::FiberBody#__run_fiber__, calls the
+    /// block itself, so that it runs in the fiber's first VM frame loop and a waiting fiber's
+    /// machine stack stays within one page. Fails only when Ruby code froze the fiber
     /// (FrozenError) or memory ran out: the fiber then fails with that error.
-    pub fn rb_fiber_begin(rb_self: Obj<Machine>, block: Value, args: RArray, parent: Value) -> Result<Value, Error> {
+    pub fn rb_fiber_begin(rb_self: Obj<Machine>) -> Result<Value, Error> {
         let current = fiber_current();
         rb_self.with(|s| s.metrics.fibers += 1);
-        let machine_value = raw(rb_self.as_value());
-        // A parent that no machine started (a thread's root fiber, usually) is remembered to
-        // wait on this machine: emit_signal_exception finds it there from another thread, and
-        // a failure of this fiber is raised in it through this machine.
-        let parent = raw(parent);
-        if parent != NIL && !is_spun(parent) && home_of(parent) != machine_value {
-            set_home(parent, machine_value)?;
-        }
-        rb::ivar_set(current, names().fiber_machine, machine_value)?;
-        tree::remember_body(current, raw(block), raw(args))?;
+        rb::ivar_set(current, names().fiber_machine, raw(rb_self.as_value()))?;
         fiber_info::mark_born(current)?;
-        Ok(rb::value(NIL))
+        Ok(rb::value(rb::ivar_get(current, names().fiber_block)))
+    }
+
+    /// __fiber_args__ → the current fiber's block arguments: an Array, or nil for none.
+    pub fn rb_fiber_args(&self) -> Value {
+        rb::value(rb::ivar_get(fiber_current(), names().fiber_args))
     }
 
     /// __fiber_end__(value, error): the block returned +value+ or raised +error+ (nil when it
@@ -431,6 +429,18 @@ pub fn home_of(fiber: VALUE) -> VALUE {
 /// See home_of.
 pub fn set_home(fiber: VALUE, machine: VALUE) -> Result<(), Error> {
     rb::ivar_set(fiber, names().fiber_home, machine)
+}
+
+/// Called as the current fiber makes a fiber that runs on `machine`: when no machine started
+/// the current one (a thread's root fiber, usually), it is remembered to wait on `machine`:
+/// emit_signal_exception finds it there from another thread, and a failure of the new fiber
+/// is raised in it through this machine.
+pub fn home_creator(machine: VALUE) -> Result<(), Error> {
+    let creator = fiber_current();
+    if !is_spun(creator) && home_of(creator) != machine {
+        set_home(creator, machine)?;
+    }
+    Ok(())
 }
 
 /// The topmost living fiber of `fiber`'s family tree: for every fiber that `spin` or

@@ -780,7 +780,7 @@ impl State {
                         }
                     }
                     Kind::Multishot => {
-                        slot.completions.push_back((c.result, c.flags));
+                        slot.push_completion((c.result, c.flags));
                         if !has_more(c.flags) {
                             slot.state = OpState::Done;
                         }

@@ -129,6 +129,7 @@ impl Scheduler {
     pub fn rb_start_fiber(&self, fiber: Value, structured: bool) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         machine.check_owner()?;
+        crate::machine::fibers::home_creator(self.machine_value.get())?;
         crate::machine::fibers::adopt(raw(fiber), self.machine_value.get())?;
         crate::machine::tree::link(fiber_current(), raw(fiber), structured)?;
         self.live_fibers.set(self.live_fibers.get() + 1);
@@ -172,6 +173,7 @@ impl Scheduler {
     pub fn rb_queue_fiber(&self, fiber: Value) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         machine.check_owner()?;
+        crate::machine::fibers::home_creator(self.machine_value.get())?;
         crate::machine::fibers::adopt(raw(fiber), self.machine_value.get())?;
         crate::machine::tree::link(fiber_current(), raw(fiber), true)?;
         self.live_fibers.set(self.live_fibers.get() + 1);
@@ -179,15 +181,15 @@ impl Scheduler {
         Ok(fiber)
     }
 
-    /// __fiber_begin__(block, args, parent): Machine#__fiber_begin__ on this scheduler's
-    /// machine, for every fiber the `fiber` hook creates.
-    pub fn rb_fiber_begin(
-        rb_self: Obj<Scheduler>,
-        block: Value,
-        args: magnus::RArray,
-        parent: Value,
-    ) -> Result<Value, Error> {
-        Machine::rb_fiber_begin(rb_self.fiber_machine()?, block, args, parent)
+    /// __fiber_begin__ → the block: Machine#__fiber_begin__ on this scheduler's machine, for
+    /// every fiber the `fiber` hook creates.
+    pub fn rb_fiber_begin(rb_self: Obj<Scheduler>) -> Result<Value, Error> {
+        Machine::rb_fiber_begin(rb_self.fiber_machine()?)
+    }
+
+    /// __fiber_args__: Machine#__fiber_args__.
+    pub fn rb_fiber_args(&self) -> Result<Value, Error> {
+        Ok(self.fiber_machine()?.rb_fiber_args())
     }
 
     /// __fiber_end__(value, error): Machine#__fiber_end__, then the scheduler counts the
