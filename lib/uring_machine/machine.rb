@@ -16,8 +16,13 @@ module UringMachine
     def spin(*args, name: nil, isolated: false, &block)
       raise ArgumentError, "spin needs a block" unless block
 
+      __spin_block__(block, args, UringMachine.__fiber_name__(name), isolated)
+    end
+
+    # spin, with what UringMachine.spin checked passed as it is: no keyword Hash per fiber.
+    def __spin_block__(block, args, name, isolated)
       fiber = Fiber.new(&__fiber_body__)
-      UringMachine.__prepare_fiber__(fiber, block, args, UringMachine.__fiber_name__(name), isolated)
+      UringMachine.__prepare_fiber__(fiber, block, args, name, isolated)
       __spin__(fiber)
     end
 

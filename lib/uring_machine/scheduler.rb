@@ -27,12 +27,17 @@ module UringMachine
     singleton_class.prepend(LoadsWhatHooksNeed)
 
     # Fiber.schedule(*args, **options) { |*args| }: starts the fiber at once; the caller
-    # continues when it first waits.
-    def fiber(*args, **options, &block)
+    # continues when it first waits. The options (Fiber.new's) come as a flagged last
+    # argument: a **options parameter would make a Hash for every fiber, even without them.
+    ruby2_keywords def fiber(*args, &block)
       raise ArgumentError, "Fiber.schedule needs a block" unless block
 
       # Non-blocking is Fiber.new's default: no keyword Hash to make without options.
-      fiber = options.empty? ? Fiber.new(&__fiber_body__) : Fiber.new(blocking: false, **options, &__fiber_body__)
+      fiber = if args.last.is_a?(Hash) && Hash.ruby2_keywords_hash?(args.last)
+                Fiber.new(blocking: false, **args.pop, &__fiber_body__)
+              else
+                Fiber.new(&__fiber_body__)
+              end
       UringMachine.__set_body__(fiber, block, args)
       __start_fiber__(fiber, false)
     end
@@ -42,8 +47,13 @@ module UringMachine
     def spin(*args, name: nil, isolated: false, &block)
       raise ArgumentError, "spin needs a block" unless block
 
+      __spin_block__(block, args, UringMachine.__fiber_name__(name), isolated)
+    end
+
+    # spin, with what UringMachine.spin checked passed as it is: no keyword Hash per fiber.
+    def __spin_block__(block, args, name, isolated)
       fiber = Fiber.new(&__fiber_body__)
-      UringMachine.__prepare_fiber__(fiber, block, args, UringMachine.__fiber_name__(name), isolated)
+      UringMachine.__prepare_fiber__(fiber, block, args, name, isolated)
       __start_fiber__(fiber, true)
     end
 

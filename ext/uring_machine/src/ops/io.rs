@@ -377,7 +377,7 @@ impl Machine {
                         NIL,
                     );
                 }
-                let vecs = iov.to_vec();
+                let vecs: Box<[libc::iovec]> = iov.to_vec().into_boxed_slice();
                 self.run_fd_op(
                     fd,
                     |slot| {

@@ -75,7 +75,7 @@ pub enum Owned {
     None,
     Timespec(Box<io_uring::types::Timespec>),
     SockAddr(Box<(libc::sockaddr_storage, libc::socklen_t)>),
-    Iovecs(Vec<libc::iovec>),
+    Iovecs(Box<[libc::iovec]>),
     Path(std::ffi::CString),
 }
 
@@ -85,19 +85,18 @@ pub enum Owned {
 unsafe impl Send for Owned {}
 
 /// The Ruby objects an op keeps alive (and in place) while the kernel may use them. The first
-/// is held inline: most ops pin one object (the String read into), and a Vec would keep a
-/// heap block for every op slot, one per fiber waiting.
+/// is held inline and the rest boxed: most ops pin one object (the String read into), and
+/// every fiber that waits holds a slot.
 pub struct Pins {
     first: VALUE,
-    more: Vec<VALUE>,
+    // Boxed on purpose: 8 bytes in the slot instead of a Vec's 24 (see Pins).
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<VALUE>>>,
 }
 
 impl Default for Pins {
     fn default() -> Pins {
-        Pins {
-            first: NIL,
-            more: Vec::new(),
-        }
+        Pins { first: NIL, more: None }
     }
 }
 
@@ -106,7 +105,7 @@ impl Pins {
         if self.first == NIL {
             self.first = v;
         } else {
-            self.more.push(v);
+            self.more.get_or_insert_with(Default::default).push(v);
         }
     }
 
@@ -117,13 +116,12 @@ impl Pins {
     /// Drops the pins and the heap block of any beyond the first.
     pub fn clear(&mut self) {
         self.first = NIL;
-        self.more = Vec::new();
+        self.more = None;
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &VALUE> {
-        std::iter::once(&self.first)
-            .filter(|v| **v != NIL)
-            .chain(self.more.iter())
+        let more = self.more.as_deref().map_or(&[][..], |m| m.as_slice());
+        std::iter::once(&self.first).filter(|v| **v != NIL).chain(more.iter())
     }
 }
 
@@ -149,6 +147,7 @@ pub struct Slot {
     serial: u64,
     /// A multishot op's CQEs not yet taken (boxed: most ops are not multishot, and every
     /// fiber that waits holds a slot).
+    #[allow(clippy::box_collection)]
     completions: Option<Box<VecDeque<(i32, u32)>>>,
     /// The descriptor the fiber waits on through this op, or -1 (see `OpTable::tag_fd`).
     fd: i32,
