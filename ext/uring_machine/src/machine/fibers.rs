@@ -11,7 +11,7 @@ use rb_sys::VALUE;
 use crate::machine::fiber_info;
 use crate::machine::timers::timer_sqe;
 use crate::machine::tree::{self, parent_of};
-use crate::machine::{error_value, exception_error, signals, terminated, Machine};
+use crate::machine::{error_value, exception_error, non_local_jump_error, signals, terminated, Machine};
 use crate::ring::wakeup::{Remote, Wake};
 use crate::ruby::duration;
 use crate::ruby::names::names;
@@ -207,10 +207,7 @@ impl Machine {
     /// __fiber_unwound__: the block was left by a non-local jump (Fiber#kill, Thread#kill)
     /// that goes on unwinding the fiber once this returns: see #finish.
     pub fn rb_fiber_unwound(rb_self: Obj<Machine>) -> Result<Value, Error> {
-        let outcome = Err(Error::new(
-            rb::ruby().exception_runtime_error(),
-            "fiber terminated by a non-local jump",
-        ));
+        let outcome = Err(exception_error(non_local_jump_error()));
         Self::finish(&rb_self, outcome, true)
     }
 

@@ -985,16 +985,18 @@ pub fn exception_error(exc: VALUE) -> Error {
 pub fn error_value(e: &Error) -> VALUE {
     match e.value() {
         Some(v) => rb::raw(v),
-        None => {
-            let msg = "fiber terminated by a non-local jump";
-            // SAFETY: rb_eRuntimeError is set at boot and `msg` outlives the call; the
-            // allocation may raise NoMemoryError, under protect: that exception is used then.
-            let made = protect(|| unsafe {
-                rb_sys::rb_exc_new(rb_sys::rb_eRuntimeError, msg.as_ptr() as *const _, msg.len() as _)
-            });
-            made.unwrap_or_else(|e| e.value().map_or(NIL, rb::raw))
-        }
+        None => non_local_jump_error(),
     }
+}
+
+/// The RuntimeError a fiber left by a non-local jump (throw, Fiber#kill) ends with, for join.
+pub fn non_local_jump_error() -> VALUE {
+    let msg = "fiber terminated by a non-local jump";
+    // SAFETY: rb_eRuntimeError is set at boot and `msg` outlives the call; the allocation may
+    // raise NoMemoryError, under protect: that exception is used then.
+    let made =
+        protect(|| unsafe { rb_sys::rb_exc_new(rb_sys::rb_eRuntimeError, msg.as_ptr() as *const _, msg.len() as _) });
+    made.unwrap_or_else(|e| e.value().map_or(NIL, rb::raw))
 }
 
 fn ring_setup_error(e: std::io::Error) -> Error {
