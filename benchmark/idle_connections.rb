@@ -16,19 +16,15 @@ module IdleConnectionsBench
 
   # name => the code the child runs: it gets `conns` (the accepted sockets), `wait` (the body
   # of every waiter) and `measure` (to call once every waiter waits, inside the event loop).
+  OURS = <<~RUBY
+    require "uring_machine"
+    Fiber.set_scheduler(UringMachine::Scheduler.new)
+    measure.call { conns.each { |c| START { wait.call(c) } } }
+    Fiber.set_scheduler(nil)
+  RUBY
   MODES = {
-    "scheduler" => <<~RUBY,
-      require "uring_machine"
-      Fiber.set_scheduler(UringMachine::Scheduler.new)
-      measure.call { conns.each { |c| Fiber.schedule { wait.call(c) } } }
-      Fiber.set_scheduler(nil)
-    RUBY
-    "spin" => <<~RUBY,
-      require "uring_machine"
-      Fiber.set_scheduler(UringMachine::Scheduler.new)
-      measure.call { conns.each { |c| UringMachine.spin { wait.call(c) } } }
-      Fiber.set_scheduler(nil)
-    RUBY
+    "scheduler" => OURS.sub("START", "Fiber.schedule"),
+    "spin" => OURS.sub("START", "UringMachine.spin"),
     "async" => <<~RUBY,
       require "async"
       Async { |top| measure.call { conns.each { |c| top.async { wait.call(c) } } } }
