@@ -14,14 +14,15 @@ require_relative "harness"
 module IdleConnectionsBench
   CONNECTIONS = Bench.scaled(10_000)
 
-  # name => the code the child runs: it gets `conns` (the accepted sockets), `wait` (the body
-  # of every waiter) and `measure` (to call once every waiter waits, inside the event loop).
+  # Our modes' code, START being the call that makes each fiber.
   OURS = <<~RUBY
     require "uring_machine"
     Fiber.set_scheduler(UringMachine::Scheduler.new)
     measure.call { conns.each { |c| START { wait.call(c) } } }
     Fiber.set_scheduler(nil)
   RUBY
+  # name => the code the child runs: it gets `conns` (the accepted sockets), `wait` (the body
+  # of every waiter) and `measure` (to call once every waiter waits, inside the event loop).
   MODES = {
     "scheduler" => OURS.sub("START", "Fiber.schedule"),
     "spin" => OURS.sub("START", "UringMachine.spin"),
