@@ -58,13 +58,15 @@ class TestGdb < Minitest::Test
     assert_includes fiber_line(listing, :joiner), format("joining fiber 0x%x", @fibers["reader"])
     assert_match(/op \d+: read, fd #{@fibers['pipe_fd']}, in flight, fiber 0x#{@fibers['reader'].to_s(16)}/, listing)
     assert_match(/op \d+: timeout, wake timer, in flight, fiber 0x#{@fibers['sleeper'].to_s(16)}/, listing)
+    assert_match(/current \(the thread runs on its stack\); waiting on read fd 0, for/, fiber_line(listing, :body))
     assert_match(/^  run queue: empty$/, listing)
   end
 
   def test_live_process
     listing = helpers("-p", @pid.to_s)
     assert_waits_listed(listing)
-    assert_match(/ring \(kernel\): SQ head \d+ tail \d+, CQ head \d+ tail \d+/, listing)
+    head, tail = listing[/ring \(kernel\): SQ head (\d+) tail (\d+)/].scan(/\d+/)
+    assert_equal tail, head, "every SQE is submitted while the thread waits in the ring"
   end
 
   def test_core_file

@@ -2,22 +2,21 @@
 
 # The program test/test_gdb.rb inspects with gdb: fibers parked in a known state (a read on a
 # pipe, a sleep, a mailbox receive, a join), their addresses printed as JSON, then "ready";
-# the main fiber then waits on stdin until the test kills the process.
+# then the body waits on stdin, and the thread in the ring, until the test kills the process.
 require "uring_machine"
 require "json"
 
-Fiber.set_scheduler(UringMachine::Scheduler.new)
-reader_end, _writer_end = IO.pipe
-reader = UringMachine.spin { reader_end.read(1) }
-sleeper = UringMachine.spin { sleep 1000 }
-receiver = UringMachine.spin { UringMachine.receive }
-joiner = UringMachine.spin { reader.join }
-# Spun fibers run in order: by the time this one runs, the others are parked.
-UringMachine.spin do
+UringMachine.run do
+  reader_end, _writer_end = IO.pipe
+  reader = UringMachine.spin { reader_end.read(1) }
+  sleeper = UringMachine.spin { sleep 1000 }
+  receiver = UringMachine.spin { UringMachine.receive }
+  joiner = UringMachine.spin { reader.join }
+  UringMachine.machine.snooze # the spun fibers run, in order, until each parks
   address = ->(fiber) { fiber.inspect[/0x\h+/].to_i(16) }
-  fibers = { reader: reader, sleeper: sleeper, receiver: receiver, joiner: joiner }
+  fibers = { reader: reader, sleeper: sleeper, receiver: receiver, joiner: joiner, body: Fiber.current }
   $stdout.puts JSON.generate(fibers.transform_values(&address).merge(pipe_fd: reader_end.fileno))
   $stdout.puts "ready"
   $stdout.flush
+  $stdin.read
 end
-$stdin.read

@@ -206,15 +206,15 @@ ops in flight and the ring's queues. Works on a live process and on a core file.
         kernel = None if core else kernel_ring(m.pid, m.ring_fd)
         if kernel:
             out.append("  ring (kernel): %s" % kernel)
-        when = "at the last enter" if core else "last enter %s ago" % secs(max(now - m.clock_ns, 0))
-        out.append("  ring (%s): %d SQE(s) submitted, %d CQE(s) reaped in all" % (when, m.sq_submitted, m.cq_reaped))
+        when = "" if core else ", last enter returned %s ago" % secs(max(now - m.clock_ns, 0))
+        out.append("  ring (machine): %d SQE(s) submitted, %d CQE(s) reaped in all%s" % (m.sq_submitted, m.cq_reaped, when))
         fibers = {}
 
         def note(fiber, text):
             if fiber and fiber != nil:
                 fibers.setdefault(fiber, []).append(text)
 
-        note(m.running, "current fiber (last switched to)")
+        note(m.running, "current (the thread runs on its stack)")
         for s in m.suspensions:
             text, what = WHY.get(s["why"], ("suspended", ""))
             if what and s["what"] != nil:

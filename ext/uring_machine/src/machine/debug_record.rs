@@ -95,7 +95,7 @@ pub struct MachineRecord {
     running: VALUE,
     /// CLOCK_MONOTONIC at the machine's last ring enter, in ns: what op times are taken from.
     clock_ns: u64,
-    /// SQEs the last enter submitted; CQEs reaped since the ring was made.
+    /// SQEs submitted and CQEs reaped since the ring was made.
     sq_submitted: u64,
     cq_reaped: u64,
     slots: *const SlotsView,
@@ -158,10 +158,14 @@ impl DebugRecord {
         self.record.clock_ns
     }
 
-    /// After a ring enter: the time, and how many SQEs it submitted.
-    pub fn entered(&mut self, submitted: u32) {
+    /// Before a ring enter: the SQEs it submits.
+    pub fn entering(&mut self, submitting: u32) {
+        self.record.sq_submitted += submitting as u64;
+    }
+
+    /// After a ring enter: the time.
+    pub fn entered(&mut self) {
         self.record.clock_ns = now_ns();
-        self.record.sq_submitted = submitted as u64;
     }
 
     /// After the CQ was drained: how many CQEs that took.

@@ -413,7 +413,9 @@ impl Machine {
     fn wait_for_completions(&self) -> Result<(), Error> {
         let mut args = self.with(|s| {
             s.entering_wait = true;
-            s.ring.enter_args(1)
+            let args = s.ring.enter_args(1);
+            s.debug.entering(args.to_submit);
+            args
         });
         let data = &mut args as *mut _ as *mut libc::c_void;
         let wakeup = Arc::as_ptr(&self.wakeup) as *mut libc::c_void;
@@ -437,7 +439,7 @@ impl Machine {
             if args.to_submit > 0 {
                 s.metrics.submits += 1;
             }
-            s.debug.entered(args.to_submit);
+            s.debug.entered();
             s.reap();
             s.debug.switched(s.running, &s.runqueue);
         });
@@ -696,11 +698,12 @@ impl State {
     /// Submits what is queued and collects completions, without waiting.
     pub fn enter_nowait(&mut self) {
         let mut args = self.ring.enter_args(0);
+        self.debug.entering(args.to_submit);
         args.enter();
         if args.to_submit > 0 {
             self.metrics.submits += 1;
         }
-        self.debug.entered(args.to_submit);
+        self.debug.entered();
         self.reap();
     }
 
