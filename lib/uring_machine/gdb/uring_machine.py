@@ -8,6 +8,8 @@
 # #[repr(C)] records under the symbol `uring_machine_gdb_registry`
 # (ext/uring_machine/src/machine/debug_record.rs); no debug info is needed, and it works the
 # same on a live process and on a core file.
+import os
+import re
 import struct
 import time
 
@@ -95,10 +97,10 @@ class Machine:
     def __init__(self, registry, addr):
         self.registry = registry
         self.addr = addr
-        fields = struct.unpack("<iiiIQQQQQQQQQQQQ", read(addr, 112))
+        fields = struct.unpack("<iiiIQQQQQQQQQQQQq", read(addr, 120))
         (self.pid, self.tid, self.ring_fd, _pad, self.thread, self.running, self.clock_ns,
          self.sq_submitted, self.cq_reaped, slots, rq_a, rq_b, rq_a_len, rq_b_len,
-         susp, susp_len) = fields
+         susp, susp_len, self.realtime_offset_ns) = fields
         self.slots = self.read_slots(slots)
         self.runqueue = self.read_runqueue([(rq_a, rq_a_len), (rq_b, rq_b_len)])
         self.suspensions = self.read_suspensions(susp, susp_len)
@@ -145,8 +147,21 @@ class Machine:
         return entries
 
 
-def is_core():
-    return "core dump" in gdb.execute("info target", to_string=True)
+def core_file():
+    """The core file's path, or None for a live process."""
+    info = gdb.execute("info target", to_string=True)
+    match = re.search(r"Local core dump file:\s*`([^']+)'", info)
+    return match.group(1) if match else None
+
+
+def core_now(path, machines):
+    """CLOCK_MONOTONIC when the core was written, from its mtime (None if unknown): a copy
+    that did not keep the mtime shows later times."""
+    try:
+        mtime_ns = os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+    return max([mtime_ns - m.realtime_offset_ns for m in machines] + [m.clock_ns for m in machines])
 
 
 def kernel_ring(pid, fd):
@@ -179,7 +194,7 @@ ops in flight and the ring's queues. Works on a live process and on a core file.
             registry = Registry()
         except gdb.error as e:
             raise gdb.GdbError("no uring_machine in this process (%s)" % e)
-        core = is_core()
+        core = core_file()
         pid = gdb.selected_inferior().pid
         machines = [Machine(registry, m) for m in registry.machines]
         own = [m for m in machines if not pid or m.pid == pid]
@@ -187,9 +202,14 @@ ops in flight and the ring's queues. Works on a live process and on a core file.
         if registry.overflow:
             out.append("(%d more machine(s) were made than the registry lists)" % registry.overflow)
         if core:
-            # The core holds no clock: times are counted up to the latest loop tick it shows.
-            now = max([m.clock_ns for m in machines] or [0])
-            out.append("times as of the last ring enter recorded in the core")
+            # The core holds no clock: its mtime says when it was written, else the latest
+            # ring enter it shows is the best guess.
+            now = core_now(core, machines)
+            if now is None:
+                now = max([m.clock_ns for m in machines] or [0])
+                out.append("times as of the last ring enter in the core (its file has no mtime)")
+            else:
+                out.append("times as of the core file's mtime")
         else:
             now = time.monotonic_ns()
         threads = gdb_threads()

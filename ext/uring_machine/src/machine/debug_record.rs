@@ -104,6 +104,9 @@ pub struct MachineRecord {
     runqueue_len: [usize; 2],
     suspensions: *const Suspension,
     suspensions_len: usize,
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC when the machine was made: a core file holds no
+    /// clock, but its mtime tells gdb when it was written.
+    realtime_offset_ns: i64,
 }
 
 /// A machine's record, registered while it lives; owned by the machine's state.
@@ -136,6 +139,7 @@ impl DebugRecord {
             runqueue_len: [0; 2],
             suspensions: std::ptr::null(),
             suspensions_len: 0,
+            realtime_offset_ns: clock_ns(libc::CLOCK_REALTIME) as i64 - now_ns() as i64,
         });
         let ptr: *mut MachineRecord = &mut *record;
         let listed = REGISTRY.machines.iter().any(|entry| {
@@ -242,8 +246,12 @@ impl Drop for DebugRecord {
 
 /// CLOCK_MONOTONIC in nanoseconds, the clock gdb's Python `time.monotonic()` reads.
 pub fn now_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec into a local that outlives the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
