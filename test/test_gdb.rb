@@ -51,7 +51,7 @@ class TestGdb < Minitest::Test
   end
 
   def assert_waits_listed(listing)
-    assert_match(/^1 machine\(s\) in process #{@pid}/, listing)
+    assert_match(/^2 machine\(s\) in process #{@pid}/, listing)
     assert_match(/waiting on read fd #{@fibers['pipe_fd']}, for \d+\.\d s/, fiber_line(listing, :reader))
     assert_match(/sleeping, for .*timer fires in \d+\.\d s/, fiber_line(listing, :sleeper))
     assert_match(/receiving from its mailbox/, fiber_line(listing, :receiver))
@@ -60,6 +60,7 @@ class TestGdb < Minitest::Test
     assert_match(/op \d+: timeout, wake timer, in flight, fiber 0x#{@fibers['sleeper'].to_s(16)}/, listing)
     assert_match(/current \(the thread runs on its stack\); waiting on read fd 0, for/, fiber_line(listing, :body))
     assert_match(/^  run queue: empty$/, listing)
+    assert_match(/sleep, 9\d\d\.\d s left/, fiber_line(listing, :worker))
   end
 
   def test_live_process

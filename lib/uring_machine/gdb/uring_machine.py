@@ -110,10 +110,10 @@ class Machine:
             return []
         ptr, length = struct.unpack("<QQ", read(view, 16))
         lay = self.registry.slot
+        table = read(ptr, length * lay["size"]) if length else b""
         slots = []
         for i in range(length):
-            base = ptr + i * lay["size"]
-            raw = read(base, lay["size"])
+            raw = table[i * lay["size"]:(i + 1) * lay["size"]]
             slot = {
                 "index": i,
                 "state": raw[lay["state"]],
@@ -134,14 +134,16 @@ class Machine:
         reg = self.registry
         fibers = []
         for ptr, length in parts:
+            entries = read(ptr, length * reg.runnable_size) if length else b""
             for i in range(length):
-                fibers.append(u64(ptr + i * reg.runnable_size + reg.runnable_fiber))
+                fibers.append(struct.unpack_from("<Q", entries, i * reg.runnable_size + reg.runnable_fiber)[0])
         return fibers
 
     def read_suspensions(self, ptr, length):
         entries = []
+        table = read(ptr, 32 * length) if length else b""
         for i in range(length):
-            fiber, what, since, why, _pad = struct.unpack("<QQQII", read(ptr + 32 * i, 32))
+            fiber, what, since, why, _pad = struct.unpack_from("<QQQII", table, 32 * i)
             if why:
                 entries.append({"fiber": fiber, "what": what, "since": since, "why": why})
         return entries
@@ -196,7 +198,13 @@ ops in flight and the ring's queues. Works on a live process and on a core file.
             raise gdb.GdbError("no uring_machine in this process (%s)" % e)
         core = core_file()
         pid = gdb.selected_inferior().pid
-        machines = [Machine(registry, m) for m in registry.machines]
+        machines, unreadable = [], []
+        for addr in registry.machines:
+            try:
+                machines.append(Machine(registry, addr))
+            except gdb.MemoryError as e:
+                # Caught mid-change (a table being reallocated), or a damaged process.
+                unreadable.append("machine %#x: unreadable (%s)" % (addr, e))
         own = [m for m in machines if not pid or m.pid == pid]
         out = ["%d machine(s) in process %d%s" % (len(own), pid, " (core file)" if core else "")]
         if registry.overflow:
@@ -215,6 +223,7 @@ ops in flight and the ring's queues. Works on a live process and on a core file.
         threads = gdb_threads()
         for m in own:
             out.extend(self.machine(registry, m, now, core, threads))
+        out.extend(unreadable)
         gdb.write("\n".join(out) + "\n")
 
     def machine(self, registry, m, now, core, threads):
