@@ -99,7 +99,7 @@ pub struct MachineRecord {
     sq_submitted: u64,
     cq_reaped: u64,
     slots: *const SlotsView,
-    /// The run queue (a VecDeque): its two slices, as of the last fiber switch or ring wait.
+    /// The run queue (a VecDeque): its two slices, as of the last switch away or ring wait.
     runqueue: [*const Runnable; 2],
     runqueue_len: [usize; 2],
     suspensions: *const Suspension,
@@ -184,6 +184,12 @@ impl DebugRecord {
         r.running = running;
         r.runqueue = [a.as_ptr(), b.as_ptr()];
         r.runqueue_len = [a.len(), b.len()];
+    }
+
+    /// Control came back to `fiber`: one store (the run queue stays as of the last switch or
+    /// ring wait).
+    pub fn returned_to(&mut self, fiber: VALUE) {
+        self.record.running = fiber;
     }
 
     /// The op table was replaced (its old slots leaked on purpose, see run_loop.rs).

@@ -366,7 +366,7 @@ impl Machine {
                         resumes: Resumes::Idle,
                     });
                 }
-                s.debug.switched(current, &s.runqueue);
+                s.debug.returned_to(current);
             });
             // A finished fiber returns control to the root fiber: keep scheduling.
             if !finished {
