@@ -6,6 +6,9 @@
 # The sched_* workloads add an Async mode when `require "async"` works (Debian: ruby-async).
 # http needs wrk (skipped without it) and adds nginx as the ceiling when installed; its own
 # knobs: BENCH_HTTP_SECONDS, BENCH_HTTP_CONNECTIONS (see benchmark/http.rb).
+# rack (rake bench BENCH=rack) serves a Rack hello with our server (1 process; workers: 2) and
+# Puma (5 and 32 threads) to wrk with 200 connections, all in one run; BENCH_RACK_SECONDS,
+# BENCH_RACK_CONNECTIONS (see benchmark/rack.rb). Needs wrk, puma and ruby-rack.
 # script/bench-chart turns the output into an SVG chart.
 desc "Compile, then run the benchmarks in benchmark/ (BENCH=pipe, BENCH_SCALE, BENCH_RUNS)"
 task bench: :compile do

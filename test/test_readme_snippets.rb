@@ -172,6 +172,9 @@ class TestReadmeSnippets < Minitest::Test
         1 => '->(v) { v == ["93.184.215.14"] || v.sort == ["2606:2800:21f:cb07:6820:80da:af6b:cbb2", "93.184.215.14"] }'
       }
     },
+    "rack-server" => {
+      stdout: %r{\Auring_machine: listening on http://127\.0\.0\.1:\d+ \(pid \d+\)\nuring_machine: stopping \(pid \d+\): 0 requests in flight\n\z}
+    },
     "dns-server" => { prelude: REQUIRE, replace: { "5300" => :free_port } },
     "signals" => { stdout: "waiting; press Ctrl-C\nreader stopped\n", interrupt_after: "waiting; press Ctrl-C\n",
                    signal: "INT", stderr: /\A\S+:in .*: Interrupt$/ }

@@ -128,6 +128,29 @@ class TestSchedulerLikePlainRuby < Minitest::Test
     assert_equal(:moved_on, in_fiber { UringMachine.move_on_after(0.05, with_value: :moved_on) { nil while true } })
   end
 
+  # The Machine API's deadlines too, on a thread that never switched fibers, and with one
+  # exception object used for several deadlines (each fires once, by the ring or the watchdog).
+  def test_machine_deadlines_interrupt_a_block_that_never_waits
+    outcomes = Thread.new do
+      machine = UringMachine.machine
+      error = RuntimeError.new("deadline")
+      Array.new(2) do
+        busy = begin
+          machine.timeout(0.05, error) { nil while true }
+        rescue RuntimeError => e
+          e.message
+        end
+        waiting = begin
+          machine.timeout(0.01, error) { machine.sleep(30) }
+        rescue RuntimeError => e
+          e.message
+        end
+        [busy, waiting]
+      end
+    end.value
+    assert_equal [%w[deadline deadline]] * 2, outcomes
+  end
+
   # A program (or a test suite) that kills every other thread kills the watchdog too: the next
   # timeout starts it again (whatever the killed one had planned).
   def test_a_killed_watchdog_is_started_again

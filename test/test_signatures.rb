@@ -4,6 +4,7 @@ require_relative "test_helper"
 require_relative "support/child_ruby"
 require "pathname"
 require "uring_machine/debugger"
+require "uring_machine/rack"
 
 # The RBS signatures of the public API (sig/) are valid for the rbs that ships with this Ruby
 # (rbs 2.1 with 3.1, 3.x with 3.3 and 3.4), and every public method of the gem's classes and

@@ -7,6 +7,7 @@
 use magnus::{function, method, prelude::*, Error, RClass, RModule, Ruby};
 
 mod fast;
+mod http;
 mod machine;
 mod ops;
 mod ring;
@@ -148,6 +149,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("register_buffers", method!(Machine::rb_register_buffers, 1))?;
     class.define_method("unregister_buffers", method!(Machine::rb_unregister_buffers, -1))?;
     define_scheduler(ruby, module)?;
+    http::define(ruby, module)?;
     define_coalesced_writes(module)?;
     define_process(ruby, module)
 }

@@ -6,7 +6,7 @@
 //! resume that only a fiber of this thread could give: a deadlock. UringMachine::DeadlockError
 //! is raised in the main fiber of the tree (the thread's root fiber), as CRuby raises fatal
 //! "No live threads left. Deadlock?" for threads. Conservative: any doubt and the loop waits.
-use magnus::rb_sys::protect;
+use magnus::{rb_sys::protect, Error};
 use rb_sys::VALUE;
 
 use crate::machine::fibers::tree_top;
@@ -35,25 +35,32 @@ impl Machine {
     /// Raises UringMachine::DeadlockError in the thread's main fiber when nothing can ever wake
     /// any fiber of this machine (see the module comment); whether it did. Called by the loop,
     /// with no borrow of the state held, before it would wait on the ring.
-    pub fn raise_deadlock(&self) -> bool {
+    pub fn raise_deadlock(&self) -> Result<bool, Error> {
         if self.spin_requests().has_pending() || !self.with(|s| s.nothing_can_wake()) {
-            return false;
+            return Ok(false);
         }
         let main = tree_top(fiber_current());
         if !self.with(|s| s.is_in_wait(main)) {
-            return false; // it runs outside this machine: something else may wake us
+            return Ok(false); // it runs outside this machine: something else may wake us
         }
         let Ok(module) = rb::class_named("UringMachine") else {
-            return false;
+            return Ok(false);
         };
         // SAFETY: `module` is a constant's module and `main` a fiber the machine holds (it is in
         // a wait); __deadlock__ returns the exception, or nil when another thread or a signal
         // trap could still end a wait; whatever it raises is caught by protect.
+        // (a signal's exception raised while that Ruby code ran is the caller's to route)
         let error: VALUE = match protect(|| unsafe { rb_sys::rb_funcall(module, names().deadlock, 1, main) }) {
             Ok(v) if v != NIL => v,
-            _ => return false,
+            Ok(_) => return Ok(false),
+            Err(e) => return Err(e),
         };
+        // Another thread may have woken a fiber as it ended (Thread#join's unblock) and left
+        // Thread.list meanwhile: its wake-up is then waiting to be delivered. Not a deadlock.
+        if self.wakeup().has_pending() || self.spin_requests().has_pending() {
+            return Ok(false);
+        }
         self.with(|s| s.deliver_signal(main, error));
-        true
+        Ok(true)
     }
 }

@@ -111,6 +111,8 @@ pub struct State {
     /// ring is for that one (see signals.rs, `route_signal`). Only compared, or checked to be parked.
     pub loop_fiber: VALUE,
     pub last_parked: VALUE,
+    /// What the timeout watchdog reads of this thread, shared with the Machine (watchdog.rs).
+    pub progress: Arc<crate::machine::watchdog::Progress>,
     /// The fiber this machine last handed control to (see `switch`).
     pub running: VALUE,
     /// While set (Thread#fiber_lock), the only fiber that may run: the others stay queued.
@@ -240,8 +242,10 @@ impl Machine {
             debug,
             ticks: 0,
             completions: Vec::with_capacity(256),
+            progress: Arc::default(),
         };
         state.arm_wakeup();
+        let state_progress = Arc::clone(&state.progress);
         // SAFETY: gettid takes nothing and cannot fail.
         let owner_tid = unsafe { libc::gettid() };
         Ok(Machine {
@@ -252,7 +256,7 @@ impl Machine {
             owner_tid,
             fork_generation: crate::ring::private_fds::generation(),
             closed: Cell::new(false),
-            progress: Arc::default(),
+            progress: Arc::clone(&state_progress),
         })
     }
 
@@ -397,8 +401,15 @@ impl Machine {
             if let Some(entry) = self.with(State::pop_runnable) {
                 return Ok(entry);
             }
-            if self.raise_deadlock() {
-                continue; // the main fiber is queued with the error
+            match self.raise_deadlock() {
+                Ok(true) => continue, // the main fiber is queued with the error
+                Ok(false) => {}
+                // A signal that came while the check ran Ruby code: to the main fiber, as from
+                // the ring's wait (it was dropped here, and TERM lost).
+                Err(e) => {
+                    self.route_signal(Err(e))?;
+                    continue;
+                }
             }
             // The check may have run Ruby code, and with it a trap handler that woke a fiber.
             if let Some(entry) = self.with(State::pop_runnable) {
@@ -789,7 +800,8 @@ impl State {
                     Kind::Timeout => {
                         let (fiber, exception) = (slot.fiber, slot.exception);
                         self.ops.release(id);
-                        if c.result == -libc::ETIME {
+                        // (one the watchdog raised already is not raised a second time)
+                        if c.result == -libc::ETIME && self.progress.ring_fired(exception) {
                             self.interrupt(fiber, exception);
                             if !self.waiting.contains_key(&fiber) && !self.is_in_wait(fiber) {
                                 self.runqueue.push_back(Runnable {

@@ -37,12 +37,37 @@ pub struct Progress {
     in_ring: AtomicBool,
     /// The fiber the machine last handed control to.
     running: AtomicU64,
+    /// The exception of the last timeout the ring fired, and of the last one the watchdog
+    /// raised: each is raised once, by whichever came first (both run with the GVL held).
+    fired: AtomicU64,
+    raised: AtomicU64,
 }
 
 impl Progress {
     pub fn switched_to(&self, fiber: VALUE) {
         self.switches.fetch_add(1, Ordering::Relaxed);
         self.running.store(fiber, Ordering::Relaxed);
+    }
+
+    /// The ring fired the timeout of `exception`: whether it is to be raised (the watchdog has
+    /// not raised it already).
+    pub fn ring_fired(&self, exception: VALUE) -> bool {
+        if self.raised.load(Ordering::Relaxed) == exception {
+            return false;
+        }
+        self.fired.store(exception, Ordering::Relaxed);
+        true
+    }
+
+    /// A new timeout raises `exception`: what an earlier timeout with the same exception object
+    /// (a `with_error:` instance used again) left here is forgotten.
+    fn forget(&self, exception: VALUE) {
+        let _ = self
+            .fired
+            .compare_exchange(exception, 0, Ordering::Relaxed, Ordering::Relaxed);
+        let _ = self
+            .raised
+            .compare_exchange(exception, 0, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     pub fn set_in_ring(&self, waiting: bool) {
@@ -97,6 +122,9 @@ fn lock() -> std::sync::MutexGuard<'static, Watchdog> {
 /// needed (again if it was killed), and wakes it if it would wake later than this deadline.
 /// A watchdog that cannot be started (the VM is ending) leaves the timeout to the ring alone.
 pub fn watch(progress: &Arc<Progress>, fiber: VALUE, exception: VALUE, deadline: Instant) -> u64 {
+    progress.forget(exception);
+    // (`fiber` runs now: a machine that never switched has not said so yet)
+    progress.running.store(fiber, Ordering::Relaxed);
     // SAFETY: the current Thread object; no allocation, no raise.
     let thread = unsafe { rb_sys::rb_thread_current() };
     let pid = std::process::id();
@@ -193,9 +221,11 @@ pub fn rb_watchdog_round() -> Result<Value, Error> {
                 return true;
             }
             let switches = w.progress.switches.load(Ordering::Relaxed);
-            let busy =
-                !w.progress.in_ring.load(Ordering::Relaxed) && w.progress.running.load(Ordering::Relaxed) == w.fiber;
+            let busy = !w.progress.in_ring.load(Ordering::Relaxed)
+                && w.progress.running.load(Ordering::Relaxed) == w.fiber
+                && w.progress.fired.load(Ordering::Relaxed) != w.exception;
             if busy && w.seen == Some(switches) {
+                w.progress.raised.store(w.exception, Ordering::Relaxed);
                 stuck.push((w.thread, w.exception));
                 return false;
             }

@@ -89,6 +89,15 @@ fn set(exception: VALUE, count: usize) {
     });
 }
 
+/// Gives `to` the count of bytes written that `from` carries, if any: for an exception raised
+/// outside a block in place of the one that ended a write inside it (Timeout's
+/// ExitException becoming Timeout::Error).
+pub fn carry(from: VALUE, to: VALUE) {
+    if is_partial(from) {
+        set(to, bytes_written(from));
+    }
+}
+
 /// `e`, the exception that ended a write after `written` bytes went out, carrying that
 /// count; for the throw of a timeout that no rescue may catch (machine/throw_through.rs), the
 /// exception it takes to its catch. Any other non-exception (a user's throw, Fiber#kill, an

@@ -302,6 +302,13 @@ pub fn str_new(text: &str) -> Result<VALUE, Error> {
     protect(|| unsafe { rb_sys::rb_utf8_str_new(text.as_ptr() as *const _, text.len() as c_long) })
 }
 
+/// A new binary (ASCII-8BIT) String with a copy of `bytes`; its allocation may raise.
+pub fn bytes_new(bytes: &[u8]) -> Result<VALUE, Error> {
+    // SAFETY: the pointer and length describe `bytes`, which outlives the call (CRuby copies
+    // them); the allocation may raise NoMemoryError, under protect.
+    protect(|| unsafe { rb_sys::rb_str_new(bytes.as_ptr() as *const _, bytes.len() as c_long) })
+}
+
 /// The Symbol of `name`; making a new one allocates (and may raise).
 pub fn symbol(name: &str) -> Result<VALUE, Error> {
     // SAFETY: the pointer and length describe `name`, which outlives the call; interning may

@@ -16,6 +16,7 @@ use crate::ruby::args::{arg, arity};
 use crate::ruby::duration;
 use crate::ruby::fd::fd_arg;
 use crate::ruby::names::names;
+use crate::ruby::partial_write;
 use crate::ruby::value::{self as rb, fiber_current, raw, FALSE, NIL, TRUE};
 
 #[derive(TypedData)]
@@ -412,6 +413,7 @@ impl Scheduler {
         });
         match result {
             Err(e) if raised != exception && e.value().is_some_and(|v| raw(v) == raised) => {
+                partial_write::carry(raised, exception);
                 Err(exception_error(exception))
             }
             other => other,
