@@ -1,0 +1,52 @@
+# frozen_string_literal: true
+
+# UringMachine::Sidekiq::FiberThread: what Sidekiq's safe_thread gives under our scheduler, a
+# fiber that Sidekiq drives with the few Thread methods it calls on its threads.
+
+module UringMachine
+  module Sidekiq
+    # A fiber standing in for one of Sidekiq's threads (a processor, the heartbeat, the
+    # scheduled-job poller). Sidekiq calls #raise (Manager#hard_shutdown, through
+    # Processor#kill), #value (Poller#terminate) and #name on it.
+    #
+    # Like a thread, it is independent of the fiber that started it: its parent is the fiber
+    # that started the first of Sidekiq's (Launcher#run's caller), never another of these (a
+    # processor that dies starts its replacement, which must outlive it). It is stopped, its
+    # ensure blocks run, when that fiber finishes, as a thread is when the program exits; a
+    # failure that escapes it is reported, not raised in its parent (isolated), as a thread's
+    # is printed.
+    class FiberThread
+      OWNER = :uring_machine_sidekiq_owner
+      private_constant :OWNER
+
+      def initialize(name, &block)
+        owner = Thread.current[OWNER] || Fiber.current
+        @name = name
+        @fiber = UringMachine.spin(name: "sidekiq #{name}", isolated: true) do
+          Thread.current[OWNER] = owner
+          # Sidekiq's tid (logs, the busy workers it reports) is kept fiber-local under this key
+          # but made from the thread: each fiber gets its own
+          Thread.current["sidekiq_tid"] = (Fiber.current.object_id ^ ::Process.pid).to_s(36)
+          block.call
+        end
+        owner.add_child_fiber(@fiber) unless owner.equal?(Fiber.current)
+      end
+
+      # The name Sidekiq gave it ("processor", "heartbeat", "scheduler").
+      attr_reader :name
+
+      # Raises +exception+ (a class or an instance, as Thread#raise takes) in the fiber, breaking
+      # out of whatever it waits on. Returns nil, as Thread#raise does.
+      def raise(exception = RuntimeError, message = nil)
+        error = message ? exception.exception(message) : exception.exception
+        UringMachine.machine_of(@fiber)&.schedule(@fiber, error) if @fiber.alive?
+        nil
+      end
+
+      # Waits for the fiber to finish and returns its value (re-raises its failure).
+      def value
+        @fiber.join
+      end
+    end
+  end
+end

@@ -1,0 +1,48 @@
+# frozen_string_literal: true
+
+# The jobs of test/test_integration_sidekiq.rb and benchmark/sidekiq.rb, for an in-process
+# Launcher and for the sidekiq command (test/support/sidekiq_app.rb). Each leaves its trace in
+# redis under its jid, so that what ran, and how often, is counted where every process sees it.
+module SidekiqJobs
+  RUNS = "um:runs"           # jid => times the job ran to its end
+  STARTED = "um:started"     # jid => times it started
+  SHUTDOWN = "um:shutdown"   # jid => times Sidekiq::Shutdown was raised in it
+  THREADS = "um:threads"     # "pid:thread" => jobs that ran on that thread
+
+  KEYS = [RUNS, STARTED, SHUTDOWN, THREADS].freeze
+
+  # Waits +seconds+ (I/O: the fiber sleeps, the others go on), then counts its run.
+  class Sleep
+    include Sidekiq::Worker
+
+    def perform(seconds)
+      sleep seconds
+      Sidekiq.redis do |redis|
+        redis.pipelined do |pipeline|
+          pipeline.hincrby(RUNS, jid, 1)
+          pipeline.hincrby(THREADS, "#{::Process.pid}:#{Thread.current.object_id}", 1)
+        end
+      end
+    end
+  end
+
+  # Counts its start, then waits far longer than any test runs: still running when the
+  # launcher stops, it is what a hard shutdown interrupts and pushes back.
+  class Stuck
+    include Sidekiq::Worker
+
+    def perform
+      Sidekiq.redis do |redis|
+        redis.pipelined do |pipeline|
+          pipeline.hincrby(STARTED, jid, 1)
+          pipeline.hincrby(THREADS, "#{::Process.pid}:#{Thread.current.object_id}", 1)
+        end
+      end
+      sleep 600
+      Sidekiq.redis { |redis| redis.hincrby(RUNS, jid, 1) }
+    rescue Sidekiq::Shutdown
+      Sidekiq.redis { |redis| redis.hincrby(SHUTDOWN, jid, 1) }
+      raise
+    end
+  end
+end
