@@ -61,17 +61,42 @@ class TestIntegrationSidekiq < IntegrationTest
     refute_match(/ERROR|WARN/, log.string)
   end
 
+  # Sidekiq ends a processor whose job failed and starts another in its place, from the
+  # processor's own fiber as it ends: the new one outlives it. 20 failures with 5 processors,
+  # then 100 jobs that all run.
+  def test_a_processor_whose_job_failed_is_replaced
+    log = StringIO.new
+    quick, processors = with_sidekiq(log) do
+      pushed(SidekiqJobs::Failing, [], 20)
+      quick = pushed(SidekiqJobs::Sleep, [0.01], 100)
+      processors = nil
+      run_launcher(timeout: 5, concurrency: 5) do |launcher|
+        wait_for_count(SidekiqJobs::RUNS, 100, limit: 30)
+        processors = launcher.manager.workers.size
+      end
+      [quick, processors]
+    end
+    assert_equal quick.sort, @redis.hgetall(SidekiqJobs::RUNS).keys.sort
+    assert_equal 5, processors, "each processor that ended was replaced"
+    assert_equal 20, log.string.scan("a job that fails").size, "each failure was logged"
+  end
+
   # 100 quick jobs, then 300 that wait until they are stopped: once all 200 processors are in
   # the latter (on one thread, at once), the quick ones have all ended. The stop's timeout then
   # passes, Sidekiq::Shutdown is raised in the 200, and their jobs are pushed back.
   def test_a_stop_during_a_run_pushes_the_unfinished_jobs_back
     log = StringIO.new
+    busy = nil
     quick, stuck = with_sidekiq(log) do
       quick = pushed(SidekiqJobs::Sleep, [0.05], 100)
       stuck = pushed(SidekiqJobs::Stuck, [], 300)
-      run_launcher(timeout: 1) { wait_for_count(SidekiqJobs::STARTED, CONCURRENCY) }
+      run_launcher(timeout: 1) do
+        wait_for_count(SidekiqJobs::STARTED, CONCURRENCY)
+        busy = Sidekiq::Processor::WORKER_STATE.size # what the heartbeat reports, by tid
+      end
       [quick, stuck]
     end
+    assert_equal CONCURRENCY, busy, "each processor fiber counts as a busy worker of its own"
     assert_pushed_back(quick, stuck)
     assert_includes log.string, "Terminating #{CONCURRENCY} busy worker threads"
     assert_includes log.string, "Pushed #{CONCURRENCY} jobs back to Redis"
@@ -123,17 +148,17 @@ class TestIntegrationSidekiq < IntegrationTest
     Sidekiq.logger = logger
   end
 
-  # Runs a Launcher with CONCURRENCY processors in a fiber of a scheduler thread, until the
-  # block (called in another fiber) returns; then stops it, giving the jobs still running
-  # +timeout+ seconds.
-  def run_launcher(timeout:)
+  # Runs a Launcher with +concurrency+ processors in a fiber of a scheduler thread, until the
+  # block (given the launcher) returns; then stops it, giving the jobs still running +timeout+
+  # seconds.
+  def run_launcher(timeout:, concurrency: CONCURRENCY)
     title = $PROGRAM_NAME
     with_scheduler(limit: LIMIT) do
       schedule_fiber do
-        options = Sidekiq.options.merge(queues: [@queue], concurrency: CONCURRENCY, timeout: timeout)
+        options = Sidekiq.options.merge(queues: [@queue], concurrency: concurrency, timeout: timeout)
         launcher = Sidekiq::Launcher.new(options)
         launcher.run
-        yield
+        yield launcher
         launcher.stop
       end
     end
@@ -142,11 +167,11 @@ class TestIntegrationSidekiq < IntegrationTest
   end
 
   # Waits (in a fiber) until the hash +key+ in redis has +count+ fields.
-  def wait_for_count(key, count)
+  def wait_for_count(key, count, limit: LIMIT)
     redis = Redis.new(**@server.params)
-    deadline = monotonic + LIMIT
+    deadline = monotonic + limit
     until redis.hlen(key) >= count
-      raise "#{key}: not #{count} jobs within #{LIMIT}s" if monotonic > deadline
+      raise "#{key}: not #{count} jobs within #{limit}s" if monotonic > deadline
 
       sleep 0.02
     end

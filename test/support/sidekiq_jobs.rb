@@ -26,6 +26,16 @@ module SidekiqJobs
     end
   end
 
+  # Fails: Sidekiq 6.4 then replaces the processor that ran it with a new one (not retried).
+  class Failing
+    include Sidekiq::Worker
+    sidekiq_options retry: false
+
+    def perform
+      raise ArgumentError, "a job that fails"
+    end
+  end
+
   # Counts its start, then waits far longer than any test runs: still running when the
   # launcher stops, it is what a hard shutdown interrupts and pushes back.
   class Stuck
