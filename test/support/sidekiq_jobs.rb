@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# The jobs of test/test_integration_sidekiq.rb and benchmark/sidekiq.rb, for an in-process
+# The jobs of test/test_integration_sidekiq.rb, for an in-process
 # Launcher and for the sidekiq command (test/support/sidekiq_app.rb). Each leaves its trace in
 # redis under its jid, so that what ran, and how often, is counted where every process sees it.
 module SidekiqJobs
@@ -11,18 +11,23 @@ module SidekiqJobs
 
   KEYS = [RUNS, STARTED, SHUTDOWN, THREADS].freeze
 
+  # Counts the job +jid+ under +key+, and its thread.
+  def self.count(key, jid)
+    Sidekiq.redis do |redis|
+      redis.pipelined do |pipeline|
+        pipeline.hincrby(key, jid, 1)
+        pipeline.hincrby(THREADS, "#{::Process.pid}:#{Thread.current.object_id}", 1)
+      end
+    end
+  end
+
   # Waits +seconds+ (I/O: the fiber sleeps, the others go on), then counts its run.
   class Sleep
     include Sidekiq::Worker
 
     def perform(seconds)
       sleep seconds
-      Sidekiq.redis do |redis|
-        redis.pipelined do |pipeline|
-          pipeline.hincrby(RUNS, jid, 1)
-          pipeline.hincrby(THREADS, "#{::Process.pid}:#{Thread.current.object_id}", 1)
-        end
-      end
+      SidekiqJobs.count(RUNS, jid)
     end
   end
 
@@ -42,16 +47,11 @@ module SidekiqJobs
     include Sidekiq::Worker
 
     def perform
-      Sidekiq.redis do |redis|
-        redis.pipelined do |pipeline|
-          pipeline.hincrby(STARTED, jid, 1)
-          pipeline.hincrby(THREADS, "#{::Process.pid}:#{Thread.current.object_id}", 1)
-        end
-      end
+      SidekiqJobs.count(STARTED, jid)
       sleep 600
-      Sidekiq.redis { |redis| redis.hincrby(RUNS, jid, 1) }
+      SidekiqJobs.count(RUNS, jid)
     rescue Sidekiq::Shutdown
-      Sidekiq.redis { |redis| redis.hincrby(SHUTDOWN, jid, 1) }
+      SidekiqJobs.count(SHUTDOWN, jid)
       raise
     end
   end

@@ -22,7 +22,10 @@ module UringMachine
       def initialize(name, &block)
         owner = Thread.current[OWNER] || Fiber.current
         @name = name
-        @fiber = UringMachine.spin(name: "sidekiq #{name}", isolated: true) do
+        # Queued, not run at once: like Thread.new, it starts once its starter waits, so that
+        # Sidekiq's own loops that start threads (Manager#start iterates the workers a dying
+        # processor replaces itself in) run to their end first
+        @fiber = Fiber.scheduler.__spin_queued__(name: -"sidekiq #{name}", isolated: true) do
           Thread.current[OWNER] = owner
           # Sidekiq's tid (logs, the busy workers it reports) is kept fiber-local under this key
           # but made from the thread: each fiber gets its own
