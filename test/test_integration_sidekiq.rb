@@ -81,6 +81,23 @@ class TestIntegrationSidekiq < IntegrationTest
     assert_equal 20, log.string.scan("a job that fails").size, "each failure was logged"
   end
 
+  # Sidekiq::Shutdown is an Interrupt: one that leaves the block of one of Sidekiq's threads
+  # (here raised before it even started) ends that fiber only, as it ends only the thread.
+  def test_a_shutdown_that_escapes_sidekiqs_block_ends_its_fiber_only
+    log = StringIO.new
+    value = with_sidekiq(log) do
+      in_scheduled_fiber do
+        thread = Object.new.extend(Sidekiq::Util).safe_thread("probe") { sleep 60 }
+        thread.raise(Sidekiq::Shutdown)
+        [thread.class, thread.value]
+      end
+    rescue Interrupt => e
+      flunk "the Shutdown left its fiber for the scheduler thread, as a signal would: #{e.inspect}"
+    end
+    assert_equal [UringMachine::Sidekiq::FiberThread, nil], value
+    assert_match(/probe.*\n.*Sidekiq::Shutdown/, log.string, "logged as Sidekiq logs a thread's failure")
+  end
+
   # 100 quick jobs, then 300 that wait until they are stopped: once all 200 processors are in
   # the latter (on one thread, at once), the quick ones have all ended. The stop's timeout then
   # passes, Sidekiq::Shutdown is raised in the 200, and their jobs are pushed back.

@@ -19,6 +19,11 @@ module UringMachine
           rescue UringMachine::Stop => e
             e.value # the fiber that started Sidekiq finished: it ends quietly, as a thread at exit
           end
+        rescue ::Sidekiq::Shutdown
+          # A hard shutdown that reached it outside Sidekiq's own rescue (logged by watchdog)
+          # ends it, as it ends a thread. An Interrupt, it would otherwise leave the fiber as
+          # a signal does, for the main fiber, and end the program.
+          nil
         end
       end
     end
