@@ -82,12 +82,15 @@ class TestIntegrationSidekiq < IntegrationTest
   end
 
   # Sidekiq::Shutdown is an Interrupt: one that leaves the block of one of Sidekiq's threads
-  # (here raised before it even started) ends that fiber only, as it ends only the thread.
+  # (here raised before it even started) ends that fiber only, as it ends only the thread. What
+  # is no exception class or object is refused with a TypeError.
   def test_a_shutdown_that_escapes_sidekiqs_block_ends_its_fiber_only
     log = StringIO.new
     value = with_sidekiq(log) do
       in_scheduled_fiber do
         thread = Object.new.extend(Sidekiq::Util).safe_thread("probe") { sleep 60 }
+        error = assert_raises(TypeError) { thread.raise("not an exception") }
+        assert_match(/exception class/, error.message)
         thread.raise(Sidekiq::Shutdown)
         [thread.class, thread.value]
       end

@@ -6,8 +6,8 @@
 module UringMachine
   module Sidekiq
     # A fiber standing in for one of Sidekiq's threads (a processor, the heartbeat, the
-    # scheduled-job poller). Sidekiq calls #raise (Manager#hard_shutdown, through
-    # Processor#kill), #value (Poller#terminate) and #name on it.
+    # scheduled-job poller), named "sidekiq <name>" (print_tree, the debugger). Sidekiq calls
+    # #raise (Manager#hard_shutdown, through Processor#kill) and #value (Poller#terminate) on it.
     #
     # Like a thread, it is independent of the fiber that started it: its parent is the fiber
     # that started the first of Sidekiq's (Launcher#run's caller), never another of these (a
@@ -21,7 +21,6 @@ module UringMachine
 
       def initialize(name, &block)
         owner = Thread.current[OWNER] || Fiber.current
-        @name = name
         # Queued, not run at once: like Thread.new, it starts once its starter waits, so that
         # Sidekiq's own loops that start threads (Manager#start iterates the workers a dying
         # processor replaces itself in) run to their end first
@@ -35,12 +34,13 @@ module UringMachine
         owner.add_child_fiber(@fiber) unless owner.equal?(Fiber.current)
       end
 
-      # The name Sidekiq gave it ("processor", "heartbeat", "scheduler").
-      attr_reader :name
-
-      # Raises +exception+ (a class or an instance, as Thread#raise takes) in the fiber, breaking
-      # out of whatever it waits on. Returns nil, as Thread#raise does.
+      # Raises +exception+ (an exception class or instance, with an optional message) in the
+      # fiber, breaking out of whatever it waits on. Returns nil, as Thread#raise does.
       def raise(exception = RuntimeError, message = nil)
+        unless exception.respond_to?(:exception)
+          ::Kernel.raise TypeError, "exception class/object expected, not #{exception.inspect}"
+        end
+
         error = message ? exception.exception(message) : exception.exception
         UringMachine.machine_of(@fiber)&.schedule(@fiber, error) if @fiber.alive?
         nil
