@@ -17,7 +17,7 @@ Gem::Specification.new do |spec|
   # Git-tracked files only. The root Cargo.toml (the workspace, with the release profile) and
   # Cargo.lock must ship: RubyGems' Cargo builder runs `cargo rustc --locked` in
   # ext/uring_machine/, and cargo finds the workspace root (and its lock file) above it.
-  patterns = %w[lib/**/*.rb sig/**/*.rbs ext/**/*.rs ext/**/*.toml Cargo.toml Cargo.lock README.md]
+  patterns = %w[lib/**/*.rb lib/**/*.py sig/**/*.rbs ext/**/*.rs ext/**/*.toml Cargo.toml Cargo.lock README.md]
   tracked = begin
     IO.popen(%w[git ls-files -z], chdir: __dir__, err: File::NULL, &:read).split("\0")
   rescue SystemCallError

@@ -9,6 +9,9 @@
 # rack (rake bench BENCH=rack) serves a Rack hello with our server (1 process; workers: 2) and
 # Puma (5 and 32 threads) to wrk with 200 connections, all in one run; BENCH_RACK_SECONDS,
 # BENCH_RACK_CONNECTIONS (see benchmark/rack.rb). Needs wrk, puma and ruby-rack.
+# sidekiq (rake bench BENCH=sidekiq) works off 10,000 jobs of 10 ms I/O with Sidekiq 6.4 on our
+# fibers (concurrency 200 and 50) and on stock threads (10 and 50), all in one run;
+# BENCH_SIDEKIQ_JOBS, BENCH_SIDEKIQ_MODES (see benchmark/sidekiq.rb). Needs ruby-sidekiq, redis-server.
 # script/bench-chart turns the output into an SVG chart.
 desc "Compile, then run the benchmarks in benchmark/ (BENCH=pipe, BENCH_SCALE, BENCH_RUNS)"
 task bench: :compile do

@@ -31,8 +31,18 @@ class TestLibLayout < Minitest::Test
       UringMachine.const_get(:DNS) # its autoload
       require "uring_machine/debugger"
       require "uring_machine/rack"
-      # Each needs a library that may be missing here (Rack 2, the rackup gem, ActiveRecord 6.1).
-      %w[rack/handler/uring_machine rackup/handler/uring_machine uring_machine/active_record].each do |entry|
+      # Each needs a library that may be missing here (Rack 2, the rackup gem, ActiveRecord 6.1,
+      # Sidekiq 6.4; its CLI, which the sidekiq command loads before the application).
+      begin
+        $VERBOSE = nil # Sidekiq 6.4 reads $TESTING unset
+        require "sidekiq/cli"
+      rescue LoadError
+        nil
+      ensure
+        $VERBOSE = true
+      end
+      %w[rack/handler/uring_machine rackup/handler/uring_machine uring_machine/active_record
+         uring_machine/sidekiq].each do |entry|
         require entry
       rescue LoadError
         puts "\#{entry}.rb"

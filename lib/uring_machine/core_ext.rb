@@ -6,18 +6,20 @@
 module UringMachine
   # Everything the gem changes in Ruby's own classes, and when. Each change is declared by the
   # file of the class it changes (lib/uring_machine/core_ext/io.rb, fiber.rb, ...) and installed
-  # here, at one of four moments:
+  # here, at one of five moments:
   #
   # - :gem_load        `require "uring_machine"`
   # - :first_machine   the first Machine.new (a Scheduler makes one when it first runs): the
   #                    IO methods that cost a plain thread something wait until the gem is used
   # - :first_scheduler the first Scheduler.new
   # - :require_global  `require "uring_machine/global"` (opt-in)
+  # - :require_sidekiq `require "uring_machine/sidekiq"` (opt-in; changes Sidekiq's classes,
+  #                    declared in lib/uring_machine/sidekiq/)
   #
   # Changes made by the Rust extension as it loads are declared here too (mechanism :define,
   # :allocator, :event_hook), so that UringMachine.patches accounts for every one.
   module CoreExt
-    MOMENTS = %i[gem_load first_machine first_scheduler require_global].freeze
+    MOMENTS = %i[gem_load first_machine first_scheduler require_global require_sidekiq].freeze
 
     # What a patch does to its class:
     # - :prepend    its module is prepended (to the singleton class when singleton: true)
@@ -231,7 +233,8 @@ module UringMachine
   #   name:           the module's name, or what the change is
   #   methods:        the methods it replaces or adds (Symbols)
   #   mechanism:      :prepend, :alias, :define, :allocator, :event_hook or :warning (CoreExt)
-  #   installed_when: :gem_load, :first_machine, :first_scheduler or :require_global
+  #   installed_when: :gem_load, :first_machine, :first_scheduler, :require_global or
+  #                   :require_sidekiq
   #   in_place:       :once_installed, or :while_a_scheduler_is_open (CoreExt::IN_PLACE)
   #   ruby_versions:  the Rubies that take it: "3.1+", "3.1", "3.3-3.4", "< 4.0"
   #   switch:         how to turn its behaviour off, or nil

@@ -18,15 +18,14 @@ module UringMachine
   # The text of print_tree, computed from the machine's view of its fibers.
   class TreePrinter
     def initialize(machine)
-      @waits = machine ? machine.__waits__.to_h { |fiber, what, detail| [fiber, [what, detail]] } : {}
-      @runqueue = machine ? machine.__runqueue__ : []
+      @waits = WaitDescription.new(machine, label: method(:label))
       @now = ::Process.clock_gettime(::Process::CLOCK_MONOTONIC, :nanosecond)
       @seen = {}.compare_by_identity
     end
 
     def render
       walk(Thread.current.main_fiber, 0)
-      (@waits.keys + @runqueue).each { |fiber| walk(fiber, 0) }
+      @waits.fibers.each { |fiber| walk(fiber, 0) }
       rows = @seen.map do |fiber, depth|
         "#{"  " * depth}#{label(fiber)}  #{[state(fiber), age(fiber)].compact.join(", ")}"
       end
@@ -56,35 +55,10 @@ module UringMachine
     end
 
     def state(fiber)
-      return "finished" unless fiber.alive?
-      return "runnable" if @runqueue.include?(fiber)
+      described = @waits.describe(fiber, @seen.keys)
+      return described if described
 
-      what, detail = @waits[fiber]
-      return "running" if what.nil? && fiber.equal?(Fiber.current)
-
-      case what
-      when :timer then format("sleeping, %.2f s left", detail)
-      when :op then "waiting on #{detail}"
-      when :poll then "waiting for I/O readiness"
-      when :blocked then "blocked on a #{detail.class}"
-      when :suspended then suspension(fiber, detail)
-      else "waiting outside this thread's machine"
-      end
-    end
-
-    # A suspended fiber waits for a message, for room in a mailbox, for a fiber to finish, or
-    # for its time to pass (a sleep under the scheduler).
-    def suspension(fiber, left)
-      return "receiving (mailbox empty)" if fiber.mailbox.__waiters__[0].include?(fiber)
-
-      full = @seen.keys.find { |other| other.mailbox.__waiters__[1].include?(fiber) }
-      return "sending to the full mailbox of #{label(full)}" if full
-
-      joined = @seen.keys.find { |other| UringMachine.__joiners_of__(other).include?(fiber) }
-      return "joining #{label(joined)}" if joined
-      return format("sleeping, %.2f s left", left) if left
-
-      "suspended"
+      fiber.equal?(Fiber.current) ? "running" : "waiting outside this thread's machine"
     end
   end
 end

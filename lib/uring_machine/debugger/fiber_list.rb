@@ -10,19 +10,17 @@ module UringMachine
       attr_reader :fibers
 
       def initialize(machine, stopped:, traced:)
-        @machine = machine
         @stopped = stopped
         @traced = traced
-        @waits = machine.__waits__.to_h { |fiber, what, detail| [fiber, [what, detail]] }
-        @runqueue = machine.__runqueue__
+        @waits = WaitDescription.new(machine, label: ->(fiber) { "fiber #{@fibers.index(fiber) + 1}" })
         @fibers = []
         @rows = []
       end
 
       def render
         roots.each { |root| walk(root, 0) }
-        (@waits.keys + @runqueue).uniq.each { |fiber| walk(fiber, 0) unless @fibers.include?(fiber) }
-        queue = @runqueue.filter_map { |f| @fibers.index(f)&.+(1) }.uniq
+        @waits.fibers.each { |fiber| walk(fiber, 0) unless @fibers.include?(fiber) }
+        queue = @waits.runqueue.filter_map { |f| @fibers.index(f)&.+(1) }.uniq
         "#{@rows.join("\n")}\nrun queue: #{queue.empty? ? "(empty)" : queue.join(", ")}\n"
       end
 
@@ -57,37 +55,8 @@ module UringMachine
 
       def status(fiber)
         return "stopped here" if fiber.equal?(@stopped)
-        return "finished" unless fiber.alive?
-        return "runnable (in the run queue)" if @runqueue.include?(fiber)
 
-        what, detail = @waits[fiber]
-        case what
-        when :timer then format("sleeping, %.2f s left", detail)
-        when :op then "waiting on #{detail}"
-        when :poll then "waiting for I/O readiness#{left(detail)}"
-        when :blocked then "blocked on #{detail.class}#{left(nil)}"
-        when :suspended then suspended(fiber, detail)
-        else "not parked on this machine"
-        end
-      end
-
-      def suspended(fiber, left)
-        mailbox = mailbox_wait(fiber)
-        return "#{mailbox}#{left(left)}" if mailbox
-        return format("sleeping, %.2f s left", left) if left
-
-        "suspended"
-      end
-
-      def mailbox_wait(fiber)
-        return "receiving (mailbox empty)" if fiber.mailbox.__waiters__[0].include?(fiber)
-
-        full = @fibers.find { |other| other.mailbox.__waiters__[1].include?(fiber) }
-        "sending to the full mailbox of fiber #{@fibers.index(full) + 1}" if full
-      end
-
-      def left(seconds)
-        seconds ? format(", %.2f s left", seconds) : ""
+        @waits.describe(fiber, @fibers) || "not parked on this machine"
       end
     end
   end

@@ -8,6 +8,7 @@ use magnus::{
 };
 use rb_sys::VALUE;
 
+use crate::machine::debug_record::Why;
 use crate::machine::fiber_info;
 use crate::machine::timers::timer_sqe;
 use crate::machine::tree::{self, parent_of};
@@ -331,7 +332,7 @@ impl Machine {
                     rb::ivar_set(fiber, names.fiber_joiners, joiners)?;
                 }
                 rb::hash_aset(joiners, current, raw(rb_self.as_value()))?;
-                let waited = rb_self.suspend_current();
+                let waited = rb_self.suspend(Why::Join, fiber, None);
                 let unlisted = rb::hash_delete(joiners, current);
                 waited?;
                 unlisted?;

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use magnus::{prelude::*, rb_sys::protect, typed_data::Obj, DataTypeFunctions, Error, TypedData, Value};
 use rb_sys::VALUE;
 
+use crate::machine::debug_record::Why;
 use crate::machine::fibers::{check_fiber, machine_value_of};
 use crate::machine::Machine;
 use crate::ring::wakeup::{Remote, Wake};
@@ -117,7 +118,7 @@ impl Mailbox {
                 receiver.into_iter().for_each(wake);
                 return Ok(rb_self);
             }
-            rb_self.park(&mut me, |inner| &mut inner.senders)?;
+            rb_self.park(&mut me, Why::Send, |inner| &mut inner.senders)?;
         }
     }
 
@@ -132,16 +133,17 @@ impl Mailbox {
             if let Some(message) = self.take(selective)? {
                 return Ok(rb::value(message));
             }
-            self.park(&mut me, |inner| &mut inner.receivers)?;
+            self.park(&mut me, Why::Receive, |inner| &mut inner.receivers)?;
         }
     }
 
-    /// Suspends the current fiber, listed in `line` (the senders or the receivers) until a
-    /// wake-up; `me`, the fiber and its machine, is looked up on the first call, which returns
+    /// Suspends the current fiber, listed in `line` (the senders or the receivers: `why`) until
+    /// a wake-up; `me`, the fiber and its machine, is looked up on the first call, which returns
     /// without waiting.
     fn park(
         &self,
         me: &mut Option<(Waiter, Obj<Machine>)>,
+        why: Why,
         line: fn(&mut Inner) -> &mut VecDeque<Waiter>,
     ) -> Result<(), Error> {
         if me.is_none() {
@@ -152,7 +154,7 @@ impl Mailbox {
         }
         let (waiter, machine) = me.as_ref().expect("set above");
         line(&mut self.inner.borrow_mut()).push_back(*waiter);
-        let waited = machine.suspend_current();
+        let waited = machine.suspend(why, NIL, None);
         line(&mut self.inner.borrow_mut()).retain(|w| w != waiter);
         waited.map(|_| ())
     }

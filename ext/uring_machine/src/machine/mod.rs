@@ -3,6 +3,7 @@
 //! what it has learned about each descriptor, and the bytes each fiber's IO#write has written.
 //! Uses ring/ and ruby/; knows no particular op.
 pub mod deadlock;
+pub mod debug_record;
 pub mod fd_kinds;
 pub mod fiber_info;
 pub mod fiber_lock;

@@ -11,6 +11,7 @@ use io_uring::{opcode, squeue, types};
 use magnus::{gc::Marker, rb_sys::protect, DataTypeFunctions, Error, Exception, TypedData};
 use rb_sys::VALUE;
 
+use crate::machine::debug_record::{DebugRecord, Why};
 use crate::machine::spin_requests::SpinRequests;
 use crate::machine::waits::{Entry, FiberWaits, OuterWait, Resumes, Runnable};
 use crate::ring::metrics::Metrics;
@@ -127,6 +128,8 @@ pub struct State {
     /// bytes written to it so far (machine/write_counts.rs).
     pub write_counts: FiberMap<(i32, usize)>,
     pub(crate) wakeup: Arc<Wakeup>,
+    /// What gdb reads of this machine (debug_record.rs).
+    pub debug: DebugRecord,
     /// Fibers in a `sleep` without a duration: like CRuby's, not a deadlock (a signal may end
     /// it), see deadlock.rs.
     pub sleeping_forever: usize,
@@ -203,9 +206,15 @@ impl Machine {
         let ring = Ring::new(entries, single_issuer).map_err(ring_setup_error)?;
         let wakeup =
             Arc::new(Wakeup::new().map_err(|e| rb::errno_error(e.raw_os_error().unwrap_or(libc::EIO), "eventfd"))?);
+        // SAFETY: rb_thread_current reads the running Thread (it exists: this runs on it, with
+        // the GVL); it allocates nothing. The Thread stays alive while the machine is: its mark
+        // marks owner_thread.
+        let owner_thread = unsafe { rb_sys::rb_thread_current() };
+        let ops = OpTable::default();
+        let debug = DebugRecord::new(owner_thread, ring.fd(), ops.view());
         let mut state = State {
             ring,
-            ops: OpTable::default(),
+            ops,
             runqueue: VecDeque::new(),
             waiting: FiberMap::default(),
             waits: FiberMap::default(),
@@ -230,16 +239,13 @@ impl Machine {
             wakeup: wakeup.clone(),
             sleeping_forever: 0,
             entering_wait: false,
+            debug,
             ticks: 0,
             completions: Vec::with_capacity(256),
             progress: Arc::default(),
         };
         state.arm_wakeup();
         let state_progress = Arc::clone(&state.progress);
-        // SAFETY: rb_thread_current reads the running Thread (it exists: this runs on it, with
-        // the GVL); it allocates nothing. The Thread stays alive while the machine is: its mark
-        // marks owner_thread.
-        let owner_thread = unsafe { rb_sys::rb_thread_current() };
         // SAFETY: gettid takes nothing and cannot fail.
         let owner_tid = unsafe { libc::gettid() };
         Ok(Machine {
@@ -343,6 +349,7 @@ impl Machine {
             self.with(|s| {
                 s.metrics.switches += 1;
                 s.running = fiber;
+                s.debug.switched(fiber, &s.runqueue);
             });
             self.progress.switched_to(fiber);
             let resumed = if forwarded {
@@ -363,6 +370,7 @@ impl Machine {
                         resumes: Resumes::Idle,
                     });
                 }
+                s.debug.returned_to(current);
             });
             // A finished fiber returns control to the root fiber: keep scheduling.
             if !finished {
@@ -416,7 +424,9 @@ impl Machine {
     fn wait_for_completions(&self) -> Result<(), Error> {
         let mut args = self.with(|s| {
             s.entering_wait = true;
-            s.ring.enter_args(1)
+            let args = s.ring.enter_args(1);
+            s.debug.entering(args.to_submit);
+            args
         });
         let data = &mut args as *mut _ as *mut libc::c_void;
         let wakeup = Arc::as_ptr(&self.wakeup) as *mut libc::c_void;
@@ -440,7 +450,9 @@ impl Machine {
             if args.to_submit > 0 {
                 s.metrics.submits += 1;
             }
+            s.debug.entered();
             s.reap();
+            s.debug.switched(s.running, &s.runqueue);
         });
         // A signal exception goes to the main fiber, a Thread#raise to the fiber that waits;
         // this one goes on waiting (signals.rs).
@@ -467,7 +479,7 @@ impl Machine {
     pub fn await_op(&self, id: OpId) -> Result<(i32, u32), Error> {
         let current = fiber_current();
         let serial = self.with(|s| {
-            let serial = s.begin_wait(current, false);
+            let serial = s.begin_wait(current);
             s.waiting.insert(current, Wait::Op(id));
             if let Some(slot) = s.ops.get_mut(id) {
                 slot.fiber = current;
@@ -602,15 +614,16 @@ impl Machine {
 
     /// Parks the current fiber until something schedules it; returns the value it was given.
     pub fn suspend_current(&self) -> Result<VALUE, Error> {
-        self.suspend(None)
+        self.suspend(Why::Suspended, NIL, None)
     }
 
     /// Parks the current fiber until something schedules it (→ that value) or, with a
-    /// `timeout`, until it passes (→ TIMED_OUT). Its timer is stopped when it ends.
-    pub fn suspend(&self, timeout: Option<std::time::Duration>) -> Result<VALUE, Error> {
+    /// `timeout`, until it passes (→ TIMED_OUT). Its timer is stopped when it ends. `why` and
+    /// `what` (a blocker, a fiber joined, or nil) are for gdb's list (debug_record.rs).
+    pub fn suspend(&self, why: Why, what: VALUE, timeout: Option<std::time::Duration>) -> Result<VALUE, Error> {
         self.raise_pending()?;
         let current = fiber_current();
-        let serial = self.with(|s| s.begin_suspension(current));
+        let serial = self.with(|s| s.begin_suspension(current, why, what));
         let timer = timeout.map(|ts| self.start_timer(Kind::WakeTimer, ts, NIL, serial));
         let resumed = self.switch();
         if let Some(id) = timer {
@@ -657,7 +670,7 @@ impl Machine {
         self.raise_pending()?;
         let current = fiber_current();
         let serial = self.with(|s| {
-            let serial = s.begin_wait(current, false);
+            let serial = s.begin_wait(current);
             s.queue_in_wait(current, NIL);
             serial
         });
@@ -687,6 +700,7 @@ impl State {
     pub fn submit(&mut self, sqe: &squeue::Entry, code: u8) {
         if let Some((_, slot)) = self.ops.lookup(sqe.get_user_data()) {
             slot.opcode = code;
+            slot.submitted_ns = self.debug.clock_ns();
         }
         while !self.ring.try_push(sqe) {
             self.enter_nowait();
@@ -708,10 +722,12 @@ impl State {
     /// Submits what is queued and collects completions, without waiting.
     pub fn enter_nowait(&mut self) {
         let mut args = self.ring.enter_args(0);
+        self.debug.entering(args.to_submit);
         args.enter();
         if args.to_submit > 0 {
             self.metrics.submits += 1;
         }
+        self.debug.entered();
         self.reap();
     }
 
@@ -743,6 +759,7 @@ impl State {
     pub fn reap(&mut self) {
         let mut batch = std::mem::take(&mut self.completions);
         self.ring.drain_completions(&mut batch);
+        self.debug.reaped(batch.len());
         for c in batch.drain(..) {
             self.complete(c);
         }
@@ -915,6 +932,7 @@ impl State {
         }
         if self.ops.in_flight() > 0 {
             std::mem::forget(std::mem::take(&mut self.ops));
+            self.debug.set_slots(self.ops.view());
         }
     }
 }

@@ -26,6 +26,8 @@ pub fn timer_sqe(slot: &mut Slot, after: Duration) -> io_uring::squeue::Entry {
     let sqe = opcode::Timeout::new(&*spec as *const _).build();
     slot.owned = Owned::Timespec(spec);
     slot.set_deadline(Instant::now().checked_add(after));
+    slot.deadline_ns =
+        crate::machine::debug_record::now_ns().saturating_add(after.as_nanos().min(u64::MAX as u128) as u64);
     sqe
 }
 
@@ -128,12 +130,6 @@ impl Machine {
         result
     }
 
-    /// Parks the current fiber until it is scheduled (→ that value) or `after` passes (→ false;
-    /// `None`: never).
-    pub fn suspend_with_timeout(&self, after: Option<Duration>) -> Result<VALUE, Error> {
-        self.suspend(after)
-    }
-
     /// Parks the current fiber until the first of `polls` (fd, poll mask) is ready, as poll(2)
     /// says, or `timeout` passes; returns whether one is ready. Every op is cancelled and
     /// drained before returning.
@@ -159,7 +155,7 @@ impl Machine {
     fn await_polls(&self, polls: &[(i32, u32)], timeout: Option<Duration>, filtered: bool) -> Result<bool, Error> {
         self.raise_pending()?;
         let current = fiber_current();
-        let serial = self.with(|s| s.begin_wait(current, false));
+        let serial = self.with(|s| s.begin_wait(current));
         let filters: Vec<Option<FilteredPoll>> = polls
             .iter()
             .map(|&(fd, events)| filtered.then(|| FilteredPoll::new(fd, events)).flatten())

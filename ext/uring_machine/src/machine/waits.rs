@@ -20,6 +20,7 @@
 //! and its wake-ups are held back until the inner one ends.
 use rb_sys::VALUE;
 
+use crate::machine::debug_record::Why;
 use crate::machine::run_loop::{Machine, State, Wait};
 use crate::ring::wakeup::{Remote, Wake};
 use crate::ruby::value::NIL;
@@ -50,11 +51,11 @@ pub struct Runnable {
 }
 
 /// The wait a fiber is in: its serial number, and whether it is a suspension (which a value
-/// sent to the fiber ends).
+/// sent to the fiber ends), with its entry in gdb's list of suspensions (debug_record.rs).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct InWait {
     pub serial: u64,
-    pub suspension: bool,
+    pub suspension: Option<u32>,
 }
 
 /// What the machine knows of a fiber's waits (`State::waits`).
@@ -95,10 +96,15 @@ impl Machine {
 }
 
 impl State {
-    /// Begins a wait of `fiber` (a suspension: `suspension`) and returns its serial number,
-    /// for `end_wait` and for the wake-ups meant for it. A wait the fiber is in already is set
-    /// aside until this one ends.
-    pub fn begin_wait(&mut self, fiber: VALUE, suspension: bool) -> u64 {
+    /// Begins a wait of `fiber` that is no suspension (an op, a snooze, a poll) and returns its
+    /// serial number, for `end_wait` and for the wake-ups meant for it. A wait the fiber is in
+    /// already is set aside until this one ends.
+    pub fn begin_wait(&mut self, fiber: VALUE) -> u64 {
+        self.begin_listed_wait(fiber, None)
+    }
+
+    /// `begin_wait`; `suspension`: a suspension, with its entry in gdb's list.
+    fn begin_listed_wait(&mut self, fiber: VALUE, suspension: Option<u32>) -> u64 {
         let serial = self.wakeup.tick();
         let waits = self.waits.entry(fiber).or_default();
         if let Some(outer) = waits.current.replace(InWait { serial, suspension }) {
@@ -112,9 +118,10 @@ impl State {
     }
 
     /// Begins a suspension of `fiber`: it waits for a value (a value that came early wakes it
-    /// at once) or an exception.
-    pub fn begin_suspension(&mut self, fiber: VALUE) -> u64 {
-        let serial = self.begin_wait(fiber, true);
+    /// at once) or an exception; `why` and `what` for gdb's list.
+    pub fn begin_suspension(&mut self, fiber: VALUE, why: Why, what: VALUE) -> u64 {
+        let listed = self.debug.begin_suspension(fiber, why, what);
+        let serial = self.begin_listed_wait(fiber, Some(listed));
         self.waiting.insert(fiber, Wait::Suspended);
         if !self.early.is_empty() {
             if let Some(value) = self.early.remove(&fiber) {
@@ -136,7 +143,10 @@ impl State {
         };
         waits.current = None;
         let nested = !self.outer_waits.is_empty() && self.outer_waits.contains_key(&fiber);
-        if ended.suspension && !nested {
+        if let Some(listed) = ended.suspension {
+            self.debug.end_suspension(listed);
+        }
+        if ended.suspension.is_some() && !nested {
             // The episode is over: what was sent before now was for it.
             waits.last_end = self.wakeup.tick();
         }
@@ -160,7 +170,7 @@ impl State {
             !mine
         });
         held.into_iter().rev().for_each(|r| self.runqueue.push_front(r));
-        if outer.at.suspension {
+        if outer.at.suspension.is_some() {
             if let Some(value) = self.early.remove(&fiber) {
                 self.wake_suspension(fiber, outer.at.serial, value);
             }
@@ -294,7 +304,7 @@ impl State {
         }
         match current {
             // Unless something woke it already: then this episode has had its wake-up.
-            Some(w) if w.suspension => {
+            Some(w) if w.suspension.is_some() => {
                 self.wake_suspension(fiber, w.serial, value);
             }
             // Running, or busy with an op: the value waits for its next suspension.

@@ -86,7 +86,7 @@ impl Machine {
             }
             // One wait per park: the block runs (and may wait) between them.
             let serial = self.with(|s| {
-                let serial = s.begin_wait(current, false);
+                let serial = s.begin_wait(current);
                 s.waiting.insert(current, Wait::Op(id));
                 if let Some(slot) = s.ops.get_mut(id) {
                     slot.parked = true;

@@ -47,7 +47,9 @@ impl OpId {
     }
 }
 
+/// `repr(u8)`, like `Kind`: gdb reads both (machine/debug_record.rs).
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum State {
     Free,
     InFlight,
@@ -55,6 +57,7 @@ pub enum State {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Kind {
     /// A fiber waits for the one CQE.
     Await,
@@ -153,6 +156,10 @@ pub struct Slot {
     fd: i32,
     /// The io_uring opcode of the op's SQE (for the debugger's list of what fibers wait on).
     pub opcode: u8,
+    /// For gdb (machine/debug_record.rs): when the op was submitted and, for a timer, when it
+    /// fires, in CLOCK_MONOTONIC nanoseconds (0: not known).
+    pub submitted_ns: u64,
+    pub deadline_ns: u64,
     /// A TIMEOUT op's clock (boxed, as only timers have one).
     clock: Option<Box<Clock>>,
 }
@@ -220,9 +227,58 @@ impl Slot {
             fd: -1,
             opcode: 0,
             clock: None,
+            submitted_ns: 0,
+            deadline_ns: 0,
         }
     }
 }
+
+/// Where gdb finds a slot's fields (Slot is not `repr(C)`: its layout is the compiler's).
+#[repr(C)]
+pub struct SlotLayout {
+    pub size: u32,
+    pub state: u32,
+    pub kind: u32,
+    pub fiber: u32,
+    pub fd: u32,
+    pub opcode: u32,
+    pub parked: u32,
+    pub cancel_requested: u32,
+    pub submitted_ns: u32,
+    pub deadline_ns: u32,
+}
+
+pub const SLOT_LAYOUT: SlotLayout = SlotLayout {
+    size: std::mem::size_of::<Slot>() as u32,
+    state: std::mem::offset_of!(Slot, state) as u32,
+    kind: std::mem::offset_of!(Slot, kind) as u32,
+    fiber: std::mem::offset_of!(Slot, fiber) as u32,
+    fd: std::mem::offset_of!(Slot, fd) as u32,
+    opcode: std::mem::offset_of!(Slot, opcode) as u32,
+    parked: std::mem::offset_of!(Slot, parked) as u32,
+    cancel_requested: std::mem::offset_of!(Slot, cancel_requested) as u32,
+    submitted_ns: std::mem::offset_of!(Slot, submitted_ns) as u32,
+    deadline_ns: std::mem::offset_of!(Slot, deadline_ns) as u32,
+};
+
+/// The slot array as gdb finds it: boxed, so its address stays put while the Vec grows.
+#[repr(C)]
+pub struct SlotsView {
+    pub ptr: *const Slot,
+    pub len: usize,
+}
+
+impl Default for SlotsView {
+    fn default() -> SlotsView {
+        SlotsView {
+            ptr: std::ptr::null(),
+            len: 0,
+        }
+    }
+}
+
+// SAFETY: plain addresses for a debugger to read; Rust never dereferences them.
+unsafe impl Send for SlotsView {}
 
 #[derive(Default)]
 pub struct OpTable {
@@ -232,14 +288,23 @@ pub struct OpTable {
     /// How many live ops wait on each descriptor (indexed by fd), so that closing one with no
     /// waiters costs a lookup and only a close with waiters scans the slots.
     fd_waits: Vec<u32>,
+    /// Where the slots are, for gdb: updated when the Vec grows (the only time it moves).
+    view: Box<SlotsView>,
 }
 
 impl OpTable {
+    /// The slot array's address and length, kept up to date for gdb.
+    pub fn view(&self) -> *const SlotsView {
+        &*self.view
+    }
+
     pub fn alloc(&mut self, kind: Kind, fiber: VALUE) -> OpId {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
                 self.slots.push(Slot::new());
+                self.view.ptr = self.slots.as_ptr();
+                self.view.len = self.slots.len();
                 (self.slots.len() - 1) as u32
             }
         };
@@ -256,6 +321,7 @@ impl OpTable {
         slot.fd = -1;
         slot.opcode = 0;
         slot.clock = None;
+        slot.deadline_ns = 0;
         self.in_flight += 1;
         OpId {
             index,

@@ -115,6 +115,11 @@ impl Ring {
         })
     }
 
+    /// The ring's descriptor (for gdb, which reads its /proc fdinfo).
+    pub fn fd(&self) -> i32 {
+        self.fd
+    }
+
     pub fn supports(&self, opcode: u8) -> bool {
         self.probe.is_supported(opcode)
     }

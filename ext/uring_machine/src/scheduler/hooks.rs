@@ -6,6 +6,7 @@ use std::cell::Cell;
 use magnus::{gc::Marker, prelude::*, rb_sys::protect, typed_data::Obj, DataTypeFunctions, Error, TypedData, Value};
 use rb_sys::VALUE;
 
+use crate::machine::debug_record::Why;
 use crate::machine::timers::TIMED_OUT;
 use crate::machine::waits::{Resumes, Runnable};
 use crate::machine::{exception_error, signals, terminated, throw_through, Machine};
@@ -136,7 +137,7 @@ impl Scheduler {
         let current = fiber_current();
         // The caller waits (for the new fiber's first wait) like any parked fiber.
         let serial = machine.with(|s| {
-            let serial = s.begin_wait(current, false);
+            let serial = s.begin_wait(current);
             // First in line: the new fiber's first switch comes back here.
             s.runqueue.push_front(Runnable {
                 fiber: current,
@@ -281,7 +282,7 @@ impl Scheduler {
             }
             self.closer.set(fiber_current());
             let outer_loop = machine.with(|s| std::mem::replace(&mut s.loop_fiber, fiber_current()));
-            let waited = machine.suspend_current();
+            let waited = machine.suspend(Why::Close, NIL, None);
             machine.with(|s| s.loop_fiber = outer_loop);
             self.closer.set(NIL);
             if let Err(e) = waited {
@@ -314,8 +315,8 @@ impl Scheduler {
         let current = crate::ruby::value::fiber_current();
         machine.with(|s| s.blocked_on.insert(current, raw(args[0])));
         let resumed = match after {
-            None => machine.suspend_current().map(|_| TRUE),
-            Some(d) => machine.suspend_with_timeout(Some(d)),
+            None => machine.suspend(Why::Block, raw(args[0]), None).map(|_| TRUE),
+            Some(d) => machine.suspend(Why::Block, raw(args[0]), Some(d)),
         };
         machine.with(|s| s.blocked_on.remove(&current));
         if resumed? != FALSE {
@@ -364,7 +365,7 @@ impl Scheduler {
         });
         let forever = after.is_none() as usize;
         machine.with(|s| s.sleeping_forever += forever);
-        let slept = machine.suspend_with_timeout(after);
+        let slept = machine.suspend(Why::Sleep, NIL, after);
         machine.with(|s| s.sleeping_forever -= forever);
         if slept? == TIMED_OUT {
             machine.with(|s| s.timed_out_sleeper = current);
