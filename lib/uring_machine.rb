@@ -26,6 +26,7 @@ module UringMachine
   autoload :DNS, File.expand_path("uring_machine/dns", __dir__)
 end
 
+require_relative "uring_machine/fiber_body"
 require_relative "uring_machine/machine"
 require_relative "uring_machine/timeout_watchdog"
 require_relative "uring_machine/scheduler"

@@ -6,6 +6,8 @@
 module UringMachine
   # Ruby-side sugar over the Rust Machine: fiber creation and failure reporting.
   class Machine
+    include FiberBody
+
     # Creates a non-blocking fiber running the block with +args+ and schedules it to start at
     # the next switch (snooze, sleep, any I/O that waits). Returns the fiber; +join+ it for its
     # value. An exception that escapes it and that no +join+ receives is raised in the fiber
@@ -14,9 +16,13 @@ module UringMachine
     def spin(*args, name: nil, isolated: false, &block)
       raise ArgumentError, "spin needs a block" unless block
 
-      parent = Fiber.current
-      fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
-      UringMachine.__prepare_fiber__(fiber, block, args, UringMachine.__fiber_name__(name), isolated)
+      __spin_block__(block, args, UringMachine.__fiber_name__(name), isolated)
+    end
+
+    # spin, with what UringMachine.spin checked passed as it is: no keyword Hash per fiber.
+    def __spin_block__(block, args, name, isolated)
+      fiber = Fiber.new(&__fiber_body__)
+      UringMachine.__prepare_fiber__(fiber, block, args, name, isolated)
       __spin__(fiber)
     end
 

@@ -12,6 +12,8 @@ module UringMachine
   # Ruby-side glue of the Fiber::Scheduler (the hooks themselves are in Rust): fiber creation,
   # and the few hooks that need a worker thread because the kernel offers no ring op for them.
   class Scheduler
+    include FiberBody
+
     # What the hooks need is loaded when a scheduler is made (in the thread's root fiber, as a
     # rule), never lazily from a hook: an autoload in a fiber reads its files through the
     # scheduler, and the fibers that run meanwhile see a half-defined module (NameError).
@@ -25,12 +27,18 @@ module UringMachine
     singleton_class.prepend(LoadsWhatHooksNeed)
 
     # Fiber.schedule(*args, **options) { |*args| }: starts the fiber at once; the caller
-    # continues when it first waits.
-    def fiber(*args, **options, &block)
+    # continues when it first waits. The options (Fiber.new's) come as a flagged last
+    # argument: a **options parameter would make a Hash for every fiber, even without them.
+    ruby2_keywords def fiber(*args, &block)
       raise ArgumentError, "Fiber.schedule needs a block" unless block
 
-      parent = Fiber.current
-      fiber = Fiber.new(blocking: false, **options) { __run_fiber__(block, args, parent) }
+      # Non-blocking is Fiber.new's default: no keyword Hash to make without options.
+      fiber = if args.last.is_a?(Hash) && Hash.ruby2_keywords_hash?(args.last)
+                Fiber.new(blocking: false, **args.pop, &__fiber_body__)
+              else
+                Fiber.new(&__fiber_body__)
+              end
+      UringMachine.__set_body__(fiber, block, args)
       __start_fiber__(fiber, false)
     end
 
@@ -39,17 +47,20 @@ module UringMachine
     def spin(*args, name: nil, isolated: false, &block)
       raise ArgumentError, "spin needs a block" unless block
 
-      parent = Fiber.current
-      fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
-      UringMachine.__prepare_fiber__(fiber, block, args, UringMachine.__fiber_name__(name), isolated)
+      __spin_block__(block, args, UringMachine.__fiber_name__(name), isolated)
+    end
+
+    # spin, with what UringMachine.spin checked passed as it is: no keyword Hash per fiber.
+    def __spin_block__(block, args, name, isolated)
+      fiber = Fiber.new(&__fiber_body__)
+      UringMachine.__prepare_fiber__(fiber, block, args, name, isolated)
       __start_fiber__(fiber, true)
     end
 
     # spin, but the fiber starts at the next switch (UringMachine.spin(on_thread:) asks for it
     # from inside the event loop, where no fiber can be switched to).
     def __spin_queued__(*args, name: nil, isolated: false, &block)
-      parent = Fiber.current
-      fiber = Fiber.new(blocking: false) { __run_fiber__(block, args, parent) }
+      fiber = Fiber.new(&__fiber_body__)
       UringMachine.__prepare_fiber__(fiber, block, args, name, isolated)
       __queue_fiber__(fiber)
     end

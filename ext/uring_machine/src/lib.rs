@@ -117,7 +117,10 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("sleep", method!(Machine::rb_sleep, 1))?;
     class.define_method("timeout", method!(Machine::rb_timeout, -1))?;
     class.define_method("join", method!(Machine::rb_join, -1))?;
-    class.define_private_method("__run_fiber__", method!(Machine::rb_run_fiber, 3))?;
+    class.define_private_method("__fiber_begin__", method!(Machine::rb_fiber_begin, 0))?;
+    class.define_private_method("__fiber_args__", method!(Machine::rb_fiber_args, 0))?;
+    class.define_private_method("__fiber_end__", method!(Machine::rb_fiber_end, 2))?;
+    class.define_private_method("__fiber_unwound__", method!(Machine::rb_fiber_unwound, 0))?;
     class.define_private_method("__spin__", method!(Machine::rb_schedule_spun, 1))?;
     class.define_method("__request_spin__", method!(Machine::rb_request_spin, 1))?;
     class.define_method("report_on_exception", method!(Machine::rb_report_on_exception, 0))?;
@@ -236,7 +239,10 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_method("machine", method!(Scheduler::rb_machine, 0))?;
     class.define_private_method("__start_fiber__", method!(Scheduler::rb_start_fiber, 2))?;
     class.define_private_method("__queue_fiber__", method!(Scheduler::rb_queue_fiber, 1))?;
-    class.define_private_method("__run_fiber__", method!(Scheduler::rb_run_fiber, 3))?;
+    class.define_private_method("__fiber_begin__", method!(Scheduler::rb_fiber_begin, 0))?;
+    class.define_private_method("__fiber_args__", method!(Scheduler::rb_fiber_args, 0))?;
+    class.define_private_method("__fiber_end__", method!(Scheduler::rb_fiber_end, 2))?;
+    class.define_private_method("__fiber_unwound__", method!(Scheduler::rb_fiber_unwound, 0))?;
     class.define_private_method("wait_any", method!(Scheduler::rb_wait_any, 2))?;
     class.define_private_method("interval_seconds", function!(Scheduler::rb_interval_seconds, 1))?;
     class.define_private_method("run_until_fibers_finish", method!(Scheduler::rb_close, 2))?;

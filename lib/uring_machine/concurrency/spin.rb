@@ -15,17 +15,13 @@ module UringMachine
     raise ArgumentError, "spin needs a block" unless block
 
     name = __fiber_name__(name)
-    raise TypeError, "isolated must be true or false, not #{isolated.inspect}" unless [true, false].include?(isolated)
+    raise TypeError, "isolated must be true or false, not #{isolated.inspect}" unless isolated == true || isolated == false
     if on_thread && !on_thread.equal?(Thread.current)
       return spin_on_thread(on_thread, args, block, name: name, isolated: isolated)
     end
 
     scheduler = Fiber.scheduler
-    if scheduler.is_a?(Scheduler)
-      scheduler.spin(*args, name: name, isolated: isolated, &block)
-    else
-      current_machine.spin(*args, name: name, isolated: isolated, &block)
-    end
+    (scheduler.is_a?(Scheduler) ? scheduler : current_machine).__spin_block__(block, args, name, isolated)
   end
 
   # A fiber's name as kept: nil, or a frozen String (from a String or a Symbol).

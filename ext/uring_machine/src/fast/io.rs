@@ -207,6 +207,20 @@ fn read(io: VALUE, args: &[Value], kind: ReadKind) -> Result<Option<Value>, Erro
     if waits_here {
         return read_waiting(machine, io, fptr, string, maxlen, outbuf == NIL);
     }
+    read_attempts(machine, fptr, string, outbuf, maxlen, kind)
+}
+
+/// read's direct attempts, for an IO whose waits CRuby's method does. Out of line: its frame
+/// would otherwise sit on the machine stack of every fiber that waits in read_waiting.
+#[inline(never)]
+fn read_attempts(
+    machine: &Machine,
+    fptr: *mut rb_sys::rb_io_t,
+    string: VALUE,
+    outbuf: VALUE,
+    maxlen: usize,
+    kind: ReadKind,
+) -> Result<Option<Value>, Error> {
     let mut total = 0usize;
     let mut would_wait = false;
     loop {

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use io_uring::opcode;
 use magnus::{
-    prelude::*, rb_sys::protect, typed_data::Obj, value::Lazy, Error, ExceptionClass, RArray, RModule, Value,
+    prelude::*, rb_sys::protect, typed_data::Obj, value::Lazy, Error, Exception, ExceptionClass, RModule, Value,
 };
 use rb_sys::VALUE;
 
@@ -12,7 +12,7 @@ use crate::machine::debug_record::Why;
 use crate::machine::fiber_info;
 use crate::machine::timers::timer_sqe;
 use crate::machine::tree::{self, parent_of};
-use crate::machine::{error_value, exception_error, signals, terminated, Machine};
+use crate::machine::{error_value, exception_error, non_local_jump_error, signals, terminated, Machine};
 use crate::ring::wakeup::{Remote, Wake};
 use crate::ruby::duration;
 use crate::ruby::names::names;
@@ -110,6 +110,7 @@ impl Machine {
         let fiber = raw(fiber);
         check_fiber(fiber)?;
         rb_self.check_owner()?;
+        home_creator(raw(rb_self.as_value()))?;
         adopt(fiber, raw(rb_self.as_value()))?;
         tree::link(fiber_current(), fiber, true)?;
         // A start, not a value: one scheduled before it starts is for its first suspension.
@@ -175,42 +176,52 @@ impl Machine {
         self.with_timeout(after, exception, yield_block)
     }
 
-    /// The body of every fiber `spin` creates: runs the block, stops the children it spun
-    /// that still run, records its outcome for `join`, wakes the joiners, reports its end to
-    /// its parent's watcher (a supervisor) or raises an unjoined failure in the parent (the
-    /// fiber that created this one), then hands back the sentinel that tells the fiber control
-    /// returns to that this one has finished.
-    pub fn rb_run_fiber(rb_self: Obj<Machine>, block: Value, args: RArray, parent: Value) -> Result<Value, Error> {
-        let this = &*rb_self;
+    /// __fiber_begin__ → the block: the bookkeeping before a spun fiber's block runs; the
+    /// block (and __fiber_args__, its arguments) are what UringMachine.__set_body__ recorded
+    /// as the fiber was made. The Ruby half, UringMachine::FiberBody#__run_fiber__, calls the
+    /// block itself, so that it runs in the fiber's first VM frame loop and a waiting fiber's
+    /// machine stack stays within one page. Fails only when Ruby code froze the fiber
+    /// (FrozenError) or memory ran out: the fiber then fails with that error.
+    pub fn rb_fiber_begin(rb_self: Obj<Machine>) -> Result<Value, Error> {
         let current = fiber_current();
-        this.with(|s| s.metrics.fibers += 1);
-        let machine_value = raw(rb_self.as_value());
+        rb_self.with(|s| s.metrics.fibers += 1);
+        rb::ivar_set(current, names().fiber_machine, raw(rb_self.as_value()))?;
+        fiber_info::mark_born(current)?;
+        Ok(rb::value(rb::ivar_get(current, names().fiber_block)))
+    }
+
+    /// __fiber_args__ → the current fiber's block arguments: an Array, or nil for none.
+    pub fn rb_fiber_args(&self) -> Value {
+        rb::value(rb::ivar_get(fiber_current(), names().fiber_args))
+    }
+
+    /// __fiber_end__(value, error): the block returned +value+ or raised +error+ (nil when it
+    /// returned): see #finish.
+    pub fn rb_fiber_end(rb_self: Obj<Machine>, value: Value, error: Value) -> Result<Value, Error> {
+        let outcome = match Exception::from_value(error) {
+            Some(e) => Err(Error::from(e)),
+            None => Ok(raw(value)),
+        };
+        Self::finish(&rb_self, outcome, false)
+    }
+
+    /// __fiber_unwound__: the block was left by a non-local jump (Fiber#kill, Thread#kill)
+    /// that goes on unwinding the fiber once this returns: see #finish.
+    pub fn rb_fiber_unwound(rb_self: Obj<Machine>) -> Result<Value, Error> {
+        let outcome = Err(exception_error(non_local_jump_error()));
+        Self::finish(&rb_self, outcome, true)
+    }
+
+    /// After a spun fiber's block: stops the children it spun that still run, records its
+    /// outcome for `join`, wakes the joiners, reports its end to its parent's watcher (a
+    /// supervisor) or raises an unjoined failure in the parent (the fiber that created this
+    /// one), then hands back the sentinel that tells the fiber control returns to that this
+    /// one has finished. +unwound+: the block was left by a non-local jump, which nothing
+    /// else hears of: it goes on through the fiber.
+    fn finish(rb_self: &Obj<Machine>, mut outcome: Result<VALUE, Error>, unwound: bool) -> Result<Value, Error> {
+        let this = &**rb_self;
+        let current = fiber_current();
         let names = names();
-        // The bookkeeping on the fiber and its parent fails only when Ruby code froze one of
-        // them (FrozenError) or memory ran out: the fiber then fails with that error.
-        // A parent that no machine started (a thread's root fiber, usually) is remembered to
-        // wait on this machine: emit_signal_exception finds it there from another thread, and
-        // a failure of this fiber is raised in it through this machine.
-        let parent = raw(parent);
-        let started = if parent != NIL && !is_spun(parent) && home_of(parent) != machine_value {
-            set_home(parent, machine_value)
-        } else {
-            Ok(())
-        };
-        let started = started
-            .and_then(|_| rb::ivar_set(current, names.fiber_machine, machine_value))
-            .and_then(|_| tree::remember_body(current, raw(block), raw(args)))
-            .and_then(|_| fiber_info::mark_born(current));
-        // An interrupt that came before the fiber started (Machine#schedule with an exception,
-        // Fiber#stop) is raised at its first wait, like any other: the block runs up to there,
-        // so that it can take charge of what it was given (an accepted connection to close in
-        // an ensure). Skipping the block would leak that, and its peer would wait forever.
-        let mut outcome = match started {
-            Err(e) => Err(e),
-            // SAFETY: `block` and `args` are the Proc and Array this method was called with,
-            // live on the VM stack; whatever the block raises (or throws) protect catches.
-            Ok(()) => protect(|| unsafe { rb_sys::rb_proc_call(raw(block), raw(args)) }),
-        };
         match tree::has_structured_children(current) {
             Ok(false) => {}
             Ok(true) => {
@@ -274,6 +285,9 @@ impl Machine {
             let _ = protect(|| unsafe { rb_sys::rb_funcall(watcher, names.child_finished, 2, current, error) });
         }
         if let Err(e) = outcome {
+            if unwound {
+                return Ok(rb::value(NIL)); // Fiber#kill, Thread#kill: it unwinds on
+            }
             if e.value().is_none() {
                 return Err(e); // throw / kill: let it unwind to where it belongs
             }
@@ -286,11 +300,11 @@ impl Machine {
             } else if !joined && fiber_info::is_isolated(current) {
                 report_isolated(current, error);
             } else if !joined {
-                raise_in_ancestor(&rb_self, current, error, true);
+                raise_in_ancestor(rb_self, current, error, true);
             }
         }
         if let Some(failure) = leftover_failure {
-            raise_in_ancestor(&rb_self, current, failure, false);
+            raise_in_ancestor(rb_self, current, failure, false);
         }
         Ok(rb::value(terminated()))
     }
@@ -413,6 +427,18 @@ pub fn home_of(fiber: VALUE) -> VALUE {
 /// See home_of.
 pub fn set_home(fiber: VALUE, machine: VALUE) -> Result<(), Error> {
     rb::ivar_set(fiber, names().fiber_home, machine)
+}
+
+/// Called as the current fiber makes a fiber that runs on `machine`: when no machine started
+/// the current one (a thread's root fiber, usually), it is remembered to wait on `machine`:
+/// emit_signal_exception finds it there from another thread, and a failure of the new fiber
+/// is raised in it through this machine.
+pub fn home_creator(machine: VALUE) -> Result<(), Error> {
+    let creator = fiber_current();
+    if !is_spun(creator) && home_of(creator) != machine {
+        set_home(creator, machine)?;
+    }
+    Ok(())
 }
 
 /// The topmost living fiber of `fiber`'s family tree: for every fiber that `spin` or

@@ -21,4 +21,6 @@ pub mod waits;
 pub mod watchdog;
 pub mod write_counts;
 
-pub use run_loop::{deferrable, error_value, exception_error, init_globals, terminated, Machine, Wait};
+pub use run_loop::{
+    deferrable, error_value, exception_error, init_globals, non_local_jump_error, terminated, Machine, Wait,
+};

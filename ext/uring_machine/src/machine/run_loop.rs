@@ -583,7 +583,21 @@ impl Machine {
         code: u8,
         pin: VALUE,
     ) -> Result<i32, Error> {
-        let id = self.with(|s| {
+        let id = self.submit_awaited(fd, build, code, pin);
+        self.await_op(id).map(|(r, _)| r)
+    }
+
+    /// Pushes the SQE of `submit_and_await`. Out of line: the SQE and what builds it would
+    /// otherwise stay in a frame on the machine stack of the fiber while it waits.
+    #[inline(never)]
+    fn submit_awaited(
+        &self,
+        fd: Option<i32>,
+        build: impl FnOnce(&mut crate::ring::op::Slot) -> squeue::Entry,
+        code: u8,
+        pin: VALUE,
+    ) -> OpId {
+        self.with(|s| {
             let id = s.ops.alloc(Kind::Await, NIL);
             if let Some(fd) = fd {
                 s.ops.tag_fd(id, fd);
@@ -595,8 +609,7 @@ impl Machine {
             let sqe = build(slot).user_data(id.user_data());
             s.submit(&sqe, code);
             id
-        });
-        self.await_op(id).map(|(r, _)| r)
+        })
     }
 
     /// Parks the current fiber until something schedules it; returns the value it was given.
@@ -784,7 +797,7 @@ impl State {
                         }
                     }
                     Kind::Multishot => {
-                        slot.completions.push_back((c.result, c.flags));
+                        slot.push_completion((c.result, c.flags));
                         if !has_more(c.flags) {
                             slot.state = OpState::Done;
                         }
@@ -990,16 +1003,18 @@ pub fn exception_error(exc: VALUE) -> Error {
 pub fn error_value(e: &Error) -> VALUE {
     match e.value() {
         Some(v) => rb::raw(v),
-        None => {
-            let msg = "fiber terminated by a non-local jump";
-            // SAFETY: rb_eRuntimeError is set at boot and `msg` outlives the call; the
-            // allocation may raise NoMemoryError, under protect: that exception is used then.
-            let made = protect(|| unsafe {
-                rb_sys::rb_exc_new(rb_sys::rb_eRuntimeError, msg.as_ptr() as *const _, msg.len() as _)
-            });
-            made.unwrap_or_else(|e| e.value().map_or(NIL, rb::raw))
-        }
+        None => non_local_jump_error(),
     }
+}
+
+/// The RuntimeError a fiber left by a non-local jump (throw, Fiber#kill) ends with, for join.
+pub fn non_local_jump_error() -> VALUE {
+    let msg = "fiber terminated by a non-local jump";
+    // SAFETY: rb_eRuntimeError is set at boot and `msg` outlives the call; the allocation may
+    // raise NoMemoryError, under protect: that exception is used then.
+    let made =
+        protect(|| unsafe { rb_sys::rb_exc_new(rb_sys::rb_eRuntimeError, msg.as_ptr() as *const _, msg.len() as _) });
+    made.unwrap_or_else(|e| e.value().map_or(NIL, rb::raw))
 }
 
 fn ring_setup_error(e: std::io::Error) -> Error {

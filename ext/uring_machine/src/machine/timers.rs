@@ -25,7 +25,7 @@ pub fn timer_sqe(slot: &mut Slot, after: Duration) -> io_uring::squeue::Entry {
     let spec = duration_box(after);
     let sqe = opcode::Timeout::new(&*spec as *const _).build();
     slot.owned = Owned::Timespec(spec);
-    slot.deadline = Instant::now().checked_add(after);
+    slot.set_deadline(Instant::now().checked_add(after));
     slot.deadline_ns =
         crate::machine::debug_record::now_ns().saturating_add(after.as_nanos().min(u64::MAX as u128) as u64);
     sqe
@@ -55,7 +55,7 @@ impl State {
             .ids()
             .filter(|id| {
                 self.ops.get(*id).is_some_and(|s| {
-                    s.deadline.is_some()
+                    s.deadline().is_some()
                         && s.state == OpState::InFlight
                         && !s.cancel_requested
                         && s.kind != Kind::Detached
@@ -66,8 +66,8 @@ impl State {
 
     /// Time left before timer slot `slot` fires (what it had left when paused, while paused).
     fn time_left(slot: &Slot) -> Option<Duration> {
-        slot.paused
-            .or_else(|| slot.deadline.map(|d| d.saturating_duration_since(Instant::now())))
+        slot.paused()
+            .or_else(|| slot.deadline().map(|d| d.saturating_duration_since(Instant::now())))
     }
 }
 
@@ -236,10 +236,10 @@ impl Machine {
             let now = Instant::now();
             for id in ids.iter() {
                 let slot = s.ops.get_mut(*id).expect("live timer");
-                slot.paused = Some(
-                    slot.deadline
-                        .map_or(Duration::ZERO, |d| d.saturating_duration_since(now)),
-                );
+                let left = slot
+                    .deadline()
+                    .map_or(Duration::ZERO, |d| d.saturating_duration_since(now));
+                slot.set_paused(Some(left));
                 s.retime(*id, PAUSED_FOR);
             }
             let n = ids.len();
@@ -262,13 +262,14 @@ impl Machine {
                 let Some(slot) = s.ops.get_mut(id) else {
                     continue; // fired or cancelled meanwhile, and released
                 };
-                let Some(left) = slot.paused.take() else {
+                let Some(left) = slot.paused() else {
                     continue;
                 };
+                slot.set_paused(None);
                 if slot.state != OpState::InFlight || slot.cancel_requested {
                     continue;
                 }
-                slot.deadline = now.checked_add(left);
+                slot.set_deadline(now.checked_add(left));
                 s.retime(id, left);
                 resumed += 1;
             }

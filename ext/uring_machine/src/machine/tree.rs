@@ -72,9 +72,17 @@ pub fn reporter_of(fiber: VALUE) -> VALUE {
     rb::ivar_get(fiber, names().fiber_reporter)
 }
 
-/// Remembers what a spun fiber runs, for Fiber#restart.
+/// Remembers what a spun fiber runs (its body calls it; Fiber#restart runs it again). No
+/// arguments are kept as nil, not as an empty Array per fiber.
 pub fn remember_body(fiber: VALUE, block: VALUE, args: VALUE) -> Result<(), Error> {
     rb::ivar_set(fiber, names().fiber_block, block)?;
+    let is_array = !rb::is_special(args) && rb::type_of(args) == rb_sys::ruby_value_type::RUBY_T_ARRAY;
+    // SAFETY: RARRAY_LEN reads the length of `args`, an Array (checked above): no call.
+    let args = if is_array && unsafe { rb_sys::RARRAY_LEN(args) } == 0 {
+        NIL
+    } else {
+        args
+    };
     rb::ivar_set(fiber, names().fiber_args, args)
 }
 

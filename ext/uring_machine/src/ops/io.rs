@@ -167,8 +167,15 @@ impl Machine {
         };
         match deadline {
             None => op(),
-            after => self.with_timeout(after, io_timeout_error()?, op),
+            after => self.with_io_timeout(after, op),
         }
+    }
+
+    /// `op` up to `after` (then IO::TimeoutError). Out of line: the timer's frame would
+    /// otherwise sit on the machine stack of every fiber waiting without a timeout.
+    #[inline(never)]
+    fn with_io_timeout(&self, after: Option<Duration>, op: impl FnOnce() -> Result<i64, Error>) -> Result<i64, Error> {
+        self.with_timeout(after, io_timeout_error()?, op)
     }
 
     /// `write` (a ring write to `fd`) again each time it answers EAGAIN, once `fd` has room: a
@@ -370,7 +377,7 @@ impl Machine {
                         NIL,
                     );
                 }
-                let vecs = iov.to_vec();
+                let vecs: Box<[libc::iovec]> = iov.to_vec().into_boxed_slice();
                 self.run_fd_op(
                     fd,
                     |slot| {

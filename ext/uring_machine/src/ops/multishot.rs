@@ -52,7 +52,7 @@ impl Machine {
                 self.with(|s| s.cancel(id));
                 interrupt.get_or_insert(exception_error(exc));
             }
-            let next = self.with(|s| s.ops.get_mut(id).and_then(|slot| slot.completions.pop_front()));
+            let next = self.with(|s| s.ops.get_mut(id).and_then(|slot| slot.pop_completion()));
             if let Some((res, flags)) = next {
                 // ECANCELED ends a stream we cancelled; the reason (if any) is raised below. So
                 // does any error once an interrupt came: a close of the fd (IOError pending)
@@ -121,7 +121,7 @@ impl Machine {
         let queued = self.with(|s| {
             s.ops
                 .get_mut(id)
-                .map(|slot| std::mem::take(&mut slot.completions))
+                .map(|slot| slot.take_completions())
                 .unwrap_or_default()
         });
         for (res, flags) in queued {

@@ -78,7 +78,7 @@ pub enum Owned {
     None,
     Timespec(Box<io_uring::types::Timespec>),
     SockAddr(Box<(libc::sockaddr_storage, libc::socklen_t)>),
-    Iovecs(Vec<libc::iovec>),
+    Iovecs(Box<[libc::iovec]>),
     Path(std::ffi::CString),
 }
 
@@ -87,13 +87,54 @@ pub enum Owned {
 // holds the table) is a Ruby object magnus requires to be Send, never moved across threads.
 unsafe impl Send for Owned {}
 
+/// The Ruby objects an op keeps alive (and in place) while the kernel may use them. The first
+/// is held inline and the rest boxed: most ops pin one object (the String read into), and
+/// every fiber that waits holds a slot.
+pub struct Pins {
+    first: VALUE,
+    // Boxed on purpose: 8 bytes in the slot instead of a Vec's 24 (see Pins).
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<VALUE>>>,
+}
+
+impl Default for Pins {
+    fn default() -> Pins {
+        Pins { first: NIL, more: None }
+    }
+}
+
+impl Pins {
+    pub fn push(&mut self, v: VALUE) {
+        if self.first == NIL {
+            self.first = v;
+        } else {
+            self.more.get_or_insert_with(Default::default).push(v);
+        }
+    }
+
+    pub fn extend<'a>(&mut self, values: impl IntoIterator<Item = &'a VALUE>) {
+        values.into_iter().for_each(|v| self.push(*v));
+    }
+
+    /// Drops the pins and the heap block of any beyond the first.
+    pub fn clear(&mut self) {
+        self.first = NIL;
+        self.more = None;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &VALUE> {
+        let more = self.more.as_deref().map_or(&[][..], |m| m.as_slice());
+        std::iter::once(&self.first).filter(|v| **v != NIL).chain(more.iter())
+    }
+}
+
 pub struct Slot {
     generation: u32,
     pub state: State,
     pub kind: Kind,
     pub fiber: VALUE,
     pub exception: VALUE,
-    pub pinned: Vec<VALUE>,
+    pub pinned: Pins,
     pub owned: Owned,
     pub result: i32,
     pub flags: u32,
@@ -107,23 +148,65 @@ pub struct Slot {
     pub close_fds: bool,
     /// When the op started, among all of the process (see `next_op_serial`).
     serial: u64,
-    pub completions: VecDeque<(i32, u32)>,
+    /// A multishot op's CQEs not yet taken (boxed: most ops are not multishot, and every
+    /// fiber that waits holds a slot).
+    #[allow(clippy::box_collection)]
+    completions: Option<Box<VecDeque<(i32, u32)>>>,
     /// The descriptor the fiber waits on through this op, or -1 (see `OpTable::tag_fd`).
     fd: i32,
     /// The io_uring opcode of the op's SQE (for the debugger's list of what fibers wait on).
     pub opcode: u8,
-    /// A TIMEOUT op: when it fires (see machine/timers.rs, which can pause it); None for one
-    /// too long for the clock, which never fires.
-    pub deadline: Option<std::time::Instant>,
-    /// A paused TIMEOUT op: the time it had left when the machine's timers were paused.
-    pub paused: Option<std::time::Duration>,
     /// For gdb (machine/debug_record.rs): when the op was submitted and, for a timer, when it
     /// fires, in CLOCK_MONOTONIC nanoseconds (0: not known).
     pub submitted_ns: u64,
     pub deadline_ns: u64,
+    /// A TIMEOUT op's clock (boxed, as only timers have one).
+    clock: Option<Box<Clock>>,
+}
+
+/// When a TIMEOUT op fires, and what it had left when paused.
+#[derive(Default)]
+struct Clock {
+    /// When it fires (see machine/timers.rs, which can pause it); None for one too long for
+    /// the clock, which never fires.
+    deadline: Option<std::time::Instant>,
+    /// The time it had left when the machine's timers were paused.
+    paused: Option<std::time::Duration>,
 }
 
 impl Slot {
+    pub fn push_completion(&mut self, completion: (i32, u32)) {
+        self.completions
+            .get_or_insert_with(Default::default)
+            .push_back(completion);
+    }
+
+    pub fn pop_completion(&mut self) -> Option<(i32, u32)> {
+        self.completions.as_mut().and_then(|c| c.pop_front())
+    }
+
+    pub fn take_completions(&mut self) -> VecDeque<(i32, u32)> {
+        self.completions.take().map(|c| *c).unwrap_or_default()
+    }
+
+    /// A TIMEOUT op's deadline (None: no timer, or one that never fires).
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.clock.as_ref().and_then(|c| c.deadline)
+    }
+
+    pub fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.clock.get_or_insert_with(Default::default).deadline = deadline;
+    }
+
+    /// What a paused timer had left when paused.
+    pub fn paused(&self) -> Option<std::time::Duration> {
+        self.clock.as_ref().and_then(|c| c.paused)
+    }
+
+    pub fn set_paused(&mut self, left: Option<std::time::Duration>) {
+        self.clock.get_or_insert_with(Default::default).paused = left;
+    }
+
     fn new() -> Slot {
         Slot {
             generation: 0,
@@ -131,7 +214,7 @@ impl Slot {
             kind: Kind::Await,
             fiber: NIL,
             exception: NIL,
-            pinned: Vec::new(),
+            pinned: Pins::default(),
             owned: Owned::None,
             result: 0,
             flags: 0,
@@ -140,11 +223,10 @@ impl Slot {
             wait: 0,
             close_fds: false,
             serial: 0,
-            completions: VecDeque::new(),
+            completions: None,
             fd: -1,
             opcode: 0,
-            deadline: None,
-            paused: None,
+            clock: None,
             submitted_ns: 0,
             deadline_ns: 0,
         }
@@ -238,8 +320,7 @@ impl OpTable {
         slot.serial = OP_SERIAL.fetch_add(1, Ordering::Relaxed);
         slot.fd = -1;
         slot.opcode = 0;
-        slot.deadline = None;
-        slot.paused = None;
+        slot.clock = None;
         slot.deadline_ns = 0;
         self.in_flight += 1;
         OpId {
@@ -282,9 +363,8 @@ impl OpTable {
         slot.exception = NIL;
         slot.pinned.clear();
         slot.owned = Owned::None;
-        slot.completions.clear();
-        slot.deadline = None;
-        slot.paused = None;
+        slot.completions = None;
+        slot.clock = None;
         self.in_flight -= 1;
         self.free.push(id.index);
         if fd >= 0 {

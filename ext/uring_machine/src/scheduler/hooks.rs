@@ -130,6 +130,7 @@ impl Scheduler {
     pub fn rb_start_fiber(&self, fiber: Value, structured: bool) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         machine.check_owner()?;
+        crate::machine::fibers::home_creator(self.machine_value.get())?;
         crate::machine::fibers::adopt(raw(fiber), self.machine_value.get())?;
         crate::machine::tree::link(fiber_current(), raw(fiber), structured)?;
         self.live_fibers.set(self.live_fibers.get() + 1);
@@ -173,6 +174,7 @@ impl Scheduler {
     pub fn rb_queue_fiber(&self, fiber: Value) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
         machine.check_owner()?;
+        crate::machine::fibers::home_creator(self.machine_value.get())?;
         crate::machine::fibers::adopt(raw(fiber), self.machine_value.get())?;
         crate::machine::tree::link(fiber_current(), raw(fiber), true)?;
         self.live_fibers.set(self.live_fibers.get() + 1);
@@ -180,19 +182,40 @@ impl Scheduler {
         Ok(fiber)
     }
 
-    /// The body of every fiber the `fiber` hook creates.
-    pub fn rb_run_fiber(
-        rb_self: Obj<Scheduler>,
-        block: Value,
-        args: magnus::RArray,
-        parent: Value,
-    ) -> Result<Value, Error> {
-        rb_self.bound_machine()?;
-        let machine = Obj::<Machine>::try_convert(rb::value(rb_self.machine_value.get()))?;
-        let outcome = Machine::rb_run_fiber(machine, block, args, parent);
-        rb_self.live_fibers.set(rb_self.live_fibers.get().saturating_sub(1));
-        rb_self.wake_closer_if_settled();
+    /// __fiber_begin__ → the block: Machine#__fiber_begin__ on this scheduler's machine, for
+    /// every fiber the `fiber` hook creates.
+    pub fn rb_fiber_begin(rb_self: Obj<Scheduler>) -> Result<Value, Error> {
+        Machine::rb_fiber_begin(rb_self.fiber_machine()?)
+    }
+
+    /// __fiber_args__: Machine#__fiber_args__.
+    pub fn rb_fiber_args(&self) -> Result<Value, Error> {
+        Ok(self.fiber_machine()?.rb_fiber_args())
+    }
+
+    /// __fiber_end__(value, error): Machine#__fiber_end__, then the scheduler counts the
+    /// fiber out (close waits for the count to reach zero).
+    pub fn rb_fiber_end(rb_self: Obj<Scheduler>, value: Value, error: Value) -> Result<Value, Error> {
+        let outcome = Machine::rb_fiber_end(rb_self.fiber_machine()?, value, error);
+        rb_self.fiber_ended();
         outcome
+    }
+
+    /// __fiber_unwound__: Machine#__fiber_unwound__, then counts the fiber out.
+    pub fn rb_fiber_unwound(rb_self: Obj<Scheduler>) -> Result<Value, Error> {
+        let outcome = Machine::rb_fiber_unwound(rb_self.fiber_machine()?);
+        rb_self.fiber_ended();
+        outcome
+    }
+
+    fn fiber_machine(&self) -> Result<Obj<Machine>, Error> {
+        self.bound_machine()?;
+        Obj::<Machine>::try_convert(rb::value(self.machine_value.get()))
+    }
+
+    fn fiber_ended(&self) {
+        self.live_fibers.set(self.live_fibers.get().saturating_sub(1));
+        self.wake_closer_if_settled();
     }
 
     /// transfer: hands control back to the event loop, the current fiber suspended until
