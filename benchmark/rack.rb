@@ -26,6 +26,8 @@
 #
 #   BENCH_RACK_SECONDS=5        wrk's duration per mode (default 5 x BENCH_SCALE, at least 1)
 #   BENCH_RACK_CONNECTIONS=200
+#   BENCH_RUNS=1                runs per mode, round-robin, the best (by req/s) kept with its
+#                               latency and CPU figures
 #   BENCH_RACK_RUBY=RUBY:LIBDIR another Ruby for our server's hello, with a lib/ whose
 #                               uring_machine.so is built for it
 # Needs wrk; the Puma modes need puma and rack; async-http needs ruby-async-http; sinatra-pg
@@ -39,6 +41,7 @@ require_relative "harness"
 module RackBench
   SECONDS = Integer(ENV.fetch("BENCH_RACK_SECONDS", [(5 * Bench::SCALE).round, 1].max))
   CONNECTIONS = Integer(ENV.fetch("BENCH_RACK_CONNECTIONS", "200"))
+  RUNS = Integer(ENV.fetch("BENCH_RUNS", "1"))
   LIB = File.expand_path("../lib", __dir__)
   CONFIG_RU = %(run ->(env) { [200, { "content-type" => "text/plain" }, ["Hello, world!"]] }\n)
   PG = File.expand_path("rack_pg.ru", __dir__)
@@ -187,22 +190,29 @@ module RackBench
 
   # Every mode on one app, then the table.
   def workload(app, config, path, env)
-    puts "rack_#{app}: wrk -t1 -c#{CONNECTIONS} -d#{SECONDS}s GET #{path} on loopback, one run per mode, " \
-         "ruby #{RUBY_VERSION}, #{Etc.nprocessors} cores (ratios: to the best Puma mode)"
-    results = modes(app).to_h do |mode, command|
-      port = free_port
-      pid = start(command.call(config, port), port, env)
-      begin
-        warm_up(port, path)
-        cpu = cpu_seconds(pid)
-        rps, *rest = wrk(port, path)
-        [mode, [rps, (cpu_seconds(pid) - cpu) / (rps * SECONDS) * 1e6, *rest]]
-      ensure
-        stop(pid)
+    puts "rack_#{app}: wrk -t1 -c#{CONNECTIONS} -d#{SECONDS}s GET #{path} on loopback, " \
+         "#{RUNS == 1 ? 'one run' : "best of #{RUNS}"} per mode, ruby #{RUBY_VERSION}, #{Etc.nprocessors} cores, " \
+         "load #{File.read('/proc/loadavg').split.first} (ratios: to the best Puma mode)"
+    results = {}
+    RUNS.times do
+      modes(app).each do |mode, command|
+        result = measure(command.call(config, port = free_port), port, path, env)
+        results[mode] = result if results[mode].nil? || result[0] > results[mode][0]
       end
     end
     report(results)
     goals(app, results)
+  end
+
+  # [requests/s, CPU us per request, p50, p99, errors] of a server started by +command+.
+  def measure(command, port, path, env)
+    pid = start(command, port, env)
+    warm_up(port, path)
+    cpu = cpu_seconds(pid)
+    rps, *rest = wrk(port, path)
+    [rps, (cpu_seconds(pid) - cpu) / (rps * SECONDS) * 1e6, *rest]
+  ensure
+    stop(pid) if pid
   end
 
   # Yields the URL of a PostgreSQL started for the workload, or says why there is none.

@@ -19,9 +19,13 @@ class TestRackThreads < Minitest::Test
     end
   end
 
-  # Opens connections, each with a request held in flight, until two threads run them; returns
-  # the sockets and the threads seen (one thread only: the kernel never chose the other).
-  def requests_on_two_threads(server, started)
+  # A server with threads: 2 and connections opened to it, each with a request held in flight,
+  # until two threads run them: the server, the sockets, the threads seen (one thread only: the
+  # kernel never chose the other), and the Queue that releases the requests.
+  def held_requests_on_two_threads
+    started = Queue.new
+    release = Queue.new
+    server = start_server(held_app(started, release), threads: 2)
     sockets = []
     seen = []
     while seen.uniq.size < 2 && sockets.size < ATTEMPTS
@@ -30,14 +34,11 @@ class TestRackThreads < Minitest::Test
       sockets << socket
       seen << started.pop
     end
-    [sockets, seen]
+    [server, sockets, seen, release]
   end
 
   def test_requests_are_served_by_more_than_one_thread
-    started = Queue.new
-    release = Queue.new
-    server = start_server(held_app(started, release), threads: 2)
-    sockets, seen = requests_on_two_threads(server, started)
+    server, sockets, seen, release = held_requests_on_two_threads
     assert_equal 2, seen.uniq.size, "#{sockets.size} connections, all served by one thread"
     refute_includes seen, Thread.main
     sockets.size.times { release << "the test" }
@@ -49,10 +50,7 @@ class TestRackThreads < Minitest::Test
   end
 
   def test_a_graceful_stop_finishes_the_requests_in_flight_on_every_thread
-    started = Queue.new
-    release = Queue.new
-    server = start_server(held_app(started, release), threads: 2)
-    sockets, seen = requests_on_two_threads(server, started)
+    server, sockets, seen, release = held_requests_on_two_threads
     assert_equal 2, seen.uniq.size
     port = server.port
     server.stop
