@@ -10,18 +10,18 @@
 #   async-http          async-http 0.59 on Async 1.30 (Debian), one process, with a handler
 #                       written for its own API (benchmark/rack_peers/): no Rack
 #   uring_machine-rubyX our server, one process, on another Ruby (BENCH_RACK_RUBY; hello only)
-# Two apps, each the same config.ru for every Rack server, without middleware (RACK_ENV=none):
+# Three apps, each the same config.ru for every Rack server, without middleware (RACK_ENV=none):
 #   hello         a lambda answering "Hello, world!"
 #   pg            rack_pg.ru: GET /?seconds=0.01, one SELECT pg_sleep(0.01) through pg directly
 #                 from a pool of DB_POOL=40 connections per process, no framework: the work of
 #                 async-http's handler (rack_peers/async_http_pg.rb), which runs in its place
-#   sinatra-pg    examples/sinatra_pg's GET /sequel/sleep?seconds=0.01 (one SELECT pg_sleep(0.01)
-#                 through Sequel, a pool of DB_POOL=40 connections per process) ; async-http's row
-#                 is its bare handler again (it has no Sinatra). Both against a PostgreSQL
-#                 started for the run (test/support/postgres_server.rb)
+#   sinatra_pg    examples/sinatra_pg's GET /sequel/sleep?seconds=0.01 (one SELECT pg_sleep(0.01)
+#                 through Sequel, a pool of DB_POOL=40 connections per process); async-http's row
+#                 is its bare handler again (it has no Sinatra). Both pg apps against a
+#                 PostgreSQL started for the run (test/support/postgres_server.rb)
 # Each table gives req/s, the ratio to the best Puma mode, wrk's p50 and p99 latency, the
 # server's CPU time per request (all its processes; less distorted by a busy machine), then
-# the issue's goals (hello >= 1.5x Puma's best and >= async-http; pg and sinatra-pg >= 10x
+# the issue's goals (hello >= 1.5x Puma's best and >= async-http; pg and sinatra_pg >= 10x
 # puma-t5 and >= async-http with a lower p99 than every Puma mode), each met or missed.
 #
 #   BENCH_RACK_SECONDS=5        wrk's duration per mode (default 5 x BENCH_SCALE, at least 1)
@@ -31,7 +31,7 @@
 #   BENCH_RACK_RUBY=RUBY:LIBDIR another Ruby for our server's hello, with a lib/ whose
 #                               uring_machine.so is built for it
 # Needs wrk; the Puma modes need puma and rack; async-http needs ruby-async-http; sinatra-pg
-# needs ruby-sinatra, ruby-sequel, ruby-pg and postgresql. Each missing piece is said and skipped.
+# needs ruby-sinatra, ruby-sequel, ruby-pg and postgresql; pg needs ruby-pg and postgresql. Each missing piece is said and skipped.
 require "socket"
 require "net/http"
 require "tmpdir"
