@@ -30,8 +30,9 @@
 #                               latency and CPU figures
 #   BENCH_RACK_RUBY=RUBY:LIBDIR another Ruby for our server's hello, with a lib/ whose
 #                               uring_machine.so is built for it
-# Needs wrk; the Puma modes need puma and rack; async-http needs ruby-async-http; sinatra-pg
-# needs ruby-sinatra, ruby-sequel, ruby-pg and postgresql; pg needs ruby-pg and postgresql. Each missing piece is said and skipped.
+# Needs wrk; the Puma modes need puma and rack; async-http needs ruby-async-http; pg and
+# sinatra_pg need ruby-sinatra, ruby-sequel, ruby-pg and postgresql. Each missing piece is said
+# and skipped.
 require "socket"
 require "net/http"
 require "tmpdir"
