@@ -6,7 +6,7 @@
 
 module UringMachine
   module Rack
-    # Runs in a fiber of its own (Server#accept_loop starts it).
+    # Runs in a fiber of its own (ServingThread#accept_loop starts it).
     class Connection
       # What the response writer needs to know of a request.
       Request = Struct.new(:verb, :minor, :keep_alive) do

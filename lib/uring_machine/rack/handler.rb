@@ -7,14 +7,15 @@
 module UringMachine
   module Rack
     # run(app, Host:, Port:, **options): rackup's Host and Port, and any option of Server
-    # (`-O workers=2`, `-O header_timeout=5`).
+    # (`-O workers=2`, `-O threads=2`, `-O header_timeout=5`).
     module Handler
       # rackup's option names for ours, and the help rackup prints for them.
       def self.valid_options
         {
           "Host=HOST" => "Hostname to listen on (default: 0.0.0.0)",
           "Port=PORT" => "Port to listen on (default: 9292)",
-          "workers=N" => "Worker processes to fork (default: 0, serve in this process)"
+          "workers=N" => "Worker processes to fork (default: 0, serve in this process)",
+          "threads=M" => "Serving threads per process (default: 1)"
         }.merge((Options::SIZES + Options::TIMES).to_h { |name| ["#{name}=N", "default: #{Options::DEFAULTS[name]}"] })
       end
 

@@ -11,6 +11,7 @@ module UringMachine
         host: "0.0.0.0",
         port: 9292,
         workers: 0,                    # 0: serve in this process; N: fork N supervised workers
+        threads: 1,                    # serving threads per process, each with its own scheduler
         backlog: 1024,
         max_request_line: 8192,        # 414 past it
         max_head_bytes: 65_536,        # the request line and all fields: 431 past it
@@ -47,6 +48,7 @@ module UringMachine
         when *SIZES then positive_integer(name, value)
         when *TIMES then positive_number(name, value)
         when :workers then workers_count(value)
+        when :threads then positive_integer(name, value)
         when :port then port_number(value)
         when :host then host_name(value)
         else value

@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
 # UringMachine::Rack::Server: binds, accepts connections as fibers under
-# UringMachine::Scheduler, stops gracefully; with workers: N, forks and supervises N
-# processes that share the listening socket (Workers).
+# UringMachine::Scheduler (in threads: M threads, ServingThread), stops gracefully; with
+# workers: N, forks and supervises N processes that share the listening socket (Workers).
 
 require "socket"
 
@@ -16,10 +16,8 @@ module UringMachine
         @app = app
         @options = Options.new(**options)
         @parser = @options.parser
-        @stats = Stats.new
-        @connections = {}
-        @stopping = false
-        @stop_reader, @stop_writer = IO.pipe
+        @stats = Stats.new # the master's own (worker_restarts)
+        @threads = Array.new(@options.threads) { ServingThread.new(self) }
       end
 
       # Binds the listening socket (done by #run if not yet); returns self.
@@ -44,13 +42,11 @@ module UringMachine
         StopSignals.trapped(method(:stop)) { serve }
       end
 
-      # Serves in a worker process (Workers forks it): TERM and INT stop it gracefully. The stop
-      # pipe is the worker's own: the one it inherited is shared with its siblings.
+      # Serves in a worker process (Workers forks it): TERM and INT stop it gracefully.
       # +master+: a pipe's read end that the master holds open: at its EOF (the master died)
       # the worker stops too.
       def run_worker(master)
-        [@stop_reader, @stop_writer].each(&:close)
-        @stop_reader, @stop_writer = IO.pipe
+        @threads.each(&:renew_stop_pipe)
         StopSignals.trapped(method(:stop)) do
           @options.log&.puts("uring_machine: worker #{::Process.pid} serving")
           serve(master)
@@ -59,15 +55,18 @@ module UringMachine
 
       # Asks for a graceful stop; callable from any thread and from a trap handler.
       def stop
-        @stop_writer.write_nonblock(".", exception: false)
+        @threads.each(&:stop)
         nil
       end
 
-      def stopping? = @stopping
+      def stopping? = @threads.any?(&:stopping?)
 
-      # The counters (Stats#to_h): connections, requests, app_errors, bad_requests, timeouts,
-      # client_errors, internal_errors, worker_restarts (in the master).
-      def stats = @stats.to_h
+      # The counters (Stats#to_h), summed over the serving threads: connections, requests,
+      # app_errors, bad_requests, timeouts, client_errors, internal_errors, worker_restarts (in
+      # the master).
+      def stats
+        @threads.map { |thread| thread.stats.to_h }.inject(@stats.to_h) { |sum, counts| sum.merge(counts) { |_, a, b| a + b } }
+      end
 
       # The env entries every request shares (Env adds the connection's and the request's).
       def base_env
@@ -78,76 +77,41 @@ module UringMachine
           "rack.version" => Env::RACK_VERSION,
           "rack.url_scheme" => "http",
           "rack.errors" => $stderr,
-          "rack.multithread" => false,
+          "rack.multithread" => @options.threads > 1,
           "rack.multiprocess" => @options.workers.positive?,
           "rack.run_once" => false
         }.freeze
       end
 
-      # Serves in this process under a new scheduler until #stop (or EOF on +master+); then lets
-      # the requests in flight finish (up to shutdown_timeout) and closes the rest.
+      # Serves in this process until #stop (or EOF on +master+): on this thread and on
+      # options.threads - 1 more, each under a scheduler of its own. The listening socket is
+      # closed once no thread accepts (new clients are refused rather than left in the backlog).
       def serve(master = nil)
         base_env
-        UringMachine.run do
-          UringMachine.spin { stop unless master.read(1) } if master
-          acceptor = UringMachine.spin { accept_loop }
-          @stop_reader.read(1)
-          @stopping = true
-          acceptor.stop
-          @listener.close # new clients are refused rather than left in the backlog
-          drain
-        end
+        accepting = @threads.size
+        lock = Mutex.new
+        accepting_ended = -> { lock.synchronize { @listener.close if (accepting -= 1).zero? } }
+        first, *others = @threads
+        others = others.map { |thread| Thread.new { thread.serve(@listener, master, accepting_ended) } }
+        served = false
+        first.serve(@listener, master, accepting_ended)
+        served = true
+      ensure
+        stop unless served # this thread failed: the others must not serve on alone
+        others&.each(&:join)
       end
 
-      # Called by a Connection's fiber as it starts and ends.
-      def register(connection) = @connections[connection] = true
-
-      def unregister(connection) = @connections.delete(connection)
-
-      # Counts a failure and logs it (with the backtrace of +error+, if given) unless +log+ is false.
-      def failure(counter, message, error = nil, log: true)
+      # Counts a failure of the master's and logs it.
+      def failure(counter, message, error = nil)
         @stats.increment(counter)
-        log &&= @options.log or return
+        log(message, error)
+      end
+
+      # Logs +message+ (with the backtrace of +error+, if given) to options.log.
+      def log(message, error = nil)
+        log = @options.log or return
         log.puts("uring_machine: #{message}")
         log.puts(error.backtrace.first(10).map { |line| "  #{line}" }) if error&.backtrace
-      end
-
-      # Counts one more of +counter+ (a Stats::COUNTERS name).
-      def count(counter) = @stats.increment(counter)
-
-      private
-
-      def accept_loop
-        loop do
-          socket = @listener.accept
-          @stats.increment(:connections)
-          # Fiber.schedule: a connection outlives the acceptor when it is stopped.
-          Fiber.schedule { serve_connection(socket) }
-        rescue Errno::ECONNABORTED, Errno::EMFILE, Errno::ENFILE, Errno::ENOBUFS, Errno::ENOMEM => e
-          failure(:client_errors, "accept: #{e.class}: #{e.message}")
-          sleep 0.01 unless e.is_a?(Errno::ECONNABORTED) # out of fds: let connections close some
-        end
-      end
-
-      # A connection's fiber. Nothing escapes it (it would reach the acceptor, its parent): a
-      # failure of the server's own is logged and counted, and only that connection ends.
-      def serve_connection(socket)
-        socket.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1) # streamed parts go out at once
-        Connection.new(self, socket).run
-      rescue StandardError => e
-        failure(:internal_errors, "connection failed: #{e.class}: #{e.message}", e)
-        socket.close unless socket.closed?
-      end
-
-      # Idle connections are closed now; busy ones get shutdown_timeout to finish.
-      def drain
-        busy = @connections.keys.count(&:busy?)
-        @options.log&.puts("uring_machine: stopping (pid #{::Process.pid}): #{busy} request#{'s' unless busy == 1} in flight")
-        @connections.each_key { |connection| connection.fiber.stop unless connection.busy? }
-        UringMachine.move_on_after(@options.shutdown_timeout) do
-          @connections.keys.each { |connection| connection.fiber.join }
-        end
-        @connections.each_key { |connection| connection.fiber.stop }
       end
     end
   end

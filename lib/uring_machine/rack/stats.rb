@@ -4,7 +4,7 @@
 
 module UringMachine
   module Rack
-    # Counters, read with #to_h. One per server process (fibers of one thread: no lock needed).
+    # Counters, read with #to_h. One per serving thread (its fibers only: no lock needed); Server#stats sums them.
     class Stats
       COUNTERS = %i[connections requests app_errors bad_requests timeouts client_errors internal_errors worker_restarts].freeze
 
