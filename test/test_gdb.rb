@@ -45,16 +45,16 @@ class TestGdb < Minitest::Test
     gdb(*target, "-ex", "source #{HELPERS}", "-ex", "uring-machine")
   end
 
-  def fiber_line(listing, name)
-    address = format("fiber 0x%x:", @fibers.fetch(name.to_s))
+  def fiber_line(listing, name, called: nil)
+    address = format("fiber 0x%x%s:", @fibers.fetch(name.to_s), called && " #{called.inspect}")
     listing.lines.find { |l| l.include?(address) } || flunk("no #{address} in the listing:\n#{listing}")
   end
 
   def assert_waits_listed(listing)
     assert_match(/^2 machine\(s\) in process #{@pid}/, listing)
-    assert_match(/waiting on read fd #{@fibers['pipe_fd']}, for \d+\.\d s/, fiber_line(listing, :reader))
-    assert_match(/sleeping, for .*timer fires in \d+\.\d s/, fiber_line(listing, :sleeper))
-    assert_match(/receiving from its mailbox/, fiber_line(listing, :receiver))
+    assert_match(/waiting on read fd #{@fibers['pipe_fd']}, for \d+\.\d s/, fiber_line(listing, :reader, called: "pipe reader"))
+    assert_match(/sleeping, for .*timer fires in \d+\.\d s/, fiber_line(listing, :sleeper, called: "sleeper 2"))
+    assert_match(/\A {4}fiber 0x\h+: receiving from its mailbox/, fiber_line(listing, :receiver), "a name taken away is not shown")
     assert_includes fiber_line(listing, :joiner), format("joining fiber 0x%x", @fibers["reader"])
     assert_match(/op \d+: read, fd #{@fibers['pipe_fd']}, in flight, fiber 0x#{@fibers['reader'].to_s(16)}/, listing)
     assert_match(/op \d+: timeout, wake timer, in flight, fiber 0x#{@fibers['sleeper'].to_s(16)}/, listing)

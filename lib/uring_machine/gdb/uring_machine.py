@@ -16,7 +16,7 @@ import time
 import gdb
 
 MAGIC = 0x554D5F4744425631  # "UM_GDBV1"
-VERSION = 1
+VERSION = 2
 
 # Linux io_uring opcode numbers (kernel ABI).
 OPCODES = [
@@ -97,13 +97,14 @@ class Machine:
     def __init__(self, registry, addr):
         self.registry = registry
         self.addr = addr
-        fields = struct.unpack("<iiiIQQQQQQQQQQQQq", read(addr, 120))
+        fields = struct.unpack("<iiiIQQQQQQQQQQQQqQQ", read(addr, 136))
         (self.pid, self.tid, self.ring_fd, _pad, self.thread, self.running, self.clock_ns,
          self.sq_submitted, self.cq_reaped, slots, rq_a, rq_b, rq_a_len, rq_b_len,
-         susp, susp_len, self.realtime_offset_ns) = fields
+         susp, susp_len, self.realtime_offset_ns, names, names_len) = fields
         self.slots = self.read_slots(slots)
         self.runqueue = self.read_runqueue([(rq_a, rq_a_len), (rq_b, rq_b_len)])
         self.suspensions = self.read_suspensions(susp, susp_len)
+        self.names = self.read_names(names, names_len)
 
     def read_slots(self, view):
         if not view:
@@ -147,6 +148,16 @@ class Machine:
             if why:
                 entries.append({"fiber": fiber, "what": what, "since": since, "why": why})
         return entries
+
+
+    def read_names(self, ptr, length):
+        """fiber -> its name (spin(name:), Fiber#name=), for the fibers that have one."""
+        names = {}
+        table = read(ptr, 24 * length) if length else b""
+        for i in range(length):
+            fiber, name, size = struct.unpack_from("<QQQ", table, 24 * i)
+            names[fiber] = read(name, size).decode("utf-8", "backslashreplace") if size else ""
+        return names
 
 
 def core_file():
@@ -257,7 +268,8 @@ ops in flight and the ring's queues. Works on a live process and on a core file.
             note(f, "in the run queue")
         out.append("  fibers (%d):" % len(fibers))
         for fiber, texts in fibers.items():
-            out.append("    fiber %#x: %s" % (fiber, "; ".join(texts)))
+            name = ' "%s"' % m.names[fiber] if fiber in m.names else ""
+            out.append("    fiber %#x%s: %s" % (fiber, name, "; ".join(texts)))
         queue = ", ".join("%#x" % f for f in m.runqueue) if m.runqueue else "empty"
         out.append("  run queue: %s" % queue)
         out.append("  ops in flight (%d):" % len(m.slots))

@@ -5,6 +5,7 @@
 //! in the registry's header), its run queue and its suspended fibers, and is kept current by a
 //! few plain stores where the machine changes anyway: a slot's submit time, the run queue's
 //! slices at each fiber switch, a suspension's entry when it begins and ends.
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use rb_sys::VALUE;
@@ -14,7 +15,7 @@ use crate::ring::op::{SlotLayout, SlotsView, SLOT_LAYOUT};
 use crate::ruby::value::NIL;
 
 const MAGIC: u64 = 0x554d_5f47_4442_5631; // "UM_GDBV1"
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Machines (threads) listed at once; more are counted in `overflow`, not listed.
 const CAPACITY: usize = 1024;
 
@@ -83,6 +84,15 @@ pub struct Suspension {
     _pad: u32,
 }
 
+/// A fiber's name (`spin(name:)`, Fiber#name=), as bytes gdb can read: the Ruby String is in
+/// the fiber's ivars, whose layout gdb cannot know.
+#[repr(C)]
+pub struct FiberName {
+    fiber: VALUE,
+    name: *const u8,
+    len: usize,
+}
+
 /// One machine, as gdb reads it.
 #[repr(C)]
 pub struct MachineRecord {
@@ -107,6 +117,9 @@ pub struct MachineRecord {
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC when the machine was made: a core file holds no
     /// clock, but its mtime tells gdb when it was written.
     realtime_offset_ns: i64,
+    /// The names of its fibers that have one (while they run).
+    names: *const FiberName,
+    names_len: usize,
 }
 
 /// A machine's record, registered while it lives; owned by the machine's state.
@@ -114,6 +127,10 @@ pub struct DebugRecord {
     record: Box<MachineRecord>,
     table: Vec<Suspension>,
     free: Vec<u32>,
+    /// `names` and the bytes its entries point at, index for index, and each fiber's index.
+    names: Vec<FiberName>,
+    name_bytes: Vec<Box<[u8]>>,
+    name_index: HashMap<VALUE, usize>,
 }
 
 // SAFETY: the raw pointers are addresses for gdb to read; Rust never dereferences them, and
@@ -140,6 +157,8 @@ impl DebugRecord {
             suspensions: std::ptr::null(),
             suspensions_len: 0,
             realtime_offset_ns: clock_ns(libc::CLOCK_REALTIME) as i64 - now_ns() as i64,
+            names: std::ptr::null(),
+            names_len: 0,
         });
         let ptr: *mut MachineRecord = &mut *record;
         let listed = REGISTRY.machines.iter().any(|entry| {
@@ -154,6 +173,9 @@ impl DebugRecord {
             record,
             table: Vec::new(),
             free: Vec::new(),
+            names: Vec::new(),
+            name_bytes: Vec::new(),
+            name_index: HashMap::new(),
         }
     }
 
@@ -227,6 +249,41 @@ impl DebugRecord {
             entry.what = NIL;
             self.free.push(index);
         }
+    }
+
+    /// Lists `fiber` under `name` (a running fiber of this machine; see `forget_name`).
+    pub fn set_name(&mut self, fiber: VALUE, bytes: Box<[u8]>) {
+        self.forget_name(fiber);
+        self.names.push(FiberName {
+            fiber,
+            name: bytes.as_ptr(),
+            len: bytes.len(),
+        });
+        self.name_bytes.push(bytes);
+        self.name_index.insert(fiber, self.names.len() - 1);
+        self.publish_names();
+    }
+
+    /// `fiber` finished, or lost its name: its entry goes (a later fiber may get its address).
+    pub fn forget_name(&mut self, fiber: VALUE) {
+        if let Some(i) = self.name_index.remove(&fiber) {
+            self.names.swap_remove(i);
+            self.name_bytes.swap_remove(i);
+            if let Some(moved) = self.names.get(i) {
+                self.name_index.insert(moved.fiber, i);
+            }
+            self.publish_names();
+        }
+    }
+
+    /// Whether any fiber is listed by name (a fiber's end looks for its entry only then).
+    pub fn has_names(&self) -> bool {
+        !self.names.is_empty()
+    }
+
+    fn publish_names(&mut self) {
+        self.record.names = self.names.as_ptr();
+        self.record.names_len = self.names.len();
     }
 
     /// Takes the record off the registry (its entries' VALUEs are never marked from here: gdb

@@ -1,10 +1,11 @@
 //! What a fiber is called, when it started, whether it fails alone (`spin(isolated: true)`),
 //! and who waits for it: the facts Fiber#inspect, UringMachine.print_tree and the routing of
 //! an isolated fiber's failure read. Kept in hidden ivars, like the rest of the tree.
-use magnus::{Error, Value};
+use magnus::{typed_data::Obj, Error, TryConvert, Value};
 use rb_sys::VALUE;
 
-use crate::machine::fibers::check_fiber;
+use crate::machine::fibers::{self, check_fiber};
+use crate::machine::run_loop::Machine;
 use crate::machine::tree;
 use crate::ruby::names::names;
 use crate::ruby::value::{self as rb, raw, NIL, TRUE};
@@ -42,7 +43,28 @@ pub fn rb_set_name(fiber: Value, name: Value) -> Result<Value, Error> {
     let fiber = raw(fiber);
     check_fiber(fiber)?;
     rb::ivar_set(fiber, names().fiber_name, raw(name))?;
+    // A fiber that runs already is listed for gdb now; one not started yet as it starts.
+    if rb::ivar_get(fiber, names().fiber_born) != NIL && rb::fiber_alive(fiber) {
+        if let Ok(machine) = Obj::<Machine>::try_convert(rb::value(fibers::machine_value_of(fiber))) {
+            if machine.on_owner_thread() {
+                list_name(&machine, fiber);
+            }
+        }
+    }
     Ok(name)
+}
+
+/// Lists `fiber`'s name, if it has one, in `machine`'s record for gdb (or takes it off).
+pub fn list_name(machine: &Machine, fiber: VALUE) {
+    let name = rb::ivar_get(fiber, names().fiber_name);
+    // SAFETY: the bytes are copied at once, while `name` is held by the fiber's ivar and
+    // nothing else runs.
+    let bytes = magnus::RString::from_value(rb::value(name)).map(|s| Box::<[u8]>::from(unsafe { s.as_slice() }));
+    machine.with(|s| match bytes {
+        Some(bytes) => s.debug.set_name(fiber, bytes),
+        None if s.debug.has_names() => s.debug.forget_name(fiber),
+        None => {}
+    });
 }
 
 /// UringMachine.__set_body__(fiber, block, args) → fiber: what spin starts it with, known

@@ -187,6 +187,7 @@ impl Machine {
         rb_self.with(|s| s.metrics.fibers += 1);
         rb::ivar_set(current, names().fiber_machine, raw(rb_self.as_value()))?;
         fiber_info::mark_born(current)?;
+        fiber_info::list_name(&rb_self, current);
         Ok(rb::value(rb::ivar_get(current, names().fiber_block)))
     }
 
@@ -221,6 +222,11 @@ impl Machine {
     fn finish(rb_self: &Obj<Machine>, mut outcome: Result<VALUE, Error>, unwound: bool) -> Result<Value, Error> {
         let this = &**rb_self;
         let current = fiber_current();
+        this.with(|s| {
+            if s.debug.has_names() {
+                s.debug.forget_name(current);
+            }
+        });
         let names = names();
         match tree::has_structured_children(current) {
             Ok(false) => {}

@@ -273,6 +273,13 @@ impl Machine {
         self.owner_thread
     }
 
+    /// Whether the calling thread is the one this machine runs on (the only one that may
+    /// touch its state).
+    pub fn on_owner_thread(&self) -> bool {
+        // SAFETY: gettid takes nothing and cannot fail.
+        (unsafe { libc::gettid() }) == self.owner_tid
+    }
+
     pub fn is_owner_thread(&self) -> bool {
         // SAFETY: rb_thread_current reads the running Thread (called with the GVL, from any
         // thread); it allocates nothing and cannot raise.
