@@ -41,13 +41,13 @@ class TestLibLayout < Minitest::Test
       ensure
         $VERBOSE = true
       end
+      lib = "#{LIB}/"
       %w[rack/handler/uring_machine rackup/handler/uring_machine uring_machine/active_record
          uring_machine/sidekiq].each do |entry|
         require entry
-      rescue LoadError
-        puts "\#{entry}.rb"
+      rescue LoadError # (the entry and the files it alone loads: those in its folder)
+        puts "\#{entry}.rb", Dir.glob("\#{entry}/**/*.rb", base: lib)
       end
-      lib = "#{LIB}/"
       puts $LOADED_FEATURES.select { _1.start_with?(lib) && _1.end_with?(".rb") }.map { _1.delete_prefix(lib) }
     RUBY
     child = run_ruby("-w", "-e", program, limit: 30, merge_err: true)
