@@ -21,6 +21,7 @@ module UringMachine
     # Scheduler's under Fiber.set_scheduler), so it waits in that thread's ring.
     class Resolver
       NAME_CHAIN_LIMIT = 8
+      ANSWERED = [Resolv::DNS::RCode::NoError, Resolv::DNS::RCode::NXDomain].freeze
       RECONFIGURE_SECONDS = 1.0
 
       attr_reader :cache, :hosts
@@ -88,30 +89,6 @@ module UringMachine
         raise NXDomain.new(names: names)
       end
 
-      # The IP addresses (Strings) of +name+: the name itself if it is one, /etc/hosts, else A
-      # and AAAA lookups made concurrently. +families+: which of :A / :AAAA to ask for and in
-      # what order; by default the AI_ADDRCONFIG-like DNS.address_families (IPv6 first only
-      # when this host has a global IPv6 address). NXDomain if the name does not exist; if no
-      # family answered and one failed, that error.
-      def addresses(name, families: nil)
-        raise TypeError, "host name must be a String, not #{name.class}" unless name.is_a?(String)
-        return [name] if DNS.ip_address?(name)
-
-        families ||= DNS.address_families
-        if @hosts && (known = @hosts.addresses(name))
-          order = families.map { |f| f == :AAAA ? Resolv::IPv6::Regex : Resolv::IPv4::Regex }
-          return known.sort_by.with_index { |a, i| [order.index { |re| re.match?(a) } || order.size, i] }
-        end
-
-        outcomes = DNS.concurrently(families.map { |family| -> { lookup(name, family) } })
-        found = outcomes.flat_map { |ok, value| ok ? value.map { |r| r.address.to_s } : [] }
-        return found unless found.empty?
-
-        errors = outcomes.reject(&:first).map(&:last)
-        return [] if errors.empty?
-        raise errors.find { |e| !e.is_a?(NXDomain) } || errors.first
-      end
-
       def inspect
         config = configuration
         servers = config[:nameservers].map { |h, p| server_label([h, p]) }
@@ -149,7 +126,10 @@ module UringMachine
         cached = @cache&.get(key)
         return cached if cached
 
-        reply = query(fqdn, resource_class)
+        reply = query(fqdn, [resource_class], false).first
+        raise reply if reply.is_a?(Exception)
+
+        reply = decode(reply[1])
         status, data, ttl = interpret(fqdn, resource_class, reply)
         if status == :follow
           raise ServerFailure, "CNAME chain of #{fqdn} longer than #{NAME_CHAIN_LIMIT} names" if depth >= NAME_CHAIN_LIMIT
@@ -208,41 +188,65 @@ module UringMachine
         Resolv::DNS::Name.create(text == "." ? "." : "#{text}.")
       end
 
-      # The reply of the first server that gives one (NOERROR or NXDOMAIN).
-      def query(fqdn, resource_class)
+      # Per class in +classes+ (asked together, on one socket: A and AAAA in flight at once),
+      # the reply of the first server that gives one (NOERROR or NXDOMAIN): from
+      # Machine#__dns_exchange__, [rcode, bytes], or with +addresses+ what the reply says of the
+      # name's addresses; or, if none does, the error to raise (TimeoutError, ServerFailure).
+      def query(fqdn, classes, addresses)
         config = configuration
         servers = ordered(config)
         machine = DNS.machine
-        silent = []
-        failures = []
+        replies = Array.new(classes.size)
+        silent = Array.new(classes.size) { [] }
+        failures = Array.new(classes.size) { [] }
+        open = (0...classes.size).to_a
         config[:attempts].times do
           servers.each do |server|
-            message = Resolv::DNS::Message.new(Random.urandom(2).unpack1("n"))
-            message.rd = 1
-            message.add_question(absolute_name(fqdn), resource_class)
-            begin
-              reply = Transport.exchange(machine, server, message, config[:timeout])
-            rescue Transport::Expired
-              silent << server_label(server)
-              next
-            rescue SystemCallError, Transport::ShortReply => e
-              failures << "#{server_label(server)}: #{e.message}"
-              next
-            end
-            return reply if [Resolv::DNS::RCode::NoError, Resolv::DNS::RCode::NXDomain].include?(reply.rcode)
+            break if open.empty?
 
-            failures << "#{server_label(server)}: #{rcode_name(reply.rcode)}"
+            types = open.map { |i| classes[i]::TypeValue }
+            outcomes = machine.__dns_exchange__(server[0], server[1], fqdn, types, config[:timeout], addresses)
+            open = open.zip(outcomes).filter_map do |i, outcome|
+              failure = failure_text(outcome)
+              if outcome.nil? then silent[i] << server_label(server)
+              elsif failure then failures[i] << "#{server_label(server)}: #{failure}"
+              else
+                replies[i] = outcome
+                next
+              end
+              i
+            end
           end
         end
+        open.each { |i| replies[i] = query_error(fqdn, classes[i], config, silent[i].uniq, failures[i]) }
+        replies
+      end
+
+      # What is wrong with a server's outcome (see Machine#__dns_exchange__), nil if it is an
+      # answer (NOERROR, NXDOMAIN) or no reply.
+      def failure_text(outcome)
+        case outcome
+        when Integer then SystemCallError.new(nil, outcome).message
+        when String then outcome
+        when Array then ANSWERED.include?(outcome[0]) ? nil : rcode_name(outcome[0])
+        end
+      end
+
+      def query_error(fqdn, resource_class, config, silent, failures)
         what = "#{fqdn} #{Types.name_of(resource_class)}"
-        silent.uniq!
         if failures.empty?
-          raise TimeoutError.new("no answer for #{what} from #{silent.join(', ')} " \
-                                 "(#{config[:attempts]} attempt(s), #{config[:timeout]} s each)", servers: silent)
+          return TimeoutError.new("no answer for #{what} from #{silent.join(', ')} " \
+                                  "(#{config[:attempts]} attempt(s), #{config[:timeout]} s each)", servers: silent)
         end
 
         failures << "#{silent.join(', ')}: no answer in #{config[:timeout]} s" unless silent.empty?
-        raise ServerFailure, "#{what}: #{failures.uniq.join('; ')}"
+        ServerFailure.new("#{what}: #{failures.uniq.join('; ')}")
+      end
+
+      def decode(bytes)
+        Resolv::DNS::Message.decode(bytes)
+      rescue StandardError => e # Resolv::DNS::DecodeError and whatever malformed input provokes
+        raise ServerFailure, "undecodable reply: #{e.message}"
       end
 
       def ordered(config)
