@@ -6,10 +6,6 @@
 module UringMachine
   module DNS
     ADDRESS_FAMILIES_TTL = 10.0
-    # A letter past "f" (but the "x" of inet_aton's "0x7f.1") before any "%" (an IPv6 zone):
-    # a name, never an address (getaddrinfo would only say so by raising, which costs more
-    # than the lookup's own work).
-    NOT_NUMERIC = /\A[^%]*[g-wyzG-WYZ_]/
     @address_families = nil
     @address_families_at = nil
 
@@ -57,6 +53,8 @@ module UringMachine
 
       private
 
+      # getaddrinfo says a name is not numeric by raising, which costs more than the lookup's
+      # own work: NOT_NUMERIC tells most names apart first.
       def numeric_addresses(host)
         return nil if host.empty? || NOT_NUMERIC.match?(host)
 

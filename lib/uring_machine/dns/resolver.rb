@@ -105,10 +105,16 @@ module UringMachine
         return found if found
         return nil if resource_class == Types::IN::PTR
 
+        address = loopback(text, resource_class)
+        address && [resource_class.new(address)]
+      end
+
+      # "127.0.0.1" or "::1" for "localhost" and "*.localhost" (RFC 6761), else nil.
+      def loopback(text, resource_class)
         lowered = text.downcase
         return nil unless lowered == "localhost" || lowered.end_with?(".localhost")
 
-        [resource_class.new(resource_class == Types::IN::A ? "127.0.0.1" : "::1")]
+        resource_class == Types::IN::A ? "127.0.0.1" : "::1"
       end
 
       def candidates(text, absolute)

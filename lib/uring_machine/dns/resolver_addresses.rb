@@ -7,6 +7,8 @@
 module UringMachine
   module DNS
     class Resolver
+      ADDRESS_CLASSES = { A: Types::IN::A, AAAA: Types::IN::AAAA }.freeze
+
       # The IP addresses (Strings) of +name+: the name itself if it is one, /etc/hosts, else A
       # and AAAA asked together (one socket, both queries in flight at once). +families+:
       # which of :A / :AAAA to ask for and in what order; by default the AI_ADDRCONFIG-like
@@ -22,28 +24,38 @@ module UringMachine
           return known.sort_by.with_index { |a, i| [order.index { |re| re.match?(a) } || order.size, i] }
         end
 
-        outcomes = address_lookups(name, families.map { |family| Types.resource_class(family) })
+        outcomes, names = address_lookups(name, address_classes(families))
         found = outcomes.flat_map { |ok, value| ok ? value : [] }
         return found unless found.empty?
 
-        errors = outcomes.reject(&:first).map(&:last)
+        errors = outcomes.reject(&:first).map { |_, error| error || NXDomain.new(names: names) }
         return [] if errors.empty?
         raise errors.find { |e| !e.is_a?(NXDomain) } || errors.first
       end
 
       private
 
+      def address_classes(families)
+        raise TypeError, "families must be an Array of :A / :AAAA, not #{families.class}" unless families.is_a?(Array)
+
+        families.map do |family|
+          ADDRESS_CLASSES.fetch(family) { raise ArgumentError, "families: :A or :AAAA, not #{family.inspect}" }
+        end
+      end
+
       # [true, addresses] or [false, error] for each class (IN::A, IN::AAAA), as #lookup would
-      # give for each: localhost, then the search list's names in turn, each class going on to
-      # the next name until it finds records, the classes still looking asked together.
+      # give for each (/etc/hosts aside: #addresses asked it): localhost, then the search
+      # list's names in turn, each class going on to the next name until it finds records, the
+      # classes still looking asked together. The error is nil for NXDOMAIN under every name
+      # (an NXDomain is made only when raised); the names asked come second.
       def address_lookups(name, classes)
         text = Types.check_name(name)
         outcomes = classes.map do |resource_class|
-          local = local_answer(text, resource_class)
-          local && [true, local.map { |r| r.address.to_s }]
+          address = loopback(text, resource_class)
+          address && [true, [address]]
         end
         looking = outcomes.each_index.reject { |i| outcomes[i] }
-        return outcomes if looking.empty?
+        return [outcomes, nil] if looking.empty?
 
         names = candidates(text, name.end_with?("."))
         exists = []
@@ -62,8 +74,8 @@ module UringMachine
             nil
           end
         end
-        looking.each { |i| outcomes[i] = exists.include?(i) ? [true, []] : [false, NXDomain.new(names: names)] }
-        outcomes
+        looking.each { |i| outcomes[i] = exists.include?(i) ? [true, []] : [false, nil] }
+        [outcomes, names]
       end
 
       # [status, addresses] for each class at one fully qualified name, from the cache or the

@@ -52,13 +52,15 @@ impl<'m> OpGroup<'m> {
     }
 
     /// Queues one op (`build` makes its SQE and gives its slot the memory it needs); it is
-    /// submitted with the others at the fiber's next park.
-    pub fn submit(&mut self, code: u8, build: impl FnOnce(&mut Slot) -> squeue::Entry) -> OpId {
+    /// submitted with the others at the fiber's next park. Its completion wakes the fiber when
+    /// `wakes`; else it is only collected with the next one that does (an op linked to a later
+    /// one, whose failure cancels that one, need not wake it).
+    pub fn submit(&mut self, code: u8, wakes: bool, build: impl FnOnce(&mut Slot) -> squeue::Entry) -> OpId {
         let (fiber, serial) = (self.fiber, self.serial);
         let id = self.machine.with(|s| {
             let id = s.ops.alloc(Kind::Await, fiber);
             let slot = s.ops.get_mut(id).expect("fresh slot");
-            slot.parked = true;
+            slot.parked = wakes;
             slot.wait = serial;
             let sqe = build(slot).user_data(id.user_data());
             s.submit(&sqe, code);

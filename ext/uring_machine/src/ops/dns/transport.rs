@@ -98,20 +98,26 @@ fn random_id() -> Result<u16, Error> {
 fn submit_recv(group: &mut OpGroup, fd: i32, capacity: usize) -> OpId {
     let mut buffer: Vec<u8> = Vec::with_capacity(capacity);
     let ptr = buffer.as_mut_ptr();
-    group.submit(opcode::Recv::CODE, |slot| {
+    group.submit(opcode::Recv::CODE, true, |slot| {
         slot.owned = Owned::Bytes(buffer); // the heap block does not move with the Vec
         opcode::Recv::new(types::Fd(fd), ptr, capacity as u32).build()
     })
 }
 
-/// A send op of `bytes`, which the op owns.
-fn submit_send(group: &mut OpGroup, fd: i32, bytes: Vec<u8>) -> OpId {
+/// A send op of `bytes`, which the op owns; `linked`: to the op submitted next (a recv), which
+/// its failure cancels, and which wakes the fiber in its stead.
+fn submit_send(group: &mut OpGroup, fd: i32, bytes: Vec<u8>, linked: bool) -> OpId {
     let (ptr, len) = (bytes.as_ptr(), bytes.len());
-    group.submit(opcode::Send::CODE, |slot| {
+    group.submit(opcode::Send::CODE, !linked, |slot| {
         slot.owned = Owned::Bytes(bytes);
-        opcode::Send::new(types::Fd(fd), ptr, len as u32)
+        let sqe = opcode::Send::new(types::Fd(fd), ptr, len as u32)
             .flags(libc::MSG_NOSIGNAL)
-            .build()
+            .build();
+        if linked {
+            sqe.flags(io_uring::squeue::Flags::IO_LINK)
+        } else {
+            sqe
+        }
     })
 }
 
@@ -157,19 +163,24 @@ pub fn exchange(
         .collect::<Result<_, _>>()?;
     let mut group = OpGroup::begin(machine)?;
     let timer = group.timer(timeout);
+    // Each send linked to a recv: only recvs wake the fiber (a failed send cancels its recv).
     let sends: Vec<OpId> = queries
         .into_iter()
-        .map(|q| submit_send(&mut group, socket.0, q))
+        .map(|q| {
+            let send = submit_send(&mut group, socket.0, q, true);
+            submit_recv(&mut group, socket.0, MAX_UDP);
+            send
+        })
         .collect();
     let mut recvs = questions.len();
-    for _ in 0..recvs {
-        submit_recv(&mut group, socket.0, MAX_UDP);
-    }
     let mut open: Vec<usize> = (0..questions.len()).collect();
     let mut truncated = Vec::new();
     let mut expired = false;
     while !open.is_empty() && !expired {
-        for done in group.next()? {
+        let mut completed = group.next()?;
+        // Sends first: a recv their failure cancelled (ECANCELED) is then no news.
+        completed.sort_by_key(|done| !sends.contains(&done.id));
+        for done in completed {
             if done.id == timer {
                 expired = true;
             } else if let Some(i) = sends.iter().position(|&s| s == done.id) {
@@ -179,6 +190,9 @@ pub fn exchange(
                 }
             } else {
                 recvs -= 1;
+                if done.result == -libc::ECANCELED {
+                    continue;
+                }
                 if done.result < 0 {
                     // The socket's error (an ICMP port unreachable) is every query's.
                     open.drain(..).for_each(|i| outcomes[i] = Outcome::Errno(-done.result));
@@ -236,7 +250,7 @@ fn tcp(machine: &Machine, server: SocketAddr, question: &Question, timeout: Dura
     let mut group = OpGroup::begin(machine)?;
     let timer = group.timer(timeout);
     let addr = Box::new(to_sockaddr(server));
-    let connect = group.submit(opcode::Connect::CODE, |slot| {
+    let connect = group.submit(opcode::Connect::CODE, true, |slot| {
         let sqe = opcode::Connect::new(types::Fd(fd), &addr.0 as *const _ as *const libc::sockaddr, addr.1).build();
         slot.owned = Owned::SockAddr(addr);
         sqe
@@ -250,7 +264,7 @@ fn tcp(machine: &Machine, server: SocketAddr, question: &Question, timeout: Dura
     }
     let mut sent = 0;
     while sent < framed.len() {
-        let send = submit_send(&mut group, fd, framed[sent..].to_vec());
+        let send = submit_send(&mut group, fd, framed[sent..].to_vec(), false);
         let Some(done) = step(&mut group, send, timer)? else {
             return group.end().map(|_| Outcome::Silent);
         };
