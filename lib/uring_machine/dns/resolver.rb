@@ -200,31 +200,30 @@ module UringMachine
       # name's addresses; or, if none does, the error to raise (TimeoutError, ServerFailure).
       def query(fqdn, classes, addresses)
         config = configuration
-        servers = ordered(config)
         machine = DNS.machine
+        types = classes.map { |resource_class| resource_class::TypeValue }
         replies = Array.new(classes.size)
-        silent = Array.new(classes.size) { [] }
-        failures = Array.new(classes.size) { [] }
         open = (0...classes.size).to_a
+        problems = {} # index => [silent servers, failures]
+        servers = ordered(config)
         config[:attempts].times do
           servers.each do |server|
-            break if open.empty?
-
-            types = open.map { |i| classes[i]::TypeValue }
-            outcomes = machine.__dns_exchange__(server[0], server[1], fqdn, types, config[:timeout], addresses)
+            asking = open.size == types.size ? types : open.map { |i| types[i] }
+            outcomes = machine.__dns_exchange__(server[0], server[1], fqdn, asking, config[:timeout], addresses)
             open = open.zip(outcomes).filter_map do |i, outcome|
               failure = failure_text(outcome)
-              if outcome.nil? then silent[i] << server_label(server)
-              elsif failure then failures[i] << "#{server_label(server)}: #{failure}"
-              else
+              if outcome && !failure
                 replies[i] = outcome
                 next
               end
+              silent, failures = problems[i] ||= [[], []]
+              outcome ? failures << "#{server_label(server)}: #{failure}" : silent << server_label(server)
               i
             end
+            return replies if open.empty?
           end
         end
-        open.each { |i| replies[i] = query_error(fqdn, classes[i], config, silent[i].uniq, failures[i]) }
+        open.each { |i| replies[i] = query_error(fqdn, classes[i], config, problems[i][0].uniq, problems[i][1]) }
         replies
       end
 

@@ -14,12 +14,15 @@ use magnus::Error;
 
 use crate::machine::op_group::{Completed, OpGroup};
 use crate::machine::Machine;
-use crate::ops::dns::wire::{Checked, Question};
+use crate::ops::dns::wire::{Came, Checked, Question};
 use crate::ops::net::to_sockaddr;
 use crate::ring::op::{OpId, Owned};
 use crate::ruby::value as rb;
 
-const MAX_UDP: usize = 65_535;
+/// RFC 1035's limit for a UDP message: our queries carry no EDNS, so no server sends more
+/// without setting TC; a longer datagram (MSG_TRUNC tells its length) counts as truncated.
+/// Small, so the buffers come from malloc's fast bins.
+const UDP_REPLY: usize = 512;
 const MAX_TCP: usize = 2 + 65_535;
 
 /// How a question fared with the server.
@@ -95,12 +98,14 @@ fn random_id() -> Result<u16, Error> {
 }
 
 /// A recv op of up to `capacity` bytes into a buffer the op owns.
-fn submit_recv(group: &mut OpGroup, fd: i32, capacity: usize) -> OpId {
+fn submit_recv(group: &mut OpGroup, fd: i32, capacity: usize, flags: i32) -> OpId {
     let mut buffer: Vec<u8> = Vec::with_capacity(capacity);
     let ptr = buffer.as_mut_ptr();
     group.submit(opcode::Recv::CODE, true, |slot| {
         slot.owned = Owned::Bytes(buffer); // the heap block does not move with the Vec
-        opcode::Recv::new(types::Fd(fd), ptr, capacity as u32).build()
+        opcode::Recv::new(types::Fd(fd), ptr, capacity as u32)
+            .flags(flags)
+            .build()
     })
 }
 
@@ -121,16 +126,19 @@ fn submit_send(group: &mut OpGroup, fd: i32, bytes: Vec<u8>, linked: bool) -> Op
     })
 }
 
-/// The bytes a completed recv received.
-fn received(done: Completed) -> Vec<u8> {
+/// The bytes a completed recv received, and whether the message was longer (a recv with
+/// MSG_TRUNC gives a datagram's whole length).
+fn received(done: Completed) -> (Vec<u8>, bool) {
     match done.owned {
         Owned::Bytes(mut buffer) if done.result > 0 => {
-            // SAFETY: the kernel wrote `result` bytes, at most the capacity it was given, at
-            // the start of the buffer: they are initialized.
-            unsafe { buffer.set_len(done.result as usize) };
-            buffer
+            let len = (done.result as usize).min(buffer.capacity());
+            // SAFETY: the kernel wrote `len` bytes, at most the capacity it was given, at the
+            // start of the buffer: they are initialized.
+            unsafe { buffer.set_len(len) };
+            let cut = done.result as usize > len;
+            (buffer, cut)
         }
-        _ => Vec::new(),
+        _ => (Vec::new(), false),
     }
 }
 
@@ -168,7 +176,7 @@ pub fn exchange(
         .into_iter()
         .map(|q| {
             let send = submit_send(&mut group, socket.0, q, true);
-            submit_recv(&mut group, socket.0, MAX_UDP);
+            submit_recv(&mut group, socket.0, UDP_REPLY, libc::MSG_TRUNC);
             send
         })
         .collect();
@@ -198,11 +206,12 @@ pub fn exchange(
                     open.drain(..).for_each(|i| outcomes[i] = Outcome::Errno(-done.result));
                     continue;
                 }
-                let bytes = received(done);
+                let (bytes, cut) = received(done);
+                let came = if cut { Came::Cut } else { Came::Datagram };
                 let matched =
                     open.iter()
                         .enumerate()
-                        .find_map(|(at, &i)| match questions[i].check(ids[i], &bytes, false) {
+                        .find_map(|(at, &i)| match questions[i].check(ids[i], &bytes, came) {
                             Checked::NotOurs => None,
                             Checked::Truncated => Some((at, i, None)),
                             Checked::Reply(message) => Some((at, i, Some(message))),
@@ -221,7 +230,7 @@ pub fn exchange(
             }
         }
         while recvs < open.len() && !expired {
-            submit_recv(&mut group, socket.0, MAX_UDP);
+            submit_recv(&mut group, socket.0, UDP_REPLY, libc::MSG_TRUNC);
             recvs += 1;
         }
     }
@@ -283,12 +292,12 @@ fn tcp(machine: &Machine, server: SocketAddr, question: &Question, timeout: Dura
                 break;
             }
             let message: Vec<u8> = data.drain(..2 + length).skip(2).collect();
-            if let Checked::Reply(reply) = question.check(id, &message, true) {
+            if let Checked::Reply(reply) = question.check(id, &message, Came::Stream) {
                 group.end()?;
                 return Ok(Outcome::Reply(message, reply));
             }
         }
-        let recv = submit_recv(&mut group, fd, MAX_TCP - data.len());
+        let recv = submit_recv(&mut group, fd, MAX_TCP - data.len(), 0);
         let Some(done) = step(&mut group, recv, timer)? else {
             return group.end().map(|_| Outcome::Silent);
         };
@@ -309,7 +318,7 @@ fn tcp(machine: &Machine, server: SocketAddr, question: &Question, timeout: Dura
                 need
             )));
         }
-        data.extend_from_slice(&received(done));
+        data.extend_from_slice(&received(done).0);
     }
 }
 

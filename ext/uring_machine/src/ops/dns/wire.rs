@@ -39,11 +39,11 @@ impl Question {
         message.to_vec().ok()
     }
 
-    /// What `bytes` are to the query with id `id` of this question: its reply (the id, QR,
-    /// opcode and the one question match), a truncated one (TC: only the header and question
-    /// are read; unless `whole`, over TCP, where TC cannot make a reply shorter), or nothing
-    /// of ours (garbage, a stray or forged packet, a reply that does not decode).
-    pub fn check(&self, id: u16, bytes: &[u8], whole: bool) -> Checked {
+    /// What `bytes` (as `came`) are to the query with id `id` of this question: its reply (the
+    /// id, QR, opcode and the one question match), a truncated one (TC, or a datagram cut
+    /// short: only the header and question are read), or nothing of ours (garbage, a stray
+    /// or forged packet, a reply that does not decode).
+    pub fn check(&self, id: u16, bytes: &[u8], came: Came) -> Checked {
         let mut decoder = BinDecoder::new(bytes);
         let Ok(header) = Header::read(&mut decoder) else {
             return Checked::NotOurs;
@@ -59,14 +59,26 @@ impl Question {
             Ok(q) if q.query_type == self.qtype && q.name == self.name => {}
             _ => return Checked::NotOurs,
         }
-        if meta.truncation && !whole {
-            return Checked::Truncated;
+        match came {
+            Came::Cut => return Checked::Truncated,
+            Came::Datagram if meta.truncation => return Checked::Truncated,
+            _ => {}
         }
         match Message::from_vec(bytes) {
             Ok(message) => Checked::Reply(message),
             Err(_) => Checked::NotOurs,
         }
     }
+}
+
+/// How a message came.
+#[derive(Clone, Copy)]
+pub enum Came {
+    Datagram,
+    /// A datagram longer than the buffer: its start.
+    Cut,
+    /// Over TCP, where TC cannot make a reply shorter.
+    Stream,
 }
 
 pub enum Checked {
