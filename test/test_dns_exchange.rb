@@ -40,6 +40,36 @@ class TestDnsExchange < DnsTest
     assert_equal 1, server.server.stats[:truncated]
   end
 
+  # A server that breaks the 512-byte limit of UDP without setting TC: the datagram, longer
+  # than the client's buffer, counts as truncated, and the answer comes over TCP.
+  def test_an_oversized_datagram_is_asked_again_over_tcp
+    udp, tcp = udp_and_tcp_on_one_port
+    port = udp.local_address.ip_port
+    reply = lambda do |query, prefix|
+      m = Resolv::DNS::Message.new(query.id)
+      m.qr = 1
+      name, type = query.question.first
+      m.add_question(name, type)
+      40.times { |i| m.add_answer(name, 60, IN::A.new("#{prefix}.#{i + 1}")) }
+      m.encode
+    end
+    server_thread = Thread.new do
+      data, sender = udp.recvfrom(512)
+      udp.send(reply.call(Resolv::DNS::Message.decode(data), "192.0.2"), 0, sender[3], sender[1])
+      connection = tcp.accept
+      query = Resolv::DNS::Message.decode(connection.read(connection.read(2).unpack1("n")))
+      bytes = reply.call(query, "198.51.100")
+      connection.write([bytes.bytesize].pack("n"), bytes)
+      connection.close
+    end
+    r = resolver(["127.0.0.1:#{port}"], cache: false)
+    assert_equal Array.new(40) { |i| "198.51.100.#{i + 1}" }, r.addresses("big.test", families: [:A])
+    server_thread.join
+  ensure
+    udp&.close
+    tcp&.close
+  end
+
   # Before the true replies: each query's reply to the other type's question (same id), and
   # each reply with another id. Both are dropped; the wait goes on.
   def test_mismatching_answers_are_ignored
@@ -100,5 +130,21 @@ class TestDnsExchange < DnsTest
     assert_raises(TypeError) { m.__dns_exchange__("127.0.0.1", 53, :name, [1], 1, true) }
     assert_raises(ArgumentError) { m.__dns_exchange__("127.0.0.1", 53, "h.test", [1], 0, true) }
     assert_equal ["192.0.2.2"], r.addresses("h.test", families: [:A]), "still usable"
+  end
+
+  private
+
+  # A UDP socket and a TCP listener on the same free port of 127.0.0.1.
+  def udp_and_tcp_on_one_port
+    10.times do
+      udp = UDPSocket.new
+      udp.bind("127.0.0.1", 0)
+      begin
+        return [udp, TCPServer.new("127.0.0.1", udp.local_address.ip_port)]
+      rescue Errno::EADDRINUSE
+        udp.close # that port is taken for TCP: another one
+      end
+    end
+    flunk "no port free for both UDP and TCP"
   end
 end
