@@ -111,6 +111,17 @@ class TestDnsExchange < DnsTest
     assert_match(/SERVFAIL/, error.message)
   end
 
+  # A timeout around the lookup interrupts its wait: the queries are cancelled, the socket
+  # closed, and the machine goes on.
+  def test_an_interrupted_exchange_cleans_up
+    r = resolver([silent_server], timeout: 30)
+    m = UringMachine.machine
+    fds = Dir.children("/proc/self/fd").size
+    assert_raises(UringMachine::TimeoutError) { m.timeout(0.05) { r.addresses("x.test", families: %i[A AAAA]) } }
+    assert_equal fds, Dir.children("/proc/self/fd").size
+    assert_equal ["192.0.2.2"], resolver.addresses("h.test", families: [:A])
+  end
+
   def test_bad_input
     r = resolver
     assert_raises(ArgumentError) { r.addresses("#{'a' * 64}.test") }
