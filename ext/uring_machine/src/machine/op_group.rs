@@ -109,11 +109,11 @@ impl<'m> OpGroup<'m> {
             if interrupted {
                 // (end takes the exception: it was pending a moment ago)
                 let missing = || rb::io_error("an interrupted wait lost its exception");
-                return Err(self.end().err().unwrap_or_else(missing));
+                return Err(self.abort().err().unwrap_or_else(missing));
             }
             if let Err(e) = self.machine.switch() {
                 // Raised by a plain transfer (Fiber#raise): ours to return, after the end.
-                let _ = self.end();
+                let _ = self.abort();
                 return Err(e);
             }
         }
@@ -122,7 +122,18 @@ impl<'m> OpGroup<'m> {
     /// Ends the wait: what is still in flight is cancelled and detached (its slot frees its
     /// memory at its CQE). Returns the exception raised into the fiber during the wait, if any.
     pub fn end(&mut self) -> Result<(), Error> {
-        if !self.close_wait() {
+        self.finish(false)
+    }
+
+    /// `end` for a wait cut short (an exception, an early return): ops queued since the fiber
+    /// last parked have not reached the kernel yet, and must before the caller closes the
+    /// descriptors they name (a later submission could reach a new file with the same number).
+    fn abort(&mut self) -> Result<(), Error> {
+        self.finish(true)
+    }
+
+    fn finish(&mut self, flush: bool) -> Result<(), Error> {
+        if !self.close_wait(flush) {
             return Ok(());
         }
         let fiber = self.fiber;
@@ -132,8 +143,9 @@ impl<'m> OpGroup<'m> {
         }
     }
 
-    /// Detaches what is in flight and ends the fiber's wait; false if it had ended already.
-    fn close_wait(&mut self) -> bool {
+    /// Detaches what is in flight and ends the fiber's wait (`flush`: submitting what is
+    /// queued first); false if it had ended already.
+    fn close_wait(&mut self, flush: bool) -> bool {
         if std::mem::replace(&mut self.ended, true) {
             return false;
         }
@@ -153,6 +165,9 @@ impl<'m> OpGroup<'m> {
                 s.cancel(id);
             }
             s.end_wait(fiber, serial);
+            if flush {
+                s.enter_nowait();
+            }
         });
         true
     }
@@ -162,6 +177,6 @@ impl Drop for OpGroup<'_> {
     /// A group left without `end` (an early return) ends here; an exception still pending
     /// stays pending for the fiber's next wait.
     fn drop(&mut self) {
-        self.close_wait();
+        self.close_wait(true);
     }
 }
