@@ -111,10 +111,14 @@ module UringMachine
 
       # "127.0.0.1" or "::1" for "localhost" and "*.localhost" (RFC 6761), else nil.
       def loopback(text, resource_class)
-        lowered = text.downcase
-        return nil unless lowered == "localhost" || lowered.end_with?(".localhost")
+        return nil unless loopback_name?(text)
 
         resource_class == Types::IN::A ? "127.0.0.1" : "::1"
+      end
+
+      def loopback_name?(text)
+        lowered = text.downcase
+        lowered == "localhost" || lowered.end_with?(".localhost")
       end
 
       def candidates(text, absolute)
@@ -200,28 +204,37 @@ module UringMachine
       # name's addresses; or, if none does, the error to raise (TimeoutError, ServerFailure).
       def query(fqdn, classes, addresses)
         config = configuration
-        machine = DNS.machine
-        types = classes.map { |resource_class| resource_class::TypeValue }
-        replies = Array.new(classes.size)
-        open = (0...classes.size).to_a
-        problems = {} # index => [silent servers, failures]
         servers = ordered(config)
-        config[:attempts].times do
-          servers.each do |server|
-            asking = open.size == types.size ? types : open.map { |i| types[i] }
-            outcomes = machine.__dns_exchange__(server[0], server[1], fqdn, asking, config[:timeout], addresses)
-            open = open.zip(outcomes).filter_map do |i, outcome|
-              failure = failure_text(outcome)
-              if outcome && !failure
-                replies[i] = outcome
-                next
-              end
-              silent, failures = problems[i] ||= [[], []]
-              outcome ? failures << "#{server_label(server)}: #{failure}" : silent << server_label(server)
-              i
+        types = classes.map { |resource_class| resource_class::TypeValue }
+        machine = DNS.machine
+        host, port = servers.first
+        outcomes = machine.__dns_exchange__(host, port, fqdn, types, config[:timeout], addresses)
+        return outcomes if outcomes.all? { |outcome| outcome.is_a?(Array) && ANSWERED.include?(outcome[0]) } # the common case
+
+        ask = ->(server, asking) { machine.__dns_exchange__(server[0], server[1], fqdn, asking, config[:timeout], addresses) }
+        query_on(ask, fqdn, classes, types, config, servers, outcomes)
+      end
+
+      # The rest of #query, after the first server's +first+ outcomes: the questions that got
+      # no answer go to the next server (+ask+ asks one), round after round.
+      def query_on(ask, fqdn, classes, types, config, servers, first)
+        replies = Array.new(classes.size)
+        open = classes.each_index.to_a
+        problems = {} # index => [silent servers, failures]
+        (servers * config[:attempts]).each_with_index do |server, round|
+          outcomes = first if round.zero?
+          outcomes ||= ask.call(server, open.map { |i| types[i] })
+          open = open.zip(outcomes).filter_map do |i, outcome|
+            failure = failure_text(outcome)
+            if outcome && !failure
+              replies[i] = outcome
+              next
             end
-            return replies if open.empty?
+            silent, failures = problems[i] ||= [[], []]
+            outcome ? failures << "#{server_label(server)}: #{failure}" : silent << server_label(server)
+            i
           end
+          return replies if open.empty?
         end
         open.each { |i| replies[i] = query_error(fqdn, classes[i], config, problems[i][0].uniq, problems[i][1]) }
         replies

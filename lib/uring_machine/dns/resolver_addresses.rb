@@ -50,12 +50,10 @@ module UringMachine
       # (an NXDomain is made only when raised); the names asked come second.
       def address_lookups(name, classes)
         text = Types.check_name(name)
-        outcomes = classes.map do |resource_class|
-          address = loopback(text, resource_class)
-          address && [true, [address]]
-        end
-        looking = outcomes.each_index.reject { |i| outcomes[i] }
-        return [outcomes, nil] if looking.empty?
+        return [classes.map { |resource_class| [true, [loopback(text, resource_class)]] }, nil] if loopback_name?(text)
+
+        outcomes = Array.new(classes.size)
+        looking = classes.each_index.to_a
 
         names = candidates(text, name.end_with?("."))
         exists = []
