@@ -216,9 +216,10 @@ module DnsBench
   end
 
   def report(results, ops, unit)
-    puts format("%-16s %9s %9s %12s %9s", "mode", "wall s", "cpu s", unit, "us/op")
+    puts format("%-16s %9s %9s %12s %9s %11s", "mode", "wall s", "cpu s", unit, "us/op", "cpu us/op")
     results.each_value do |r|
-      puts format("%-16s %9.3f %9.3f %12.0f %9.1f", r.mode, r.wall, r.cpu, ops / r.wall, r.wall * 1e6 / ops)
+      puts format("%-16s %9.3f %9.3f %12.0f %9.1f %11.1f", r.mode, r.wall, r.cpu, ops / r.wall, r.wall * 1e6 / ops,
+                  r.cpu * 1e6 / ops)
     end
   end
 

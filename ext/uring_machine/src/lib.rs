@@ -149,6 +149,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("open", method!(Machine::rb_open, -1))?;
     class.define_method("statx", method!(Machine::rb_statx, 1))?;
     class.define_method("waitid", method!(Machine::rb_waitid, 1))?;
+    class.define_method("__dns_exchange__", method!(Machine::rb_dns_exchange, -1))?;
     class.define_method("register_buffers", method!(Machine::rb_register_buffers, 1))?;
     class.define_method("unregister_buffers", method!(Machine::rb_unregister_buffers, -1))?;
     define_scheduler(ruby, module)?;
@@ -262,6 +263,7 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.const_set("INTERFACE_VERSION", scheduler::io::INTERFACE_VERSION)?;
     class.define_singleton_method("__hook_arguments__", function!(scheduler::io::rb_hook_arguments, -1))?;
     class.define_method("io_splice", method!(Scheduler::rb_io_splice, -1))?;
+    class.define_method("__dns_exchange__", method!(Machine::rb_dns_exchange, -1))?;
     class.define_method("register_buffers", method!(Scheduler::rb_register_buffers, 1))?;
     class.define_method("unregister_buffers", method!(Scheduler::rb_unregister_buffers, -1))?;
     module.define_module_function(

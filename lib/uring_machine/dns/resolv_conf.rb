@@ -103,9 +103,14 @@ module UringMachine
 
     IPV4 = Resolv::IPv4::Regex # anchored
     IPV6 = Resolv::IPv6::Regex
+    # A letter past "f" (but the "x" of inet_aton's "0x7f.1") before any "%" (an IPv6 zone):
+    # a name, never an address; cheaper to tell than matching IPV6 (a host name's common case).
+    NOT_NUMERIC = /\A[^%]*[g-wyzG-WYZ_]/
 
     # Is +text+ an IPv4 or IPv6 address (an IPv6 one may carry a %zone)?
     def self.ip_address?(text)
+      return false if NOT_NUMERIC.match?(text)
+
       IPV4.match?(text) || IPV6.match?(text.sub(/%[\w.-]+\z/, ""))
     end
   end

@@ -21,6 +21,7 @@ module UringMachine
     # Scheduler's under Fiber.set_scheduler), so it waits in that thread's ring.
     class Resolver
       NAME_CHAIN_LIMIT = 8
+      ANSWERED = [Resolv::DNS::RCode::NoError, Resolv::DNS::RCode::NXDomain].freeze
       RECONFIGURE_SECONDS = 1.0
 
       attr_reader :cache, :hosts
@@ -88,30 +89,6 @@ module UringMachine
         raise NXDomain.new(names: names)
       end
 
-      # The IP addresses (Strings) of +name+: the name itself if it is one, /etc/hosts, else A
-      # and AAAA lookups made concurrently. +families+: which of :A / :AAAA to ask for and in
-      # what order; by default the AI_ADDRCONFIG-like DNS.address_families (IPv6 first only
-      # when this host has a global IPv6 address). NXDomain if the name does not exist; if no
-      # family answered and one failed, that error.
-      def addresses(name, families: nil)
-        raise TypeError, "host name must be a String, not #{name.class}" unless name.is_a?(String)
-        return [name] if DNS.ip_address?(name)
-
-        families ||= DNS.address_families
-        if @hosts && (known = @hosts.addresses(name))
-          order = families.map { |f| f == :AAAA ? Resolv::IPv6::Regex : Resolv::IPv4::Regex }
-          return known.sort_by.with_index { |a, i| [order.index { |re| re.match?(a) } || order.size, i] }
-        end
-
-        outcomes = DNS.concurrently(families.map { |family| -> { lookup(name, family) } })
-        found = outcomes.flat_map { |ok, value| ok ? value.map { |r| r.address.to_s } : [] }
-        return found unless found.empty?
-
-        errors = outcomes.reject(&:first).map(&:last)
-        return [] if errors.empty?
-        raise errors.find { |e| !e.is_a?(NXDomain) } || errors.first
-      end
-
       def inspect
         config = configuration
         servers = config[:nameservers].map { |h, p| server_label([h, p]) }
@@ -128,10 +105,20 @@ module UringMachine
         return found if found
         return nil if resource_class == Types::IN::PTR
 
-        lowered = text.downcase
-        return nil unless lowered == "localhost" || lowered.end_with?(".localhost")
+        address = loopback(text, resource_class)
+        address && [resource_class.new(address)]
+      end
 
-        [resource_class.new(resource_class == Types::IN::A ? "127.0.0.1" : "::1")]
+      # "127.0.0.1" or "::1" for "localhost" and "*.localhost" (RFC 6761), else nil.
+      def loopback(text, resource_class)
+        return nil unless loopback_name?(text)
+
+        resource_class == Types::IN::A ? "127.0.0.1" : "::1"
+      end
+
+      def loopback_name?(text)
+        lowered = text.downcase
+        lowered == "localhost" || lowered.end_with?(".localhost")
       end
 
       def candidates(text, absolute)
@@ -149,7 +136,10 @@ module UringMachine
         cached = @cache&.get(key)
         return cached if cached
 
-        reply = query(fqdn, resource_class)
+        reply = query(fqdn, [resource_class], false).first
+        raise reply if reply.is_a?(Exception)
+
+        reply = decode(reply[1])
         status, data, ttl = interpret(fqdn, resource_class, reply)
         if status == :follow
           raise ServerFailure, "CNAME chain of #{fqdn} longer than #{NAME_CHAIN_LIMIT} names" if depth >= NAME_CHAIN_LIMIT
@@ -208,41 +198,73 @@ module UringMachine
         Resolv::DNS::Name.create(text == "." ? "." : "#{text}.")
       end
 
-      # The reply of the first server that gives one (NOERROR or NXDOMAIN).
-      def query(fqdn, resource_class)
+      # Per class in +classes+ (asked together, on one socket: A and AAAA in flight at once),
+      # the reply of the first server that gives one (NOERROR or NXDOMAIN): from
+      # Machine#__dns_exchange__, [rcode, bytes], or with +addresses+ what the reply says of the
+      # name's addresses; or, if none does, the error to raise (TimeoutError, ServerFailure).
+      def query(fqdn, classes, addresses)
         config = configuration
         servers = ordered(config)
+        types = classes.map { |resource_class| resource_class::TypeValue }
         machine = DNS.machine
-        silent = []
-        failures = []
-        config[:attempts].times do
-          servers.each do |server|
-            message = Resolv::DNS::Message.new(Random.urandom(2).unpack1("n"))
-            message.rd = 1
-            message.add_question(absolute_name(fqdn), resource_class)
-            begin
-              reply = Transport.exchange(machine, server, message, config[:timeout])
-            rescue Transport::Expired
-              silent << server_label(server)
-              next
-            rescue SystemCallError, Transport::ShortReply => e
-              failures << "#{server_label(server)}: #{e.message}"
+        host, port = servers.first
+        outcomes = machine.__dns_exchange__(host, port, fqdn, types, config[:timeout], addresses)
+        return outcomes if outcomes.all? { |outcome| outcome.is_a?(Array) && ANSWERED.include?(outcome[0]) } # the common case
+
+        ask = ->(server, asking) { machine.__dns_exchange__(server[0], server[1], fqdn, asking, config[:timeout], addresses) }
+        query_on(ask, fqdn, classes, types, config, servers, outcomes)
+      end
+
+      # The rest of #query, after the first server's +first+ outcomes: the questions that got
+      # no answer go to the next server (+ask+ asks one), round after round.
+      def query_on(ask, fqdn, classes, types, config, servers, first)
+        replies = Array.new(classes.size)
+        open = classes.each_index.to_a
+        problems = {} # index => [silent servers, failures]
+        (servers * config[:attempts]).each_with_index do |server, round|
+          outcomes = first if round.zero?
+          outcomes ||= ask.call(server, open.map { |i| types[i] })
+          open = open.zip(outcomes).filter_map do |i, outcome|
+            failure = failure_text(outcome)
+            if outcome && !failure
+              replies[i] = outcome
               next
             end
-            return reply if [Resolv::DNS::RCode::NoError, Resolv::DNS::RCode::NXDomain].include?(reply.rcode)
-
-            failures << "#{server_label(server)}: #{rcode_name(reply.rcode)}"
+            silent, failures = problems[i] ||= [[], []]
+            outcome ? failures << "#{server_label(server)}: #{failure}" : silent << server_label(server)
+            i
           end
+          return replies if open.empty?
         end
+        open.each { |i| replies[i] = query_error(fqdn, classes[i], config, problems[i][0].uniq, problems[i][1]) }
+        replies
+      end
+
+      # What is wrong with a server's outcome (see Machine#__dns_exchange__), nil if it is an
+      # answer (NOERROR, NXDOMAIN) or no reply.
+      def failure_text(outcome)
+        case outcome
+        when Integer then SystemCallError.new(nil, outcome).message
+        when String then outcome
+        when Array then ANSWERED.include?(outcome[0]) ? nil : rcode_name(outcome[0])
+        end
+      end
+
+      def query_error(fqdn, resource_class, config, silent, failures)
         what = "#{fqdn} #{Types.name_of(resource_class)}"
-        silent.uniq!
         if failures.empty?
-          raise TimeoutError.new("no answer for #{what} from #{silent.join(', ')} " \
-                                 "(#{config[:attempts]} attempt(s), #{config[:timeout]} s each)", servers: silent)
+          return TimeoutError.new("no answer for #{what} from #{silent.join(', ')} " \
+                                  "(#{config[:attempts]} attempt(s), #{config[:timeout]} s each)", servers: silent)
         end
 
         failures << "#{silent.join(', ')}: no answer in #{config[:timeout]} s" unless silent.empty?
-        raise ServerFailure, "#{what}: #{failures.uniq.join('; ')}"
+        ServerFailure.new("#{what}: #{failures.uniq.join('; ')}")
+      end
+
+      def decode(bytes)
+        Resolv::DNS::Message.decode(bytes)
+      rescue StandardError => e # Resolv::DNS::DecodeError and whatever malformed input provokes
+        raise ServerFailure, "undecodable reply: #{e.message}"
       end
 
       def ordered(config)

@@ -12,6 +12,8 @@ module UringMachine
         PTR: IN::PTR, NS: IN::NS, SOA: IN::SOA, HINFO: IN::HINFO, ANY: IN::ANY
       }.freeze
       NAMES = BY_NAME.invert.freeze
+      # Labels of 1..63 characters (bytes, in an ASCII name) separated by single dots.
+      PLAIN_NAME = /\A(?:[^.]{1,63}\.)*[^.]{1,63}\z/
 
       module_function
 
@@ -43,6 +45,7 @@ module UringMachine
 
         text = name.to_s
         text = text.delete_suffix(".") unless text == "."
+        return text if text.bytesize <= 253 && text.ascii_only? && PLAIN_NAME.match?(text) # the common case, at once
         raise ArgumentError, "empty DNS name" if text.empty?
         raise ArgumentError, "DNS name too long (#{text.bytesize} bytes, at most 253): #{text[0, 40]}..." if text.bytesize > 253
         return text if text == "."

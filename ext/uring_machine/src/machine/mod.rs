@@ -10,6 +10,7 @@ pub mod fiber_lock;
 pub mod fiber_thread;
 pub mod fibers;
 pub mod mailbox;
+pub mod op_group;
 pub mod run_loop;
 pub mod signals;
 pub mod spin_requests;

@@ -4,6 +4,7 @@
 //! machine/, ring/ and ruby/.
 pub mod close;
 pub mod direct_io;
+pub mod dns;
 pub mod fs;
 pub mod io;
 pub mod multishot;

@@ -72,10 +72,12 @@ pub enum Kind {
 }
 
 /// Native memory the kernel reads or writes; boxed so it never moves while the slot exists.
-/// Rust never reads it back: holding it is the point.
+/// Rust never reads most of it back: holding it is the point; `Bytes` (a send's message, a
+/// recv's buffer) is taken back from a completed op by machine/op_group.rs.
 #[allow(dead_code)]
 pub enum Owned {
     None,
+    Bytes(Vec<u8>),
     Timespec(Box<io_uring::types::Timespec>),
     SockAddr(Box<(libc::sockaddr_storage, libc::socklen_t)>),
     Iovecs(Box<[libc::iovec]>),
