@@ -37,7 +37,7 @@ impl<'m> OpGroup<'m> {
         machine.raise_pending()?;
         let fiber = fiber_current();
         let serial = machine.with(|s| {
-            let serial = s.begin_wait(fiber, false);
+            let serial = s.begin_wait(fiber);
             // Wait::Any: an interrupt queues the fiber with the exception pending (waits.rs).
             s.waiting.insert(fiber, Wait::Any);
             serial
