@@ -190,6 +190,7 @@ class TestDnsClient < DnsTest
     assert_raises(TypeError) { r.lookup(nil) }
     assert_raises(ArgumentError) { r.lookup("") }
     assert_raises(ArgumentError) { r.lookup("a..b") }
+    %w[h.test.. .h.test].each { |name| assert_raises(ArgumentError, name) { r.addresses(name) } }
     assert_raises(ArgumentError) { r.lookup("#{'a' * 64}.test") }
     assert_raises(ArgumentError) { r.lookup("#{'abcdefgh.' * 30}test") }
     assert_raises(ArgumentError) { resolver(["not an address"]) }
@@ -206,6 +207,24 @@ class TestDnsClient < DnsTest
     assert_equal ["192.0.2.4"], r.addresses("only4.test", families: %i[AAAA A])
     assert_equal ["192.0.2.9"], r.addresses("192.0.2.9")
     assert_raises(UringMachine::DNS::NXDomain) { r.addresses("nope.test", families: %i[AAAA A]) }
+  end
+
+  # Each family goes on down the search list until a name has its records; a name that
+  # exists without any stops nothing but makes "no such name" an empty answer.
+  def test_addresses_follows_the_search_list_per_family
+    server = dns_server do |t|
+      case [t.question.name, t.question.type]
+      when ["w.first.test", :A] then t.respond("192.0.2.1")
+      when ["w.second.test", :AAAA] then t.respond("2001:db8::2")
+      when ["v.first.test", :A], ["v.first.test", :AAAA] then t.rcode = :NOERROR
+      end
+    end
+    r = resolver([server.address], search: %w[first.test second.test], ndots: 1)
+    assert_equal ["192.0.2.1", "2001:db8::2"], r.addresses("w", families: %i[A AAAA])
+    assert_equal ["2001:db8::2", "192.0.2.1"], r.addresses("w", families: %i[AAAA A])
+    assert_equal [], r.addresses("v", families: %i[A AAAA]), "v.first.test exists without addresses"
+    error = assert_raises(UringMachine::DNS::NXDomain) { r.addresses("u", families: %i[A AAAA]) }
+    assert_equal %w[u.first.test u.second.test u], error.names
   end
 
   # 100 lookups against a server that takes 0.2 s per answer: they wait together.
