@@ -156,13 +156,48 @@ class TestDnsClient < DnsTest
     forger&.close
   end
 
+  # A server on another address than loopback: each lookup has a socket of its own, so a
+  # fresh random source port as well as a random id (RFC 5452).
   def test_query_ids_and_source_ports_vary
+    address = Socket.ip_address_list.find { |a| a.ipv4? && !a.ipv4_loopback? }&.ip_address
+    skip "this host has no IPv4 address but loopback to run a server on" unless address
+
     seen = []
-    server = dns_server { |t| seen << [t.query.id, t.remote_address.ip_port]; t.respond("192.0.2.1") }
-    r = resolver([server.address], cache: false)
+    server = dns_server(host: address) { |t| seen << [t.query.id, t.remote_address.ip_port]; t.respond("192.0.2.1") }
+    r = resolver(["#{address}:#{server.port}"], cache: false)
     20.times { r.lookup("x.test") }
     assert_operator seen.map(&:first).uniq.size, :>=, 18
     assert_operator seen.map(&:last).uniq.size, :>=, 10
+  end
+
+  # To a loopback server no other host can send a forged reply: one socket serves lookup after
+  # lookup (ids still random). A forked child never gets the parent's, and the machine closes
+  # them when its thread ends.
+  def test_a_loopback_server_gets_one_socket_lookup_after_lookup
+    seen = []
+    server = dns_server { |t| seen << [t.query.id, t.remote_address.ip_port]; t.respond("192.0.2.1") }
+    r = resolver([server.address], cache: false)
+    20.times { r.addresses("x.test", families: [:A]) }
+    assert_operator seen.map(&:first).uniq.size, :>=, 18
+    assert_equal 1, seen.map(&:last).uniq.size, "one source port"
+
+    pid = fork { exit!(sockets_to(server.port).empty? ? 0 : 1) }
+    assert Process.wait2(pid).last.success?, "the forked child has no socket to the server"
+
+    fds = Dir.children("/proc/self/fd").size
+    Thread.new { 3.times { r.addresses("x.test", families: [:A]) } }.join
+    assert_equal fds, Dir.children("/proc/self/fd").size, "a thread's sockets close when it ends"
+  end
+
+  # This process's sockets connected to +port+ on loopback.
+  def sockets_to(port)
+    Dir.children("/proc/self/fd").map(&:to_i).select do |fd|
+      socket = Socket.for_fd(fd)
+      socket.autoclose = false
+      socket.remote_address.ip_port == port
+    rescue SystemCallError, ArgumentError, TypeError
+      false
+    end
   end
 
   def test_hosts_file_comes_first

@@ -32,6 +32,10 @@ module UringMachine
         return classes.map { |resource_class| loopback(text, resource_class) } if loopback_name?(text)
 
         names = candidates(text, name.end_with?("."))
+        if names.size == 1 && !@cache # the common case: its replies read once, here
+          replies = query(names.first, classes, true)
+          return settled_addresses(replies) || found_addresses(address_results(names.first, classes, replies, 0), names)
+        end
         found_addresses(address_lookups(names, classes), names)
       end
 
@@ -62,6 +66,18 @@ module UringMachine
         raise failed[1] if failed
         raise NXDomain.new(names: names) if results.any? { |status, _| status == :nxdomain }
 
+        found
+      end
+
+      # The addresses in +replies+ (from #query) if each class found records or none (NOERROR,
+      # no CNAME left to follow), in order; else nil.
+      def settled_addresses(replies)
+        found = []
+        replies.each do |reply|
+          return nil unless reply.is_a?(Array) && (reply[1] == :ok || reply[1] == :nodata)
+
+          found.concat(reply[2])
+        end
         found
       end
 
@@ -105,7 +121,11 @@ module UringMachine
       end
 
       def ask_addresses(fqdn, classes, depth)
-        replies = query(fqdn, classes, true)
+        address_results(fqdn, classes, query(fqdn, classes, true), depth)
+      end
+
+      # #address_result of each of #query's +replies+, in their place.
+      def address_results(fqdn, classes, replies, depth)
         i = 0
         while i < replies.size
           replies[i] = address_result(fqdn, classes[i], replies[i], depth)

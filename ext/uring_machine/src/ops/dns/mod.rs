@@ -1,8 +1,11 @@
 //! DNS queries over the ring, for UringMachine::DNS::Resolver (lib/uring_machine/dns/): the
 //! wire format (wire.rs, hickory-proto) and the exchange with one server (transport.rs). The
 //! resolver's policy (hosts, search list, servers and attempts, cache) stays in Ruby.
+mod idle_sockets;
 mod transport;
 mod wire;
+
+pub use idle_sockets::IdleSockets;
 
 use std::net::{IpAddr, SocketAddr};
 
