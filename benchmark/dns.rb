@@ -5,12 +5,14 @@
 #   um cold          UringMachine::DNS::Resolver without cache, Machine API fibers
 #   um cached        the same resolver with its cache (the names repeat: after the first
 #                    round, answers come from memory)
-#   um getaddrinfo   Addrinfo.getaddrinfo in fibers under UringMachine::Scheduler (its
-#                    address_resolve asks our resolver, uncached)
+#   um getaddrinfo   Addrinfo.getaddrinfo(name, nil, nil, :STREAM), as TCPSocket.new asks, in
+#                    fibers under UringMachine::Scheduler (its address_resolve asks our
+#                    resolver, uncached, for A and AAAA: the hook is not told the family)
 #   resolv sched     Ruby's Resolv::DNS (no cache) in fibers under UringMachine::Scheduler
-#   getaddrinfo thr  Addrinfo.getaddrinfo in threads (glibc, no cache), in a child process whose
-#                    /etc/resolv.conf is bind-mounted to point at dnsmasq on port 53 (needs root
-#                    and port 53 free; skipped otherwise)
+#   getaddrinfo thr  the same call in threads (glibc, no cache; A and AAAA too), in a child
+#                    process whose /etc/resolv.conf is bind-mounted to point at dnsmasq on port
+#                    53 (needs root and port 53 free; skipped otherwise)
+#   getaddrinfo thr A  the same with family :INET: glibc asks for A only (half the queries)
 # Then the server: UringMachine::DNS::Server answering from a block on a thread of this process,
 # flooded by a second process (our resolver, FIBERS at a time, no cache); dnsmasq under the same
 # flood for comparison. One op = one lookup / one query answered.
