@@ -22,6 +22,7 @@ module UringMachine
       def plain?(text)
         text.bytesize <= 253 && HOST_NAME.match?(text)
       end
+      private_class_method :plain?
 
       # The Resolv::DNS::Resource class for +type+, or ArgumentError.
       def resource_class(type)
