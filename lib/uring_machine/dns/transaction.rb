@@ -21,14 +21,18 @@ module UringMachine
 
       DEFAULT_TTL = 300
       RCODES = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 }.freeze
+      # The question types the server reads in Rust, by type code: [name, resource class].
+      TYPE_CODES = Types::BY_NAME.to_h { |name, resource_class| [resource_class::TypeValue, [name, resource_class].freeze] }.freeze
 
-      # The decoded query (Resolv::DNS::Message), the sender (Addrinfo), :udp or :tcp.
-      attr_reader :query, :remote_address, :protocol, :questions, :answers, :authority, :additional
+      # The sender (Addrinfo), :udp or :tcp.
+      attr_reader :protocol
 
       def initialize(query, remote_address, protocol)
         @query = query
+        @packet = nil
         @remote_address = remote_address
         @protocol = protocol
+        @question = nil
         @questions = query.question.map do |name, resource_class|
           Question.new(name.to_s, Types.name_of(resource_class), resource_class).freeze
         end.freeze
@@ -38,9 +42,46 @@ module UringMachine
         @rcode = nil
       end
 
+      # A transaction for a query the server read in Rust: the datagram or message +packet+,
+      # the sender (an Addrinfo, or a packed sockaddr of a UDP sender), and its one question's
+      # name and type code. nil for a type TYPE_CODES does not know (resolv decodes it then).
+      def self.__received__(packet, sender, protocol, name, type_code)
+        type, resource_class = TYPE_CODES[type_code]
+        type && allocate.__send__(:received, packet, sender, protocol, Question.new(name, type, resource_class).freeze)
+      end
+
+      # The decoded query (Resolv::DNS::Message; decoded when first asked for).
+      def query
+        @query ||= Resolv::DNS::Message.decode(@packet)
+      end
+
+      # The sender (an Addrinfo).
+      def remote_address
+        return @remote_address unless @remote_address.is_a?(String)
+
+        @remote_address = Addrinfo.new(@remote_address, @remote_address.unpack1("S"), Socket::SOCK_DGRAM, 0)
+      end
+
+      def questions
+        @questions ||= [@question].freeze
+      end
+
+      # The records given so far, as [Resolv::DNS::Name, ttl, Resolv::DNS::Resource].
+      def answers
+        resources(@answers)
+      end
+
+      def authority
+        resources(@authority)
+      end
+
+      def additional
+        resources(@additional)
+      end
+
       # The first question (queries carry one in practice).
       def question
-        @questions.first
+        @question ||= @questions.first
       end
 
       # Answers the first question (or +name+) with +records+: Resolv::DNS::Resource objects, or
@@ -90,38 +131,81 @@ module UringMachine
 
       # The response as a Resolv::DNS::Message.
       def response
-        message = Resolv::DNS::Message.new(@query.id)
+        message = Resolv::DNS::Message.new(query.id)
         message.qr = 1
-        message.opcode = @query.opcode
+        message.opcode = query.opcode
         message.aa = 1
-        message.rd = @query.rd
+        message.rd = query.rd
         message.rcode = @rcode || RCODES[:NXDOMAIN]
-        @query.question.each { |name, resource_class| message.add_question(name, resource_class) }
-        @answers.each { |entry| message.add_answer(*entry) }
-        @authority.each { |entry| message.add_authority(*entry) }
-        @additional.each { |entry| message.add_additional(*entry) }
+        query.question.each { |name, resource_class| message.add_question(name, resource_class) }
+        answers.each { |entry| message.add_answer(*entry) }
+        authority.each { |entry| message.add_authority(*entry) }
+        additional.each { |entry| message.add_additional(*entry) }
         message
+      end
+
+      # The response as bytes, encoded in Rust when every record is an address String (else
+      # nil: see #response). Longer than +limit+ bytes (nil: no limit), only the header and
+      # question, TC set.
+      def __reply__(limit)
+        @packet && UringMachine.__dns_reply__(@packet, @rcode || RCODES[:NXDOMAIN], @answers, @authority, @additional, limit)
+      end
+
+      # The query's opcode (0: QUERY).
+      def __opcode__
+        @packet ? (@packet.getbyte(2) >> 3) & 0xf : @query.opcode
+      end
+
+      # Drops what the block answered and says SERVFAIL (the block failed). Returns self.
+      def __servfail__
+        @answers = []
+        @authority = []
+        @additional = []
+        @rcode = RCODES[:SERVFAIL]
+        self
       end
 
       private
 
+      def received(packet, sender, protocol, question)
+        @packet = packet
+        @query = nil
+        @remote_address = sender
+        @protocol = protocol
+        @question = question
+        @questions = nil
+        @answers = []
+        @authority = []
+        @additional = []
+        @rcode = nil
+        self
+      end
+
       def add(section, name, ttl, record)
         raise ArgumentError, "TTL must be an Integer 0..2147483647, not #{ttl.inspect}" unless ttl.is_a?(Integer) && ttl.between?(0, 0x7fffffff)
 
-        record = address_record(record) if record.is_a?(String)
-        raise TypeError, "a DNS record must be a Resolv::DNS::Resource or an IP address String, not #{record.class}" unless record.is_a?(Resolv::DNS::Resource)
-
-        text = Types.check_name(name.to_s)
-        section << [Resolv::DNS::Name.create(text == "." ? "." : "#{text}."), ttl, record]
+        if record.is_a?(String)
+          raise ArgumentError, "not an IP address: #{record.inspect} (give other records as Resolv::DNS::Resource objects)" unless UringMachine.__dns_address_family__(record)
+        elsif !record.is_a?(Resolv::DNS::Resource)
+          raise TypeError, "a DNS record must be a Resolv::DNS::Resource or an IP address String, not #{record.class}"
+        end
+        # Kept as given (name text, address String): encoded in Rust; made resolv objects only
+        # when asked for (#answers, #response).
+        section << [Types.check_name(name.to_s), ttl, record]
         @rcode ||= RCODES[:NOERROR]
         self
       end
 
-      def address_record(text)
-        if Resolv::IPv4::Regex.match?(text) then Types::IN::A.new(text)
-        elsif Resolv::IPv6::Regex.match?(text) then Types::IN::AAAA.new(text)
-        else raise ArgumentError, "not an IP address: #{text.inspect} (give other records as Resolv::DNS::Resource objects)"
+      # +section+ with its entries made [Resolv::DNS::Name, ttl, Resolv::DNS::Resource] (in place).
+      def resources(section)
+        section.map! do |name, ttl, record|
+          name = Resolv::DNS::Name.create(name == "." ? "." : "#{name}.") if name.is_a?(String)
+          [name, ttl, record.is_a?(String) ? address_record(record) : record]
         end
+      end
+
+      def address_record(text)
+        UringMachine.__dns_address_family__(text) == 4 ? Types::IN::A.new(text) : Types::IN::AAAA.new(text)
       end
     end
   end
