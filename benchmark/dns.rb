@@ -155,24 +155,31 @@ module DnsBench
 
   # Queries/s a server answers while a second process floods it for FLOOD_SECONDS, and the
   # server's CPU per query (ours: this process's CPU, where only the server thread works
-  # meanwhile; dnsmasq's: utime + stime from /proc/PID/stat).
+  # meanwhile; dnsmasq's: utime + stime from /proc/PID/stat). Both servers run throughout and
+  # are flooded in turn, RUNS rounds; the best round of each is kept.
   def run_server
-    results = {}
     server_thread, port, stop = our_server
-    results["um server"] = flood(port) { Bench.cpu_seconds }
-    stop.close
-    server_thread.join
     dnsmasq = DnsmasqServer.new("--address=/bench.test/192.0.2.1", "--cache-size=0", local: ["#"])
     dnsmasq.start
-    results["dnsmasq"] = flood(dnsmasq.port) { process_cpu_seconds(dnsmasq.pid) }
+    floods = { "um server" => -> { flood(port) { Bench.cpu_seconds } },
+               "dnsmasq" => -> { flood(dnsmasq.port) { process_cpu_seconds(dnsmasq.pid) } } }
+    results = {}
+    Bench::RUNS.times do
+      floods.each do |name, body|
+        result = body.call
+        results[name] = result if results[name].nil? || result[0] > results[name][0]
+      end
+    end
     puts
     puts "server under a flood from another process (#{FIBERS} fibers, #{FLOOD_SECONDS} s, A queries " \
-         "through Resolver#addresses):"
+         "through Resolver#addresses, best of #{Bench::RUNS}):"
     puts format("%-16s %12s %10s %14s", "server", "queries/s", "cpu s", "cpu us/query")
     results.each do |name, (qps, count, cpu)|
       puts format("%-16s %12.0f %10.2f %14.1f", name, qps, cpu, cpu * 1e6 / count)
     end
   ensure
+    stop&.close
+    server_thread&.join
     dnsmasq&.stop
   end
 

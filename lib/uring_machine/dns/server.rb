@@ -178,32 +178,54 @@ module UringMachine
           break unless received
 
           start_udp_worker(sock) if @receiving.empty? && @starting.zero?
-          answer_udp(sock, *received)
+          answer_udp(sock, received)
           break if @receiving.size + @starting >= SPARE_WORKERS
 
           @machine.snooze if (answered += 1) % BATCH == 0
         end
       end
 
-      # [packet, packed sockaddr, question name, question type code] of the next datagram (the
-      # question nil unless Rust read it), or nil once the socket was closed.
+      # The next datagram: a Transaction (a query Rust read), [packet, packed sockaddr]
+      # (anything else), or nil once the socket was closed.
       def receive(sock)
-        @machine.__dns_receive__(sock)
+        @machine.__dns_receive__(sock, Transaction)
       rescue IOError, Errno::EBADF
         raise unless @stopping || sock.closed?
 
         nil
       end
 
-      def answer_udp(sock, packet, sender, name, type_code)
-        transaction = transaction_for(packet, sender, :udp, name, type_code)
-        return unless transaction
-
-        reply = answer(transaction, UDP_LIMIT)
-        @stats[:truncated] += 1 if reply.getbyte(2).anybits?(TC_BIT)
-        @machine.__dns_send_to__(sock, reply, sender) # an Errno Integer: the datagram is lost
+      def answer_udp(sock, received)
+        if received.is_a?(Transaction)
+          answer_rust_transaction(sock, received)
+        elsif (transaction = decoded_transaction(*received, :udp))
+          reply = answer(transaction, UDP_LIMIT)
+          @stats[:truncated] += 1 if reply.getbyte(2).anybits?(TC_BIT)
+          @machine.__dns_send_to__(sock, reply, received.last) # an Errno Integer: the datagram is lost
+        end
       rescue IOError
         nil # stopped meanwhile
+      end
+
+      # Answers a transaction __dns_receive__ made, its reply encoded and sent in Rust when it
+      # has only address records.
+      def answer_rust_transaction(sock, transaction)
+        count(transaction)
+        run_handler(transaction)
+        sent = begin
+          @machine.__dns_reply_to__(sock, transaction, UDP_LIMIT)
+        rescue IOError
+          raise
+        rescue StandardError => e # a record the block made that cannot be encoded
+          failed(e)
+          @machine.__dns_reply_to__(sock, transaction.__servfail__, UDP_LIMIT)
+        end
+        @stats[:truncated] += 1 if sent == :truncated
+        return unless sent.nil? # other records: resolv encodes them
+
+        reply = encode(transaction, UDP_LIMIT)
+        @stats[:truncated] += 1 if reply.getbyte(2).anybits?(TC_BIT)
+        @machine.__dns_send_to__(sock, reply, transaction.__sender__)
       end
 
       # The header and question only, TC set.
@@ -245,8 +267,7 @@ module UringMachine
           data = length && read_exactly(fd, length)
           break unless data
 
-          question = UringMachine.__dns_question__(data)
-          transaction = transaction_for(data, sender, :tcp, question&.first, question&.last)
+          transaction = UringMachine.__dns_transaction__(Transaction, data, sender, :tcp) || decoded_transaction(data, sender, :tcp)
           break unless transaction # the stream cannot be trusted any further
 
           queries.reject! { |f| !f.alive? }
@@ -302,12 +323,9 @@ module UringMachine
         data
       end
 
-      # The Transaction for +packet+ (+name+ and +type_code+: its question, if Rust read it),
-      # or nil for a packet that is not a query (dropped, counted).
-      def transaction_for(packet, sender, protocol, name, type_code)
-        transaction = name && Transaction.__received__(packet, sender, protocol, name, type_code)
-        return transaction if transaction
-
+      # The Transaction for +packet+ that Rust did not read (resolv decodes it), or nil for a
+      # packet that is not a query (dropped, counted).
+      def decoded_transaction(packet, sender, protocol)
         query = decode_query(packet)
         return Transaction.new(query, sender, protocol) if query
 
@@ -317,14 +335,18 @@ module UringMachine
 
       # The reply to +transaction+ as bytes; longer than +limit+ (nil: no limit), truncated.
       def answer(transaction, limit)
-        @stats[:queries] += 1
-        @stats[transaction.protocol] += 1
+        count(transaction)
         if transaction.__opcode__.zero?
           run_handler(transaction)
         else
           transaction.rcode = :NOTIMP
         end
         encode(transaction, limit)
+      end
+
+      def count(transaction)
+        @stats[:queries] += 1
+        @stats[transaction.protocol] += 1
       end
 
       def decode_query(data)

@@ -21,33 +21,25 @@ module UringMachine
 
       DEFAULT_TTL = 300
       RCODES = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 }.freeze
-      # The question types the server reads in Rust, by type code: [name, resource class].
+      # The question types known by code, for a query read in Rust: [name, resource class].
       TYPE_CODES = Types::BY_NAME.to_h { |name, resource_class| [resource_class::TypeValue, [name, resource_class].freeze] }.freeze
 
       # The sender (Addrinfo), :udp or :tcp.
       attr_reader :protocol
 
+      # The server makes its transactions in Rust instead (UringMachine.__dns_transaction__,
+      # Machine#__dns_receive__, ext/uring_machine/src/ops/dns/reply.rs), from the bytes
+      # received: @packet, @sender (a packed sockaddr over UDP) and @remote_address,
+      # @protocol, @question_name and @type_code (@checked_name: the same String, a valid
+      # name), @answers; the query, the Question and the other sections come when asked for.
       def initialize(query, remote_address, protocol)
         @query = query
-        @packet = nil
         @remote_address = remote_address
         @protocol = protocol
-        @question = nil
         @questions = query.question.map do |name, resource_class|
           Question.new(name.to_s, Types.name_of(resource_class), resource_class).freeze
         end.freeze
         @answers = []
-        @authority = []
-        @additional = []
-        @rcode = nil
-      end
-
-      # A transaction for a query the server read in Rust: the datagram or message +packet+,
-      # the sender (an Addrinfo, or a packed sockaddr of a UDP sender), and its one question's
-      # name and type code. nil for a type TYPE_CODES does not know (resolv decodes it then).
-      def self.__received__(packet, sender, protocol, name, type_code)
-        type, resource_class = TYPE_CODES[type_code]
-        type && allocate.__send__(:received, packet, sender, protocol, Question.new(name, type, resource_class).freeze)
       end
 
       # The decoded query (Resolv::DNS::Message; decoded when first asked for).
@@ -63,7 +55,20 @@ module UringMachine
       end
 
       def questions
-        @questions ||= [@question].freeze
+        @questions ||= if TYPE_CODES.key?(@type_code)
+                         [question].freeze
+                       else # a type resolv names: as #initialize
+                         query.question.map { |n, c| Question.new(n.to_s, Types.name_of(c), c).freeze }.freeze
+                       end
+      end
+
+      # The first question (queries carry one in practice).
+      def question
+        @question ||= if (type, resource_class = TYPE_CODES[@type_code])
+                        Question.new(@question_name, type, resource_class).freeze
+                      else
+                        questions.first
+                      end
       end
 
       # The records given so far, as [Resolv::DNS::Name, ttl, Resolv::DNS::Resource].
@@ -72,26 +77,22 @@ module UringMachine
       end
 
       def authority
-        resources(@authority)
+        resources(@authority ||= [])
       end
 
       def additional
-        resources(@additional)
-      end
-
-      # The first question (queries carry one in practice).
-      def question
-        @question ||= @questions.first
+        resources(@additional ||= [])
       end
 
       # Answers the first question (or +name+) with +records+: Resolv::DNS::Resource objects, or
       # IP address Strings (made A or AAAA records). Sets NOERROR, so respond() with no record
       # says "the name exists, no such records". Returns self.
       def respond(*records, ttl: DEFAULT_TTL, name: nil)
-        owner = name || question&.name
+        owner = name || @question_name || question&.name
         raise ArgumentError, "no question to answer; pass name:" unless owner
 
-        records.flatten.each { |record| add_answer(owner, ttl, record) }
+        records = records.flatten if records.any?(Array)
+        records.each { |record| add(@answers, owner, ttl, record) }
         @rcode ||= RCODES[:NOERROR]
         self
       end
@@ -101,11 +102,11 @@ module UringMachine
       end
 
       def add_authority(name, ttl, record)
-        add(@authority, name, ttl, record)
+        add(@authority ||= [], name, ttl, record)
       end
 
       def add_additional(name, ttl, record)
-        add(@additional, name, ttl, record)
+        add(@additional ||= [], name, ttl, record)
       end
 
       # The response code: a Symbol (:NOERROR, :NXDOMAIN, :SERVFAIL, :REFUSED, ...) or an
@@ -144,11 +145,16 @@ module UringMachine
         message
       end
 
-      # The response as bytes, encoded in Rust when every record is an address String (else
-      # nil: see #response). Longer than +limit+ bytes (nil: no limit), only the header and
-      # question, TC set.
+      # The response as bytes, encoded in Rust when the server made the transaction and every
+      # record is an address String (else nil: see #response). Longer than +limit+ bytes
+      # (nil: no limit), only the header and question, TC set.
       def __reply__(limit)
-        @packet && UringMachine.__dns_reply__(@packet, @rcode || RCODES[:NXDOMAIN], @answers, @authority, @additional, limit)
+        UringMachine.__dns_reply__(self, limit)
+      end
+
+      # The UDP sender as a packed sockaddr (a transaction __dns_receive__ made).
+      def __sender__
+        @sender
       end
 
       # The query's opcode (0: QUERY).
@@ -159,27 +165,13 @@ module UringMachine
       # Drops what the block answered and says SERVFAIL (the block failed). Returns self.
       def __servfail__
         @answers = []
-        @authority = []
-        @additional = []
+        @authority = nil
+        @additional = nil
         @rcode = RCODES[:SERVFAIL]
         self
       end
 
       private
-
-      def received(packet, sender, protocol, question)
-        @packet = packet
-        @query = nil
-        @remote_address = sender
-        @protocol = protocol
-        @question = question
-        @questions = nil
-        @answers = []
-        @authority = []
-        @additional = []
-        @rcode = nil
-        self
-      end
 
       def add(section, name, ttl, record)
         raise ArgumentError, "TTL must be an Integer 0..2147483647, not #{ttl.inspect}" unless ttl.is_a?(Integer) && ttl.between?(0, 0x7fffffff)
@@ -191,7 +183,7 @@ module UringMachine
         end
         # Kept as given (name text, address String): encoded in Rust; made resolv objects only
         # when asked for (#answers, #response).
-        section << [Types.check_name(name.to_s), ttl, record]
+        section << [name.equal?(@checked_name) ? name : Types.check_name(name.to_s), ttl, record]
         @rcode ||= RCODES[:NOERROR]
         self
       end

@@ -10,7 +10,7 @@ use crate::machine::Machine;
 use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, int, last_errno, raw};
 
-use super::reply::plain_question;
+use super::reply::{ivars, limit_arg, string_slice, transaction, transaction_reply};
 
 /// The largest datagram (a DNS message over UDP is at most 65,535 bytes).
 const MAX_DATAGRAM: usize = 65_535;
@@ -23,69 +23,52 @@ thread_local! {
 }
 
 impl Machine {
-    /// __dns_receive__(udp_socket) → [packet, sender, name, type]: the next datagram, the
-    /// sender as a packed sockaddr, and the name and type code of its question when it is a
-    /// plain query (reply.rs, plain_question), else nil and nil. Waits in the ring while none
-    /// is there; a close of the socket raises IOError; other errors raise their Errno.
-    pub fn rb_dns_receive(&self, io: Value) -> Result<Value, Error> {
+    /// __dns_receive__(udp_socket, transaction_class) → the next datagram: a Transaction
+    /// (reply.rs, transaction) when it is a plain query, else [packet, sender] (the sender a
+    /// packed sockaddr) for the Ruby server to decode. Waits in the ring while none is there;
+    /// a close of the socket raises IOError; other errors raise their Errno.
+    pub fn rb_dns_receive(&self, io: Value, class: Value) -> Result<Value, Error> {
         self.check_owner()?;
         let fd = fd_arg(raw(io))?;
+        let class: magnus::RClass = magnus::TryConvert::try_convert(class)?;
         loop {
-            let received = DATAGRAM.with(|buffer| -> Result<Option<Value>, Error> {
-                let mut buffer = buffer.borrow_mut();
-                // SAFETY: sockaddr_storage is plain old data: all zeroes is a valid value.
-                let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-                let mut from_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-                // SAFETY: the buffer has room for MAX_DATAGRAM bytes and `from` for any
-                // address (its length in `from_len`); MSG_DONTWAIT: written during the call only.
-                let n = unsafe {
-                    libc::recvfrom(
-                        fd,
-                        buffer.as_mut_ptr() as *mut libc::c_void,
-                        MAX_DATAGRAM,
-                        libc::MSG_DONTWAIT,
-                        &mut from as *mut _ as *mut libc::sockaddr,
-                        &mut from_len,
-                    )
-                };
-                if n < 0 {
-                    let errno = -last_errno();
-                    if errno == libc::EAGAIN as i64 || errno == libc::EINTR as i64 {
-                        return Ok(None);
-                    }
-                    return Err(rb::errno_error(errno as i32, "recvfrom"));
-                }
+            if let Some((packet, sender)) = receive_datagram(fd)? {
                 self.count_direct(opcode::RecvMsg::CODE);
-                let packet = &buffer[..n as usize];
-                // SAFETY: recvfrom wrote `from_len` bytes of address into `from` (at most its size).
-                let sender = unsafe {
-                    std::slice::from_raw_parts(
-                        &from as *const _ as *const u8,
-                        (from_len as usize).min(std::mem::size_of::<libc::sockaddr_storage>()),
-                    )
-                };
-                let list = rb::ary_new_capa(4)?;
-                rb::ary_push(list, rb::bytes_new(packet)?)?;
-                rb::ary_push(list, rb::bytes_new(sender)?)?;
-                match plain_question(packet) {
-                    Some((name, qtype)) => {
-                        rb::ary_push(list, rb::bytes_new(&name)?)?;
-                        rb::ary_push(list, int(i64::from(qtype)))?;
-                    }
-                    None => {
-                        rb::ary_push(list, rb::NIL)?;
-                        rb::ary_push(list, rb::NIL)?;
-                    }
+                let made = transaction(raw(class), packet, sender, udp_symbol()?)?;
+                if made != rb::NIL {
+                    return Ok(rb::value(made));
                 }
-                Ok(Some(rb::value(list)))
-            })?;
-            if let Some(list) = received {
-                return Ok(list);
+                let pair = rb::ary_new_capa(2)?;
+                rb::ary_push(pair, packet)?;
+                rb::ary_push(pair, sender)?;
+                return Ok(rb::value(pair));
             }
             let polled = self.poll_fd(fd, libc::POLLIN as u32)?;
             if polled < 0 {
                 return Err(rb::errno_error(-polled, "poll"));
             }
+        }
+    }
+
+    /// __dns_reply_to__(udp_socket, transaction, limit) → sends the reply to a Transaction
+    /// that __dns_receive__ made (reply.rs, transaction_reply) to its sender: true, :truncated
+    /// (cut to `limit` bytes, TC set), nil when Ruby must encode it (nothing was sent), or the
+    /// errno Integer that lost the datagram.
+    pub fn rb_dns_reply_to(&self, io: Value, transaction: Value, limit: Value) -> Result<Value, Error> {
+        self.check_owner()?;
+        let fd = fd_arg(raw(io))?;
+        let Some((bytes, truncated)) = transaction_reply(raw(transaction), limit_arg(raw(limit))?)? else {
+            return Ok(rb::value(rb::NIL));
+        };
+        let sender = rb::ivar_get(raw(transaction), ivars().sender);
+        if !rb::is_string(sender) {
+            return Err(rb::type_error("the transaction has no UDP sender"));
+        }
+        // SAFETY: `sender` is a String, read at once.
+        match self.send_datagram(fd, &bytes, unsafe { string_slice(sender) })? {
+            Some(errno) => Ok(rb::value(int(i64::from(errno)))),
+            None if truncated => rb::symbol("truncated").map(rb::value),
+            None => Ok(rb::value(rb::TRUE)),
         }
     }
 
@@ -98,51 +81,95 @@ impl Machine {
         let fd = fd_arg(raw(io))?;
         let bytes: RString = string(bytes, "bytes")?;
         let sender: RString = string(sender, "sender")?;
+        // SAFETY: both are copied at once, with no Ruby call in between.
+        let (bytes, sender) = unsafe { (bytes.as_slice().to_vec(), sender.as_slice().to_vec()) };
+        Ok(rb::value(match self.send_datagram(fd, &bytes, &sender)? {
+            Some(errno) => int(i64::from(errno)),
+            None => rb::TRUE,
+        }))
+    }
+
+    /// Sends `bytes` to the packed sockaddr `sender`: None, or the errno that lost the
+    /// datagram. Waits in the ring while the socket has no room; a close raises IOError.
+    fn send_datagram(&self, fd: i32, bytes: &[u8], sender: &[u8]) -> Result<Option<i32>, Error> {
         // SAFETY: sockaddr_storage is plain old data: all zeroes is a valid value.
         let mut to: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let to_len = {
-            // SAFETY: copied at once, with no Ruby call in between.
-            let given = unsafe { sender.as_slice() };
-            if given.len() < std::mem::size_of::<libc::sa_family_t>() || given.len() > std::mem::size_of_val(&to) {
-                return Err(rb::arg_error("sender must be a packed sockaddr"));
-            }
-            // SAFETY: `given` fits in `to` (checked above); the regions are distinct.
-            unsafe { std::ptr::copy_nonoverlapping(given.as_ptr(), &mut to as *mut _ as *mut u8, given.len()) };
-            given.len() as libc::socklen_t
-        };
+        if sender.len() < std::mem::size_of::<libc::sa_family_t>() || sender.len() > std::mem::size_of_val(&to) {
+            return Err(rb::arg_error("sender must be a packed sockaddr"));
+        }
+        // SAFETY: `sender` fits in `to` (checked above); the regions are distinct.
+        unsafe { std::ptr::copy_nonoverlapping(sender.as_ptr(), &mut to as *mut _ as *mut u8, sender.len()) };
         loop {
-            // SAFETY: the String's bytes are read during the call only (MSG_DONTWAIT), with no
-            // Ruby call in between; `to` holds `to_len` bytes of address.
+            // SAFETY: `bytes` is readable for its length and `to` holds `sender.len()` bytes of
+            // address; MSG_DONTWAIT: both are read during the call only.
             let n = unsafe {
-                let data = bytes.as_slice();
                 libc::sendto(
                     fd,
-                    data.as_ptr() as *const libc::c_void,
-                    data.len(),
+                    bytes.as_ptr() as *const libc::c_void,
+                    bytes.len(),
                     libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
                     &to as *const _ as *const libc::sockaddr,
-                    to_len,
+                    sender.len() as libc::socklen_t,
                 )
             };
             if n >= 0 {
                 self.count_direct(opcode::SendMsg::CODE);
-                return Ok(rb::value(rb::TRUE));
+                return Ok(None);
             }
-            let errno = -last_errno() as i32;
-            if errno == libc::EBADF {
-                return Err(rb::io_error("closed stream"));
-            }
-            if errno != libc::EAGAIN && errno != libc::EINTR {
-                return Ok(rb::value(int(i64::from(errno))));
-            }
-            if errno == libc::EAGAIN {
-                let polled = self.poll_fd(fd, libc::POLLOUT as u32)?;
-                if polled < 0 {
-                    return Ok(rb::value(int(i64::from(-polled))));
+            match -last_errno() as i32 {
+                libc::EBADF => return Err(rb::io_error("closed stream")),
+                libc::EINTR => {}
+                libc::EAGAIN => {
+                    let polled = self.poll_fd(fd, libc::POLLOUT as u32)?;
+                    if polled < 0 {
+                        return Ok(Some(-polled));
+                    }
                 }
+                errno => return Ok(Some(errno)),
             }
         }
     }
+}
+
+/// The next datagram on `fd` and its sender (a packed sockaddr), as Strings; None when none
+/// is there.
+fn receive_datagram(fd: i32) -> Result<Option<(rb_sys::VALUE, rb_sys::VALUE)>, Error> {
+    DATAGRAM.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        // SAFETY: sockaddr_storage is plain old data: all zeroes is a valid value.
+        let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut from_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: the buffer has room for MAX_DATAGRAM bytes and `from` for any address (its
+        // length in `from_len`); MSG_DONTWAIT: written during the call only.
+        let n = unsafe {
+            libc::recvfrom(
+                fd,
+                buffer.as_mut_ptr() as *mut libc::c_void,
+                MAX_DATAGRAM,
+                libc::MSG_DONTWAIT,
+                &mut from as *mut _ as *mut libc::sockaddr,
+                &mut from_len,
+            )
+        };
+        if n < 0 {
+            return match -last_errno() as i32 {
+                libc::EAGAIN | libc::EINTR => Ok(None),
+                errno => Err(rb::errno_error(errno, "recvfrom")),
+            };
+        }
+        // SAFETY: recvfrom wrote `from_len` bytes of address into `from` (at most its size).
+        let sender = unsafe {
+            std::slice::from_raw_parts(
+                &from as *const _ as *const u8,
+                (from_len as usize).min(std::mem::size_of::<libc::sockaddr_storage>()),
+            )
+        };
+        Ok(Some((rb::bytes_new(&buffer[..n as usize])?, rb::bytes_new(sender)?)))
+    })
+}
+
+fn udp_symbol() -> Result<rb_sys::VALUE, Error> {
+    rb::symbol("udp")
 }
 
 fn string(v: Value, what: &str) -> Result<RString, Error> {
