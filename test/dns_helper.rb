@@ -30,7 +30,7 @@ end
 # Our own DNS::Server on a thread (and Machine) of its own, so that a test's lookups on its
 # thread wait on a server that runs independently. Stopped by #stop.
 class DnsServerThread
-  attr_reader :server, :port
+  attr_reader :server, :port, :thread
 
   def initialize(**listen, &handler)
     ready = Thread::Queue.new

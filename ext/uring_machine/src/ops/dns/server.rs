@@ -33,7 +33,7 @@ impl Machine {
         let class: magnus::RClass = magnus::TryConvert::try_convert(class)?;
         loop {
             if let Some((packet, sender)) = receive_datagram(fd)? {
-                self.count_direct(opcode::RecvMsg::CODE);
+                self.count_direct(opcode::Recv::CODE);
                 let made = transaction(raw(class), packet, sender, udp_symbol()?)?;
                 if made != rb::NIL {
                     return Ok(rb::value(made));
@@ -113,7 +113,7 @@ impl Machine {
                 )
             };
             if n >= 0 {
-                self.count_direct(opcode::SendMsg::CODE);
+                self.count_direct(opcode::Send::CODE);
                 return Ok(None);
             }
             match -last_errno() as i32 {
