@@ -39,10 +39,14 @@ class TestDnsServerReplies < DnsTest
     end
   end
 
-  def ask(name, type = IN::A, id: 1)
+  def ask(...)
+    Resolv::DNS::Message.decode(ask_bytes(...))
+  end
+
+  def ask_bytes(name, type = IN::A, id: 1)
     @client.send(Resolv::DNS::Message.new(id).tap { |m| m.rd = 1; m.add_question(Resolv::DNS::Name.create("#{name}."), type) }.encode, 0)
     assert @client.wait_readable(10), "a reply to #{name}"
-    Resolv::DNS::Message.decode(@client.recv(65_535))
+    @client.recv(65_535)
   end
 
   def records(section)
@@ -65,9 +69,10 @@ class TestDnsServerReplies < DnsTest
   end
 
   def test_a_large_answer_is_truncated_over_udp_and_whole_over_tcp
-    reply = ask("Many.Example")
-    assert_equal [1, 0], [reply.tc, reply.answer.size]
-    assert_equal "Many.Example", reply.question.first.first.to_s, "the question as asked"
+    bytes = ask_bytes("Many.Example")
+    # (resolv 0.7, Ruby 4.0's, does not decode the sections of a message with TC set)
+    assert_equal [1, 1, 0, 0, 0], [Resolv::DNS::Message.decode(bytes).tc, *bytes.unpack("x4n4")], "TC, the question only"
+    assert_equal "\x04Many\x07Example\x00".b, bytes.byteslice(12, 14), "the question as asked"
     assert_equal 1, zone.server.stats[:truncated]
     answers = resolver([zone.address]).addresses("Many.Example", families: [:A])
     assert_equal Array.new(40) { |i| "192.0.2.#{i}" }, answers, "asked again over TCP"
@@ -99,8 +104,8 @@ class TestDnsServerReplies < DnsTest
   end
 
   def test_a_type_without_a_name_here_is_named_as_resolv_names_it
-    generic = Resolv::DNS::Resource.get_class(65, IN::ClassValue)
+    generic = Resolv::DNS::Resource.get_class(65_280, IN::ClassValue) # private use: unknown to resolv
     assert_equal Resolv::DNS::RCode::NXDomain, ask("odd-type.example", generic).rcode
-    assert_equal ["odd-type.example", :Type65_Class1, generic], @seen
+    assert_equal ["odd-type.example", :Type65280_Class1, generic], @seen
   end
 end

@@ -70,4 +70,26 @@ class TestDnsServerWorkers < DnsTest
     assert_operator fibers, :<=, 2 + UringMachine::DNS::Server::SPARE_WORKERS + 1
     assert_equal 204, server.server.stats[:queries]
   end
+
+  # Fiber.schedule runs a new worker at once: it must not take a datagram of a burst and spin
+  # yet another before the worker that spun it has answered.
+  def test_a_burst_under_the_scheduler_spins_no_chain_of_workers
+    peak = 0
+    ids = nil
+    with_scheduler do |scheduler|
+      server = UringMachine::DNS::Server.new do |t|
+        peak = [peak, scheduler.machine.metrics[:fibers]].max
+        t.respond("192.0.2.1")
+      end.listen(port: 0, tcp: false)
+      schedule_fiber do
+        200.times { |i| ask(server.port, "n#{i}.example", i) } # all queued before the server runs
+        ids = Array.new(200) { Resolv::DNS::Message.decode(@client.recv(512)).id }
+        server.stop
+      end
+      scheduler.run
+    end
+    assert_equal (0...200).to_a, ids.sort
+    # this test's fiber and the UDP workers
+    assert_operator peak, :<=, 1 + UringMachine::DNS::Server::SPARE_WORKERS + 1
+  end
 end

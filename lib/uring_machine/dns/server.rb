@@ -14,22 +14,24 @@ module UringMachine
     #
     # #listen binds and starts the serving fibers on the calling thread's Machine (the
     # scheduler's under Fiber.set_scheduler) and returns self; they run whenever that thread's
-    # fibers wait. #wait waits for #stop. UDP queries are answered by a few worker fibers that
-    # take turns receiving: the one that takes a datagram runs the block and, when no other is
-    # left receiving (its block waits, say), spins one more first, so that a waiting block
-    # holds up only its own query; workers beyond SPARE_WORKERS leave once they have answered.
-    # The datagrams, their questions and the replies with address records go through Rust
-    # (Machine#__dns_receive__, UringMachine.__dns_reply__, Machine#__dns_send_to__); resolv
-    # decodes only what asks for more (Transaction#query, other records, odd packets).
-    # Under the scheduler they are Fiber.schedule fibers,
-    # serving until #stop; with the Machine API they are spun by the fiber that called #listen
-    # (listen from a fiber that lives as long as the server, e.g. the thread's root fiber, or
-    # #wait in it). Packets that do not decode as a query are dropped
-    # and counted (#stats[:malformed]); a block that raises gives SERVFAIL (#stats[:errors],
-    # #last_error). A UDP answer larger than 512 bytes goes out truncated (TC) so the client
-    # asks again over TCP. Queries pipelined on one TCP connection are answered concurrently
-    # too, each answer as soon as it is ready; a connection idle for +tcp_idle_timeout+ seconds
-    # is closed.
+    # fibers wait. #wait waits for #stop. Under the scheduler they are Fiber.schedule fibers,
+    # serving until #stop; with the Machine API they are spun as children of the fiber that
+    # called #listen (listen from a fiber that lives as long as the server, e.g. the thread's
+    # root fiber, or #wait in it).
+    #
+    # UDP queries are answered by a few worker fibers that take turns receiving: the one that
+    # takes a datagram runs the block and, when no other is left receiving (its block waits,
+    # say), spins one more first, so that a waiting block holds up only its own query; workers
+    # beyond SPARE_WORKERS leave once they have answered. The datagrams, their questions and
+    # the replies with only address records go through Rust (Machine#__dns_receive__ and
+    # #__dns_reply_to__, UringMachine.__dns_transaction__ and .__dns_reply__); resolv decodes
+    # and encodes the rest (Transaction#query, other records, odd packets). Queries pipelined
+    # on one TCP connection are answered concurrently too, each answer as soon as it is ready;
+    # a connection idle for +tcp_idle_timeout+ seconds is closed.
+    #
+    # Packets that do not decode as a query are dropped and counted (#stats[:malformed]); a
+    # block that raises gives SERVFAIL (#stats[:errors], #last_error). A UDP answer larger than
+    # 512 bytes goes out truncated (TC) so the client asks again over TCP.
     class Server
       UDP_LIMIT = 512
       MAX_MESSAGE = 65_535
@@ -165,12 +167,16 @@ module UringMachine
       # other worker is waiting for one spins a new worker before it answers (its block may
       # wait); one that has answered leaves if SPARE_WORKERS others are waiting already.
       def udp_worker(sock)
+        # Fiber.schedule runs a new fiber at once: let the worker that spun this one answer
+        # its query first, or each new worker could take a datagram and spin yet another.
+        @machine.snooze
         @starting -= 1
         me = Fiber.current
         answered = 0
         loop do
           @receiving[me] = true
           received = begin
+            @machine.snooze if (answered += 1) % BATCH == 0 # counted as receiving meanwhile
             receive(sock)
           ensure
             @receiving.delete(me)
@@ -180,8 +186,6 @@ module UringMachine
           start_udp_worker(sock) if @receiving.empty? && @starting.zero?
           answer_udp(sock, received)
           break if @receiving.size + @starting >= SPARE_WORKERS
-
-          @machine.snooze if (answered += 1) % BATCH == 0
         end
       end
 
