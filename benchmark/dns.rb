@@ -5,12 +5,14 @@
 #   um cold          UringMachine::DNS::Resolver without cache, Machine API fibers
 #   um cached        the same resolver with its cache (the names repeat: after the first
 #                    round, answers come from memory)
-#   um getaddrinfo   Addrinfo.getaddrinfo in fibers under UringMachine::Scheduler (its
-#                    address_resolve asks our resolver, uncached)
+#   um getaddrinfo   Addrinfo.getaddrinfo(name, nil, nil, :STREAM), as TCPSocket.new asks, in
+#                    fibers under UringMachine::Scheduler (its address_resolve asks our
+#                    resolver, uncached, for A and AAAA: the hook is not told the family)
 #   resolv sched     Ruby's Resolv::DNS (no cache) in fibers under UringMachine::Scheduler
-#   getaddrinfo thr  Addrinfo.getaddrinfo in threads (glibc, no cache), in a child process whose
-#                    /etc/resolv.conf is bind-mounted to point at dnsmasq on port 53 (needs root
-#                    and port 53 free; skipped otherwise)
+#   getaddrinfo thr  the same call in threads (glibc, no cache; A and AAAA too), in a child
+#                    process whose /etc/resolv.conf is bind-mounted to point at dnsmasq on port
+#                    53 (needs root and port 53 free; skipped otherwise)
+#   getaddrinfo thr A  the same with family :INET: glibc asks for A only (half the queries)
 # Then the server: UringMachine::DNS::Server answering from a block on a thread of this process,
 # flooded by a second process (our resolver, FIBERS at a time, no cache); dnsmasq under the same
 # flood for comparison. One op = one lookup / one query answered.
@@ -71,7 +73,7 @@ module DnsBench
       "um cold" => -> { machine_fibers(names) { |n| check(cold.lookup(n).map { |r| r.address.to_s }) } },
       "um cached" => -> { machine_fibers(names) { |n| check(cached.lookup(n).map { |r| r.address.to_s }) } },
       "um getaddrinfo" => lambda {
-        scheduler_fibers(names, dns: cold) { |n| check(Addrinfo.getaddrinfo(n, nil, :INET, :STREAM).map(&:ip_address)) }
+        scheduler_fibers(names, dns: cold) { |n| check(Addrinfo.getaddrinfo(n, nil, nil, :STREAM).map(&:ip_address)) }
       },
       "resolv sched" => -> { scheduler_fibers(names) { |n| check([resolv.getaddress(n).to_s]) } }
     }
@@ -87,8 +89,10 @@ module DnsBench
         results[name] = r if results[name].nil? || r.wall < results[name].wall
       end
     end
-    threads = getaddrinfo_threads
-    results["getaddrinfo thr"] = threads if threads
+    { "getaddrinfo thr" => "nil", "getaddrinfo thr A" => ":INET" }.each do |name, family|
+      threads = getaddrinfo_threads(name, family)
+      results[name] = threads if threads
+    end
     report(results, LOOKUPS, "lookups/s")
   ensure
     dnsmasq&.stop
@@ -96,12 +100,12 @@ module DnsBench
 
   # Addrinfo.getaddrinfo in FIBERS threads, in a child process that sees a resolv.conf naming
   # 127.0.0.1 (where a dnsmasq listens on port 53). nil (with the reason printed) if it cannot.
-  def getaddrinfo_threads
+  def getaddrinfo_threads(mode, family)
     reason = if !Process.uid.zero? then "needs root (a mount namespace and port 53)"
              elsif !system("command -v unshare >/dev/null") then "needs unshare (util-linux)"
              end
     if reason
-      puts "getaddrinfo thr: skipped, #{reason}"
+      puts "#{mode}: skipped, #{reason}"
       return nil
     end
     Dir.mktmpdir("um-dns-bench-") do |dir|
@@ -127,7 +131,7 @@ module DnsBench
             Array.new(#{FIBERS}) do
               Thread.new do
                 while (n = queue.pop)
-                  got = Addrinfo.getaddrinfo(n, nil, :INET, :STREAM).map(&:ip_address)
+                  got = Addrinfo.getaddrinfo(n, nil, #{family}, :STREAM).map(&:ip_address)
                   raise "wrong answer \#{got}" unless got == ["192.0.2.1"]
                 end
               end
@@ -141,11 +145,11 @@ module DnsBench
         out = IO.popen(["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', conf,
                         RbConfig.ruby, "-e", child], &:read)
         unless $?.success?
-          puts "getaddrinfo thr: failed (#{$?.inspect}): #{out}"
+          puts "#{mode}: failed (#{$?.inspect}): #{out}"
           return nil
         end
         wall, cpu = out.split.map(&:to_f)
-        Bench::Result.new("getaddrinfo thr", wall, cpu, nil)
+        Bench::Result.new(mode, wall, cpu, nil)
       ensure
         Process.kill(:TERM, dnsmasq)
         Process.wait(dnsmasq)

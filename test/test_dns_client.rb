@@ -156,13 +156,48 @@ class TestDnsClient < DnsTest
     forger&.close
   end
 
+  # A server on another address than loopback: each lookup has a socket of its own, so a
+  # fresh random source port as well as a random id (RFC 5452).
   def test_query_ids_and_source_ports_vary
+    address = Socket.ip_address_list.find { |a| a.ipv4? && !a.ipv4_loopback? }&.ip_address
+    skip "this host has no IPv4 address but loopback to run a server on" unless address
+
     seen = []
-    server = dns_server { |t| seen << [t.query.id, t.remote_address.ip_port]; t.respond("192.0.2.1") }
-    r = resolver([server.address], cache: false)
+    server = dns_server(host: address) { |t| seen << [t.query.id, t.remote_address.ip_port]; t.respond("192.0.2.1") }
+    r = resolver(["#{address}:#{server.port}"], cache: false)
     20.times { r.lookup("x.test") }
     assert_operator seen.map(&:first).uniq.size, :>=, 18
     assert_operator seen.map(&:last).uniq.size, :>=, 10
+  end
+
+  # To a loopback server no other host can send a forged reply: one socket serves lookup after
+  # lookup (ids still random). A forked child never gets the parent's, and the machine closes
+  # them when its thread ends.
+  def test_a_loopback_server_gets_one_socket_lookup_after_lookup
+    seen = []
+    server = dns_server { |t| seen << [t.query.id, t.remote_address.ip_port]; t.respond("192.0.2.1") }
+    r = resolver([server.address], cache: false)
+    20.times { r.addresses("x.test", families: [:A]) }
+    assert_operator seen.map(&:first).uniq.size, :>=, 18
+    assert_equal 1, seen.map(&:last).uniq.size, "one source port"
+
+    pid = fork { exit!(sockets_to(server.port).empty? ? 0 : 1) }
+    assert Process.wait2(pid).last.success?, "the forked child has no socket to the server"
+
+    fds = Dir.children("/proc/self/fd").size
+    Thread.new { 3.times { r.addresses("x.test", families: [:A]) } }.join
+    assert_equal fds, Dir.children("/proc/self/fd").size, "a thread's sockets close when it ends"
+  end
+
+  # This process's sockets connected to +port+ on loopback.
+  def sockets_to(port)
+    Dir.children("/proc/self/fd").map(&:to_i).select do |fd|
+      socket = Socket.for_fd(fd)
+      socket.autoclose = false
+      socket.remote_address.ip_port == port
+    rescue SystemCallError, ArgumentError, TypeError
+      false
+    end
   end
 
   def test_hosts_file_comes_first
@@ -190,6 +225,7 @@ class TestDnsClient < DnsTest
     assert_raises(TypeError) { r.lookup(nil) }
     assert_raises(ArgumentError) { r.lookup("") }
     assert_raises(ArgumentError) { r.lookup("a..b") }
+    %w[h.test.. .h.test].each { |name| assert_raises(ArgumentError, name) { r.addresses(name) } }
     assert_raises(ArgumentError) { r.lookup("#{'a' * 64}.test") }
     assert_raises(ArgumentError) { r.lookup("#{'abcdefgh.' * 30}test") }
     assert_raises(ArgumentError) { resolver(["not an address"]) }
@@ -206,6 +242,24 @@ class TestDnsClient < DnsTest
     assert_equal ["192.0.2.4"], r.addresses("only4.test", families: %i[AAAA A])
     assert_equal ["192.0.2.9"], r.addresses("192.0.2.9")
     assert_raises(UringMachine::DNS::NXDomain) { r.addresses("nope.test", families: %i[AAAA A]) }
+  end
+
+  # Each family goes on down the search list until a name has its records; a name that
+  # exists without any stops nothing but makes "no such name" an empty answer.
+  def test_addresses_follows_the_search_list_per_family
+    server = dns_server do |t|
+      case [t.question.name, t.question.type]
+      when ["w.first.test", :A] then t.respond("192.0.2.1")
+      when ["w.second.test", :AAAA] then t.respond("2001:db8::2")
+      when ["v.first.test", :A], ["v.first.test", :AAAA] then t.rcode = :NOERROR
+      end
+    end
+    r = resolver([server.address], search: %w[first.test second.test], ndots: 1)
+    assert_equal ["192.0.2.1", "2001:db8::2"], r.addresses("w", families: %i[A AAAA])
+    assert_equal ["2001:db8::2", "192.0.2.1"], r.addresses("w", families: %i[AAAA A])
+    assert_equal [], r.addresses("v", families: %i[A AAAA]), "v.first.test exists without addresses"
+    error = assert_raises(UringMachine::DNS::NXDomain) { r.addresses("u", families: %i[A AAAA]) }
+    assert_equal %w[u.first.test u.second.test u], error.names
   end
 
   # 100 lookups against a server that takes 0.2 s per answer: they wait together.

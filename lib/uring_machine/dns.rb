@@ -30,6 +30,9 @@ module UringMachine
       # The resolver DNS.lookup uses: one per process, configured from /etc/resolv.conf and
       # /etc/hosts (both re-read when they change), with a shared cache.
       def default_resolver
+        resolver = @default_resolver # set once per process: no lock to read it
+        return resolver if resolver && @default_resolver_pid == ::Process.pid
+
         @default_resolver_lock.synchronize do
           @default_resolver = nil if @default_resolver_pid != ::Process.pid
           @default_resolver_pid = ::Process.pid

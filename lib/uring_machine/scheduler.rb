@@ -108,7 +108,9 @@ module UringMachine
     def address_resolve(hostname)
       raise TypeError, "hostname must be a String, not #{hostname.class}" unless hostname.respond_to?(:to_str)
 
-      host = hostname.to_str.delete_prefix("[").delete_suffix("]")
+      host = hostname.to_str
+      host = host.delete_prefix("[") if host.start_with?("[") # no copy for the usual name
+      host = host.delete_suffix("]") if host.end_with?("]")
       resolver = dns
       return DNS.address_resolve(host, resolver == :ring ? DNS.default_resolver : resolver) unless resolver == :getaddrinfo
 

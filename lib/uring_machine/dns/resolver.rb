@@ -23,6 +23,7 @@ module UringMachine
       NAME_CHAIN_LIMIT = 8
       ANSWERED = [Resolv::DNS::RCode::NoError, Resolv::DNS::RCode::NXDomain].freeze
       RECONFIGURE_SECONDS = 1.0
+      LOOPBACK_NAME = /(?:\A|\.)localhost\z/i
 
       attr_reader :cache, :hosts
 
@@ -45,8 +46,10 @@ module UringMachine
 
       # The effective settings: {nameservers:, search:, ndots:, timeout:, attempts:, rotate:}.
       def configuration
+        return @config if @config && @resolv_conf.nil?
+
         now = DNS.clock
-        return @config if @config && (@resolv_conf.nil? || now - @config_checked_at < RECONFIGURE_SECONDS)
+        return @config if @config && now - @config_checked_at < RECONFIGURE_SECONDS
 
         @config_lock.synchronize do
           @config_checked_at = now
@@ -117,14 +120,15 @@ module UringMachine
       end
 
       def loopback_name?(text)
-        lowered = text.downcase
-        lowered == "localhost" || lowered.end_with?(".localhost")
+        LOOPBACK_NAME.match?(text)
       end
 
       def candidates(text, absolute)
         return [text] if absolute || text == "."
 
         config = configuration
+        return [text] if config[:search].empty?
+
         searched = config[:search].map { |domain| "#{text}.#{domain}" }
         text.count(".") >= config[:ndots] ? [text, *searched] : [*searched, text]
       end

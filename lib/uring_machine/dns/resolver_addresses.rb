@@ -2,12 +2,15 @@
 
 # UringMachine::DNS::Resolver#addresses: the hot path behind Scheduler#address_resolve. Its
 # replies are read in Rust (Machine#__dns_exchange__ with addresses: true): no
-# Resolv::DNS::Message is built, only the address Strings come back.
+# Resolv::DNS::Message is built, only the address Strings come back. The common case (one
+# name, both families answered at it, no cache) allocates a handful of objects.
 
 module UringMachine
   module DNS
     class Resolver
       ADDRESS_CLASSES = { A: Types::IN::A, AAAA: Types::IN::AAAA }.freeze
+      # What a class has at a name when it has no such records (the name exists).
+      NO_ADDRESSES = [:nodata, [].freeze].freeze
 
       # The IP addresses (Strings) of +name+: the name itself if it is one, /etc/hosts, else A
       # and AAAA asked together (one socket, both queries in flight at once). +families+:
@@ -24,70 +27,111 @@ module UringMachine
           return known.sort_by.with_index { |a, i| [order.index { |re| re.match?(a) } || order.size, i] }
         end
 
-        outcomes, names = address_lookups(name, address_classes(families))
-        found = outcomes.flat_map { |ok, value| ok ? value : [] }
-        return found unless found.empty?
+        classes = address_classes(families)
+        text = Types.check_name(name)
+        return classes.map { |resource_class| loopback(text, resource_class) } if loopback_name?(text)
 
-        errors = outcomes.reject(&:first).map { |_, error| error || NXDomain.new(names: names) }
-        return [] if errors.empty?
-        raise errors.find { |e| !e.is_a?(NXDomain) } || errors.first
+        names = candidates(text, name.end_with?("."))
+        if names.size == 1 && !@cache # the common case: its replies read once, here
+          replies = query(names.first, classes, true)
+          return settled_addresses(replies) || found_addresses(address_results(names.first, classes, replies, 0), names)
+        end
+        found_addresses(address_lookups(names, classes), names)
       end
 
       private
 
+      # The record classes for +families+; the default families' list is kept (it is asked for
+      # on every lookup).
       def address_classes(families)
+        return @default_classes[1] if @default_classes&.first.equal?(families)
+
         raise TypeError, "families must be an Array of :A / :AAAA, not #{families.class}" unless families.is_a?(Array)
 
-        families.map do |family|
+        classes = families.map do |family|
           ADDRESS_CLASSES.fetch(family) { raise ArgumentError, "families: :A or :AAAA, not #{family.inspect}" }
-        end
+        end.freeze
+        @default_classes = [families, classes].freeze if families.equal?(DNS.address_families)
+        classes
       end
 
-      # [true, addresses] or [false, error] for each class (IN::A, IN::AAAA), as #lookup would
-      # give for each (/etc/hosts aside: #addresses asked it): localhost, then the search
-      # list's names in turn, each class going on to the next name until it finds records, the
-      # classes still looking asked together. The error is nil for NXDOMAIN under every name
-      # (an NXDomain is made only when raised); the names asked come second.
-      def address_lookups(name, classes)
-        text = Types.check_name(name)
-        return [classes.map { |resource_class| [true, [loopback(text, resource_class)]] }, nil] if loopback_name?(text)
+      # The addresses of every class that found some, in order; [] when the name exists
+      # without any; else the first error that is not an NXDomain, or an NXDomain.
+      def found_addresses(results, names)
+        found = []
+        results.each { |status, data| found.concat(data) if status == :ok }
+        return found unless found.empty?
 
-        outcomes = Array.new(classes.size)
-        looking = classes.each_index.to_a
+        failed = results.find { |status, _| status == :error }
+        raise failed[1] if failed
+        raise NXDomain.new(names: names) if results.any? { |status, _| status == :nxdomain }
 
-        names = candidates(text, name.end_with?("."))
-        exists = []
-        names.each do |candidate|
+        found
+      end
+
+      # The addresses in +replies+ (from #query) if each class found records or none (NOERROR,
+      # no CNAME left to follow), in order; else nil.
+      def settled_addresses(replies)
+        found = []
+        replies.each do |reply|
+          return nil unless reply.is_a?(Array) && (reply[1] == :ok || reply[1] == :nodata)
+
+          found.concat(reply[2])
+        end
+        found
+      end
+
+      # [status, data] for each class (IN::A, IN::AAAA), as #lookup would find it (/etc/hosts
+      # aside: #addresses asked it): each class goes on to the next name of the search list
+      # until it finds records or fails, the classes still looking asked together. :ok (data:
+      # the addresses), :error (data: the error), :nxdomain (no name has it), or :nodata (a
+      # name exists without such records).
+      def address_lookups(names, classes)
+        results = resolve_addresses(names.first, classes)
+        return results if names.size == 1 || results.all? { |status, _| status == :ok || status == :error }
+
+        results = results.dup
+        exists = results.map { |status, _| status == :nodata }
+        names.drop(1).each do |candidate|
+          looking = results.each_index.select { |i| results[i][0] == :nodata || results[i][0] == :nxdomain }
           break if looking.empty?
 
-          results = resolve_addresses(candidate, looking.map { |i| classes[i] })
-          looking = looking.zip(results).filter_map do |i, (status, data)|
-            case status
-            when :ok then outcomes[i] = [true, data]
-            when :error then outcomes[i] = [false, data]
-            else
-              exists << i if status == :nodata
-              next i
-            end
-            nil
+          looking.zip(resolve_addresses(candidate, classes.values_at(*looking))) do |i, result|
+            results[i] = result
+            exists[i] ||= result[0] == :nodata
           end
         end
-        looking.each { |i| outcomes[i] = exists.include?(i) ? [true, []] : [false, nil] }
-        [outcomes, names]
+        results.each_index { |i| results[i] = NO_ADDRESSES if exists[i] && results[i][0] == :nxdomain }
+        results
       end
 
-      # [status, addresses] for each class at one fully qualified name, from the cache or the
-      # servers: :ok, :nodata, :nxdomain, or :error with the error; CNAME chains the server did
-      # not finish are followed here.
+      # [status, data] for each class at one fully qualified name, from the cache or the
+      # servers (see #address_lookups); CNAME chains the server did not finish are followed
+      # here.
       def resolve_addresses(fqdn, classes, depth = 0)
+        return ask_addresses(fqdn, classes, depth) unless @cache
+
         key = fqdn.downcase
-        results = classes.map { |resource_class| @cache&.get([key, resource_class, :addresses]) }
+        results = classes.map { |resource_class| @cache.get([key, resource_class, :addresses]) }
         asking = results.each_index.reject { |i| results[i] }
         return results if asking.empty?
 
-        replies = query(fqdn, asking.map { |i| classes[i] }, true)
-        asking.zip(replies) { |i, reply| results[i] = address_result(fqdn, classes[i], reply, depth) }
+        asking.zip(ask_addresses(fqdn, classes.values_at(*asking), depth)) { |i, result| results[i] = result }
         results
+      end
+
+      def ask_addresses(fqdn, classes, depth)
+        address_results(fqdn, classes, query(fqdn, classes, true), depth)
+      end
+
+      # #address_result of each of #query's +replies+, in their place.
+      def address_results(fqdn, classes, replies, depth)
+        i = 0
+        while i < replies.size
+          replies[i] = address_result(fqdn, classes[i], replies[i], depth)
+          i += 1
+        end
+        replies
       end
 
       def address_result(fqdn, resource_class, reply, depth)

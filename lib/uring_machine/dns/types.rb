@@ -17,6 +17,15 @@ module UringMachine
 
       module_function
 
+      # Is +text+ (no trailing dot) an ASCII name of labels of 1..63 bytes, at most 253 bytes?
+      # Under 64 bytes no label can be too long: no need for the regexp.
+      def plain?(text)
+        return false if text.empty? || !text.ascii_only? || text.start_with?(".") || text.end_with?(".")
+        return !text.include?("..") if text.bytesize <= 63
+
+        text.bytesize <= 253 && PLAIN_NAME.match?(text)
+      end
+
       # The Resolv::DNS::Resource class for +type+, or ArgumentError.
       def resource_class(type)
         case type
@@ -44,8 +53,8 @@ module UringMachine
         raise TypeError, "DNS name must be a String, not #{name.class}" unless name.is_a?(String) || name.is_a?(Resolv::DNS::Name)
 
         text = name.to_s
-        text = text.delete_suffix(".") unless text == "."
-        return text if text.bytesize <= 253 && text.ascii_only? && PLAIN_NAME.match?(text) # the common case, at once
+        text = text.delete_suffix(".") if text.end_with?(".") && text != "."
+        return text if plain?(text) # the common case, at once
         raise ArgumentError, "empty DNS name" if text.empty?
         raise ArgumentError, "DNS name too long (#{text.bytesize} bytes, at most 253): #{text[0, 40]}..." if text.bytesize > 253
         return text if text == "."

@@ -139,6 +139,8 @@ pub struct State {
     pub entering_wait: bool,
     ticks: u32,
     completions: Vec<Completion>,
+    /// UDP sockets to loopback nameservers between lookups (ops/dns/idle_sockets.rs).
+    pub dns_sockets: crate::ops::dns::IdleSockets,
 }
 
 #[derive(TypedData)]
@@ -243,6 +245,7 @@ impl Machine {
             ticks: 0,
             completions: Vec::with_capacity(256),
             progress: Arc::default(),
+            dns_sockets: Default::default(),
         };
         state.arm_wakeup();
         let state_progress = Arc::clone(&state.progress);
@@ -906,6 +909,7 @@ impl Machine {
         self.with(|s| {
             s.cancel_all_and_drain();
             s.buffers = None;
+            s.dns_sockets = Default::default();
             s.ring.close();
         });
         self.wakeup.close();

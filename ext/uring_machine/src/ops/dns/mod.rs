@@ -3,10 +3,13 @@
 //! resolver's policy (hosts, search list, servers and attempts, cache) stays in Ruby. The
 //! server's hot path too: datagrams in and out (server.rs), questions read and replies
 //! encoded (reply.rs); its policy (the block, stats, TCP, fibers) stays in Ruby.
+mod idle_sockets;
 pub mod reply;
 mod server;
 mod transport;
 mod wire;
+
+pub use idle_sockets::IdleSockets;
 
 use std::net::{IpAddr, SocketAddr};
 

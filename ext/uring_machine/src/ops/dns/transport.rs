@@ -15,6 +15,7 @@ use magnus::Error;
 use crate::machine::op_group::{Completed, OpGroup};
 use crate::machine::Machine;
 use crate::ops::dns::wire::{Came, Checked, Question};
+use crate::ops::dns::IdleSockets;
 use crate::ops::net::to_sockaddr;
 use crate::ring::op::{OpId, Owned};
 use crate::ruby::value as rb;
@@ -48,6 +49,13 @@ impl Drop for Socket {
 }
 
 impl Socket {
+    /// The descriptor, no longer closed by this Socket.
+    fn into_raw(self) -> i32 {
+        let fd = self.0;
+        std::mem::forget(self);
+        fd
+    }
+
     /// A socket of `kind` for `server`'s family; connected (a syscall, which never waits for
     /// a datagram socket) when `connect`. Err: the errno.
     fn open(server: &SocketAddr, kind: i32, connect: bool) -> Result<Socket, i32> {
@@ -150,9 +158,18 @@ pub fn exchange(
     timeout: Duration,
 ) -> Result<Vec<Outcome>, Error> {
     let mut outcomes: Vec<Outcome> = questions.iter().map(|_| Outcome::Silent).collect();
-    let socket = match Socket::open(&server, libc::SOCK_DGRAM, true) {
-        Ok(s) => s,
-        Err(errno) => return Ok(questions.iter().map(|_| Outcome::Errno(errno)).collect()),
+    let reusable = IdleSockets::keeps(&server);
+    let idle = if reusable {
+        machine.with(|s| s.dns_sockets.take(&server))
+    } else {
+        None
+    };
+    let socket = match idle {
+        Some(fd) => Socket(fd),
+        None => match Socket::open(&server, libc::SOCK_DGRAM, true) {
+            Ok(s) => s,
+            Err(errno) => return Ok(questions.iter().map(|_| Outcome::Errno(errno)).collect()),
+        },
     };
     let mut ids: Vec<u16> = Vec::with_capacity(questions.len());
     while ids.len() < questions.len() {
@@ -235,7 +252,15 @@ pub fn exchange(
         }
     }
     group.end()?;
-    drop(socket);
+    // Every recv came back and no error is left on the socket: nothing of this exchange can
+    // reach the next one but a duplicate reply, which its checks drop.
+    let clean = recvs == 0 && open.is_empty() && !outcomes.iter().any(|o| matches!(o, Outcome::Errno(_)));
+    if reusable && clean {
+        let fd = socket.into_raw();
+        machine.with(|s| s.dns_sockets.give_back(server, fd));
+    } else {
+        drop(socket);
+    }
     for i in truncated {
         outcomes[i] = tcp(machine, server, &questions[i], timeout)?;
     }
