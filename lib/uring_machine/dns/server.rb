@@ -184,7 +184,11 @@ module UringMachine
           break unless received
 
           start_udp_worker(sock) if @receiving.empty? && @starting.zero?
-          answer_udp(sock, received)
+          if received.is_a?(Transaction)
+            answer_udp(sock, received)
+          else
+            answer_decoded_udp(sock, *received)
+          end
           break if @receiving.size + @starting >= SPARE_WORKERS
         end
       end
@@ -199,22 +203,23 @@ module UringMachine
         nil
       end
 
-      def answer_udp(sock, received)
-        if received.is_a?(Transaction)
-          answer_rust_transaction(sock, received)
-        elsif (transaction = decoded_transaction(*received, :udp))
-          reply = answer(transaction, UDP_LIMIT)
-          @stats[:truncated] += 1 if reply.getbyte(2).anybits?(TC_BIT)
-          @machine.__dns_send_to__(sock, reply, received.last) # an Errno Integer: the datagram is lost
-        end
+      # Answers a datagram resolv decodes (not a plain query).
+      def answer_decoded_udp(sock, packet, sender)
+        transaction = decoded_transaction(packet, sender, :udp)
+        return unless transaction
+
+        reply = answer(transaction, UDP_LIMIT)
+        @stats[:truncated] += 1 if reply.getbyte(2).anybits?(TC_BIT)
+        @machine.__dns_send_to__(sock, reply, sender) # an Errno Integer: the datagram is lost
       rescue IOError
         nil # stopped meanwhile
       end
 
       # Answers a transaction __dns_receive__ made, its reply encoded and sent in Rust when it
       # has only address records.
-      def answer_rust_transaction(sock, transaction)
-        count(transaction)
+      def answer_udp(sock, transaction)
+        @stats[:queries] += 1
+        @stats[:udp] += 1
         run_handler(transaction)
         sent = begin
           @machine.__dns_reply_to__(sock, transaction, UDP_LIMIT)
@@ -230,6 +235,8 @@ module UringMachine
         reply = encode(transaction, UDP_LIMIT)
         @stats[:truncated] += 1 if reply.getbyte(2).anybits?(TC_BIT)
         @machine.__dns_send_to__(sock, reply, transaction.__sender__)
+      rescue IOError
+        nil # stopped meanwhile
       end
 
       # The header and question only, TC set.
