@@ -96,8 +96,15 @@ module DnsTestHelper
     socket&.close
   end
 
+  # A UDP socket for a test to ask from (closed at teardown).
+  def udp_client
+    (@udp_clients ||= []) << UDPSocket.new
+    @udp_clients.last
+  end
+
   def teardown
     @silent_sockets&.each(&:close)
+    @udp_clients&.each(&:close)
     @dns_threads&.each(&:stop)
     super
   end

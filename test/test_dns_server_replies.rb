@@ -10,13 +10,8 @@ class TestDnsServerReplies < DnsTest
 
   def setup
     super
-    @client = UDPSocket.new
+    @client = udp_client
     @client.connect("127.0.0.1", zone.port)
-  end
-
-  def teardown
-    @client&.close
-    super
   end
 
   def zone
@@ -106,6 +101,8 @@ class TestDnsServerReplies < DnsTest
   def test_a_type_without_a_name_here_is_named_as_resolv_names_it
     generic = Resolv::DNS::Resource.get_class(65_280, IN::ClassValue) # private use: unknown to resolv
     assert_equal Resolv::DNS::RCode::NXDomain, ask("odd-type.example", generic).rcode
-    assert_equal ["odd-type.example", :Type65280_Class1, generic], @seen
+    name, type, resource_class = @seen
+    # (resolv 0.7, Ruby 3.4's, makes an anonymous class for the type at each decode)
+    assert_equal ["odd-type.example", :Type65280_Class1, 65_280], [name, type, resource_class::TypeValue]
   end
 end

@@ -9,11 +9,10 @@ class TestDnsServerWorkers < DnsTest
 
   def setup
     super
-    @client = UDPSocket.new
+    @client = udp_client
   end
 
   def teardown
-    @client&.close
     @gate&.each { |io| io.close unless io.closed? }
     super
   end

@@ -29,18 +29,7 @@ pub fn plain_question(bytes: &[u8]) -> Option<(Vec<u8>, u16)> {
     {
         return None;
     }
-    Some((name_text(&query.name), u16::from(query.query_type)))
-}
-
-fn name_text(name: &Name) -> Vec<u8> {
-    let mut text = Vec::with_capacity(64);
-    for (i, label) in name.iter().enumerate() {
-        if i > 0 {
-            text.push(b'.');
-        }
-        text.extend_from_slice(label);
-    }
-    text
+    Some((super::wire::name_text(&query.name), u16::from(query.query_type)))
 }
 
 /// The ivar names of UringMachine::DNS::Transaction that Rust reads and sets, interned at
