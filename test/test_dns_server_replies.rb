@@ -98,6 +98,17 @@ class TestDnsServerReplies < DnsTest
     assert_equal [["seen.example", :A, IN::A]], questions
   end
 
+  def test_over_ipv6
+    skip_with_reason("no IPv6 loopback here") unless Socket.ip_address_list.any?(&:ipv6_loopback?)
+    seen = nil
+    server = dns_server(host: "::1") do |t|
+      seen = t.remote_address
+      t.respond("2001:db8::5", ttl: 9)
+    end
+    assert_equal ["2001:db8::5"], resolver(["[::1]:#{server.port}"]).addresses("v6.example", families: [:AAAA])
+    assert_equal ["::1", Socket::AF_INET6, Socket::SOCK_DGRAM], [seen.ip_address, seen.afamily, seen.socktype]
+  end
+
   def test_a_type_without_a_name_here_is_named_as_resolv_names_it
     generic = Resolv::DNS::Resource.get_class(65_280, IN::ClassValue) # private use: unknown to resolv
     assert_equal Resolv::DNS::RCode::NXDomain, ask("odd-type.example", generic).rcode

@@ -135,7 +135,12 @@ impl Machine {
 /// is there.
 fn receive_datagram(fd: i32) -> Result<Option<(rb_sys::VALUE, rb_sys::VALUE)>, Error> {
     DATAGRAM.with(|buffer| {
-        let mut buffer = buffer.borrow_mut();
+        let Ok(mut buffer) = buffer.try_borrow_mut() else {
+            return Err(rb::exception(
+                rb::ruby().exception_runtime_error(),
+                "DNS datagram buffer in use",
+            ));
+        };
         // SAFETY: sockaddr_storage is plain old data: all zeroes is a valid value.
         let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut from_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
