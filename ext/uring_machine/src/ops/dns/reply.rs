@@ -42,6 +42,8 @@ pub struct Ivars {
     pub question_name: ID,
     pub type_code: ID,
     pub checked_name: ID,
+    /// :udp (a Symbol's ID; the ivars' names are IDs too)
+    pub udp: ID,
     pub answers: ID,
     pub authority: ID,
     pub additional: ID,
@@ -66,6 +68,7 @@ pub fn init() -> Result<(), Error> {
         question_name: intern(c"@question_name")?,
         type_code: intern(c"@type_code")?,
         checked_name: intern(c"@checked_name")?,
+        udp: intern(c"udp")?,
         answers: intern(c"@answers")?,
         authority: intern(c"@authority")?,
         additional: intern(c"@additional")?,
@@ -81,37 +84,86 @@ pub fn ivars() -> &'static Ivars {
         .expect("the DNS ivar names are interned when the extension loads")
 }
 
-/// A new Transaction (of class `class`) for the query `packet` from `sender`, when
-/// plain_question reads it, else nil: @packet, @sender and @remote_address (the sender,
-/// made an Addrinfo by Ruby when asked for if it is a packed sockaddr), @protocol,
-/// @question_name (also @checked_name: valid as it is), @type_code and an empty @answers.
-/// The rest is nil until Ruby sets it.
-pub fn transaction(class: VALUE, packet: VALUE, sender: VALUE, protocol: VALUE) -> Result<VALUE, Error> {
-    // SAFETY: `packet` is a String (callers check or make it), read at once.
-    let Some((name, qtype)) = plain_question(unsafe { string_slice(packet) }) else {
-        return Ok(NIL);
-    };
-    // SAFETY: rb_obj_alloc runs the class's allocator (a plain Ruby class: Object's), which
-    // may raise NoMemoryError, under protect.
-    let object = protect(|| unsafe { rb_sys::rb_obj_alloc(class) })?;
-    let name = rb::bytes_new(&name)?;
+/// What a received message becomes: a new Transaction (of class `class`) when plain_question
+/// reads it, with @packet, @sender and @remote_address (the sender: an Addrinfo, or a packed
+/// sockaddr that Ruby makes one of when asked), @protocol, @question_name (also @checked_name:
+/// valid as it is), @type_code and an empty @answers, the rest nil until Ruby sets it; else
+/// `other` (packet, sender). `packet` and `sender` are made Strings here when given as bytes. All in one `protect`: a datagram costs one, not one per object.
+pub fn transaction(
+    class: VALUE,
+    packet: Field,
+    sender: Field,
+    protocol: VALUE,
+    other: unsafe fn(VALUE, VALUE) -> VALUE,
+) -> Result<VALUE, Error> {
+    // SAFETY: a String is read at once (plain_question runs before any Ruby call).
+    let question = plain_question(unsafe { packet.slice() });
     let ids = ivars();
-    rb::ivar_set(object, ids.packet, packet)?;
-    rb::ivar_set(object, ids.sender, sender)?;
-    rb::ivar_set(object, ids.remote_address, sender)?;
-    rb::ivar_set(object, ids.protocol, protocol)?;
-    rb::ivar_set(object, ids.question_name, name)?;
-    rb::ivar_set(object, ids.checked_name, name)?;
-    rb::ivar_set(object, ids.type_code, int(i64::from(qtype)))?;
-    rb::ivar_set(object, ids.answers, rb::ary_new_capa(1)?)?;
-    Ok(object)
+    // SAFETY: every call below may raise only NoMemoryError (allocating the Strings, the
+    // object, its ivars; a new object is not frozen), caught by protect; no Rust value that
+    // needs dropping lives in this frame. The VALUEs stay on this stack until set.
+    protect(|| unsafe {
+        let packet = packet.value();
+        let sender = sender.value();
+        let Some((name, qtype)) = &question else {
+            return other(packet, sender);
+        };
+        let object = rb_sys::rb_obj_alloc(class);
+        let name = rb_sys::rb_str_new(name.as_ptr() as *const _, name.len() as _);
+        rb_sys::rb_ivar_set(object, ids.packet, packet);
+        rb_sys::rb_ivar_set(object, ids.sender, sender);
+        rb_sys::rb_ivar_set(object, ids.remote_address, sender);
+        rb_sys::rb_ivar_set(object, ids.protocol, protocol);
+        rb_sys::rb_ivar_set(object, ids.question_name, name);
+        rb_sys::rb_ivar_set(object, ids.checked_name, name);
+        rb_sys::rb_ivar_set(object, ids.type_code, int(i64::from(*qtype)));
+        rb_sys::rb_ivar_set(object, ids.answers, rb_sys::rb_ary_new_capa(1));
+        object
+    })
+}
+
+/// A Ruby value as given (the packet: a String; the sender: a String or an Addrinfo), or
+/// bytes to make a String of (inside transaction's protect).
+#[derive(Clone, Copy)]
+pub enum Field<'a> {
+    Value(VALUE),
+    Raw(&'a [u8]),
+}
+
+impl Field<'_> {
+    /// # Safety
+    /// A Value variant holds a live String, read before any Ruby call.
+    unsafe fn slice(&self) -> &[u8] {
+        match self {
+            // SAFETY: the caller's contract.
+            Field::Value(v) => unsafe { string_slice(*v) },
+            Field::Raw(bytes) => bytes,
+        }
+    }
+
+    /// # Safety
+    /// Under protect: making a String may raise NoMemoryError.
+    unsafe fn value(&self) -> VALUE {
+        match self {
+            Field::Value(v) => *v,
+            // SAFETY: the pointer and length describe live bytes (CRuby copies them).
+            Field::Raw(bytes) => unsafe { rb_sys::rb_str_new(bytes.as_ptr() as *const _, bytes.len() as _) },
+        }
+    }
 }
 
 /// UringMachine.__dns_transaction__(class, packet, sender, protocol): see transaction.
 pub fn rb_dns_transaction(class: Value, packet: Value, sender: Value, protocol: Value) -> Result<Value, Error> {
     let class: magnus::RClass = magnus::TryConvert::try_convert(class)?;
     let packet = string_arg(raw(packet), "packet")?;
-    transaction(raw(class), raw(packet), raw(sender), raw(protocol)).map(rb::value)
+    transaction(
+        raw(class),
+        Field::Value(raw(packet)),
+        Field::Value(raw(sender)),
+        raw(protocol),
+        |_, _| NIL,
+    )
+    .map(rb::value)
 }
 
 /// The reply a Transaction made by `transaction` gives: its bytes and whether it was cut to

@@ -10,7 +10,7 @@ use crate::machine::Machine;
 use crate::ruby::fd::fd_arg;
 use crate::ruby::value::{self as rb, int, last_errno, raw};
 
-use super::reply::{ivars, limit_arg, string_slice, transaction, transaction_reply};
+use super::reply::{ivars, limit_arg, string_slice, transaction, transaction_reply, Field};
 
 /// The largest datagram (a DNS message over UDP is at most 65,535 bytes).
 const MAX_DATAGRAM: usize = 65_535;
@@ -32,16 +32,25 @@ impl Machine {
         let fd = fd_arg(raw(io))?;
         let class: magnus::RClass = magnus::TryConvert::try_convert(class)?;
         loop {
-            if let Some((packet, sender)) = receive_datagram(fd)? {
+            let received = DATAGRAM.with(|buffer| -> Result<Option<Value>, Error> {
+                let Ok(mut buffer) = buffer.try_borrow_mut() else {
+                    return Err(rb::exception(
+                        rb::ruby().exception_runtime_error(),
+                        "DNS datagram buffer in use",
+                    ));
+                };
+                let Some((length, from, from_len)) = receive_datagram(fd, &mut buffer)? else {
+                    return Ok(None);
+                };
                 self.count_direct(opcode::Recv::CODE);
-                let made = transaction(raw(class), packet, sender, udp_symbol()?)?;
-                if made != rb::NIL {
-                    return Ok(rb::value(made));
-                }
-                let pair = rb::ary_new_capa(2)?;
-                rb::ary_push(pair, packet)?;
-                rb::ary_push(pair, sender)?;
-                return Ok(rb::value(pair));
+                // SAFETY: recvfrom wrote `from_len` bytes of address into `from` (at most its size).
+                let sender = unsafe { std::slice::from_raw_parts(&from as *const _ as *const u8, from_len) };
+                let udp = crate::ruby::names::symbol(ivars().udp);
+                let made = transaction(raw(class), Field::Raw(&buffer[..length]), Field::Raw(sender), udp, pair)?;
+                Ok(Some(rb::value(made)))
+            })?;
+            if let Some(made) = received {
+                return Ok(made);
             }
             let polled = self.poll_fd(fd, libc::POLLIN as u32)?;
             if polled < 0 {
@@ -131,50 +140,46 @@ impl Machine {
     }
 }
 
-/// The next datagram on `fd` and its sender (a packed sockaddr), as Strings; None when none
-/// is there.
-fn receive_datagram(fd: i32) -> Result<Option<(rb_sys::VALUE, rb_sys::VALUE)>, Error> {
-    DATAGRAM.with(|buffer| {
-        let Ok(mut buffer) = buffer.try_borrow_mut() else {
-            return Err(rb::exception(
-                rb::ruby().exception_runtime_error(),
-                "DNS datagram buffer in use",
-            ));
+/// Receives the next datagram on `fd` into `buffer`: its length, the sender's address and
+/// that address's length; None when none is there.
+fn receive_datagram(fd: i32, buffer: &mut [u8]) -> Result<Option<(usize, libc::sockaddr_storage, usize)>, Error> {
+    // SAFETY: sockaddr_storage is plain old data: all zeroes is a valid value.
+    let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut from_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `buffer` has room for its length and `from` for any address (its length in
+    // `from_len`); MSG_DONTWAIT: written during the call only.
+    let n = unsafe {
+        libc::recvfrom(
+            fd,
+            buffer.as_mut_ptr() as *mut libc::c_void,
+            buffer.len(),
+            libc::MSG_DONTWAIT,
+            &mut from as *mut _ as *mut libc::sockaddr,
+            &mut from_len,
+        )
+    };
+    if n < 0 {
+        return match -last_errno() as i32 {
+            libc::EAGAIN | libc::EINTR => Ok(None),
+            errno => Err(rb::errno_error(errno, "recvfrom")),
         };
-        // SAFETY: sockaddr_storage is plain old data: all zeroes is a valid value.
-        let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut from_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        // SAFETY: the buffer has room for MAX_DATAGRAM bytes and `from` for any address (its
-        // length in `from_len`); MSG_DONTWAIT: written during the call only.
-        let n = unsafe {
-            libc::recvfrom(
-                fd,
-                buffer.as_mut_ptr() as *mut libc::c_void,
-                MAX_DATAGRAM,
-                libc::MSG_DONTWAIT,
-                &mut from as *mut _ as *mut libc::sockaddr,
-                &mut from_len,
-            )
-        };
-        if n < 0 {
-            return match -last_errno() as i32 {
-                libc::EAGAIN | libc::EINTR => Ok(None),
-                errno => Err(rb::errno_error(errno, "recvfrom")),
-            };
-        }
-        // SAFETY: recvfrom wrote `from_len` bytes of address into `from` (at most its size).
-        let sender = unsafe {
-            std::slice::from_raw_parts(
-                &from as *const _ as *const u8,
-                (from_len as usize).min(std::mem::size_of::<libc::sockaddr_storage>()),
-            )
-        };
-        Ok(Some((rb::bytes_new(&buffer[..n as usize])?, rb::bytes_new(sender)?)))
-    })
+    }
+    let from_len = (from_len as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
+    Ok(Some((n as usize, from, from_len)))
 }
 
-fn udp_symbol() -> Result<rb_sys::VALUE, Error> {
-    rb::symbol("udp")
+/// [packet, sender]: a datagram that is not a plain query, for Ruby to decode.
+///
+/// # Safety
+/// Under protect (transaction's): allocating may raise NoMemoryError.
+unsafe fn pair(packet: rb_sys::VALUE, sender: rb_sys::VALUE) -> rb_sys::VALUE {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let pair = rb_sys::rb_ary_new_capa(2);
+        rb_sys::rb_ary_push(pair, packet);
+        rb_sys::rb_ary_push(pair, sender);
+        pair
+    }
 }
 
 fn string(v: Value, what: &str) -> Result<RString, Error> {
