@@ -24,7 +24,7 @@ module UringMachine
       # The question types known by code, for a query read in Rust: [name, resource class].
       TYPE_CODES = Types::BY_NAME.to_h { |name, resource_class| [resource_class::TypeValue, [name, resource_class].freeze] }.freeze
 
-      # The sender (Addrinfo), :udp or :tcp.
+      # :udp or :tcp.
       attr_reader :protocol
 
       # The server makes its transactions in Rust instead (UringMachine.__dns_transaction__,
