@@ -70,6 +70,25 @@ class TestDnsServerWorkers < DnsTest
     assert_equal 204, server.server.stats[:queries]
   end
 
+  def test_listening_again_after_stop
+    answers = []
+    with_scheduler do |scheduler|
+      server = UringMachine::DNS::Server.new { |t| t.respond("192.0.2.1") }
+      schedule_fiber do
+        2.times do
+          server.listen(port: 0, tcp: false)
+          3.times do |i|
+            ask(server.port, "n#{i}.example", i)
+            answers << Resolv::DNS::Message.decode(@client.recv(512)).id
+          end
+          server.stop
+        end
+      end
+      scheduler.run
+    end
+    assert_equal [0, 1, 2, 0, 1, 2], answers
+  end
+
   # Fiber.schedule runs a new worker at once: it must not take a datagram of a burst and spin
   # yet another before the worker that spun it has answered.
   def test_a_burst_under_the_scheduler_spins_no_chain_of_workers

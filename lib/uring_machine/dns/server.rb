@@ -72,6 +72,8 @@ module UringMachine
         @machine = DNS.machine
         @home = Fiber.current
         @stopping = false
+        @receiving = {}
+        @starting = 0
         bind(host, port, udp, tcp)
         @udp_socket = @sockets.find { |s| s.is_a?(UDPSocket) }
         @tcp_server = @sockets.find { |s| s.is_a?(TCPServer) }
@@ -170,7 +172,7 @@ module UringMachine
         # Fiber.schedule runs a new fiber at once: let the worker that spun this one answer
         # its query first, or each new worker could take a datagram and spin yet another.
         @machine.snooze
-        @starting -= 1
+        @starting -= 1 if sock.equal?(@udp_socket) # not a worker of a listen before #stop
         me = Fiber.current
         answered = 0
         loop do
