@@ -19,12 +19,17 @@ use crate::ruby::value::{self as rb, int, raw, NIL};
 /// Types.check_name as it is). The name as the Ruby server writes it (labels joined by dots
 /// as received, no trailing dot) and the type code.
 pub fn plain_question(bytes: &[u8]) -> Option<(Vec<u8>, u16)> {
-    let message = Message::from_vec(bytes).ok()?;
-    let meta = &message.metadata;
-    if meta.message_type != MessageType::Query || meta.op_code != OpCode::Query || message.queries.len() != 1 {
+    let (header, mut questions) = header_and_questions(bytes)?;
+    let (meta, counts) = (&header.metadata, &header.counts);
+    if meta.message_type != MessageType::Query || meta.op_code != OpCode::Query || counts.queries != 1 {
         return None;
     }
-    let query = &message.queries[0];
+    // The other sections must decode too (an EDNS OPT record, say): the whole message.
+    let more = counts.answers != 0 || counts.authorities != 0 || counts.additionals != 0;
+    if more && Message::from_vec(bytes).is_err() {
+        return None;
+    }
+    let query = questions.pop()?;
     if query.query_class != DNSClass::IN || query.name.is_root() || query.name.iter().any(|label| label.contains(&b'.'))
     {
         return None;
