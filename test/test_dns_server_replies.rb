@@ -29,6 +29,7 @@ class TestDnsServerReplies < DnsTest
       when "seen.example"
         @seen = [t.protocol, t.remote_address, t.query, t.questions.map(&:to_a)]
         t.respond("192.0.2.1")
+      when "two.example" then @seen = t.questions.map(&:name)
       else @seen = t.question.to_a if t.question.name == "odd-type.example"
       end
     end
@@ -96,6 +97,17 @@ class TestDnsServerReplies < DnsTest
     assert_kind_of Resolv::DNS::Message, query
     assert_equal [77, "seen.example"], [query.id, query.question.first.first.to_s]
     assert_equal [["seen.example", :A, IN::A]], questions
+  end
+
+  def test_a_query_of_two_questions_is_read_by_resolv
+    query = Resolv::DNS::Message.new(5)
+    %w[two.example. second.example.].each { |name| query.add_question(Resolv::DNS::Name.create(name), IN::A) }
+    @client.send(query.encode, 0)
+    assert @client.wait_readable(10), "a reply"
+    reply = Resolv::DNS::Message.decode(@client.recv(512))
+    assert_equal [5, Resolv::DNS::RCode::NXDomain, %w[two.example second.example]],
+                 [reply.id, reply.rcode, reply.question.map { |name, _| name.to_s }]
+    assert_equal %w[two.example second.example], @seen
   end
 
   def test_over_ipv6

@@ -210,9 +210,7 @@ module UringMachine
         transaction = decoded_transaction(packet, sender, :udp)
         return unless transaction
 
-        reply = answer(transaction, UDP_LIMIT)
-        @stats[:truncated] += 1 if reply.getbyte(2).anybits?(TC_BIT)
-        @machine.__dns_send_to__(sock, reply, sender) # an Errno Integer: the datagram is lost
+        send_encoded(sock, answer(transaction, UDP_LIMIT), sender)
       rescue IOError
         nil # stopped meanwhile
       end
@@ -234,11 +232,16 @@ module UringMachine
         @stats[:truncated] += 1 if sent == :truncated
         return unless sent.nil? # other records: resolv encodes them
 
-        reply = encode(transaction, UDP_LIMIT)
-        @stats[:truncated] += 1 if reply.getbyte(2).anybits?(TC_BIT)
-        @machine.__dns_send_to__(sock, reply, transaction.__sender__)
+        send_encoded(sock, encode(transaction, UDP_LIMIT), transaction.__sender__)
       rescue IOError
         nil # stopped meanwhile
+      end
+
+      # Sends a reply encoded in Ruby's hands (by resolv, or __dns_reply__) to the packed
+      # sockaddr +sender+.
+      def send_encoded(sock, reply, sender)
+        @stats[:truncated] += 1 if reply.getbyte(2).anybits?(TC_BIT)
+        @machine.__dns_send_to__(sock, reply, sender) # an Errno Integer: the datagram is lost
       end
 
       # The header and question only, TC set.
