@@ -115,6 +115,17 @@ module DnsTestHelper
     thread
   end
 
+  # This process's sockets connected to +port+ on loopback.
+  def sockets_to(port)
+    Dir.children("/proc/self/fd").map(&:to_i).select do |fd|
+      socket = Socket.for_fd(fd)
+      socket.autoclose = false
+      socket.remote_address.ip_port == port
+    rescue SystemCallError, ArgumentError, TypeError
+      false
+    end
+  end
+
   def addresses_of(records)
     records.map { |r| r.address.to_s }
   end

@@ -189,17 +189,6 @@ class TestDnsClient < DnsTest
     assert_equal fds, Dir.children("/proc/self/fd").size, "a thread's sockets close when it ends"
   end
 
-  # This process's sockets connected to +port+ on loopback.
-  def sockets_to(port)
-    Dir.children("/proc/self/fd").map(&:to_i).select do |fd|
-      socket = Socket.for_fd(fd)
-      socket.autoclose = false
-      socket.remote_address.ip_port == port
-    rescue SystemCallError, ArgumentError, TypeError
-      false
-    end
-  end
-
   def test_hosts_file_comes_first
     Dir.mktmpdir do |dir|
       path = File.join(dir, "hosts")

@@ -209,14 +209,32 @@ module UringMachine
       def query(fqdn, classes, addresses)
         config = configuration
         servers = ordered(config)
-        types = classes.map { |resource_class| resource_class::TypeValue }
+        types = type_codes(classes)
         machine = DNS.machine
         host, port = servers.first
         outcomes = machine.__dns_exchange__(host, port, fqdn, types, config[:timeout], addresses)
-        return outcomes if outcomes.all? { |outcome| outcome.is_a?(Array) && ANSWERED.include?(outcome[0]) } # the common case
+        return outcomes if answered?(outcomes) # the common case
 
         ask = ->(server, asking) { machine.__dns_exchange__(server[0], server[1], fqdn, asking, config[:timeout], addresses) }
         query_on(ask, fqdn, classes, types, config, servers, outcomes)
+      end
+
+      # Is every outcome of Machine#__dns_exchange__ an answer (NOERROR or NXDOMAIN)?
+      def answered?(outcomes)
+        i = 0
+        while i < outcomes.size
+          outcome = outcomes[i]
+          return false unless outcome.is_a?(Array) && ANSWERED.include?(outcome[0])
+          i += 1
+        end
+        true
+      end
+
+      # The type codes of +classes+ (those of the default address families are kept).
+      def type_codes(classes)
+        return @default_classes[2] if @default_classes && @default_classes[1].equal?(classes)
+
+        classes.map { |resource_class| resource_class::TypeValue }
       end
 
       # The rest of #query, after the first server's +first+ outcomes: the questions that got

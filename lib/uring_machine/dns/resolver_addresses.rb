@@ -41,8 +41,8 @@ module UringMachine
 
       private
 
-      # The record classes for +families+; the default families' list is kept (it is asked for
-      # on every lookup).
+      # The record classes for +families+; those of the default families are kept, with their
+      # type codes (they are asked for on every lookup).
       def address_classes(families)
         return @default_classes[1] if @default_classes&.first.equal?(families)
 
@@ -51,7 +51,7 @@ module UringMachine
         classes = families.map do |family|
           ADDRESS_CLASSES.fetch(family) { raise ArgumentError, "families: :A or :AAAA, not #{family.inspect}" }
         end.freeze
-        @default_classes = [families, classes].freeze if families.equal?(DNS.address_families)
+        @default_classes = [families, classes, type_codes(classes)].freeze if families.equal?(DNS.address_families)
         classes
       end
 
@@ -73,10 +73,13 @@ module UringMachine
       # no CNAME left to follow), in order; else nil.
       def settled_addresses(replies)
         found = []
-        replies.each do |reply|
+        i = 0
+        while i < replies.size
+          reply = replies[i]
           return nil unless reply.is_a?(Array) && (reply[1] == :ok || reply[1] == :nodata)
 
           found.concat(reply[2])
+          i += 1
         end
         found
       end

@@ -12,19 +12,17 @@ module UringMachine
         PTR: IN::PTR, NS: IN::NS, SOA: IN::SOA, HINFO: IN::HINFO, ANY: IN::ANY
       }.freeze
       NAMES = BY_NAME.invert.freeze
-      # Labels of 1..63 characters (bytes, in an ASCII name) separated by single dots.
-      PLAIN_NAME = /\A(?:[^.]{1,63}\.)*[^.]{1,63}\z/
+      # The usual name: letters, digits, "-" and "_" in labels of 1..63 (a linear match).
+      HOST_NAME = /\A[-0-9A-Za-z_]{1,63}(?:\.[-0-9A-Za-z_]{1,63})*\z/
 
       module_function
 
-      # Is +text+ (no trailing dot) an ASCII name of labels of 1..63 bytes, at most 253 bytes?
-      # Under 64 bytes no label can be too long: no need for the regexp.
+      # Is +text+ (no trailing dot) a host name of at most 253 bytes? Others (any byte may
+      # be in a label) are checked label by label.
       def plain?(text)
-        return false if text.empty? || !text.ascii_only? || text.start_with?(".") || text.end_with?(".")
-        return !text.include?("..") if text.bytesize <= 63
-
-        text.bytesize <= 253 && PLAIN_NAME.match?(text)
+        text.bytesize <= 253 && HOST_NAME.match?(text)
       end
+      private_class_method :plain?
 
       # The Resolv::DNS::Resource class for +type+, or ArgumentError.
       def resource_class(type)

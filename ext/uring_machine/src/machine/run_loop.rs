@@ -871,8 +871,15 @@ impl State {
             return;
         }
         slot.cancel_requested = true;
-        let sqe = opcode::AsyncCancel::new(id.user_data()).build().user_data(TAG_IGNORE);
-        self.submit(&sqe, opcode::AsyncCancel::CODE);
+        // A timer goes straight to the ring's timeouts (ASYNC_CANCEL would search the io-wq
+        // and poll lists first); either way it completes with -ECANCELED.
+        if slot.opcode == opcode::Timeout::CODE {
+            let sqe = opcode::TimeoutRemove::new(id.user_data()).build().user_data(TAG_IGNORE);
+            self.submit(&sqe, opcode::TimeoutRemove::CODE);
+        } else {
+            let sqe = opcode::AsyncCancel::new(id.user_data()).build().user_data(TAG_IGNORE);
+            self.submit(&sqe, opcode::AsyncCancel::CODE);
+        }
     }
 
     pub fn take_pending(&mut self, fiber: VALUE) -> Option<VALUE> {

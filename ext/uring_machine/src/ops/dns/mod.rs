@@ -38,13 +38,9 @@ impl Machine {
         let args = rb::raw_slice(args);
         let server = server_arg(args[0], args[1])?;
         let name = name_arg(args[2])?;
-        let questions = types_arg(args[3])?
-            .into_iter()
-            .map(|qtype| {
-                Question::new(&name, qtype)
-                    .ok_or_else(|| rb::arg_error(format!("not a valid DNS name: {}", String::from_utf8_lossy(&name))))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let types = types_arg(args[3])?;
+        let questions = Question::each_type(&name, &types)
+            .ok_or_else(|| rb::arg_error(format!("not a valid DNS name: {}", String::from_utf8_lossy(&name))))?;
         let timeout = float_seconds(args[4])?
             .filter(|d| !d.is_zero())
             .ok_or_else(|| rb::arg_error("timeout must be a positive number of seconds"))?;

@@ -2,9 +2,12 @@
 //! and what an A or AAAA reply says about its name (the Ruby resolver's `interpret`).
 use std::net::IpAddr;
 
-use hickory_proto::op::{Header, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_proto::op::{Header, HeaderCounts, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+
+/// A message header's length on the wire.
+const HEADER_BYTES: usize = 12;
 
 /// One question of an exchange: the name (absolute) and the record type.
 pub struct Question {
@@ -13,9 +16,9 @@ pub struct Question {
 }
 
 impl Question {
-    /// From a name without its trailing dot ("." for the root) and a type code; None when the
-    /// name breaks the wire format's limits (labels of 1..63 bytes, 255 in all).
-    pub fn new(text: &[u8], qtype: u16) -> Option<Question> {
+    /// One question per type code about a name without its trailing dot ("." for the root);
+    /// None when the name breaks the wire format's limits (labels of 1..63 bytes, 255 in all).
+    pub fn each_type(text: &[u8], qtypes: &[u16]) -> Option<Vec<Question>> {
         let mut name = if text == b"." {
             Name::root()
         } else {
@@ -25,18 +28,29 @@ impl Question {
             Name::from_labels(text.split(|&b| b == b'.')).ok()?
         };
         name.set_fqdn(true);
-        Some(Question {
-            name,
+        let questions = qtypes.iter().map(|&qtype| Question {
+            name: name.clone(),
             qtype: RecordType::from(qtype),
-        })
+        });
+        Some(questions.collect())
     }
 
-    /// The query with id `id`, recursion desired, as bytes.
+    /// The query with id `id`, recursion desired, as bytes: its header and question written
+    /// directly (no Message to build).
     pub fn encode(&self, id: u16) -> Option<Vec<u8>> {
-        let mut message = Message::new(id, MessageType::Query, OpCode::Query);
-        message.metadata.recursion_desired = true;
-        message.add_query(Query::query(self.name.clone(), self.qtype));
-        message.to_vec().ok()
+        let mut metadata = Metadata::new(id, MessageType::Query, OpCode::Query);
+        metadata.recursion_desired = true;
+        let counts = HeaderCounts {
+            queries: 1,
+            ..HeaderCounts::default()
+        };
+        let mut bytes = Vec::with_capacity(HEADER_BYTES + self.name.len() + 6);
+        let mut encoder = BinEncoder::new(&mut bytes);
+        Header { metadata, counts }.emit(&mut encoder).ok()?;
+        self.name.emit(&mut encoder).ok()?;
+        self.qtype.emit(&mut encoder).ok()?;
+        DNSClass::IN.emit(&mut encoder).ok()?;
+        Some(bytes)
     }
 
     /// What `bytes` (as `came`) are to the query with id `id` of this question: its reply (the
