@@ -30,7 +30,7 @@ end
 # Our own DNS::Server on a thread (and Machine) of its own, so that a test's lookups on its
 # thread wait on a server that runs independently. Stopped by #stop.
 class DnsServerThread
-  attr_reader :server, :port
+  attr_reader :server, :port, :thread
 
   def initialize(**listen, &handler)
     ready = Thread::Queue.new
@@ -96,8 +96,15 @@ module DnsTestHelper
     socket&.close
   end
 
+  # A UDP socket for a test to ask from (closed at teardown).
+  def udp_client
+    (@udp_clients ||= []) << UDPSocket.new
+    @udp_clients.last
+  end
+
   def teardown
     @silent_sockets&.each(&:close)
+    @udp_clients&.each(&:close)
     @dns_threads&.each(&:stop)
     super
   end

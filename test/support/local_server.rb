@@ -100,6 +100,11 @@ module LocalServer
   class Server
     attr_reader :port
 
+    # The server process's id (nil when not started).
+    def pid
+      @server&.pid
+    end
+
     def self.start(...)
       new(...).tap(&:start)
     end

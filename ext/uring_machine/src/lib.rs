@@ -39,6 +39,13 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let module = ruby.define_module("UringMachine")?;
     module.define_module_function("wake_fd_waiters", function!(scheduler::close::rb_wake_fd_waiters, -1))?;
     module.define_module_function("__op_serial__", function!(scheduler::close::rb_op_serial, 0))?;
+    ops::dns::reply::init()?;
+    module.define_module_function("__dns_transaction__", function!(ops::dns::reply::rb_dns_transaction, 4))?;
+    module.define_module_function("__dns_reply__", function!(ops::dns::reply::rb_dns_reply, 2))?;
+    module.define_module_function(
+        "__dns_address_family__",
+        function!(ops::dns::reply::rb_dns_address_family, 1),
+    )?;
     module.define_module_function("machine_of", function!(machine::fibers::rb_machine_of, 1))?;
     module.define_module_function("parent_of", function!(machine::tree::rb_parent_of, 1))?;
     module.define_module_function("children_of", function!(machine::tree::rb_children_of, 1))?;
@@ -150,6 +157,9 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("statx", method!(Machine::rb_statx, 1))?;
     class.define_method("waitid", method!(Machine::rb_waitid, 1))?;
     class.define_method("__dns_exchange__", method!(Machine::rb_dns_exchange, -1))?;
+    class.define_method("__dns_receive__", method!(Machine::rb_dns_receive, 2))?;
+    class.define_method("__dns_reply_to__", method!(Machine::rb_dns_reply_to, 3))?;
+    class.define_method("__dns_send_to__", method!(Machine::rb_dns_send_to, 3))?;
     class.define_method("register_buffers", method!(Machine::rb_register_buffers, 1))?;
     class.define_method("unregister_buffers", method!(Machine::rb_unregister_buffers, -1))?;
     define_scheduler(ruby, module)?;
@@ -264,6 +274,9 @@ fn define_scheduler(ruby: &Ruby, module: RModule) -> Result<(), Error> {
     class.define_singleton_method("__hook_arguments__", function!(scheduler::io::rb_hook_arguments, -1))?;
     class.define_method("io_splice", method!(Scheduler::rb_io_splice, -1))?;
     class.define_method("__dns_exchange__", method!(Machine::rb_dns_exchange, -1))?;
+    class.define_method("__dns_receive__", method!(Machine::rb_dns_receive, 2))?;
+    class.define_method("__dns_reply_to__", method!(Machine::rb_dns_reply_to, 3))?;
+    class.define_method("__dns_send_to__", method!(Machine::rb_dns_send_to, 3))?;
     class.define_method("register_buffers", method!(Scheduler::rb_register_buffers, 1))?;
     class.define_method("unregister_buffers", method!(Scheduler::rb_unregister_buffers, -1))?;
     module.define_module_function(

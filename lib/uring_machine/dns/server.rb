@@ -4,8 +4,8 @@
 
 module UringMachine
   module DNS
-    # A DNS server on the ring: UDP and TCP on the same port, one fiber per query, the block
-    # answering each Transaction (NXDOMAIN unless it responds).
+    # A DNS server on the ring: UDP and TCP on the same port, the block answering each
+    # Transaction (NXDOMAIN unless it responds), each query in a fiber of its own.
     #
     #   server = UringMachine::DNS::Server.new { |t| t.respond("192.0.2.1") if t.question.type == :A }
     #   server.listen(host: "127.0.0.1", port: 5300)  # returns at once; fibers serve
@@ -15,17 +15,33 @@ module UringMachine
     # #listen binds and starts the serving fibers on the calling thread's Machine (the
     # scheduler's under Fiber.set_scheduler) and returns self; they run whenever that thread's
     # fibers wait. #wait waits for #stop. Under the scheduler they are Fiber.schedule fibers,
-    # serving until #stop; with the Machine API they are spun by the fiber that called #listen
-    # (listen from a fiber that lives as long as the server, e.g. the thread's root fiber, or
-    # #wait in it). Packets that do not decode as a query are dropped
-    # and counted (#stats[:malformed]); a block that raises gives SERVFAIL (#stats[:errors],
-    # #last_error). A UDP answer larger than 512 bytes goes out truncated (TC) so the client
-    # asks again over TCP. Queries pipelined on one TCP connection are answered concurrently
-    # too, each answer as soon as it is ready; a connection idle for +tcp_idle_timeout+ seconds
-    # is closed.
+    # serving until #stop; with the Machine API they are spun as children of the fiber that
+    # called #listen (listen from a fiber that lives as long as the server, e.g. the thread's
+    # root fiber, or #wait in it).
+    #
+    # UDP queries are answered by a few worker fibers that take turns receiving: the one that
+    # takes a datagram runs the block and, when no other is left receiving (its block waits,
+    # say), spins one more first, so that a waiting block holds up only its own query; workers
+    # beyond SPARE_WORKERS leave once they have answered. The datagrams, their questions and
+    # the replies with only address records go through Rust (Machine#__dns_receive__ and
+    # #__dns_reply_to__, UringMachine.__dns_transaction__ and .__dns_reply__); resolv decodes
+    # and encodes the rest (Transaction#query, other records, odd packets). Queries pipelined
+    # on one TCP connection are answered concurrently too, each answer as soon as it is ready;
+    # a connection idle for +tcp_idle_timeout+ seconds is closed.
+    #
+    # Packets that do not decode as a query are dropped and counted (#stats[:malformed]); a
+    # block that raises gives SERVFAIL (#stats[:errors], #last_error). A UDP answer larger than
+    # 512 bytes goes out truncated (TC) so the client asks again over TCP.
     class Server
       UDP_LIMIT = 512
       MAX_MESSAGE = 65_535
+      # UDP workers waiting for a datagram beyond which one that has answered leaves.
+      SPARE_WORKERS = 2
+      # Queries a UDP worker answers in a row (while datagrams keep coming) before it lets the
+      # thread's other fibers run.
+      BATCH = 64
+      # The TC bit, in the third byte of the header.
+      TC_BIT = 0x02
 
       class IdleTimeout < Exception; end # rubocop:disable Lint/InheritException
 
@@ -40,7 +56,9 @@ module UringMachine
         @stats = { queries: 0, udp: 0, tcp: 0, malformed: 0, errors: 0, truncated: 0 }
         @last_error = nil
         @sockets = []
-        @loops = []
+        @tcp_loop = nil
+        @receiving = {} # the UDP workers waiting for a datagram
+        @starting = 0 # UDP workers spun that have not begun to wait yet
         @connections = {}
         @stopping = false
       end
@@ -52,12 +70,15 @@ module UringMachine
         raise ArgumentError, "nothing to listen on (udp: false, tcp: false)" unless udp || tcp
 
         @machine = DNS.machine
+        @home = Fiber.current
         @stopping = false
+        @receiving = {}
+        @starting = 0
         bind(host, port, udp, tcp)
         @udp_socket = @sockets.find { |s| s.is_a?(UDPSocket) }
         @tcp_server = @sockets.find { |s| s.is_a?(TCPServer) }
-        @loops << start_fiber { udp_loop(@udp_socket) } if @udp_socket
-        @loops << start_fiber { tcp_loop(@tcp_server) } if @tcp_server
+        start_udp_worker(@udp_socket) if @udp_socket
+        @tcp_loop = start_fiber { tcp_loop(@tcp_server) } if @tcp_server
         self
       end
 
@@ -70,8 +91,8 @@ module UringMachine
         !@sockets.empty? && !@stopping
       end
 
-      # Stops listening: closes the sockets and the TCP connections and waits for the serving
-      # fibers to leave (answers being made are lost). Idempotent.
+      # Stops listening: closes the sockets and the TCP connections and waits for the fibers
+      # that receive and accept to leave (answers being made are lost). Idempotent.
       # Call it on the thread that called #listen.
       def stop
         return self if @sockets.empty?
@@ -79,29 +100,34 @@ module UringMachine
         @stopping = true
         @sockets.each { |s| s.close unless s.closed? }
         @connections.keys.each { |fd| close_connection(fd) }
-        loops = @loops
-        @loops = []
-        loops.each { |f| @machine.join(f) } unless loops.include?(Fiber.current)
+        serving = serving_fibers - [Fiber.current]
+        @machine.join(*serving) unless serving.empty?
+        @tcp_loop = nil
         @sockets = []
         self
       end
 
       # Waits until #stop (from another fiber).
       def wait
-        @loops.dup.each { |f| @machine.join(f) }
+        until @stopping || (serving = serving_fibers).empty?
+          @machine.join(*serving) # until they leave: at #stop, or a UDP worker beyond the spares
+        end
         self
       end
 
       private
 
       # A serving fiber. Under our scheduler a Fiber.schedule fiber, which runs to its end even
-      # when the fiber that called listen finishes first; with the Machine API a spun one (on a
-      # fiber tree, stopped when the fiber that called listen finishes).
+      # when the fiber that called listen finishes first; with the Machine API a spun one, a
+      # child of the fiber that called listen whichever fiber spins it (stopped when that one
+      # finishes).
       def start_fiber(&block)
         scheduler = Fiber.scheduler
-        return @machine.spin(&block) unless scheduler.is_a?(UringMachine::Scheduler) && scheduler.machine.equal?(@machine)
+        return Fiber.schedule(&block) if scheduler.is_a?(UringMachine::Scheduler) && scheduler.machine.equal?(@machine)
 
-        Fiber.schedule(&block)
+        fiber = @machine.spin(&block)
+        UringMachine.__adopt__(@home, fiber, true) unless @home.equal?(Fiber.current)
+        fiber
       end
 
       def bind(host, port, udp, tcp)
@@ -127,49 +153,95 @@ module UringMachine
         raise Errno::EADDRINUSE, "no port free for both UDP and TCP on #{host}"
       end
 
-      def udp_loop(sock)
-        loop do
-          data, sender = receive(sock)
-          break unless data
+      # The fibers #stop and #wait wait for: the UDP workers waiting for a datagram, and the
+      # TCP accept loop.
+      def serving_fibers
+        @tcp_loop ? [*@receiving.keys, @tcp_loop] : @receiving.keys
+      end
 
-          @machine.spin { answer_udp(sock, data, sender) }
+      # A new UDP worker, counted as receiving from now on (see udp_worker).
+      def start_udp_worker(sock)
+        @starting += 1
+        start_fiber { udp_worker(sock) }
+      end
+
+      # Receives a datagram and answers it, over and over. One that takes a datagram when no
+      # other worker is waiting for one spins a new worker before it answers (its block may
+      # wait); one that has answered leaves if SPARE_WORKERS others are waiting already.
+      def udp_worker(sock)
+        # Fiber.schedule runs a new fiber at once: let the worker that spun this one answer
+        # its query first, or each new worker could take a datagram and spin yet another.
+        @machine.snooze
+        @starting -= 1 if sock.equal?(@udp_socket) # not a worker of a listen before #stop
+        me = Fiber.current
+        answered = 0
+        loop do
+          @receiving[me] = true
+          received = begin
+            @machine.snooze if (answered += 1) % BATCH == 0 # counted as receiving meanwhile
+            receive(sock)
+          ensure
+            @receiving.delete(me)
+          end
+          break unless received
+
+          start_udp_worker(sock) if @receiving.empty? && @starting.zero?
+          if received.is_a?(Transaction)
+            answer_udp(sock, received)
+          else
+            answer_decoded_udp(sock, *received)
+          end
+          break if @receiving.size + @starting >= SPARE_WORKERS
         end
       end
 
-      # [bytes, Addrinfo] of the next datagram, or nil once the socket was closed.
+      # The next datagram: a Transaction (a query Rust read), [packet, packed sockaddr]
+      # (anything else), or nil once the socket was closed.
       def receive(sock)
-        loop do
-          received = sock.recvmsg_nonblock(MAX_MESSAGE, exception: false)
-          return received.first(2) unless received == :wait_readable
-
-          @machine.poll(sock, IO::READABLE)
-        end
+        @machine.__dns_receive__(sock, Transaction)
       rescue IOError, Errno::EBADF
         raise unless @stopping || sock.closed?
 
         nil
       end
 
-      def answer_udp(sock, data, sender)
-        reply = answer(data, sender, :udp)
-        return unless reply
+      # Answers a datagram resolv decodes (not a plain query).
+      def answer_decoded_udp(sock, packet, sender)
+        transaction = decoded_transaction(packet, sender, :udp)
+        return unless transaction
 
-        if reply.bytesize > UDP_LIMIT
-          @stats[:truncated] += 1
-          reply = truncate(reply)
-        end
-        send_datagram(sock, reply, sender)
+        send_encoded(sock, answer(transaction, UDP_LIMIT), sender)
+      rescue IOError
+        nil # stopped meanwhile
       end
 
-      def send_datagram(sock, bytes, recipient)
-        loop do
-          sent = sock.sendmsg_nonblock(bytes, 0, recipient, exception: false)
-          return unless sent == :wait_writable
-
-          @machine.poll(sock, IO::WRITABLE)
+      # Answers a transaction __dns_receive__ made, its reply encoded and sent in Rust when it
+      # has only address records.
+      def answer_udp(sock, transaction)
+        @stats[:queries] += 1
+        @stats[:udp] += 1
+        run_handler(transaction)
+        sent = begin
+          @machine.__dns_reply_to__(sock, transaction, UDP_LIMIT)
+        rescue IOError
+          raise
+        rescue StandardError => e # a record the block made that cannot be encoded
+          failed(e)
+          @machine.__dns_reply_to__(sock, transaction.__servfail__, UDP_LIMIT)
         end
-      rescue IOError, SystemCallError
-        nil # stopped meanwhile, or the client's address is unreachable: a lost datagram
+        @stats[:truncated] += 1 if sent == :truncated
+        return unless sent.nil? # other records: resolv encodes them
+
+        send_encoded(sock, encode(transaction, UDP_LIMIT), transaction.__sender__)
+      rescue IOError
+        nil # stopped meanwhile
+      end
+
+      # Sends a reply encoded in Ruby's hands (by resolv, or __dns_reply__) to the packed
+      # sockaddr +sender+.
+      def send_encoded(sock, reply, sender)
+        @stats[:truncated] += 1 if reply.getbyte(2).anybits?(TC_BIT)
+        @machine.__dns_send_to__(sock, reply, sender) # an Errno Integer: the datagram is lost
       end
 
       # The header and question only, TC set.
@@ -211,13 +283,11 @@ module UringMachine
           data = length && read_exactly(fd, length)
           break unless data
 
-          query = decode_query(data)
-          unless query
-            @stats[:malformed] += 1
-            break # the stream cannot be trusted any further
-          end
+          transaction = UringMachine.__dns_transaction__(Transaction, data, sender, :tcp) || decoded_transaction(data, sender, :tcp)
+          break unless transaction # the stream cannot be trusted any further
+
           queries.reject! { |f| !f.alive? }
-          queries << @machine.spin { answer_tcp(fd, query, sender, outbox) }
+          queries << @machine.spin { answer_tcp(fd, transaction, outbox) }
         end
       rescue IdleTimeout, IOError, SystemCallError
         nil
@@ -226,8 +296,8 @@ module UringMachine
         close_connection(fd)
       end
 
-      def answer_tcp(fd, query, sender, outbox)
-        reply = answer_query(query, sender, :tcp)
+      def answer_tcp(fd, transaction, outbox)
+        reply = answer(transaction, nil)
         outbox[:pending] << ([reply.bytesize].pack("n") + reply)
         return if outbox[:writing] # the fiber writing now takes this answer too
 
@@ -269,25 +339,30 @@ module UringMachine
         data
       end
 
-      # The encoded response to +data+, or nil (malformed: dropped, counted).
-      def answer(data, sender, protocol)
-        query = decode_query(data)
-        return answer_query(query, sender, protocol) if query
+      # The Transaction for +packet+ that Rust did not read (resolv decodes it), or nil for a
+      # packet that is not a query (dropped, counted).
+      def decoded_transaction(packet, sender, protocol)
+        query = decode_query(packet)
+        return Transaction.new(query, sender, protocol) if query
 
         @stats[:malformed] += 1
         nil
       end
 
-      def answer_query(query, sender, protocol)
-        @stats[:queries] += 1
-        @stats[protocol] += 1
-        transaction = Transaction.new(query, sender, protocol)
-        if query.opcode.zero?
-          transaction = run_handler(transaction)
+      # The reply to +transaction+ as bytes; longer than +limit+ (nil: no limit), truncated.
+      def answer(transaction, limit)
+        count(transaction)
+        if transaction.__opcode__.zero?
+          run_handler(transaction)
         else
           transaction.rcode = :NOTIMP
         end
-        encode(transaction)
+        encode(transaction, limit)
+      end
+
+      def count(transaction)
+        @stats[:queries] += 1
+        @stats[transaction.protocol] += 1
       end
 
       def decode_query(data)
@@ -297,22 +372,26 @@ module UringMachine
         nil
       end
 
-      # The transaction to answer with: the block's, or a SERVFAIL if the block raised.
+      # Runs the block; if it raises, the transaction says SERVFAIL instead.
       def run_handler(transaction)
         @handler.call(transaction)
-        transaction
       rescue StandardError => e
         failed(e)
-        Transaction.new(transaction.query, transaction.remote_address, transaction.protocol).tap { |t| t.rcode = :SERVFAIL }
+        transaction.__servfail__
       end
 
-      def encode(transaction)
-        transaction.response.encode
-      rescue StandardError => e # a record the block made that resolv cannot encode
+      def encode(transaction, limit)
+        transaction.__reply__(limit) || resolv_encode(transaction, limit)
+      rescue StandardError => e # a record the block made that cannot be encoded
         failed(e)
-        fallback = Transaction.new(transaction.query, transaction.remote_address, transaction.protocol)
-        fallback.rcode = :SERVFAIL
-        fallback.response.encode
+        transaction.__servfail__
+        transaction.__reply__(limit) || resolv_encode(transaction, limit)
+      end
+
+      # The reply encoded by resolv (records other than addresses, or a query resolv decoded).
+      def resolv_encode(transaction, limit)
+        bytes = transaction.response.encode
+        limit && bytes.bytesize > limit ? truncate(bytes) : bytes
       end
 
       def failed(error)

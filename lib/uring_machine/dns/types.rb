@@ -40,9 +40,13 @@ module UringMachine
         end
       end
 
-      # :A for IN::A; the class's own name for a type this table does not know.
+      # :A for IN::A; the class's own name for a type this table does not know (resolv's
+      # Type<code>_Class<class>, a name given here too where resolv 0.7 leaves it anonymous).
       def name_of(resource_class)
-        NAMES.fetch(resource_class) { resource_class.name.split("::").last.to_sym }
+        NAMES.fetch(resource_class) do
+          resource_class.name&.split("::")&.last&.to_sym ||
+            :"Type#{resource_class::TypeValue}_Class#{resource_class::ClassValue}"
+        end
       end
 
       # A DNS name as a String without the trailing dot, checked (ArgumentError) for the

@@ -1,7 +1,11 @@
 //! DNS queries over the ring, for UringMachine::DNS::Resolver (lib/uring_machine/dns/): the
 //! wire format (wire.rs, hickory-proto) and the exchange with one server (transport.rs). The
-//! resolver's policy (hosts, search list, servers and attempts, cache) stays in Ruby.
+//! resolver's policy (hosts, search list, servers and attempts, cache) stays in Ruby. The
+//! server's hot path too: datagrams in and out (server.rs), questions read and replies
+//! encoded (reply.rs); its policy (the block, stats, TCP, fibers) stays in Ruby.
 mod idle_sockets;
+pub mod reply;
+mod server;
 mod transport;
 mod wire;
 
