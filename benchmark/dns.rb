@@ -8,6 +8,8 @@
 #   um getaddrinfo   Addrinfo.getaddrinfo(name, nil, nil, :STREAM), as TCPSocket.new asks, in
 #                    fibers under UringMachine::Scheduler (its address_resolve asks our
 #                    resolver, uncached, for A and AAAA: the hook is not told the family)
+#   um getaddrinfo A the same with family :INET: A records only (Addrinfo.getaddrinfo tells the
+#                    hook the family: UringMachine::AddrinfoLookupFamily)
 #   resolv sched     Ruby's Resolv::DNS (no cache) in fibers under UringMachine::Scheduler
 #   getaddrinfo thr  the same call in threads (glibc, no cache; A and AAAA too), in a child
 #                    process whose /etc/resolv.conf is bind-mounted to point at dnsmasq on port
@@ -77,6 +79,9 @@ module DnsBench
       "um cached" => -> { machine_fibers(names) { |n| check(cached.lookup(n).map { |r| r.address.to_s }) } },
       "um getaddrinfo" => lambda {
         scheduler_fibers(names, dns: cold) { |n| check(Addrinfo.getaddrinfo(n, nil, nil, :STREAM).map(&:ip_address)) }
+      },
+      "um getaddrinfo A" => lambda {
+        scheduler_fibers(names, dns: cold) { |n| check(Addrinfo.getaddrinfo(n, nil, :INET, :STREAM).map(&:ip_address)) }
       },
       "resolv sched" => -> { scheduler_fibers(names) { |n| check([resolv.getaddress(n).to_s]) } }
     }

@@ -47,6 +47,41 @@ class TestDnsAddressResolve < DnsTest
     assert_nil got[:workers], "no worker thread was started"
   end
 
+  # The hook is given only the name; the family Addrinfo.getaddrinfo or Socket.getaddrinfo
+  # asked for decides the records asked for, as getaddrinfo's own lookups do.
+  def test_a_family_asks_for_its_records_only
+    seen = []
+    server = dns_server do |t|
+      seen << t.question.type
+      t.question.type == :A ? t.respond("192.0.2.5") : t.respond("2001:db8::5")
+    end
+    r = resolver([server.address], cache: false)
+    got = with_scheduler do |s|
+      s.dns = r
+      result = {}
+      schedule_fiber do
+        asked = lambda do |&lookup|
+          seen.clear
+          [lookup.call, seen.sort]
+        end
+        result[:inet] = asked.call { Addrinfo.getaddrinfo("f.test", 80, :INET, :STREAM).map(&:ip_address) }
+        result[:inet6] = asked.call { Addrinfo.getaddrinfo("f.test", 80, Socket::AF_INET6, :STREAM).map(&:ip_address) }
+        result[:socket] = asked.call { Socket.getaddrinfo("f.test", 80, "AF_INET", :STREAM).map { |a| a[3] } }
+        result[:any] = asked.call { Addrinfo.getaddrinfo("f.test", 80, nil, :STREAM).map(&:ip_address).sort }
+        result[:after] = UringMachine::LookupFamily.wanted
+      end
+      s.run
+      result
+    end
+    assert_equal [["192.0.2.5"], [:A]], got[:inet]
+    assert_equal [["2001:db8::5"], [:AAAA]], got[:inet6]
+    assert_equal [["192.0.2.5"], [:A]], got[:socket]
+    families = UringMachine::DNS.address_families
+    assert_equal families.sort, got[:any][1], "no family: address_families"
+    assert_equal families.map { |f| f == :A ? "192.0.2.5" : "2001:db8::5" }.sort, got[:any][0]
+    assert_nil got[:after], "the family is forgotten once the lookup returns"
+  end
+
   def test_getaddrinfo_switch
     got = with_scheduler do |s|
       s.dns = :getaddrinfo

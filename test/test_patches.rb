@@ -158,12 +158,13 @@ class TestPatches < Minitest::Test
       end
       state = lambda do
         switched.flat_map do |e|
+          target = e[:singleton] ? e[:class].singleton_class : e[:class]
           e[:methods].map do |name|
-            method = e[:class].instance_method(name)
+            method = target.instance_method(name)
             ours = if e[:mechanism] == :prepend
                      method.owner == e[:module]
                    else
-                     method != e[:class].instance_method(:"__cruby_\#{name}")
+                     method != target.instance_method(:"__cruby_\#{name}")
                    end
             [name, ours]
           end

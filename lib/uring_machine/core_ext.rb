@@ -248,6 +248,7 @@ end
 require_relative "core_ext/fiber"
 require_relative "core_ext/io"
 require_relative "core_ext/basic_socket"
+require_relative "core_ext/addrinfo"
 require_relative "core_ext/thread"
 require_relative "core_ext/process"
 require_relative "core_ext/io_buffer"

@@ -112,7 +112,10 @@ module UringMachine
       host = host.delete_prefix("[") if host.start_with?("[") # no copy for the usual name
       host = host.delete_suffix("]") if host.end_with?("]")
       resolver = dns
-      return DNS.address_resolve(host, resolver == :ring ? DNS.default_resolver : resolver) unless resolver == :getaddrinfo
+      unless resolver == :getaddrinfo
+        resolver = DNS.default_resolver if resolver == :ring
+        return DNS.address_resolve(host, resolver, families: LookupFamily.wanted)
+      end
 
       begin
         blocking_workers.run(-> { Addrinfo.getaddrinfo(host, nil, nil, :STREAM).map(&:ip_address).uniq })

@@ -12,13 +12,14 @@ module UringMachine
     class << self
       # Scheduler#address_resolve: getaddrinfo's answer for what users pass to TCPSocket.new &c.
       # Numeric addresses (getaddrinfo's own parsing with AI_NUMERICHOST: "127.1", "::1",
-      # "fe80::1%lo") come back as they are; names go to +resolver+. Any failure gives [], which
-      # Ruby turns into the SocketError getaddrinfo would have raised.
-      def address_resolve(host, resolver = default_resolver)
+      # "fe80::1%lo") come back as they are; names go to +resolver+, which asks for +families+
+      # (nil: address_families). Any failure gives [], which Ruby turns into the SocketError
+      # getaddrinfo would have raised.
+      def address_resolve(host, resolver = default_resolver, families: nil)
         numeric = numeric_addresses(host)
         return numeric if numeric
 
-        resolver.addresses(host).uniq
+        resolver.addresses(host, families: families).uniq
       rescue Resolv::ResolvError, Resolv::ResolvTimeout, ArgumentError
         []
       end
