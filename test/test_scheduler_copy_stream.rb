@@ -316,6 +316,38 @@ class TestSchedulerCopyStream < SchedulerTest
     assert_operator snoozes, :>=, 3, "the other fiber runs between the pieces"
   end
 
+  # A large file to file copy goes on on a thread of its own (copy_thread.rs) while the fiber
+  # waits. An exception raised into the fiber meanwhile stops it: the exception says how much
+  # reached the destination, that much of the source is there, the destination's position is
+  # past it, and the thread is gone.
+  def test_an_interrupted_file_to_file_copy_reports_what_reached_the_destination
+    size = 64 * 1024 * 1024
+    File.open(src_path, "wb") { |f| 64.times { |i| f.write(Random.new(i).bytes(1024 * 1024)) } }
+    error, pos, threads = with_scheduler do
+      result = nil
+      copier = schedule_fiber do
+        File.open(dst_path, "wb") do |dst|
+          IO.copy_stream(src_path, dst)
+          result = [nil, dst.pos]
+        rescue RuntimeError => e
+          result = [e, dst.pos]
+        end
+      end
+      schedule_fiber { copier.raise(RuntimeError, "stop") } # runs once the copier waits
+      Fiber.set_scheduler(nil)
+      result + [Dir["/proc/self/task/*/comm"].map { |comm| File.read(comm).strip }]
+    end
+    refute_nil error, "the copy was interrupted"
+    assert_equal "stop", error.message
+    copied = error.bytes_written
+    assert_operator copied, :>, 0
+    assert_operator copied, :<, size
+    assert_equal copied, File.size(dst_path)
+    assert_equal copied, pos
+    assert File.binread(src_path, copied) == File.binread(dst_path), "the source's first #{copied} bytes"
+    refute_includes threads, "um copy_stream"
+  end
+
   def test_other_fibers_run_during_a_large_copy
     size = 64 * 1024 * 1024
     File.open(src_path, "wb") { |f| 64.times { |i| f.write(Random.new(i).bytes(1024 * 1024)) } }

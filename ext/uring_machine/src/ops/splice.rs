@@ -5,6 +5,7 @@
 //! cannot serve (O_APPEND files, some devices) are copied through a buffer instead. File to
 //! file goes through copy_file_range first (copy_range.rs).
 mod copy_range;
+mod copy_thread;
 
 use std::cell::RefCell;
 

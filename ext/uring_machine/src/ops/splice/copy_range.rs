@@ -1,7 +1,9 @@
 //! File to file: copy_file_range(2), which copies inside the kernel (and shares the blocks
 //! where the filesystem can reflink) with one syscall per piece instead of splice's two
-//! through a pipe. It has no io_uring opcode and runs synchronously, so it goes in pieces of
-//! PIECE bytes with the other fibers run between them.
+//! through a pipe. It has no io_uring opcode: the first piece runs on the ring's thread (it
+//! tells whether the kernel serves these ends), the rest on a thread of its own
+//! (copy_thread.rs), or, when none can be had, here in pieces with the other fibers run
+//! between them.
 use magnus::Error;
 
 use super::{moved, Plan};
@@ -11,7 +13,7 @@ use crate::ruby::value::{self as rb, last_errno};
 /// At most this much per copy_file_range: one piece takes well under a millisecond from the
 /// page cache, so a fiber waiting on a timer is late by that much at most; bigger pieces
 /// measured no faster (benchmark/copy_stream.rb, "file -> file").
-const PIECE: usize = 1 << 20;
+pub(super) const PIECE: usize = 1 << 20;
 
 /// How a copy in the kernel ended.
 pub(super) enum Ranged {
@@ -34,10 +36,24 @@ impl Machine {
     /// `refusal`) before any byte moved.
     pub(super) fn copy_in_kernel(&self, plan: Plan) -> Result<Ranged, Error> {
         let mut total = 0u64;
+        let mut off_loop = true;
         loop {
             let want = plan.want(total, PIECE);
             if want == 0 {
                 return Ok(Ranged::Copied(total));
+            }
+            // The first piece showed copy_file_range serves these ends: more than one piece
+            // left goes to a thread (copy_thread.rs), unless none can be had.
+            if total > 0 && off_loop && plan.want(total, 2 * PIECE) > PIECE {
+                off_loop = false;
+                match self.copy_off_loop(plan, total) {
+                    Ok(Some(copied)) => return self.copied_off_loop(copied, total).map(Ranged::Copied),
+                    Err((e, copied)) => {
+                        let total = self.copied_off_loop(copied, total).unwrap_or(total + copied.bytes);
+                        return Err(moved(e, total));
+                    }
+                    Ok(None) => {}
+                }
             }
             if total > 0 {
                 self.share_time().map_err(|e| moved(e, total))?;
@@ -58,8 +74,21 @@ impl Machine {
     }
 }
 
+impl Machine {
+    /// The copy's total once the thread copied `copied` after `done`, or the error that
+    /// stopped it.
+    fn copied_off_loop(&self, copied: super::copy_thread::Copied, done: u64) -> Result<u64, Error> {
+        self.with(|s| s.metrics.copy_file_range += copied.pieces);
+        let total = done + copied.bytes;
+        match copied.end {
+            0 => Ok(total),
+            e => Err(moved(rb::errno_error(-e as i32, "copy_file_range"), total)),
+        }
+    }
+}
+
 /// One copy_file_range of at most `len` bytes, after `total` moved: the count, or -errno.
-fn copy_piece(plan: Plan, total: u64, len: usize) -> i64 {
+pub(super) fn copy_piece(plan: Plan, total: u64, len: usize) -> i64 {
     let mut off = plan.offset(total);
     let off_ptr = if off < 0 {
         std::ptr::null_mut()
