@@ -82,13 +82,14 @@ class CopyStreamBench
       Fiber.set_scheduler(scheduler_class.new)
       copied = ticks = nil
       copying = true
-      Fiber.schedule do
+      ticker = Fiber.schedule do
         ticks = 0
         (ticks += 1; sleep 0.001) while copying
       end
       Fiber.schedule do
         copied = copy.call(fixture)
         copying = false
+        ticker.stop # not its last sleep's rest: the blocking mode has nothing to wait for
       end
       Fiber.set_scheduler(nil)
       finish(fixture, copied, ticks)
