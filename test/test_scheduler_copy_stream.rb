@@ -323,20 +323,23 @@ class TestSchedulerCopyStream < SchedulerTest
   def test_an_interrupted_file_to_file_copy_reports_what_reached_the_destination
     size = 64 * 1024 * 1024
     File.open(src_path, "wb") { |f| 64.times { |i| f.write(Random.new(i).bytes(1024 * 1024)) } }
+    # Opened first: Ruby 3.4+ offloads open(2) to the blocking_operation_wait hook, where the
+    # copier would wait (and be interrupted) before its copy began.
+    src = File.open(src_path, "rb")
+    dst = File.open(dst_path, "wb")
     error, pos, threads = with_scheduler do
       result = nil
       copier = schedule_fiber do
-        File.open(dst_path, "wb") do |dst|
-          IO.copy_stream(src_path, dst)
-          result = [nil, dst.pos]
-        rescue RuntimeError => e
-          result = [e, dst.pos]
-        end
+        IO.copy_stream(src, dst)
+        result = [nil, dst.pos]
+      rescue RuntimeError => e
+        result = [e, dst.pos]
       end
       schedule_fiber { copier.raise(RuntimeError, "stop") } # runs once the copier waits
       Fiber.set_scheduler(nil)
       result + [Dir["/proc/self/task/*/comm"].map { |comm| File.read(comm).strip }]
     end
+    dst.close
     refute_nil error, "the copy was interrupted"
     assert_equal "stop", error.message
     copied = error.bytes_written
@@ -346,6 +349,9 @@ class TestSchedulerCopyStream < SchedulerTest
     assert_equal copied, pos
     assert File.binread(src_path, copied) == File.binread(dst_path), "the source's first #{copied} bytes"
     refute_includes threads, "um copy_stream"
+  ensure
+    src&.close
+    dst&.close unless dst&.closed?
   end
 
   def test_other_fibers_run_during_a_large_copy
