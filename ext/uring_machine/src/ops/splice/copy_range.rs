@@ -47,11 +47,14 @@ impl Machine {
             if total > 0 && off_loop && plan.want(total, 2 * PIECE) > PIECE {
                 off_loop = false;
                 match self.copy_off_loop(plan, total) {
-                    Ok(Some(copied)) => return self.copied_off_loop(copied, total).map(Ranged::Copied),
-                    Err((e, copied)) => {
-                        let total = self.copied_off_loop(copied, total).unwrap_or(total + copied.bytes);
-                        return Err(moved(e, total));
+                    Ok(Some(copied)) => {
+                        let total = self.count_off_loop(copied, total);
+                        return match copied.end {
+                            0 => Ok(Ranged::Copied(total)),
+                            e => Err(moved(rb::errno_error(-e as i32, "copy_file_range"), total)),
+                        };
                     }
+                    Err((e, copied)) => return Err(moved(e, self.count_off_loop(copied, total))),
                     Ok(None) => {}
                 }
             }
@@ -72,18 +75,11 @@ impl Machine {
             }
         }
     }
-}
 
-impl Machine {
-    /// The copy's total once the thread copied `copied` after `done`, or the error that
-    /// stopped it.
-    fn copied_off_loop(&self, copied: super::copy_thread::Copied, done: u64) -> Result<u64, Error> {
+    /// The copy's total once the thread copied `copied` after `done` (its pieces counted).
+    fn count_off_loop(&self, copied: super::copy_thread::Copied, done: u64) -> u64 {
         self.with(|s| s.metrics.copy_file_range += copied.pieces);
-        let total = done + copied.bytes;
-        match copied.end {
-            0 => Ok(total),
-            e => Err(moved(rb::errno_error(-e as i32, "copy_file_range"), total)),
-        }
+        done + copied.bytes
     }
 }
 
