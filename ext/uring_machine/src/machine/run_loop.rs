@@ -731,10 +731,6 @@ impl State {
 
     /// Submits what is queued and collects completions, without waiting.
     pub fn enter_nowait(&mut self) {
-        if self.ring.pending_sqes() == 0 && !self.ring.may_bring_completions() {
-            self.reap(); // no syscall: nothing to submit, nothing the kernel holds back
-            return;
-        }
         let mut args = self.ring.enter_args(0);
         self.debug.entering(args.to_submit);
         args.enter();

@@ -150,17 +150,6 @@ impl Ring {
         self.uring.submission().len() as u32
     }
 
-    /// Whether an `io_uring_enter` that neither submits nor waits could bring anything: the
-    /// kernel says (IORING_SQ_TASKRUN: completions deferred to the next enter; CQ overflow)
-    /// when the ring was set up with TASKRUN_FLAG, as every setup but "plain" is.
-    pub fn may_bring_completions(&mut self) -> bool {
-        if !self.is_live() || self.setup_flags == "plain" {
-            return true;
-        }
-        let sq = self.uring.submission();
-        sq.taskrun() || sq.cq_overflow()
-    }
-
     /// The arguments for an `io_uring_enter` that submits everything queued and, when
     /// `min_complete` > 0, waits for that many completions.
     pub fn enter_args(&mut self, min_complete: u32) -> EnterArgs {
