@@ -6,6 +6,7 @@
 //! file goes through copy_file_range first (copy_range.rs).
 mod copy_range;
 mod copy_thread;
+mod reserve;
 
 use std::cell::RefCell;
 

@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use magnus::Error;
 
 use super::copy_range::{copy_piece, PIECE};
+use super::reserve::Reservation;
 use super::Plan;
 use crate::machine::Machine;
 use crate::ring::private_fds::PrivateFd;
@@ -119,6 +120,7 @@ impl Machine {
 /// The thread's loop: pieces until the copy is done, an error, or `stop`; then the eventfd.
 fn copy_until_done(plan: Plan, done: u64, stop: &AtomicBool, signal: i32) -> Copied {
     block_signals();
+    let reservation = Reservation::make(plan, done);
     let mut copied = Copied::default();
     while !stop.load(Ordering::Relaxed) {
         let want = plan.want(done + copied.bytes, PIECE);
@@ -136,6 +138,9 @@ fn copy_until_done(plan: Plan, done: u64, stop: &AtomicBool, signal: i32) -> Cop
                 break;
             }
         }
+    }
+    if let Some(reservation) = reservation {
+        reservation.release_unused();
     }
     let one: u64 = 1;
     // SAFETY: writes the 8 bytes of a local into the eventfd, which the fiber keeps open until
