@@ -6,7 +6,7 @@
 # length from the position, and a length from an unaligned offset. The modes:
 #   blocking        CRuby's copy_stream with no scheduler (copy_file_range / sendfile / read+write)
 #   scheduler       under UringMachine::Scheduler: io_splice (SPLICE ops, copy_file_range file to
-#                   file), a ticker fiber beside
+#                   file, reads and writes socket to socket), a ticker fiber beside
 #   sched-no-splice the same scheduler without io_splice: CRuby's own copy_stream under it
 # The ticker fiber counts 1 ms sleeps while the copy runs: 0 means the event loop was blocked.
 require "uring_machine"
