@@ -396,6 +396,9 @@ impl Scheduler {
     /// the timeout passed.
     pub fn rb_io_wait(&self, io: Value, events: Value, timeout: Value) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
+        if !machine.is_owner_thread() && !machine.is_inherited_by_fork() && !machine.is_closed() {
+            return wait_on_foreign_thread(io, events, timeout);
+        }
         machine.check_owner()?;
         let fd = fd_arg(raw(io))?;
         let events = rb::int_arg(raw(events), "events", 1, 7)? as u32;
@@ -427,6 +430,20 @@ impl Scheduler {
         };
         Ok(rb::value(int(mask as i64)))
     }
+}
+
+/// io_wait called on a thread that is not the scheduler's: Ruby 4.0 runs CRuby's own
+/// IO.copy_stream in blocking_operation_wait's worker thread (scheduler/blocking_workers.rb),
+/// and that copy asks the fiber's scheduler to wait for its descriptors from there. The
+/// calling thread waits on its own, as Ruby does where no scheduler is set (rb_io_wait, with
+/// the GVL released); its interrupts raise there.
+fn wait_on_foreign_thread(io: Value, events: Value, timeout: Value) -> Result<Value, Error> {
+    fd_arg(raw(io))?;
+    rb::int_arg(raw(events), "events", 1, 7)?;
+    // SAFETY: rb_io_wait converts `io` and `timeout` (raising on bad ones) and waits with the
+    // GVL released; whatever it raises is caught by protect.
+    let ready = protect(|| unsafe { rb_sys::rb_io_wait(raw(io), raw(events), raw(timeout)) })?;
+    Ok(rb::value(ready))
 }
 
 impl Scheduler {
