@@ -194,10 +194,12 @@ class TestSchedulerInterruptedWrites < SchedulerTest
     end
   end
 
-  # File to file copies in pieces with copy_file_range, the other fibers running between them:
+  # File to file copies in pieces with copy_file_range, the other fibers running after each
+  # piece on the fiber's thread (the first one, before the rest goes to a thread of its own):
   # an interrupt there stops the copy after whole pieces, both positions at what went out. The
-  # interrupter is scheduled first, so it is queued when the copy lets the others run. (It
-  # calls nothing that may wait: Ruby 4.0 sends a File.size to a worker thread.)
+  # interrupter is scheduled first, so it is queued when the copy lets the others run, whether
+  # or not the copying thread would finish before the fiber waits for it. (It calls nothing
+  # that may wait: Ruby 4.0 sends a File.size to a worker thread.)
   def test_copy_stream_file_to_file
     data = payload(1 << 23)
     with_source_file(data) do |src|

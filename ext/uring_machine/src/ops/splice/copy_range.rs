@@ -42,6 +42,11 @@ impl Machine {
             if want == 0 {
                 return Ok(Ranged::Copied(total));
             }
+            // Each piece on this thread lets the other fibers run after it, the first one too
+            // (an interrupt queued meanwhile stops the copy here, whatever a thread would do).
+            if total > 0 {
+                self.share_time().map_err(|e| moved(e, total))?;
+            }
             // The first piece showed copy_file_range serves these ends: more than one piece
             // left goes to a thread (copy_thread.rs), unless none can be had.
             if total > 0 && off_loop && plan.want(total, 2 * PIECE) > PIECE {
@@ -57,9 +62,6 @@ impl Machine {
                     Err((e, copied)) => return Err(moved(e, self.count_off_loop(copied, total))),
                     Ok(None) => {}
                 }
-            }
-            if total > 0 {
-                self.share_time().map_err(|e| moved(e, total))?;
             }
             let res = copy_piece(plan, total, want);
             match res {
