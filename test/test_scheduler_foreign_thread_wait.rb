@@ -35,8 +35,8 @@ class TestSchedulerForeignThreadWait < SchedulerTest
   def test_io_wait_from_another_thread_waits_there
     with_pipe do |r, w|
       assert_equal [:ok, IO::READABLE], from_another_thread { |scheduler|
-        Thread.new { w.write("x") } # once this thread waits, or before: either way, ready
-        scheduler.io_wait(r, IO::READABLE, nil)
+        writer = Thread.new { w.write("x") } # once this thread waits, or before: either way, ready
+        scheduler.io_wait(r, IO::READABLE, nil).tap { writer.join }
       }
       assert_equal [:ok, IO::WRITABLE], from_another_thread { |scheduler| scheduler.io_wait(w, IO::WRITABLE, nil) }
     end

@@ -455,10 +455,11 @@ impl Machine {
 
     /// The fallback: read into a buffer, write it out, through the same waits as IO#read.
     fn copy_through_buffer(&self, plan: Plan, done: u64) -> Result<u64, Error> {
-        let string = rb::str_buf_new(plan.bounce())?;
+        let bounce = plan.bounce();
+        let string = rb::str_buf_new(bounce)?;
         let mut total = done;
         loop {
-            let want = plan.want(total, plan.bounce());
+            let want = plan.want(total, bounce);
             if want == 0 {
                 return Ok(total);
             }

@@ -396,10 +396,13 @@ impl Scheduler {
     /// the timeout passed.
     pub fn rb_io_wait(&self, io: Value, events: Value, timeout: Value) -> Result<Value, Error> {
         let machine = self.bound_machine()?;
-        if !machine.is_owner_thread() && !machine.is_inherited_by_fork() && !machine.is_closed() {
-            return wait_on_foreign_thread(io, events, timeout);
+        if let Err(e) = machine.check_owner() {
+            // Only a live machine's own process, on another thread: see wait_on_foreign_thread.
+            if !machine.is_inherited_by_fork() && !machine.is_closed() {
+                return wait_on_foreign_thread(io, events, timeout);
+            }
+            return Err(e);
         }
-        machine.check_owner()?;
         let fd = fd_arg(raw(io))?;
         let events = rb::int_arg(raw(events), "events", 1, 7)? as u32;
         // IO::READABLE, PRIORITY and WRITABLE are POLLIN, POLLPRI and POLLOUT. Ruby also asks
@@ -432,7 +435,7 @@ impl Scheduler {
     }
 }
 
-/// io_wait called on a thread that is not the scheduler's: Ruby 4.0 runs CRuby's own
+/// io_wait called on a thread that is not the scheduler's: Ruby 3.4+ runs CRuby's own
 /// IO.copy_stream in blocking_operation_wait's worker thread (scheduler/blocking_workers.rb),
 /// and that copy asks the fiber's scheduler to wait for its descriptors from there. The
 /// calling thread waits on its own, as Ruby does where no scheduler is set (rb_io_wait, with

@@ -31,10 +31,11 @@ impl Reservation {
         }
         // SAFETY: lseek(fd, 0, SEEK_CUR) only asks for the position.
         let start = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
-        let end = start.checked_add(i64::try_from(left).ok()?)?;
+        let left = i64::try_from(left).ok()?;
+        let end = start.checked_add(left)?;
         // SAFETY: integers only; KEEP_SIZE allocates blocks and leaves the size and the bytes
         // before it alone. A refusal (no space, quota) leaves the copy as it was.
-        (start >= 0 && unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, start, left as i64) } == 0)
+        (start >= 0 && unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, start, left) } == 0)
             .then_some(Reservation { fd, end })
     }
 
